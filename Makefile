@@ -1,0 +1,49 @@
+# Rookery — the two commands are `make run` and `make test`; everything else is a step of them.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(abspath $(VENV))/bin/python
+export PY
+
+.DEFAULT_GOAL := help
+.PHONY: help install venv proto webui run test lint bench bench-backend bench-packet demo \
+        marchproxy-config dev test-dbs test-dbs-stop clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+install: venv proto webui ## install everything that is missing (idempotent)
+
+venv: ## create .venv and install the Python services' dependencies
+	@scripts/bootstrap-venv.sh
+
+proto: venv ## generate Python gRPC code from proto/ into each service
+	@scripts/gen-proto.sh
+
+webui: ## install and build the web UI (skipped until it exists)
+	@if [ -x services/webui/scripts/install.sh ]; then services/webui/scripts/install.sh; fi
+
+run: install ## start all services on loopback with embedded SQLite; Ctrl-C stops them
+	@$(PY) scripts/run_trio.py
+
+test: install ## run every test suite (DBS=all or CI=true adds PostgreSQL and MariaDB)
+	@scripts/test-all.sh
+
+lint: venv ## ruff over all Python code
+	@$(VENV)/bin/ruff check --config config/ruff.toml .
+
+bench: bench-backend bench-packet ## run every benchmark (not tests; prints figures)
+
+bench-backend: install ## flask-backend REST benchmark
+	@services/flask-backend/bench/run.sh
+
+bench-packet: install ## packet-service throughput benchmark
+	@services/packet-service/bench/run.sh
+
+test-dbs: ## start PostgreSQL and MariaDB on loopback for the database suites
+	@scripts/test-dbs.sh start
+
+test-dbs-stop: ## stop the test database servers
+	@scripts/test-dbs.sh stop
+
+clean: ## remove generated code, runtime data and test output (keeps .venv)
+	rm -rf services/*/*/gen .data artifacts

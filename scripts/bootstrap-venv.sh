@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Create .venv (Python >= 3.11) and install every Python service's dependencies.
+# Idempotent: a stamp named after the hash of the requirement files means a second
+# call installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+REQS=(services/flask-backend/requirements-dev.txt
+      services/packet-service/requirements-dev.txt
+      scripts/requirements-dev.txt)
+
+pick_python() {
+  for py in ${PYTHON:-} python3 python3.13 python3.12 python3.11; do
+    [ -n "$py" ] || continue
+    command -v "$py" >/dev/null 2>&1 || continue
+    if "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      echo "$py"; return 0
+    fi
+  done
+  return 1
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  py=$(pick_python) || { echo "error: Python 3.11 or newer is required (set PYTHON=...)" >&2; exit 1; }
+  echo "==> creating $VENV with $($py --version)"
+  if ! "$py" -m venv "$VENV" 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "==> installing python3-venv (Debian)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      rm -rf "$VENV"; "$py" -m venv "$VENV"
+    else
+      echo "error: '$py -m venv' failed; install python3-venv" >&2; exit 1
+    fi
+  fi
+fi
+
+existing=()
+for r in "${REQS[@]}"; do [ -f "$r" ] && existing+=("$r"); done
+# The stamp covers the requirement files and everything they include with -r.
+hash=$(cat "${existing[@]}" services/*/requirements.txt 2>/dev/null | sha256sum | cut -c1-16)
+stamp="$VENV/.deps-$hash"
+if [ -f "$stamp" ]; then
+  echo "==> Python dependencies up to date ($VENV)"
+  exit 0
+fi
+echo "==> installing Python dependencies into $VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+args=()
+for r in "${existing[@]}"; do args+=(-r "$r"); done
+"$VENV/bin/python" -m pip install --quiet "${args[@]}"
+rm -f "$VENV"/.deps-*
+touch "$stamp"
+echo "==> Python dependencies installed"

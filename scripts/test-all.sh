@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Every test suite of the repository, in one run; prints a table of what ran.
+# DBS=all (the default when CI=true) starts real PostgreSQL and MariaDB servers first.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export PY=$root/.venv/bin/python
+mkdir -p artifacts
+: >artifacts/test-summary.tsv
+DBS=${DBS:-$([ "${CI:-}" = true ] && echo all || echo sqlite)}
+
+if [ "$DBS" = all ]; then
+  scripts/test-dbs.sh start || { echo "error: could not start the test databases" >&2; exit 1; }
+  set -a; . .data/test-dbs.env; set +a
+  # CI must not silently lose a backend.
+  export ROOKERY_REQUIRE_DBS=$ROOKERY_TEST_DBS
+else
+  export ROOKERY_TEST_DBS=sqlite
+  echo "[test-dbs] PostgreSQL and MariaDB suites NOT run (use 'make test DBS=all' or CI=true)"
+fi
+
+failed=0
+run() { "$@" || failed=1; }
+# name  directory  [pytest args]  -- each service's suites
+run scripts/run-suite.sh lint-and-scripts scripts/tests
+run scripts/run-suite.sh flask-backend services/flask-backend/tests
+run scripts/run-suite.sh packet-service services/packet-service/tests
+[ -x services/webui/scripts/test.sh ] && run services/webui/scripts/test.sh
+[ -d tests ] && run scripts/run-suite.sh trio tests
+
+echo
+echo "==================== what ran ===================="
+printf '%-22s %-6s %6s %7s %8s %6s\n' suite result tests failed skipped secs
+while IFS=$'\t' read -r name rc tests fails skips secs; do
+  res=$([ "$rc" = 0 ] && echo ok || echo FAIL)
+  printf '%-22s %-6s %6s %7s %8s %6s\n' "$name" "$res" "$tests" "$fails" "$skips" "$secs"
+done <artifacts/test-summary.tsv
+echo "database backends: $ROOKERY_TEST_DBS"
+exit $failed
