@@ -39,6 +39,15 @@ bench-backend: install ## flask-backend REST benchmark
 bench-packet: install ## packet-service throughput benchmark
 	@services/packet-service/bench/run.sh
 
+marchproxy-config: venv ## regenerate config/marchproxy/*.json from the service catalogue
+	@scripts/marchproxy-config.sh
+
+dev: ## the trio with PostgreSQL through docker-compose.dev.yml (needs a Docker engine)
+	@scripts/dev.sh
+
+demo: install ## load the example rule set and replay a sample capture (services must be running)
+	@$(PY) scripts/demo.py
+
 test-dbs: ## start PostgreSQL and MariaDB on loopback for the database suites
 	@scripts/test-dbs.sh start
 
