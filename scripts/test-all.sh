@@ -26,7 +26,7 @@ run scripts/run-suite.sh lint-and-scripts scripts/tests
 run scripts/run-suite.sh flask-backend services/flask-backend/tests
 run scripts/run-suite.sh packet-service services/packet-service/tests
 [ -x services/webui/scripts/test.sh ] && run services/webui/scripts/test.sh
-[ -d tests ] && run scripts/run-suite.sh trio tests
+[ -d scripts/trio_tests ] && run scripts/run-suite.sh trio scripts/trio_tests
 
 echo
 echo "==================== what ran ===================="
