@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
+case $PY in /*) ;; *) PY=$(pwd)/$PY ;; esac
+root=$(pwd)
 protos=$(cd proto && ls *.proto)
 for target in services/flask-backend:rookery_backend services/packet-service:packet_service; do
   dir=${target%%:*}; pkg=${target##*:}
@@ -14,7 +16,7 @@ for target in services/flask-backend:rookery_backend services/packet-service:pac
   rm -rf "$out"; mkdir -p "$out"
   files=()
   for p in $protos; do files+=("$pkg/gen/$p"); done
-  (cd "$dir" && "$OLDPWD/$PY" -m grpc_tools.protoc -I"$pkg/gen=$OLDPWD/proto" \
+  (cd "$dir" && "$PY" -m grpc_tools.protoc -I"$pkg/gen=$root/proto" \
       --python_out=. --grpc_python_out=. --pyi_out=. "${files[@]}")
   touch "$out/__init__.py"
   echo "==> generated $(ls "$out" | grep -c '_pb2') modules into $out"
