@@ -1,0 +1,30 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The product version: ROOKERY_VERSION in containers, else the repository's .version file. */
+export function readVersion() {
+  if (process.env.ROOKERY_VERSION) return process.env.ROOKERY_VERSION.trim();
+  for (const p of [join(here, "..", "..", "..", ".version"), join(here, "..", ".version")]) {
+    try {
+      return readFileSync(p, "utf8").trim();
+    } catch {
+      // try the next place
+    }
+  }
+  return "0.0.0-unknown";
+}
+
+/** Every setting the server reads, each with a working default. */
+export function loadConfig(env = process.env) {
+  return {
+    port: Number(env.PORT ?? 3000),
+    host: env.HOST ?? "127.0.0.1",
+    flaskApiUrl: (env.FLASK_API_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, ""),
+    distDir: env.WEBUI_DIST_DIR ?? join(here, "..", "dist"),
+    proxyTimeoutMs: Number(env.PROXY_TIMEOUT_MS ?? 30000),
+    version: readVersion(),
+  };
+}

@@ -1,0 +1,19 @@
+import { createApp } from "./app.js";
+import { loadConfig } from "./config.js";
+
+const config = loadConfig();
+const server = createApp(config).listen(config.port, config.host, () => {
+  console.log(
+    JSON.stringify({ msg: "webui listening", url: `http://${config.host}:${config.port}/`, backend: config.flaskApiUrl, version: config.version }),
+  );
+});
+
+function stop(signal) {
+  console.log(JSON.stringify({ msg: "webui stopping", signal }));
+  server.close(() => process.exit(0));
+  // Keep-alive sockets would hold close() open; give in-flight requests a moment, then go.
+  setTimeout(() => process.exit(0), 3000).unref();
+  server.closeIdleConnections?.();
+}
+process.on("SIGTERM", () => stop("SIGTERM"));
+process.on("SIGINT", () => stop("SIGINT"));

@@ -1,0 +1,31 @@
+import { api, type Envelope, type TokenResponse } from "../../lib/api-client";
+
+export interface LoginInput {
+  email: string;
+  password: string;
+  remember: boolean;
+  totp?: string;
+}
+
+/**
+ * Remembered sessions keep the refresh token in the backend's httpOnly cookie (survives a
+ * reload); otherwise the token comes back in the body and lives in memory for this tab only.
+ */
+export async function login(input: LoginInput): Promise<TokenResponse> {
+  const body: Record<string, unknown> = {
+    email: input.email,
+    password: input.password,
+    refresh_cookie: input.remember,
+  };
+  if (input.totp) body.totp = input.totp;
+  const res = await api.post<Envelope<TokenResponse>>("/auth/login", body);
+  return res.data.data;
+}
+
+export async function requestPasswordReset(email: string): Promise<void> {
+  await api.post("/auth/forgot", { email });
+}
+
+export async function resetPassword(token: string, password: string): Promise<void> {
+  await api.post("/auth/reset", { token, password });
+}

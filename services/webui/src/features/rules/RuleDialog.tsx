@@ -1,0 +1,105 @@
+import { useState, type FormEvent } from "react";
+import { Alert } from "../../components/Alert";
+import { Dialog } from "../../components/Dialog";
+import { Field } from "../../components/Field";
+import { toApiError } from "../../lib/api-error";
+import { parseProtocol, splitList, useRuleMutations, type Rule, type RuleAction, type RuleInput } from "./api";
+
+/** Server messages keyed "src[1]" or "src.1" belong on the "src" field. */
+function byField(errors: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(errors)) {
+    const f = k.split(/[.[]/)[0];
+    out[f] = out[f] ? `${out[f]} ${v}` : v;
+  }
+  return out;
+}
+
+export function RuleDialog({ rule, onClose }: { rule: Rule | "new"; onClose: () => void }) {
+  const isNew = rule === "new";
+  const init = isNew ? null : rule;
+  const { create, update } = useRuleMutations();
+  const [name, setName] = useState(init?.name ?? "");
+  const [action, setAction] = useState<RuleAction>(init?.action ?? "drop");
+  const [protocol, setProtocol] = useState(String(init?.protocol ?? "any"));
+  const [src, setSrc] = useState(init?.src.join(", ") ?? "");
+  const [dst, setDst] = useState(init?.dst.join(", ") ?? "");
+  const [srcPorts, setSrcPorts] = useState(init?.src_ports.join(", ") ?? "");
+  const [dstPorts, setDstPorts] = useState(init?.dst_ports.join(", ") ?? "");
+  const [vlan, setVlan] = useState(init?.vlan == null ? "" : String(init.vlan));
+  const [enabled, setEnabled] = useState(init?.enabled ?? true);
+  const [description, setDescription] = useState(init?.description ?? "");
+  const [error, setError] = useState<string | null>(null);
+  const [fields, setFields] = useState<Record<string, string>>({});
+
+  async function onSubmit(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    setFields({});
+    const body: RuleInput = {
+      name: name.trim(),
+      action,
+      protocol: parseProtocol(protocol),
+      src: splitList(src),
+      dst: splitList(dst),
+      src_ports: splitList(srcPorts),
+      dst_ports: splitList(dstPorts),
+      vlan: vlan.trim() === "" ? null : Number(vlan),
+      enabled,
+      description,
+    };
+    try {
+      if (isNew) await create.mutateAsync(body);
+      else await update.mutateAsync({ id: rule.id, ...body });
+      onClose();
+    } catch (err) {
+      const apiErr = toApiError(err);
+      setFields(byField(apiErr.fieldErrors));
+      setError(apiErr.code === "validation_error" ? "Please correct the highlighted fields." : apiErr.message);
+    }
+  }
+
+  return (
+    <Dialog open title={isNew ? "New rule" : `Edit rule ${init?.name}`} onClose={onClose}>
+      <form onSubmit={onSubmit} className="space-y-3" noValidate>
+        {error && <Alert>{error}</Alert>}
+        <Field label="Name" name="name" required maxLength={100} value={name} error={fields.name} onChange={(e) => setName(e.target.value)} />
+        <div className="grid gap-3 sm:grid-cols-2">
+          <div>
+            <label className="label" htmlFor="rule-action">Action</label>
+            <select id="rule-action" name="action" className="input" value={action} onChange={(e) => setAction(e.target.value as RuleAction)}
+              aria-invalid={fields.action ? true : undefined}>
+              <option value="allow">allow</option>
+              <option value="drop">drop</option>
+              <option value="count">count</option>
+            </select>
+            {fields.action && <p className="field-error" role="alert">{fields.action}</p>}
+          </div>
+          <div>
+            <Field label="Protocol" name="protocol" list="protocols" value={protocol} error={fields.protocol} onChange={(e) => setProtocol(e.target.value)}
+              hint="any, tcp, udp, icmp, icmpv6 or 0–255" />
+            <datalist id="protocols">
+              {["any", "tcp", "udp", "icmp", "icmpv6"].map((p) => <option key={p} value={p} />)}
+            </datalist>
+          </div>
+        </div>
+        <div className="grid gap-3 sm:grid-cols-2">
+          <Field label="Source CIDRs" name="src" value={src} error={fields.src} onChange={(e) => setSrc(e.target.value)} hint="Comma-separated; empty = any" />
+          <Field label="Destination CIDRs" name="dst" value={dst} error={fields.dst} onChange={(e) => setDst(e.target.value)} hint="Comma-separated; empty = any" />
+          <Field label="Source ports" name="src_ports" value={srcPorts} error={fields.src_ports} onChange={(e) => setSrcPorts(e.target.value)} hint='e.g. "80, 1000-2000"' />
+          <Field label="Destination ports" name="dst_ports" value={dstPorts} error={fields.dst_ports} onChange={(e) => setDstPorts(e.target.value)} hint='e.g. "443"' />
+          <Field label="VLAN" name="vlan" inputMode="numeric" value={vlan} error={fields.vlan} onChange={(e) => setVlan(e.target.value)} hint="0–4095; empty = any" />
+          <label className="mt-6 flex items-center gap-2 text-sm">
+            <input type="checkbox" className="h-4 w-4 accent-sky-400" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} />
+            Enabled
+          </label>
+        </div>
+        <Field label="Description" name="description" value={description} error={fields.description} onChange={(e) => setDescription(e.target.value)} />
+        <div className="flex justify-end gap-2 pt-2">
+          <button type="button" className="btn-secondary" onClick={onClose}>Cancel</button>
+          <button type="submit" className="btn-primary" disabled={create.isPending || update.isPending}>Save rule</button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

@@ -1,0 +1,119 @@
+import axios, { type AxiosError, type AxiosInstance, type InternalAxiosRequestConfig } from "axios";
+import { useAuthStore, type User } from "./auth-store";
+import { toApiError } from "./api-error";
+
+/** Body of a successful login or refresh. */
+export interface TokenResponse {
+  access_token: string;
+  refresh_token: string | null;
+  token_type: "Bearer";
+  expires_in: number;
+  user: User;
+}
+
+export interface Envelope<T> {
+  data: T;
+  meta?: Record<string, unknown>;
+}
+
+/** Endpoints whose 401 means "bad credentials", never "access token expired". */
+const NO_REFRESH = ["/auth/login", "/auth/refresh", "/auth/logout", "/auth/forgot", "/auth/reset"];
+
+type RetriableConfig = InternalAxiosRequestConfig & { _retried?: boolean };
+
+let inflightRefresh: Promise<boolean> | null = null;
+
+/**
+ * Trades the refresh token (memory, or the httpOnly cookie) for a new access token.
+ * Concurrent callers share one request: the backend rotates refresh tokens, so two
+ * parallel refreshes would make the second look like token reuse.
+ */
+export function refreshSession(client: AxiosInstance = api): Promise<boolean> {
+  if (!inflightRefresh) {
+    const { refreshToken } = useAuthStore.getState();
+    inflightRefresh = client
+      .post<Envelope<TokenResponse>>(
+        "/auth/refresh",
+        refreshToken ? { refresh_token: refreshToken } : {},
+      )
+      .then((res) => {
+        const t = res.data.data;
+        useAuthStore.getState().setSession({
+          accessToken: t.access_token,
+          refreshToken: refreshToken ? t.refresh_token : null,
+          user: t.user,
+        });
+        return true;
+      })
+      .catch(() => {
+        useAuthStore.getState().clear();
+        return false;
+      })
+      .finally(() => {
+        inflightRefresh = null;
+      });
+  }
+  return inflightRefresh;
+}
+
+export function createApiClient(): AxiosInstance {
+  const client = axios.create({
+    baseURL: "/api/v1",
+    withCredentials: true,
+    headers: { Accept: "application/json" },
+    timeout: 15000,
+  });
+
+  client.interceptors.request.use((config) => {
+    const token = useAuthStore.getState().accessToken;
+    if (token && !config.headers.has("Authorization")) {
+      config.headers.set("Authorization", `Bearer ${token}`);
+    }
+    return config;
+  });
+
+  client.interceptors.response.use(undefined, async (error: AxiosError) => {
+    const config = error.config as RetriableConfig | undefined;
+    const url = config?.url ?? "";
+    const expired =
+      error.response?.status === 401 &&
+      config &&
+      !config._retried &&
+      !NO_REFRESH.some((p) => url.endsWith(p));
+    if (expired) {
+      config._retried = true;
+      if (await refreshSession(client)) {
+        config.headers.set("Authorization", `Bearer ${useAuthStore.getState().accessToken}`);
+        return client.request(config);
+      }
+    }
+    throw toApiError(error);
+  });
+  return client;
+}
+
+export const api = createApiClient();
+
+/** GET returning the envelope's data. */
+export async function getData<T>(url: string, params?: Record<string, unknown>): Promise<T> {
+  const res = await api.get<Envelope<T>>(url, { params });
+  return res.data.data;
+}
+
+/** GET returning data and meta (lists). */
+export async function getPage<T>(
+  url: string,
+  params?: Record<string, unknown>,
+): Promise<Envelope<T>> {
+  const res = await api.get<Envelope<T>>(url, { params });
+  return res.data;
+}
+
+export async function send<T>(
+  method: "post" | "patch" | "delete",
+  url: string,
+  body?: unknown,
+): Promise<T> {
+  const res = await api.request<Envelope<T>>({ method, url, data: body });
+  return res.data?.data;
+}

@@ -1,0 +1,18 @@
+/**
+ * Which scope each page needs: one table, read by the router guards and the sidebar.
+ * Names follow the backend's scope catalogue (GET /api/v1/scopes).
+ */
+export const PAGE_SCOPES = {
+  dashboard: "stats:read",
+  rules: "rules:read",
+  rulesWrite: "rules:write",
+  users: "users:read",
+  usersWrite: "users:write",
+  roles: "roles:read",
+  rolesWrite: "roles:write",
+  apikeys: "apikeys:read",
+  apikeysWrite: "apikeys:write",
+  audit: "audit:read",
+} as const;
+
+export type PageKey = keyof typeof PAGE_SCOPES;
