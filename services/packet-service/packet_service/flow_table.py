@@ -1,0 +1,311 @@
+"""Bounded flow table, updated a whole batch at a time.
+
+Flows are keyed by (family, vlan, src, dst, sport, dport, proto) packed into five uint64
+words. Entries live in parallel numpy columns (struct of arrays, compacted: rows
+0..count-1 are live) and an open-addressing index (int32, linear probing, load <= 0.5)
+maps a key hash to its row. A batch is first reduced to its distinct flows (one sort of
+the 64-bit hashes), then all of them probe the index together, one probe step per loop
+turn. Nothing is allocated per packet or per flow as a Python object.
+
+Memory per flow: 5*8 key + 8 hash + 8 packets + 8 bytes + 8 first_seen + 8 last_seen
++ 1 TCP flags = 81 bytes of columns, plus two int32 index slots = 8 bytes: 89 bytes at a
+full table (``bytes_per_flow`` reports the figure for the current capacity).
+No grpc here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import numpy as np
+
+KEY_WORDS = 5
+_EMPTY = -1
+_MIX = (
+    np.uint64(0x9E3779B97F4A7C15),
+    np.uint64(0xC2B2AE3D27D4EB4F),
+    np.uint64(0x165667B19E3779F9),
+    np.uint64(0xD6E8FEB86659FD93),
+    np.uint64(0xFF51AFD7ED558CCD),
+)
+_FINAL = np.uint64(0xC4CEB9FE1A85EC53)
+
+
+@dataclass(slots=True)
+class FlowRecord:
+    """One flow, decoded for reports (built only for the few flows a report shows)."""
+
+    vlan: int | None
+    src: str
+    dst: str
+    src_port: int
+    dst_port: int
+    protocol: int
+    packets: int
+    bytes: int
+    first_seen: float
+    last_seen: float
+    tcp_flags: int
+
+
+def pack_keys(
+    family: np.ndarray,
+    vlan: np.ndarray,
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    src_port: np.ndarray,
+    dst_port: np.ndarray,
+    protocol: np.ndarray,
+) -> np.ndarray:
+    """(n, 5) uint64 keys. Absent values (-1) are stored as 0, VLAN as id + 1."""
+    keys = np.empty((family.shape[0], KEY_WORDS), dtype=np.uint64)
+    keys[:, 0] = src_hi
+    keys[:, 1] = src_lo
+    keys[:, 2] = dst_hi
+    keys[:, 3] = dst_lo
+    keys[:, 4] = (
+        (family.astype(np.uint64) << np.uint64(56))
+        | ((vlan.astype(np.int64) + 1).astype(np.uint64) << np.uint64(40))
+        | (np.maximum(src_port, 0).astype(np.uint64) << np.uint64(24))
+        | (np.maximum(dst_port, 0).astype(np.uint64) << np.uint64(8))
+        | np.maximum(protocol, 0).astype(np.uint64)
+    )
+    return keys
+
+
+def hash_keys(keys: np.ndarray) -> np.ndarray:
+    h = keys[:, 0] * _MIX[0]
+    for word in range(1, KEY_WORDS):
+        h ^= keys[:, word] * _MIX[word]
+    h ^= h >> np.uint64(33)
+    h *= _FINAL
+    h ^= h >> np.uint64(29)
+    return h
+
+
+def _index_size(capacity: int) -> int:
+    size = 1
+    while size < 2 * capacity:
+        size <<= 1
+    return size
+
+
+class FlowTable:
+    """Not thread-safe: the engine serialises updates and reads with its lock."""
+
+    def __init__(
+        self, max_flows: int = 1_000_000, idle_timeout: float = 300.0, initial_capacity: int = 65536
+    ) -> None:
+        if max_flows < 1:
+            raise ValueError("max_flows must be at least 1")
+        self.max_flows = max_flows
+        self.idle_timeout = idle_timeout
+        self.count = 0
+        self.evicted_total = 0
+        self.clock = 0.0  # newest timestamp seen: idleness is measured against traffic time
+        self._last_sweep = 0.0
+        self._allocate(min(max(initial_capacity, 16), max_flows))
+
+    # ---------------------------------------------------------------- storage
+
+    def _allocate(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.keys = np.zeros((capacity, KEY_WORDS), dtype=np.uint64)
+        self.hashes = np.zeros(capacity, dtype=np.uint64)
+        self.packets = np.zeros(capacity, dtype=np.uint64)
+        self.bytes = np.zeros(capacity, dtype=np.uint64)
+        self.first_seen = np.zeros(capacity, dtype=np.float64)
+        self.last_seen = np.zeros(capacity, dtype=np.float64)
+        self.tcp_flags = np.zeros(capacity, dtype=np.uint8)
+        self.index = np.full(_index_size(capacity), _EMPTY, dtype=np.int32)
+
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.keys,
+            self.hashes,
+            self.packets,
+            self.bytes,
+            self.first_seen,
+            self.last_seen,
+            self.tcp_flags,
+        )
+
+    def nbytes(self) -> int:
+        return sum(column.nbytes for column in self._columns()) + self.index.nbytes
+
+    def bytes_per_flow(self) -> float:
+        return self.nbytes() / self.capacity
+
+    def _grow(self, needed: int) -> None:
+        capacity = self.capacity
+        while capacity < needed:
+            capacity *= 2
+        capacity = min(capacity, self.max_flows)
+        old = [column[: self.count].copy() for column in self._columns()]
+        self._allocate(capacity)
+        for column, saved in zip(self._columns(), old, strict=True):
+            column[: self.count] = saved
+        self._rebuild_index()
+
+    def _rebuild_index(self) -> None:
+        self.index.fill(_EMPTY)
+        mask = self.index.shape[0] - 1
+        rows = np.arange(self.count, dtype=np.int64)
+        slots = (self.hashes[: self.count] & np.uint64(mask)).astype(np.int64)
+        while rows.size:
+            free = self.index[slots] == _EMPTY
+            winners_at, first = np.unique(slots[free], return_index=True)
+            self.index[winners_at] = rows[free][first]
+            placed = np.zeros(rows.size, dtype=bool)
+            placed[np.flatnonzero(free)[first]] = True
+            rows, slots = rows[~placed], (slots[~placed] + 1) & mask
+
+    def _evict(self, remove: np.ndarray) -> None:
+        keep = ~remove
+        kept = int(np.count_nonzero(keep))
+        for column in self._columns():
+            column[:kept] = column[: self.count][keep]
+        self.evicted_total += self.count - kept
+        self.count = kept
+        self._rebuild_index()
+
+    def sweep_idle(self) -> int:
+        """Evict flows idle for longer than idle_timeout (traffic time); returns how many."""
+        before = self.count
+        if self.count:
+            idle = self.last_seen[: self.count] < self.clock - self.idle_timeout
+            if idle.any():
+                self._evict(idle)
+        self._last_sweep = self.clock
+        return before - self.count
+
+    def _make_room(self, incoming: int) -> None:
+        needed = self.count + incoming
+        if needed <= self.capacity:
+            return
+        if self.capacity < self.max_flows:
+            self._grow(needed)
+            if needed <= self.capacity:
+                return
+        self.sweep_idle()
+        overflow = self.count + incoming - self.capacity
+        if overflow > 0:
+            # Still full: evict the least recently seen flows, a slice at a time so the
+            # table does not rebuild its index on every batch.
+            overflow = min(self.count, max(overflow, self.capacity // 16))
+            oldest = np.argpartition(self.last_seen[: self.count], overflow - 1)[:overflow]
+            remove = np.zeros(self.count, dtype=bool)
+            remove[oldest] = True
+            self._evict(remove)
+
+    # ---------------------------------------------------------------- updates
+
+    def update(
+        self, keys: np.ndarray, lengths: np.ndarray, times: np.ndarray, tcp_flags: np.ndarray
+    ) -> None:
+        """Account one packet per row of `keys`."""
+        if keys.shape[0] == 0:
+            return
+        self.clock = max(self.clock, float(times.max()))
+        if self.clock - self._last_sweep > max(self.idle_timeout / 4, 1.0):
+            self.sweep_idle()
+        hashes = hash_keys(keys)
+        unique_hashes, first, group = np.unique(hashes, return_index=True, return_inverse=True)
+        unique_keys = keys[first]
+        if not np.array_equal(unique_keys[group], keys):
+            # Two different keys share a 64-bit hash inside this batch: group exactly.
+            as_rows = np.ascontiguousarray(keys).view(f"V{8 * KEY_WORDS}").ravel()
+            _, first, group = np.unique(as_rows, return_index=True, return_inverse=True)
+            unique_keys, unique_hashes = keys[first], hashes[first]
+        flows = unique_keys.shape[0]
+        packets = np.bincount(group, minlength=flows).astype(np.uint64)
+        byte_sums = np.bincount(group, weights=lengths, minlength=flows).astype(np.uint64)
+        newest = np.full(flows, -np.inf)
+        np.maximum.at(newest, group, times)
+        oldest = np.full(flows, np.inf)
+        np.minimum.at(oldest, group, times)
+        flags = np.zeros(flows, dtype=np.uint8)
+        np.bitwise_or.at(flags, group, tcp_flags)
+        # Chunks no bigger than the table, so making room never evicts the chunk itself.
+        step = max(1, self.max_flows // 2)
+        for begin in range(0, flows, step):
+            part = slice(begin, begin + step)
+            rows = self._find_or_insert(unique_keys[part], unique_hashes[part], oldest[part])
+            self.packets[rows] += packets[part]
+            self.bytes[rows] += byte_sums[part]
+            self.last_seen[rows] = np.maximum(self.last_seen[rows], newest[part])
+            self.tcp_flags[rows] |= flags[part]
+
+    def _find_or_insert(
+        self, keys: np.ndarray, hashes: np.ndarray, first_seen: np.ndarray
+    ) -> np.ndarray:
+        self._make_room(keys.shape[0])
+        mask = self.index.shape[0] - 1
+        rows = np.full(keys.shape[0], _EMPTY, dtype=np.int64)
+        pending = np.arange(keys.shape[0], dtype=np.int64)
+        slots = (hashes & np.uint64(mask)).astype(np.int64)
+        while pending.size:
+            at = slots[pending]
+            occupant = self.index[at].astype(np.int64)
+            empty = occupant == _EMPTY
+            taken = np.flatnonzero(~empty)
+            if taken.size:
+                who, row = pending[taken], occupant[taken]
+                same = (self.hashes[row] == hashes[who]) & (self.keys[row] == keys[who]).all(1)
+                rows[who[same]] = row[same]
+            free = np.flatnonzero(empty)
+            if free.size:
+                claimed_at, first = np.unique(at[free], return_index=True)
+                winners = pending[free[first]]
+                new_rows = np.arange(self.count, self.count + winners.size, dtype=np.int64)
+                self.count += winners.size
+                self.index[claimed_at] = new_rows
+                self.keys[new_rows] = keys[winners]
+                self.hashes[new_rows] = hashes[winners]
+                self.packets[new_rows] = 0
+                self.bytes[new_rows] = 0
+                self.first_seen[new_rows] = first_seen[winners]
+                self.last_seen[new_rows] = first_seen[winners]
+                self.tcp_flags[new_rows] = 0
+                rows[winners] = new_rows
+            pending = pending[rows[pending] == _EMPTY]
+            slots[pending] = (slots[pending] + 1) & mask
+        return rows
+
+    # ---------------------------------------------------------------- reports
+
+    def top(self, n: int, order_by: str = "packets") -> list[FlowRecord]:
+        if self.count == 0 or n <= 0:
+            return []
+        column = (self.bytes if order_by == "bytes" else self.packets)[: self.count]
+        n = min(n, self.count)
+        candidates = np.argpartition(column, self.count - n)[self.count - n :]
+        ordered = candidates[np.argsort(column[candidates], kind="stable")[::-1]]
+        return [self.record(int(row)) for row in ordered]
+
+    def record(self, row: int) -> FlowRecord:
+        src_hi, src_lo, dst_hi, dst_lo, meta = (int(w) for w in self.keys[row])
+        family = meta >> 56
+        vlan = ((meta >> 40) & 0xFFFF) - 1
+        return FlowRecord(
+            vlan=None if vlan < 0 else vlan,
+            src=_address_text(family, src_hi, src_lo),
+            dst=_address_text(family, dst_hi, dst_lo),
+            src_port=(meta >> 24) & 0xFFFF,
+            dst_port=(meta >> 8) & 0xFFFF,
+            protocol=meta & 0xFF,
+            packets=int(self.packets[row]),
+            bytes=int(self.bytes[row]),
+            first_seen=float(self.first_seen[row]),
+            last_seen=float(self.last_seen[row]),
+            tcp_flags=int(self.tcp_flags[row]),
+        )
+
+
+def _address_text(family: int, hi: int, lo: int) -> str:
+    if family == 4:
+        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address((hi << 64) | lo))
