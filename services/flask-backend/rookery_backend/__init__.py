@@ -1,0 +1,145 @@
+"""Rookery flask-backend: accounts, roles, scopes, API keys and the audit log.
+
+`create_app()` is the only place that wires things together; nothing is built at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, g, request
+from flask_security import Security
+
+from .accounts import seed_roles_and_admin
+from .config import Settings, load_settings
+from .credentials import RefreshTokenStore
+from .datastore import PydalUserDatastore
+from .db import Database, create_schema, wait_for_database
+from .errors import register_error_handlers
+from .guard import install_guard
+from .mailer import Mailer
+from .metrics import Metrics
+from .ratelimit import LoginRateLimiter
+from .security import JwtCodec
+from .services import Services
+
+log = logging.getLogger("rookery.http")
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def flask_security_config(settings: Settings) -> dict[str, Any]:
+    totp_secret = hashlib.sha256(f"totp:{settings.secret_key}".encode()).hexdigest()
+    return {
+        "SECRET_KEY": settings.secret_key,
+        "SECURITY_PASSWORD_SALT": settings.security_password_salt,
+        "SECURITY_PASSWORD_HASH": "bcrypt",
+        "SECURITY_PASSWORD_HASH_OPTIONS": {"bcrypt": {"rounds": settings.bcrypt_rounds}},
+        "SECURITY_REGISTERABLE": settings.registerable,
+        "SECURITY_RECOVERABLE": True,
+        "SECURITY_CHANGEABLE": True,
+        "SECURITY_TRACKABLE": True,
+        "SECURITY_TWO_FACTOR": True,
+        "SECURITY_TWO_FACTOR_ENABLED_METHODS": ["authenticator"],
+        "SECURITY_TOTP_SECRETS": {"1": totp_secret},
+        "SECURITY_TOTP_ISSUER": "Rookery",
+        "SECURITY_MULTI_FACTOR_RECOVERY_CODES": True,
+        "SECURITY_RESET_PASSWORD_WITHIN": timedelta(seconds=settings.reset_token_ttl),
+        # Rookery sends its own mail (mailer.py) and has JSON endpoints of its own.
+        "SECURITY_SEND_PASSWORD_RESET_EMAIL": False,
+        "SECURITY_SEND_PASSWORD_RESET_NOTICE_EMAIL": False,
+        "SECURITY_SEND_PASSWORD_CHANGE_EMAIL": False,
+        "SECURITY_REDIRECT_BEHAVIOR": "spa",
+        "MAX_CONTENT_LENGTH": settings.max_body_bytes,
+    }
+
+
+def create_app(settings: Settings | None = None, *, initialise: bool = True) -> Flask:
+    """Build the app. With initialise=True (the default) wait for the database, create the
+    schema when DB_INIT_SCHEMA allows it, and seed the built-in roles and default admin."""
+    settings = settings or load_settings()
+    if initialise:
+        wait_for_database(settings)
+        if settings.db_init_schema:
+            create_schema(settings)
+
+    app = Flask(__name__)
+    app.config.update(flask_security_config(settings))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    database = Database(settings)
+    datastore = PydalUserDatastore(database)
+    Security(app, datastore, register_blueprint=False)
+    metrics = Metrics(settings.version)
+    metrics.watch_pool(database.pool_stats)
+    app.extensions["rookery"] = Services(
+        settings=settings,
+        database=database,
+        datastore=datastore,
+        codec=JwtCodec(settings),
+        refresh_tokens=RefreshTokenStore(database.dal, settings.refresh_token_ttl),
+        rate_limiter=LoginRateLimiter(settings.login_rate_limit),
+        metrics=metrics,
+        mailer=Mailer(settings),
+    )
+
+    _install_request_lifecycle(app, database, metrics)
+    install_guard(app)
+    register_error_handlers(app)
+    _register_blueprints(app)
+
+    if initialise:
+        with app.app_context():
+            try:
+                seed_roles_and_admin(datastore, settings.admin_email, settings.admin_password)
+                database.end_request(ok=True)
+            except Exception:
+                database.end_request(ok=False)
+                raise
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .api.ops import bp as ops
+    from .api.v1 import apikeys, audit, auth, roles, users
+
+    for blueprint in (ops, auth.bp, users.bp, roles.bp, apikeys.bp, audit.bp):
+        app.register_blueprint(blueprint)
+
+
+def _install_request_lifecycle(app: Flask, database: Database, metrics: Metrics) -> None:
+    @app.before_request
+    def start_request() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        # Accept a caller's id when it is sane; otherwise make one.
+        ok = 0 < len(incoming) <= 128 and incoming.isprintable()
+        g.request_id = incoming if ok else uuid.uuid4().hex
+        g.started = time.perf_counter()
+        g.rollback = False
+        database.begin_request()
+
+    @app.after_request
+    def finish_request(response: Any) -> Any:
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.observe(request.method, route, response.status_code, elapsed)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
+        return response
+
+    @app.teardown_request
+    def end_request(error: BaseException | None) -> None:
+        database.end_request(ok=error is None and not g.get("rollback", False))

@@ -1,0 +1,159 @@
+"""/api/v1/apikeys: scoped machine credentials, shown once, stored hashed."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from flask import Blueprint, request
+
+from ... import audit
+from ...accounts import check_grantable, check_scopes_known
+from ...errors import ApiError
+from ...guard import current_principal
+from ...policy import ALL_KEYS_SCOPE
+from ...security import new_api_key
+from ...services import services
+from ...utils import sha256_hex, utcnow
+from .. import endpoint, parse_body, parse_query, respond
+from .schemas import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyListQuery, ApiKeyOut
+
+bp = Blueprint("apikeys", __name__, url_prefix="/api/v1/apikeys")
+
+
+def key_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": sorted(row.scopes or []),
+        "user_id": row.user_id,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "last_used_at": row.last_used_at,
+        "revoked": row.revoked_at is not None,
+    }
+
+
+def _load_own(key_id: int) -> Any:
+    dal = services().dal
+    principal = current_principal()
+    row = dal(dal.api_key.id == key_id).select(limitby=(0, 1)).first()
+    mine = row is not None and row.user_id == principal.user.id
+    if row is None or (not mine and ALL_KEYS_SCOPE not in principal.scopes):
+        raise ApiError(404, "not_found", f"no API key with id {key_id}")
+    if row.revoked_at is not None:
+        raise ApiError(409, "revoked", "this API key is revoked")
+    return row
+
+
+def _audit(event: str, row: Any) -> None:
+    principal = current_principal()
+    audit.record(
+        services().dal,
+        event,
+        actor_id=principal.user.id,
+        actor_email=principal.user.email,
+        target=f"apikey:{row.id}",
+        ip=request.remote_addr,
+        details={"name": row.name, "prefix": row.prefix},
+    )
+
+
+@endpoint(
+    bp,
+    "",
+    "POST",
+    "Create an API key (its scopes within your own)",
+    body=ApiKeyCreateIn,
+    response=ApiKeyCreatedOut,
+    status=201,
+)
+def create_key() -> Any:
+    svc = services()
+    principal = current_principal()
+    payload = parse_body(ApiKeyCreateIn)
+    check_scopes_known(payload.scopes)
+    check_grantable(set(payload.scopes), principal.scopes)
+    expires_at = None
+    if payload.expires_at is not None:
+        moment = payload.expires_at
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        if moment <= utcnow():
+            raise ApiError(
+                422,
+                "validation_error",
+                "expires_at is in the past",
+                {"fields": {"expires_at": "must be in the future"}},
+            )
+        expires_at = moment.replace(microsecond=0)
+    key, prefix = new_api_key()
+    dal = svc.dal
+    key_id = dal.api_key.insert(
+        user_id=principal.user.id,
+        name=payload.name,
+        prefix=prefix,
+        key_hash=sha256_hex(key),
+        scopes=sorted(set(payload.scopes)),
+        created_at=utcnow(),
+        expires_at=expires_at,
+    )
+    row = dal.api_key[key_id]
+    _audit("apikey_created", row)
+    return respond({**key_json(row), "key": key}, ApiKeyCreatedOut, status=201)
+
+
+@endpoint(
+    bp,
+    "",
+    "GET",
+    "List your API keys (?all=true: everyone's, needs users:admin)",
+    query=ApiKeyListQuery,
+    response=ApiKeyOut,
+    many=True,
+)
+def list_keys() -> Any:
+    dal = services().dal
+    principal = current_principal()
+    query = parse_query(ApiKeyListQuery)
+    condition = dal.api_key.id > 0
+    if query.all:
+        if ALL_KEYS_SCOPE not in principal.scopes:
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                f"all=true needs '{ALL_KEYS_SCOPE}'",
+                {"required": ALL_KEYS_SCOPE},
+            )
+    else:
+        condition = dal.api_key.user_id == principal.user.id
+    rows = dal(condition).select(orderby=dal.api_key.id)
+    return respond([key_json(r) for r in rows], ApiKeyOut)
+
+
+@endpoint(bp, "/<int:key_id>", "DELETE", "Revoke an API key", response=ApiKeyOut)
+def revoke_key(key_id: int) -> Any:
+    dal = services().dal
+    row = _load_own(key_id)
+    dal(dal.api_key.id == row.id).update(revoked_at=utcnow())
+    row = dal.api_key[row.id]
+    _audit("apikey_revoked", row)
+    return respond(key_json(row), ApiKeyOut)
+
+
+@endpoint(
+    bp,
+    "/<int:key_id>/rotate",
+    "POST",
+    "Replace an API key's secret (shown once)",
+    response=ApiKeyCreatedOut,
+)
+def rotate_key(key_id: int) -> Any:
+    dal = services().dal
+    row = _load_own(key_id)
+    key, prefix = new_api_key()
+    dal(dal.api_key.id == row.id).update(prefix=prefix, key_hash=sha256_hex(key), last_used_at=None)
+    row = dal.api_key[row.id]
+    _audit("apikey_rotated", row)
+    return respond({**key_json(row), "key": key}, ApiKeyCreatedOut)

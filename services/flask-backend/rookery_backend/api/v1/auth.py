@@ -1,0 +1,502 @@
+"""/api/v1/auth: login, token refresh and logout, the caller's own account, password
+recovery and TOTP two-factor. Account mechanics (bcrypt hashing, tracking fields, password
+change and reset tokens, TOTP) are Flask-Security-Too's; tokens are Rookery's."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from typing import Any
+
+from flask import Blueprint, current_app, request
+from flask_security.changeable import change_user_password
+from flask_security.recoverable import (
+    generate_reset_password_token,
+    reset_password_token_status,
+    update_password,
+)
+from flask_security.utils import hash_password, verify_and_update_password, verify_password
+
+from ... import audit
+from ...accounts import user_json
+from ...errors import ApiError
+from ...guard import current_principal
+from ...models import User
+from ...services import Services, services
+from ...utils import sha256_hex, utcnow
+from .. import endpoint, parse_body, respond
+from .schemas import (
+    ForgotIn,
+    ForgotOut,
+    LoginIn,
+    LogoutIn,
+    MePatchIn,
+    MessageOut,
+    PasswordChangeIn,
+    RecoveryCodesOut,
+    RefreshIn,
+    ResetIn,
+    TokenOut,
+    TwoFactorConfirmIn,
+    TwoFactorDisableIn,
+    TwoFactorSetupOut,
+    UserOut,
+)
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
+
+REFRESH_COOKIE = "rookery_refresh"
+REFRESH_COOKIE_PATH = "/api/v1/auth"
+TOTP_METHOD = "authenticator"
+RECOVERY_CODE_COUNT = 10
+_dummy_hash: dict[str, str] = {}
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _burn_password_check(password: str) -> None:
+    # An unknown address costs the same bcrypt work as a known one, so response time does
+    # not reveal which addresses have accounts.
+    if "hash" not in _dummy_hash:
+        _dummy_hash["hash"] = hash_password("not-a-real-password")
+    verify_password(password, _dummy_hash["hash"])
+
+
+def _token_response(
+    svc: Services, user: User, family: str | None, as_cookie: bool, status: int = 200
+) -> Any:
+    refresh_token, family = svc.refresh_tokens.issue(user.id, family)
+    access_token, _ = svc.codec.issue(
+        user.id, user.scopes, user.role_names, user.fs_uniquifier, family
+    )
+    body = {
+        "access_token": access_token,
+        "refresh_token": None if as_cookie else refresh_token,
+        "token_type": "Bearer",
+        "expires_in": svc.settings.access_token_ttl,
+        "user": user_json(user),
+    }
+    response = respond(body, TokenOut, status=status)
+    if as_cookie:
+        response.set_cookie(
+            REFRESH_COOKIE,
+            refresh_token,
+            max_age=svc.settings.refresh_token_ttl,
+            path=REFRESH_COOKIE_PATH,
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+        )
+    return response
+
+
+def _clear_cookie(response: Any) -> Any:
+    response.delete_cookie(
+        REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, httponly=True, samesite="Strict"
+    )
+    return response
+
+
+def _check_second_factor(svc: Services, user: User, code: str | None) -> None:
+    if not (user.tf_primary_method and user.tf_totp_secret):
+        return
+    if not code:
+        raise ApiError(401, "totp_required", "enter the code from your authenticator app")
+    code = code.strip()
+    factory = current_app.security.totp_factory
+    if code.isdigit() and factory.verify_totp(code, user.tf_totp_secret, user, window=30):
+        return
+    # A recovery code works once.
+    hashed = sha256_hex(code.lower())
+    codes = list(user.mf_recovery_codes or [])
+    for index, stored in enumerate(codes):
+        if hmac.compare_digest(stored, hashed):
+            codes.pop(index)
+            svc.datastore.mf_set_recovery_codes(user, codes or None)
+            return
+    audit.record(
+        svc.dal,
+        "login_failed",
+        actor_id=user.id,
+        actor_email=user.email,
+        ip=client_ip(),
+        details={"reason": "invalid_totp"},
+    )
+    svc.metrics.auth_events.labels("login_failed").inc()
+    raise ApiError(401, "invalid_totp", "the code is not valid", keep_writes=True)
+
+
+@endpoint(bp, "/login", "POST", "Log in with e-mail and password", body=LoginIn, response=TokenOut)
+def login() -> Any:
+    svc = services()
+    payload = parse_body(LoginIn)
+    email = payload.email.strip().lower()
+    ip = client_ip()
+    wait = svc.rate_limiter.hit(f"ip:{ip}", f"account:{email}")
+    if wait:
+        audit.record(svc.dal, "login_rate_limited", actor_email=email, ip=ip)
+        svc.metrics.auth_events.labels("login_rate_limited").inc()
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many login attempts; retry in {wait} s",
+            {"retry_after": wait},
+            headers={"Retry-After": str(wait)},
+            keep_writes=True,
+        )
+    user = svc.datastore.find_user(email=email)
+    if user is None or not user.password:
+        _burn_password_check(payload.password)
+        ok = False
+    else:
+        ok = verify_and_update_password(payload.password, user)
+    if not ok:
+        audit.record(
+            svc.dal,
+            "login_failed",
+            actor_id=user.id if user else None,
+            actor_email=email,
+            ip=ip,
+            details={"reason": "invalid_credentials"},
+        )
+        svc.metrics.auth_events.labels("login_failed").inc()
+        raise ApiError(401, "invalid_credentials", "wrong e-mail or password", keep_writes=True)
+    assert user is not None
+    if not user.active:
+        raise ApiError(403, "account_inactive", "this account is deactivated")
+    _check_second_factor(svc, user, payload.totp)
+
+    now = utcnow()
+    user.last_login_at, user.current_login_at = user.current_login_at or now, now
+    user.last_login_ip, user.current_login_ip = user.current_login_ip or ip, ip
+    user.login_count = (user.login_count or 0) + 1
+    svc.datastore.put(user)
+    audit.record(svc.dal, "login_succeeded", actor_id=user.id, actor_email=user.email, ip=ip)
+    svc.metrics.auth_events.labels("login_succeeded").inc()
+    return _token_response(svc, user, None, payload.refresh_cookie)
+
+
+@endpoint(
+    bp,
+    "/refresh",
+    "POST",
+    "Exchange a refresh token (body or cookie) for new tokens",
+    body=RefreshIn,
+    response=TokenOut,
+)
+def refresh() -> Any:
+    svc = services()
+    payload = parse_body(RefreshIn)
+    token = payload.refresh_token
+    from_cookie = False
+    if not token:
+        token = request.cookies.get(REFRESH_COOKIE)
+        from_cookie = token is not None
+    if not token:
+        raise ApiError(401, "invalid_refresh", "no refresh token given")
+    outcome = svc.refresh_tokens.consume(token)
+    if outcome.reused:
+        audit.record(
+            svc.dal,
+            "refresh_reuse_detected",
+            actor_id=outcome.user_id,
+            ip=client_ip(),
+            details={"family": outcome.family},
+        )
+        svc.metrics.auth_events.labels("refresh_reuse_detected").inc()
+        raise ApiError(
+            401,
+            "invalid_refresh",
+            "this refresh token was already used; its session is revoked",
+            keep_writes=True,
+        )
+    user = svc.datastore.find_user(id=outcome.user_id) if outcome.user_id else None
+    if user is None or not user.active:
+        raise ApiError(401, "invalid_refresh", "the refresh token is not valid")
+    svc.metrics.auth_events.labels("token_refreshed").inc()
+    return _token_response(svc, user, outcome.family, from_cookie)
+
+
+@endpoint(
+    bp, "/logout", "POST", "Revoke the session's refresh tokens", body=LogoutIn, response=MessageOut
+)
+def logout() -> Any:
+    svc = services()
+    principal = current_principal()
+    payload = parse_body(LogoutIn)
+    families = {principal.token_family}
+    for token in (payload.refresh_token, request.cookies.get(REFRESH_COOKIE)):
+        if token:
+            families.add(svc.refresh_tokens.family_of(token))
+    for family in families - {None}:
+        svc.refresh_tokens.revoke_family(family)  # type: ignore[arg-type]
+    audit.record(
+        svc.dal,
+        "logout",
+        actor_id=principal.user.id,
+        actor_email=principal.user.email,
+        ip=client_ip(),
+    )
+    return _clear_cookie(respond({"message": "logged out"}, MessageOut))
+
+
+@endpoint(bp, "/me", "GET", "The caller's account", response=UserOut)
+def me() -> Any:
+    return respond(user_json(current_principal().user), UserOut)
+
+
+@endpoint(
+    bp,
+    "/me",
+    "PATCH",
+    "Change the caller's e-mail (nothing else)",
+    body=MePatchIn,
+    response=UserOut,
+)
+def patch_me() -> Any:
+    svc = services()
+    principal = current_principal()
+    raw = request.get_json(silent=True)
+    if isinstance(raw, dict):
+        forbidden = sorted(set(raw) & {"roles", "active", "scopes", "password", "id"})
+        if forbidden:
+            raise ApiError(
+                403,
+                "forbidden",
+                "you cannot change these fields of your own account here",
+                {"fields": forbidden},
+            )
+    payload = parse_body(MePatchIn)
+    user = principal.user
+    if payload.email is not None:
+        email = str(payload.email).lower()
+        other = svc.datastore.find_user(email=email)
+        if other is not None and other.id != user.id:
+            raise ApiError(
+                409,
+                "conflict",
+                "that e-mail address is taken",
+                {"fields": {"email": "already in use"}},
+            )
+        user.email = email
+        svc.datastore.put(user)
+        audit.record(
+            svc.dal,
+            "user_updated",
+            actor_id=user.id,
+            actor_email=email,
+            target=f"user:{user.id}",
+            ip=client_ip(),
+            details={"fields": ["email"]},
+        )
+    return respond(user_json(user), UserOut)
+
+
+@endpoint(
+    bp,
+    "/password",
+    "POST",
+    "Change the caller's password (returns fresh tokens)",
+    body=PasswordChangeIn,
+    response=TokenOut,
+)
+def change_password() -> Any:
+    svc = services()
+    principal = current_principal()
+    payload = parse_body(PasswordChangeIn)
+    user = principal.user
+    if principal.kind != "user":
+        raise ApiError(403, "forbidden", "API keys cannot change passwords")
+    if not user.password or not verify_password(payload.current_password, user.password):
+        raise ApiError(
+            400,
+            "invalid_password",
+            "the current password is wrong",
+            {"fields": {"current_password": "wrong password"}},
+        )
+    # FST hashes the new password and rotates the uniquifier: every earlier access token
+    # stops working; refresh tokens are revoked here.
+    change_user_password(user, payload.new_password, notify=False, autologin=False)
+    svc.refresh_tokens.revoke_user(user.id)
+    audit.record(
+        svc.dal,
+        "password_changed",
+        actor_id=user.id,
+        actor_email=user.email,
+        target=f"user:{user.id}",
+        ip=client_ip(),
+    )
+    return _token_response(svc, user, None, REFRESH_COOKIE in request.cookies)
+
+
+@endpoint(
+    bp,
+    "/forgot",
+    "POST",
+    "Send a password-reset link (same answer for any address)",
+    body=ForgotIn,
+    response=ForgotOut,
+    status=202,
+)
+def forgot() -> Any:
+    svc = services()
+    payload = parse_body(ForgotIn)
+    email = payload.email.strip().lower()
+    wait = svc.rate_limiter.hit(f"forgot-ip:{client_ip()}", f"forgot:{email}")
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many requests; retry in {wait} s",
+            {"retry_after": wait},
+            headers={"Retry-After": str(wait)},
+        )
+    user = svc.datastore.find_user(email=email)
+    if user is not None and user.active:
+        token = generate_reset_password_token(user)
+        link = f"{svc.settings.public_url.rstrip('/')}/reset-password?token={token}"
+        minutes = svc.settings.reset_token_ttl // 60
+        body = (
+            f"Someone asked to reset the password of your Rookery account {user.email}.\n\n"
+            f"Open this link within {minutes} minutes to choose a new password:\n{link}\n\n"
+            f"Reset token: {token}\n\nIf it was not you, ignore this message.\n"
+        )
+        if svc.mailer.configured:
+            # Sent off the request thread so the answer takes as long for any address.
+            threading.Thread(
+                target=svc.mailer.send,
+                args=(user.email, "Rookery password reset", body),
+                daemon=True,
+            ).start()
+        elif not svc.settings.production:
+            svc.mailer.send(user.email, "Rookery password reset", body)
+        audit.record(
+            svc.dal,
+            "password_reset_requested",
+            actor_id=user.id,
+            actor_email=user.email,
+            ip=client_ip(),
+        )
+    delivery = "smtp" if svc.mailer.configured else "logged"
+    message = "if the address has an account, a reset link is on its way"
+    if delivery == "logged":
+        message += " (no mail server is configured: the link is in the server log)"
+    return respond({"message": message, "mail_delivery": delivery}, ForgotOut, status=202)
+
+
+@endpoint(
+    bp, "/reset", "POST", "Set a new password with a reset token", body=ResetIn, response=MessageOut
+)
+def reset() -> Any:
+    svc = services()
+    payload = parse_body(ResetIn)
+    expired, invalid, user = reset_password_token_status(payload.token)
+    if invalid or expired or user is None:
+        reason = "expired" if expired else "invalid"
+        raise ApiError(400, "invalid_token", f"the reset token is {reason}")
+    update_password(user, payload.password)
+    svc.refresh_tokens.revoke_user(user.id)
+    audit.record(
+        svc.dal,
+        "password_reset",
+        actor_id=user.id,
+        actor_email=user.email,
+        target=f"user:{user.id}",
+        ip=client_ip(),
+    )
+    return respond({"message": "password changed; log in with the new password"}, MessageOut)
+
+
+@endpoint(
+    bp,
+    "/2fa/setup",
+    "POST",
+    "Start TOTP enrolment: a new secret to scan",
+    response=TwoFactorSetupOut,
+)
+def tf_setup() -> Any:
+    svc = services()
+    user = current_principal().user
+    if user.tf_primary_method:
+        raise ApiError(409, "tf_already_enabled", "two-factor is already on; disable it first")
+    factory = current_app.security.totp_factory
+    secret = factory.generate_totp_secret()
+    # Pending until confirmed: the secret is kept, the method stays unset.
+    user.tf_totp_secret = secret
+    svc.datastore.put(user)
+    return respond(
+        {
+            "secret": factory.get_totp_b32_key(secret),
+            "otpauth_uri": factory.get_totp_uri(user.email, secret),
+        },
+        TwoFactorSetupOut,
+    )
+
+
+@endpoint(
+    bp,
+    "/2fa/confirm",
+    "POST",
+    "Confirm TOTP enrolment with a code; returns recovery codes once",
+    body=TwoFactorConfirmIn,
+    response=RecoveryCodesOut,
+)
+def tf_confirm() -> Any:
+    svc = services()
+    user = current_principal().user
+    payload = parse_body(TwoFactorConfirmIn)
+    if user.tf_primary_method:
+        raise ApiError(409, "tf_already_enabled", "two-factor is already on")
+    if not user.tf_totp_secret:
+        raise ApiError(409, "tf_not_started", "call /auth/2fa/setup first")
+    factory = current_app.security.totp_factory
+    if not factory.verify_totp(payload.code.strip(), user.tf_totp_secret, user, window=30):
+        raise ApiError(
+            400, "invalid_totp", "the code is not valid", {"fields": {"code": "wrong code"}}
+        )
+    svc.datastore.tf_set(user, TOTP_METHOD)
+    codes = factory.generate_recovery_codes(RECOVERY_CODE_COUNT)
+    svc.datastore.mf_set_recovery_codes(user, [sha256_hex(c.lower()) for c in codes])
+    audit.record(
+        svc.dal,
+        "tf_enabled",
+        actor_id=user.id,
+        actor_email=user.email,
+        target=f"user:{user.id}",
+        ip=client_ip(),
+    )
+    return respond({"recovery_codes": codes}, RecoveryCodesOut)
+
+
+@endpoint(
+    bp,
+    "/2fa/disable",
+    "POST",
+    "Turn TOTP off (needs the password)",
+    body=TwoFactorDisableIn,
+    response=MessageOut,
+)
+def tf_disable() -> Any:
+    svc = services()
+    user = current_principal().user
+    payload = parse_body(TwoFactorDisableIn)
+    if not user.password or not verify_password(payload.password, user.password):
+        raise ApiError(
+            400,
+            "invalid_password",
+            "the password is wrong",
+            {"fields": {"password": "wrong password"}},
+        )
+    svc.datastore.tf_reset(user)
+    svc.datastore.mf_set_recovery_codes(user, None)
+    audit.record(
+        svc.dal,
+        "tf_disabled",
+        actor_id=user.id,
+        actor_email=user.email,
+        target=f"user:{user.id}",
+        ip=client_ip(),
+    )
+    return respond({"message": "two-factor authentication is off"}, MessageOut)

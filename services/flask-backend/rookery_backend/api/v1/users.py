@@ -1,0 +1,229 @@
+"""/api/v1/users: list, create, view, edit and delete accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+from flask_security.utils import hash_password
+
+from ... import audit
+from ...accounts import (
+    ADMIN_ROLE,
+    check_grantable,
+    guard_last_admin,
+    resolve_roles,
+    user_json,
+)
+from ...errors import ApiError
+from ...guard import current_principal
+from ...models import User
+from ...policy import ROLE_ASSIGNMENT_SCOPE
+from ...services import services
+from .. import endpoint, parse_body, parse_query, respond
+from .schemas import UserCreateIn, UserListQuery, UserOut, UserPatchIn
+
+bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
+
+
+def _load(user_id: int) -> User:
+    user = services().datastore.find_user(id=user_id)
+    if user is None:
+        raise ApiError(404, "not_found", f"no user with id {user_id}")
+    return user
+
+
+def _check_role_grant(role_names: list[str]) -> list[Any]:
+    svc = services()
+    principal = current_principal()
+    if ROLE_ASSIGNMENT_SCOPE not in principal.scopes:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"assigning roles needs the '{ROLE_ASSIGNMENT_SCOPE}' scope",
+            {"required": ROLE_ASSIGNMENT_SCOPE},
+        )
+    roles = resolve_roles(svc.datastore, role_names)
+    granted: set[str] = set()
+    for role in roles:
+        granted |= role.get_permissions()
+    check_grantable(granted, principal.scopes)
+    return roles
+
+
+@endpoint(
+    bp,
+    "",
+    "GET",
+    "List users (filter by status, role, text; paginated)",
+    query=UserListQuery,
+    response=UserOut,
+    many=True,
+)
+def list_users() -> Any:
+    svc = services()
+    query = parse_query(UserListQuery)
+    dal = svc.dal
+    table = dal.auth_user
+    condition = table.id > 0
+    if query.status:
+        condition &= table.active == (query.status == "active")
+    if query.q:
+        condition &= table.email.contains(query.q.strip().lower())
+    if query.role:
+        link, role = dal.auth_user_role, dal.auth_role
+        members = dal((role.name == query.role) & (link.role_id == role.id))._select(link.user_id)
+        condition &= table.id.belongs(members)
+    total = dal(condition).count()
+    start = (query.page - 1) * query.per_page
+    rows = dal(condition).select(orderby=table.id, limitby=(start, start + query.per_page))
+    roles_by_user = _roles_for([row.id for row in rows])
+    users = [User.from_row(row, roles_by_user.get(row.id, [])) for row in rows]
+    return respond(
+        [user_json(u) for u in users],
+        UserOut,
+        meta={"total": total, "page": query.page, "per_page": query.per_page},
+    )
+
+
+def _roles_for(user_ids: list[int]) -> dict[int, list[Any]]:
+    """Every listed user's roles in one query instead of one per user."""
+    from ...models import Role
+
+    if not user_ids:
+        return {}
+    dal = services().dal
+    link, role = dal.auth_user_role, dal.auth_role
+    rows = dal(link.user_id.belongs(user_ids) & (link.role_id == role.id)).select(
+        link.user_id, role.ALL, orderby=role.name
+    )
+    result: dict[int, list[Any]] = {}
+    for row in rows:
+        result.setdefault(row.auth_user_role.user_id, []).append(Role.from_row(row.auth_role))
+    return result
+
+
+@endpoint(bp, "", "POST", "Create a user", body=UserCreateIn, response=UserOut, status=201)
+def create_user() -> Any:
+    svc = services()
+    principal = current_principal()
+    payload = parse_body(UserCreateIn)
+    email = str(payload.email).lower()
+    roles = _check_role_grant(payload.roles) if payload.roles else []
+    if svc.datastore.find_user(email=email) is not None:
+        raise ApiError(
+            409,
+            "conflict",
+            "a user with this e-mail exists",
+            {"fields": {"email": "already in use"}},
+        )
+    user = svc.datastore.create_user(
+        email=email,
+        password=hash_password(payload.password),
+        roles=roles,
+        active=payload.active,
+    )
+    audit.record(
+        svc.dal,
+        "user_created",
+        actor_id=principal.user.id,
+        actor_email=principal.user.email,
+        target=f"user:{user.id}",
+        ip=request.remote_addr,
+        details={"email": email, "roles": user.role_names},
+    )
+    return respond(user_json(user), UserOut, status=201)
+
+
+@endpoint(bp, "/<int:user_id>", "GET", "View a user", response=UserOut)
+def get_user(user_id: int) -> Any:
+    return respond(user_json(_load(user_id)), UserOut)
+
+
+@endpoint(
+    bp,
+    "/<int:user_id>",
+    "PATCH",
+    "Edit a user (email, password, roles, active)",
+    body=UserPatchIn,
+    response=UserOut,
+)
+def patch_user(user_id: int) -> Any:
+    svc = services()
+    principal = current_principal()
+    payload = parse_body(UserPatchIn)
+    user = _load(user_id)
+    changed: list[str] = []
+    is_self = user.id == principal.user.id
+    if payload.roles is not None and sorted(set(payload.roles)) != user.role_names:
+        if is_self:
+            raise ApiError(403, "forbidden", "you cannot change your own roles")
+        roles = _check_role_grant(payload.roles)
+        # Taking a role away also needs its scopes: no demoting someone above you.
+        removed: set[str] = set()
+        for role in user.roles:
+            if role.name not in payload.roles:
+                removed |= role.get_permissions()
+        check_grantable(removed, principal.scopes)
+        guard_last_admin(svc.datastore, user, keeps_admin=ADMIN_ROLE in payload.roles)
+        user.roles = roles
+        changed.append("roles")
+    if payload.active is not None and payload.active != bool(user.active):
+        if is_self:
+            raise ApiError(403, "forbidden", "you cannot deactivate yourself")
+        guard_last_admin(svc.datastore, user, keeps_admin=payload.active)
+        user.active = payload.active
+        changed.append("active")
+    if payload.email is not None and str(payload.email).lower() != user.email:
+        email = str(payload.email).lower()
+        if svc.datastore.find_user(email=email) is not None:
+            raise ApiError(
+                409,
+                "conflict",
+                "a user with this e-mail exists",
+                {"fields": {"email": "already in use"}},
+            )
+        user.email = email
+        changed.append("email")
+    if payload.password is not None:
+        user.password = hash_password(payload.password)
+        svc.datastore.set_uniquifier(user)  # existing tokens of that user stop working
+        svc.refresh_tokens.revoke_user(user.id)
+        changed.append("password")
+    if changed:
+        svc.datastore.put(user)
+        audit.record(
+            svc.dal,
+            "user_updated",
+            actor_id=principal.user.id,
+            actor_email=principal.user.email,
+            target=f"user:{user.id}",
+            ip=request.remote_addr,
+            details={"fields": changed, "roles": user.role_names},
+        )
+    return respond(user_json(user), UserOut)
+
+
+@endpoint(bp, "/<int:user_id>", "DELETE", "Delete a user", response=UserOut)
+def delete_user(user_id: int) -> Any:
+    svc = services()
+    principal = current_principal()
+    user = _load(user_id)
+    if user.id == principal.user.id:
+        raise ApiError(403, "forbidden", "you cannot delete yourself")
+    guard_last_admin(svc.datastore, user, keeps_admin=False)
+    snapshot = user_json(user)
+    dal = svc.dal
+    dal(dal.api_key.user_id == user.id).delete()
+    dal(dal.refresh_token.user_id == user.id).delete()
+    svc.datastore.delete_user(user)
+    audit.record(
+        dal,
+        "user_deleted",
+        actor_id=principal.user.id,
+        actor_email=principal.user.email,
+        target=f"user:{user.id}",
+        ip=request.remote_addr,
+        details={"email": user.email},
+    )
+    return respond(snapshot, UserOut)

@@ -1,0 +1,57 @@
+"""The audit log: security events written in the same transaction as the change."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from .utils import utcnow
+
+log = logging.getLogger("rookery.audit")
+
+EVENTS: tuple[str, ...] = (
+    "login_succeeded",
+    "login_failed",
+    "login_rate_limited",
+    "logout",
+    "refresh_reuse_detected",
+    "password_changed",
+    "password_reset_requested",
+    "password_reset",
+    "tf_enabled",
+    "tf_disabled",
+    "user_created",
+    "user_updated",
+    "user_deleted",
+    "role_created",
+    "role_updated",
+    "role_deleted",
+    "apikey_created",
+    "apikey_revoked",
+    "apikey_rotated",
+)
+
+
+def record(
+    dal: Any,
+    event: str,
+    *,
+    actor_id: int | None = None,
+    actor_email: str | None = None,
+    target: str | None = None,
+    ip: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    if event not in EVENTS:  # pragma: no cover - a typo in a caller
+        raise ValueError(f"unknown audit event {event!r}")
+    dal.audit_event.insert(
+        event=event,
+        actor_id=actor_id,
+        actor_email=actor_email,
+        target=target,
+        ip=ip,
+        details=json.dumps(details or {}, sort_keys=True, default=str),
+        created_at=utcnow(),
+    )
+    log.info("audit", extra={"event": event, "actor": actor_email, "target": target})

@@ -1,0 +1,262 @@
+"""Settings: read from the environment once, validated once, then passed around.
+
+Every variable has a working default for development; production (RELEASE_MODE=production)
+refuses to start without its own SECRET_KEY and SECURITY_PASSWORD_SALT.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SERVICE_DIR = PACKAGE_DIR.parent
+REPO_DIR = SERVICE_DIR.parent.parent
+
+DB_TYPES = ("sqlite", "postgresql", "mysql")
+DEFAULT_DB_PORTS = {"postgresql": 5432, "mysql": 3306}
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with; the message names it."""
+
+
+def read_version() -> str:
+    env = os.environ.get("ROOKERY_VERSION")
+    if env:
+        return env.strip()
+    for candidate in (REPO_DIR / ".version", SERVICE_DIR / ".version"):
+        if candidate.is_file():
+            return candidate.read_text().strip()
+    return "0.0.0"
+
+
+def default_data_dir() -> Path:
+    # Inside the repository the data lives in the git-ignored <repo>/.data; a deployed
+    # service (no repository around it) keeps it next to where it runs.
+    if (REPO_DIR / ".git").exists() or (REPO_DIR / "Makefile").is_file():
+        return REPO_DIR / ".data" / "flask-backend"
+    return Path("data").resolve()
+
+
+@dataclass(slots=True, frozen=True)
+class RateLimit:
+    count: int
+    period_seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*", text)
+        if not match:
+            raise ConfigError(f"LOGIN_RATE_LIMIT: expected like '10/minute', got {text!r}")
+        count = int(match.group(1))
+        multiplier = int(match.group(2) or 1)
+        if count < 1:
+            raise ConfigError("LOGIN_RATE_LIMIT: the count must be at least 1")
+        return cls(count, multiplier * RATE_PERIODS[match.group(3)])
+
+
+@dataclass(slots=True, frozen=True)
+class Settings:
+    release_mode: str = "development"
+    version: str = "0.0.0"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_port: int = 50051
+    http1_enabled: bool = True
+    http2_enabled: bool = True
+    http3_enabled: bool = False
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    data_dir: Path = field(default_factory=default_data_dir)
+    db_type: str = "sqlite"
+    db_host: str = "127.0.0.1"
+    db_port: int = 0
+    db_name: str = "rookery"
+    db_user: str = "rookery"
+    db_pass: str = ""
+    db_pool_size: int = 10
+    db_max_retries: int = 10
+    db_retry_delay: float = 0.5
+    db_init_schema: bool = True
+    secret_key: str = ""
+    security_password_salt: str = ""
+    jwt_algorithm: str = "HS256"
+    jwt_private_key_file: str = ""
+    jwt_public_key_file: str = ""
+    jwt_issuer: str = "rookery"
+    jwt_audience: str = "rookery-api"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 14 * 86400
+    reset_token_ttl: int = 3600
+    bcrypt_rounds: int = 12
+    admin_email: str = "admin@localhost.local"
+    admin_password: str = "admin123"
+    login_rate_limit: RateLimit = field(default_factory=lambda: RateLimit(10, 60))
+    mail_server: str = ""
+    mail_port: int = 25
+    mail_username: str = ""
+    mail_password: str = ""
+    mail_use_tls: bool = False
+    mail_use_ssl: bool = False
+    mail_sender: str = "rookery@localhost.local"
+    public_url: str = "http://127.0.0.1:3000"
+    max_body_bytes: int = 64 * 1024
+    registerable: bool = False
+
+    @property
+    def production(self) -> bool:
+        return self.release_mode == "production"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}: expected true/false, got {raw!r}")
+
+
+def _int(name: str, raw: str, minimum: int = 0, maximum: int | None = None) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(f"{name}: {value} is out of range")
+    return value
+
+
+def _persisted_secret(data_dir: Path, name: str) -> str:
+    # Development convenience: a random secret kept in DATA_DIR so tokens survive restarts.
+    path = data_dir / name
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build Settings from environment variables (validated; raises ConfigError)."""
+    env = dict(os.environ if env is None else env)
+    get = env.get
+    base = Settings()
+    values: dict[str, object] = {"version": read_version()}
+
+    mode = get("RELEASE_MODE", "development").strip().lower()
+    if mode not in ("development", "production", "test"):
+        raise ConfigError(f"RELEASE_MODE: expected development|production|test, got {mode!r}")
+    values["release_mode"] = mode
+
+    str_vars = {
+        "HTTP_HOST": "http_host",
+        "TLS_CERT_FILE": "tls_cert_file",
+        "TLS_KEY_FILE": "tls_key_file",
+        "DB_HOST": "db_host",
+        "DB_NAME": "db_name",
+        "DB_USER": "db_user",
+        "DB_PASS": "db_pass",
+        "JWT_PRIVATE_KEY_FILE": "jwt_private_key_file",
+        "JWT_PUBLIC_KEY_FILE": "jwt_public_key_file",
+        "JWT_ISSUER": "jwt_issuer",
+        "JWT_AUDIENCE": "jwt_audience",
+        "ADMIN_EMAIL": "admin_email",
+        "ADMIN_PASSWORD": "admin_password",
+        "MAIL_SERVER": "mail_server",
+        "MAIL_USERNAME": "mail_username",
+        "MAIL_PASSWORD": "mail_password",
+        "MAIL_DEFAULT_SENDER": "mail_sender",
+        "PUBLIC_URL": "public_url",
+        "SECRET_KEY": "secret_key",
+        "SECURITY_PASSWORD_SALT": "security_password_salt",
+    }
+    for var, attr in str_vars.items():
+        if var in env:
+            values[attr] = env[var]
+
+    int_vars = {
+        "HTTP_PORT": ("http_port", 0, 65535),
+        "GRPC_PORT": ("grpc_port", 0, 65535),
+        "DB_PORT": ("db_port", 0, 65535),
+        "DB_POOL_SIZE": ("db_pool_size", 0, 1000),
+        "DB_MAX_RETRIES": ("db_max_retries", 0, 1000),
+        "ACCESS_TOKEN_TTL": ("access_token_ttl", 5, None),
+        "REFRESH_TOKEN_TTL": ("refresh_token_ttl", 60, None),
+        "RESET_TOKEN_TTL": ("reset_token_ttl", 60, None),
+        "BCRYPT_ROUNDS": ("bcrypt_rounds", 4, 31),
+        "MAIL_PORT": ("mail_port", 1, 65535),
+        "MAX_BODY_BYTES": ("max_body_bytes", 1024, None),
+    }
+    for var, (attr, low, high) in int_vars.items():
+        if var in env:
+            values[attr] = _int(var, env[var], low, high)
+
+    bool_vars = {
+        "HTTP1_ENABLED": "http1_enabled",
+        "HTTP2_ENABLED": "http2_enabled",
+        "HTTP3_ENABLED": "http3_enabled",
+        "DB_INIT_SCHEMA": "db_init_schema",
+        "MAIL_USE_TLS": "mail_use_tls",
+        "MAIL_USE_SSL": "mail_use_ssl",
+        "SECURITY_REGISTERABLE": "registerable",
+    }
+    for var, attr in bool_vars.items():
+        if var in env:
+            values[attr] = _bool(var, env[var])
+
+    if "DB_RETRY_DELAY" in env:
+        try:
+            values["db_retry_delay"] = float(env["DB_RETRY_DELAY"])
+        except ValueError:
+            raise ConfigError(
+                f"DB_RETRY_DELAY: expected seconds, got {env['DB_RETRY_DELAY']!r}"
+            ) from None
+
+    db_type = get("DB_TYPE", "sqlite").strip().lower()
+    aliases = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql"}
+    db_type = aliases.get(db_type, db_type)
+    if db_type not in DB_TYPES:
+        raise ConfigError(f"DB_TYPE: expected one of {', '.join(DB_TYPES)}, got {db_type!r}")
+    values["db_type"] = db_type
+    if not values.get("db_port"):
+        values["db_port"] = DEFAULT_DB_PORTS.get(db_type, 0)
+
+    algorithm = get("JWT_ALGORITHM", "").strip().upper()
+    if not algorithm:
+        algorithm = "RS256" if get("JWT_PRIVATE_KEY_FILE") else "HS256"
+    if algorithm not in ("HS256", "RS256"):
+        raise ConfigError(f"JWT_ALGORITHM: expected HS256 or RS256, got {algorithm!r}")
+    values["jwt_algorithm"] = algorithm
+    if algorithm == "RS256" and not (get("JWT_PRIVATE_KEY_FILE") and get("JWT_PUBLIC_KEY_FILE")):
+        raise ConfigError("JWT_ALGORITHM=RS256 needs JWT_PRIVATE_KEY_FILE and JWT_PUBLIC_KEY_FILE")
+
+    if "LOGIN_RATE_LIMIT" in env:
+        values["login_rate_limit"] = RateLimit.parse(env["LOGIN_RATE_LIMIT"])
+
+    data_dir = Path(get("DATA_DIR") or base.data_dir).resolve()
+    values["data_dir"] = data_dir
+
+    for var, attr in (("SECRET_KEY", "secret_key"), ("SECURITY_PASSWORD_SALT", "salt")):
+        if values.get(attr if attr != "salt" else "security_password_salt"):
+            continue
+        if mode == "production":
+            raise ConfigError(f"{var} must be set when RELEASE_MODE=production")
+        target = "secret_key" if attr == "secret_key" else "security_password_salt"
+        values[target] = _persisted_secret(data_dir, f".{target}")
+
+    if mode == "production" and len(str(values["secret_key"])) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]

@@ -1,0 +1,167 @@
+"""Who is calling: one plain function that turns a bearer credential (JWT access token or
+API key) into a Principal. REST requests and the gRPC AuthService both call it; it knows
+nothing of Flask or gRPC. Also the refresh-token store (rotation, reuse detection)."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .datastore import PydalUserDatastore
+from .models import User
+from .security import (
+    JwtCodec,
+    TokenInvalid,
+    api_key_prefix,
+    looks_like_jwt,
+    new_family,
+    new_refresh_token,
+)
+from .utils import sha256_hex, utcnow
+
+# last_used_at is written at most this often per key, so an API key in a hot loop does not
+# turn every read into a write.
+LAST_USED_GRANULARITY = timedelta(seconds=60)
+
+
+@dataclass(slots=True)
+class Principal:
+    kind: str  # "user" (JWT) or "api_key"
+    user: User
+    scopes: frozenset[str]
+    expires_at: int  # unix seconds; 0 = no expiry
+    api_key_id: int | None = None
+    token_family: str | None = None
+
+
+@dataclass(slots=True)
+class CredentialCheck:
+    principal: Principal | None
+    reason: str = ""  # empty when valid; else expired, revoked, malformed, unknown, inactive
+    message: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.principal is not None
+
+
+def validate_credential(
+    token: str, codec: JwtCodec, datastore: PydalUserDatastore
+) -> CredentialCheck:
+    token = token.strip()
+    if not token:
+        return CredentialCheck(None, "malformed", "no credential given")
+    if looks_like_jwt(token):
+        return _validate_jwt(token, codec, datastore)
+    if api_key_prefix(token):
+        return _validate_api_key(token, datastore)
+    return CredentialCheck(None, "malformed", "the credential is neither a JWT nor an API key")
+
+
+def _validate_jwt(token: str, codec: JwtCodec, datastore: PydalUserDatastore) -> CredentialCheck:
+    try:
+        claims = codec.verify(token)
+    except TokenInvalid as error:
+        return CredentialCheck(None, error.reason, str(error))
+    user = datastore.find_user(id=claims.user_id)
+    if user is None:
+        return CredentialCheck(None, "unknown", "the token's user no longer exists")
+    if not user.active:
+        return CredentialCheck(None, "inactive", "the account is deactivated")
+    if not claims.uniquifier or not user.fs_uniquifier.startswith(claims.uniquifier):
+        return CredentialCheck(None, "revoked", "the token was revoked (password changed)")
+    # Scopes come from the roles the user holds now, capped by what the token was issued
+    # with: removing a role takes effect at once, adding one needs a new token.
+    scopes = frozenset(user.scopes) & claims.scopes
+    return CredentialCheck(
+        Principal("user", user, scopes, claims.expires_at, token_family=claims.family)
+    )
+
+
+def _validate_api_key(token: str, datastore: PydalUserDatastore) -> CredentialCheck:
+    dal = datastore.dal
+    prefix = api_key_prefix(token)
+    row = dal(dal.api_key.prefix == prefix).select(limitby=(0, 1)).first()
+    if row is None or not hmac.compare_digest(row.key_hash, sha256_hex(token)):
+        return CredentialCheck(None, "unknown", "unknown API key")
+    now = utcnow()
+    if row.revoked_at is not None:
+        return CredentialCheck(None, "revoked", "the API key was revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        return CredentialCheck(None, "expired", "the API key has expired")
+    user = datastore.find_user(id=row.user_id)
+    if user is None or not user.active:
+        return CredentialCheck(None, "inactive", "the API key's owner is deactivated")
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
+        dal(dal.api_key.id == row.id).update(last_used_at=now)
+    # A key never holds more than its creator holds today.
+    scopes = frozenset(row.scopes or []) & frozenset(user.scopes)
+    expires = int(row.expires_at.timestamp()) if row.expires_at else 0
+    return CredentialCheck(Principal("api_key", user, scopes, expires, api_key_id=row.id))
+
+
+@dataclass(slots=True)
+class RefreshOutcome:
+    user_id: int | None
+    family: str | None
+    reused: bool = False
+
+
+class RefreshTokenStore:
+    """Rotating single-use refresh tokens, stored hashed, grouped in families. Presenting a
+    spent token revokes its whole family (someone else holds the successor)."""
+
+    def __init__(self, dal: Any, ttl_seconds: int) -> None:
+        self.dal = dal
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    def issue(self, user_id: int, family: str | None = None) -> tuple[str, str]:
+        token = new_refresh_token()
+        family = family or new_family()
+        now = utcnow()
+        self.dal.refresh_token.insert(
+            user_id=user_id,
+            family=family,
+            token_hash=sha256_hex(token),
+            created_at=now,
+            expires_at=now + self.ttl,
+        )
+        return token, family
+
+    def consume(self, token: str) -> RefreshOutcome:
+        table = self.dal.refresh_token
+        row = self.dal(table.token_hash == sha256_hex(token)).select(limitby=(0, 1)).first()
+        if row is None:
+            return RefreshOutcome(None, None)
+        now = utcnow()
+        if row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
+            return RefreshOutcome(None, row.family)
+        # Conditional update: of two concurrent uses of one token exactly one wins.
+        won = self.dal((table.id == row.id) & (table.used_at == None)).update(used_at=now)  # noqa: E711
+        if not won:
+            self.revoke_family(row.family)
+            return RefreshOutcome(row.user_id, row.family, reused=True)
+        return RefreshOutcome(row.user_id, row.family)
+
+    def revoke_family(self, family: str) -> int:
+        table = self.dal.refresh_token
+        return self.dal((table.family == family) & (table.revoked_at == None)).update(  # noqa: E711
+            revoked_at=utcnow()
+        )
+
+    def revoke_user(self, user_id: int) -> int:
+        table = self.dal.refresh_token
+        return self.dal((table.user_id == user_id) & (table.revoked_at == None)).update(  # noqa: E711
+            revoked_at=utcnow()
+        )
+
+    def family_of(self, token: str) -> str | None:
+        table = self.dal.refresh_token
+        row = self.dal(table.token_hash == sha256_hex(token)).select(limitby=(0, 1)).first()
+        return row.family if row else None
+
+
+def expiry_from_timestamp(moment: datetime | None) -> int:
+    return int(moment.timestamp()) if moment else 0

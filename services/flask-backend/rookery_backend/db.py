@@ -1,0 +1,141 @@
+"""The database: URIs, start-up wait with backoff, schema creation, and the PyDAL handle
+whose connection lives for one request (commit on success, rollback on error, then
+returned to the pool)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from urllib.parse import quote_plus
+
+import sqlalchemy as sa
+from pydal import DAL
+from pydal.connection import ConnectionPool
+
+from .config import Settings
+from .schema import define_pydal_tables, sqlalchemy_metadata
+
+log = logging.getLogger("rookery.db")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database did not answer within DB_MAX_RETRIES attempts."""
+
+
+def pydal_uri(settings: Settings) -> str:
+    if settings.db_type == "sqlite":
+        return f"sqlite://{settings.data_dir / 'rookery.sqlite'}"
+    credentials = f"{settings.db_user}:{settings.db_pass}"
+    where = f"{settings.db_host}:{settings.db_port}/{settings.db_name}"
+    if settings.db_type == "postgresql":
+        return f"postgres:psycopg2://{credentials}@{where}"
+    return f"mysql://{credentials}@{where}?set_encoding=utf8mb4"
+
+
+def sqlalchemy_url(settings: Settings) -> str:
+    if settings.db_type == "sqlite":
+        return f"sqlite:///{settings.data_dir / 'rookery.sqlite'}"
+    credentials = f"{quote_plus(settings.db_user)}:{quote_plus(settings.db_pass)}"
+    where = f"{settings.db_host}:{settings.db_port}/{settings.db_name}"
+    if settings.db_type == "postgresql":
+        return f"postgresql+psycopg2://{credentials}@{where}"
+    return f"mysql+pymysql://{credentials}@{where}?charset=utf8mb4"
+
+
+def wait_for_database(settings: Settings) -> None:
+    """Try to connect with exponential backoff; raise DatabaseUnavailable after the last try."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
+    delay = max(settings.db_retry_delay, 0.01)
+    attempts = settings.db_max_retries + 1
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                with engine.connect() as connection:
+                    connection.execute(sa.text("SELECT 1"))
+                log.info("database answered", extra={"attempt": attempt, "db": settings.db_type})
+                return
+            except sa.exc.SQLAlchemyError as error:
+                reason = str(error.orig if hasattr(error, "orig") else error).splitlines()[0]
+                log.warning(
+                    "database not reachable",
+                    extra={"attempt": attempt, "of": attempts, "error": reason},
+                )
+                if attempt == attempts:
+                    raise DatabaseUnavailable(
+                        f"{settings.db_type} database at {settings.db_host}:{settings.db_port}"
+                        f" did not answer after {attempts} attempts: {reason}"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+    finally:
+        engine.dispose()
+
+
+def create_schema(settings: Settings) -> None:
+    """SQLAlchemy creates every missing table (initialisation only; never alters)."""
+    engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
+    try:
+        sqlalchemy_metadata().create_all(engine, checkfirst=True)
+    finally:
+        engine.dispose()
+
+
+def drop_schema(settings: Settings) -> None:
+    """Drop every table (tests use it to start from a clean schema)."""
+    engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
+    try:
+        sqlalchemy_metadata().drop_all(engine, checkfirst=True)
+    finally:
+        engine.dispose()
+
+
+class Database:
+    """One PyDAL handle shared by every thread; each thread gets its own connection lazily
+    (PyDAL keeps connections in thread-local storage) and gives it back in end_request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.uri = pydal_uri(settings)
+        folder = settings.data_dir / "pydal"
+        folder.mkdir(parents=True, exist_ok=True)
+        pool_size = 0 if settings.db_type == "sqlite" else settings.db_pool_size
+        self.pool_size = pool_size
+        self.dal = DAL(
+            self.uri,
+            pool_size=pool_size,
+            folder=str(folder),
+            migrate=False,
+            check_reserved=None,
+            attempts=1,
+        )
+        define_pydal_tables(self.dal)
+        self._active = 0
+        self._active_lock = threading.Lock()
+        self.end_request(ok=True)
+
+    def begin_request(self) -> None:
+        with self._active_lock:
+            self._active += 1
+
+    def end_request(self, ok: bool) -> None:
+        """Commit (or roll back) and hand the connection back to the pool."""
+        try:
+            self.dal.recycle_connection_in_pool_or_close("commit" if ok else "rollback")
+        finally:
+            with self._active_lock:
+                self._active = max(0, self._active - 1)
+
+    def ping(self) -> bool:
+        try:
+            self.dal.executesql("SELECT 1")
+            return True
+        except Exception as error:  # the driver's own error classes vary by backend
+            log.warning("database ping failed", extra={"error": str(error)})
+            self.dal.recycle_connection_in_pool_or_close("rollback")
+            return False
+
+    def pool_stats(self) -> dict[str, int]:
+        idle = len(ConnectionPool.POOLS.get(self.uri, []))
+        return {"size": self.pool_size, "idle": idle, "in_use": self._active}

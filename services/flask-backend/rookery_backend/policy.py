@@ -1,0 +1,102 @@
+"""THE route → scope table, the scope catalogue and the built-in roles.
+
+Every route of the application appears in ROUTE_POLICY exactly once, keyed by HTTP method
+and Flask rule. The request hook in api/guard.py enforces it for every request; a route
+missing from the table is refused (fail closed) and the policy-matrix test fails.
+"""
+
+from __future__ import annotations
+
+PUBLIC = "public"  # anyone, no credential needed
+AUTHENTICATED = "authenticated"  # any valid credential, no particular scope
+
+SCOPES: dict[str, str] = {
+    "users:read": "List and view user accounts",
+    "users:write": "Create and edit user accounts",
+    "users:admin": "Delete users and assign roles",
+    "roles:read": "List roles and the scope catalogue",
+    "roles:admin": "Create, edit and delete roles",
+    "apikeys:read": "List your API keys",
+    "apikeys:write": "Create, rotate and revoke your API keys",
+    "audit:read": "Read the audit log",
+    "rules:read": "Read packet-filter rules and their deployment status",
+    "rules:write": "Create, edit, reorder and delete packet-filter rules",
+    "stats:read": "Read packet statistics",
+    "packets:write": "Submit packets to the packet service",
+}
+
+BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
+    "admin": ("Everything, including user and role management", sorted(SCOPES)),
+    "maintainer": (
+        "Read and write on resources; no user or role management",
+        [
+            "users:read",
+            "roles:read",
+            "apikeys:read",
+            "apikeys:write",
+            "audit:read",
+            "rules:read",
+            "rules:write",
+            "stats:read",
+            "packets:write",
+        ],
+    ),
+    "viewer": ("Read only", ["roles:read", "rules:read", "stats:read"]),
+}
+
+V1 = "/api/v1"
+
+ROUTE_POLICY: dict[tuple[str, str], str] = {
+    # operations
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", f"{V1}/openapi.json"): PUBLIC,
+    ("GET", f"{V1}/docs"): PUBLIC,
+    # authentication and the caller's own account
+    ("POST", f"{V1}/auth/login"): PUBLIC,
+    ("POST", f"{V1}/auth/refresh"): PUBLIC,
+    ("POST", f"{V1}/auth/forgot"): PUBLIC,
+    ("POST", f"{V1}/auth/reset"): PUBLIC,
+    ("POST", f"{V1}/auth/logout"): AUTHENTICATED,
+    ("GET", f"{V1}/auth/me"): AUTHENTICATED,
+    ("PATCH", f"{V1}/auth/me"): AUTHENTICATED,
+    ("POST", f"{V1}/auth/password"): AUTHENTICATED,
+    ("POST", f"{V1}/auth/2fa/setup"): AUTHENTICATED,
+    ("POST", f"{V1}/auth/2fa/confirm"): AUTHENTICATED,
+    ("POST", f"{V1}/auth/2fa/disable"): AUTHENTICATED,
+    # users
+    ("GET", f"{V1}/users"): "users:read",
+    ("POST", f"{V1}/users"): "users:write",
+    ("GET", f"{V1}/users/<int:user_id>"): "users:read",
+    ("PATCH", f"{V1}/users/<int:user_id>"): "users:write",
+    ("DELETE", f"{V1}/users/<int:user_id>"): "users:admin",
+    # roles and scopes
+    ("GET", f"{V1}/roles"): "roles:read",
+    ("POST", f"{V1}/roles"): "roles:admin",
+    ("PATCH", f"{V1}/roles/<int:role_id>"): "roles:admin",
+    ("DELETE", f"{V1}/roles/<int:role_id>"): "roles:admin",
+    ("GET", f"{V1}/scopes"): "roles:read",
+    # API keys (the caller's own; ?all=true additionally needs users:admin)
+    ("GET", f"{V1}/apikeys"): "apikeys:read",
+    ("POST", f"{V1}/apikeys"): "apikeys:write",
+    ("DELETE", f"{V1}/apikeys/<int:key_id>"): "apikeys:write",
+    ("POST", f"{V1}/apikeys/<int:key_id>/rotate"): "apikeys:write",
+    # audit log
+    ("GET", f"{V1}/audit"): "audit:read",
+    ("GET", f"{V1}/audit/events"): "audit:read",
+}
+
+# Extra requirements a handler checks inside a route (kept here so they are visible):
+#   GET /apikeys?all=true          users:admin
+#   PATCH /users/{id} with roles   users:admin, and the caller holds every granted scope
+#   POST /users with roles         users:admin, and the caller holds every granted scope
+ALL_KEYS_SCOPE = "users:admin"
+ROLE_ASSIGNMENT_SCOPE = "users:admin"
+
+
+def required_scope(method: str, rule: str) -> str | None:
+    """The requirement for a route, or None when the route is not in the table."""
+    if method == "HEAD":
+        method = "GET"
+    return ROUTE_POLICY.get((method, rule))

@@ -1,0 +1,193 @@
+"""THE table definitions. Written once here; both the SQLAlchemy Core `Table`s (which create
+the schema at initialisation) and PyDAL's `define_table` calls (which do every runtime query)
+are derived from them, so a column is never typed twice.
+
+Column kinds use PyDAL's vocabulary. Storage follows PyDAL's plain adapters on every
+backend: booleans are CHAR(1) holding 'T'/'F', string lists are TEXT holding '|a|b|'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from pydal import DAL, Field
+
+
+@dataclass(slots=True, frozen=True)
+class Column:
+    name: str
+    kind: str  # string | text | integer | boolean | datetime | list:string | reference <table>
+    length: int = 255
+    unique: bool = False
+    notnull: bool = False
+    index: bool = False
+    default: object = None
+
+
+@dataclass(slots=True, frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[Column, ...]
+
+
+C = Column
+
+USERS = TableSpec(
+    "auth_user",
+    (
+        C("email", "string", 255, unique=True, notnull=True),
+        C("password", "string", 255),
+        C("active", "boolean", default=True),
+        C("fs_uniquifier", "string", 64, unique=True, notnull=True),
+        C("confirmed_at", "datetime"),
+        C("created_at", "datetime"),
+        C("last_login_at", "datetime"),
+        C("current_login_at", "datetime"),
+        C("last_login_ip", "string", 64),
+        C("current_login_ip", "string", 64),
+        C("login_count", "integer", default=0),
+        C("tf_primary_method", "string", 64),
+        C("tf_totp_secret", "string", 255),
+        C("tf_phone_number", "string", 128),
+        C("mf_recovery_codes", "list:string"),
+    ),
+)
+
+ROLES = TableSpec(
+    "auth_role",
+    (
+        C("name", "string", 80, unique=True, notnull=True),
+        C("description", "string", 255),
+        C("permissions", "list:string"),
+        C("builtin", "boolean", default=False),
+        C("created_at", "datetime"),
+    ),
+)
+
+USER_ROLES = TableSpec(
+    "auth_user_role",
+    (
+        C("user_id", "reference auth_user", notnull=True, index=True),
+        C("role_id", "reference auth_role", notnull=True),
+    ),
+)
+
+REFRESH_TOKENS = TableSpec(
+    "refresh_token",
+    (
+        C("user_id", "reference auth_user", notnull=True, index=True),
+        C("family", "string", 64, notnull=True, index=True),
+        C("token_hash", "string", 64, unique=True, notnull=True),
+        C("created_at", "datetime"),
+        C("expires_at", "datetime"),
+        C("used_at", "datetime"),
+        C("revoked_at", "datetime"),
+    ),
+)
+
+API_KEYS = TableSpec(
+    "api_key",
+    (
+        C("user_id", "reference auth_user", notnull=True, index=True),
+        C("name", "string", 100, notnull=True),
+        C("prefix", "string", 16, unique=True, notnull=True),
+        C("key_hash", "string", 64, notnull=True),
+        C("scopes", "list:string"),
+        C("created_at", "datetime"),
+        C("expires_at", "datetime"),
+        C("last_used_at", "datetime"),
+        C("revoked_at", "datetime"),
+    ),
+)
+
+AUDIT_EVENTS = TableSpec(
+    "audit_event",
+    (
+        C("event", "string", 64, notnull=True, index=True),
+        C("actor_id", "integer"),
+        C("actor_email", "string", 255),
+        C("target", "string", 255),
+        C("ip", "string", 64),
+        C("details", "text"),
+        C("created_at", "datetime", index=True),
+    ),
+)
+
+TABLES: tuple[TableSpec, ...] = (USERS, ROLES, USER_ROLES, REFRESH_TOKENS, API_KEYS, AUDIT_EVENTS)
+
+
+def _sqlalchemy_column(column: Column) -> sa.Column:
+    kind = column.kind
+    args: list[object] = []
+    if kind == "string":
+        sa_type: object = sa.String(column.length)
+    elif kind in ("text", "list:string"):
+        sa_type = sa.Text()
+    elif kind == "integer":
+        sa_type = sa.Integer()
+    elif kind == "boolean":
+        sa_type = sa.CHAR(1)
+    elif kind == "datetime":
+        sa_type = sa.DateTime()
+    elif kind.startswith("reference "):
+        sa_type = sa.Integer()
+        args.append(sa.ForeignKey(f"{kind.split()[1]}.id", ondelete="CASCADE"))
+    else:  # pragma: no cover - a typo in the specs above
+        raise ValueError(f"unknown column kind {kind!r} for {column.name}")
+    server_default = None
+    if column.default is not None:
+        stored = ("T" if column.default else "F") if kind == "boolean" else str(column.default)
+        server_default = sa.text(f"'{stored}'")
+    return sa.Column(
+        column.name,
+        sa_type,
+        *args,
+        unique=column.unique,
+        nullable=not column.notnull,
+        index=column.index,
+        server_default=server_default,
+    )
+
+
+def sqlalchemy_metadata() -> sa.MetaData:
+    """SQLAlchemy Core tables for every spec (used only to create the schema)."""
+    metadata = sa.MetaData()
+    for spec in TABLES:
+        sa.Table(
+            spec.name,
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            *(_sqlalchemy_column(c) for c in spec.columns),
+        )
+    return metadata
+
+
+def define_pydal_tables(dal: DAL) -> None:
+    """PyDAL table objects for every spec.
+
+    migrate=False: SQLAlchemy created these tables, so PyDAL must never run DDL over them
+    (its own migrate=True would try CREATE TABLE again and write .table files that later
+    silently skip real migrations). Decided here, once, for every table.
+    """
+    for spec in TABLES:
+        dal.define_table(
+            spec.name,
+            *(
+                Field(
+                    c.name,
+                    c.kind,
+                    length=c.length,
+                    unique=c.unique,
+                    notnull=c.notnull,
+                    default=c.default,
+                    ondelete="CASCADE",
+                )
+                for c in spec.columns
+            ),
+            migrate=False,
+        )
+
+
+def column_names(spec: TableSpec) -> tuple[str, ...]:
+    return tuple(c.name for c in spec.columns)

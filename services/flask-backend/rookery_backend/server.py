@@ -1,0 +1,97 @@
+"""Serve the app with hypercorn (HTTP/1.1 and h2c; HTTP/3 only with TLS)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from .config import ConfigError, Settings, load_settings
+from .db import DatabaseUnavailable
+from .logs import configure_logging
+
+log = logging.getLogger("rookery.startup")
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    host = settings.http_host
+    bind_host = f"[{host}]" if ":" in host else host
+    config.bind = [f"{bind_host}:{settings.http_port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.wsgi_max_body_size = settings.max_body_bytes
+    tls = bool(settings.tls_cert_file and settings.tls_key_file)
+    if tls:
+        config.certfile = settings.tls_cert_file
+        config.keyfile = settings.tls_key_file
+    alpn = []
+    if settings.http2_enabled:
+        alpn.append("h2")
+    if settings.http1_enabled:
+        alpn.append("http/1.1")
+    if not alpn:
+        raise ConfigError("HTTP1_ENABLED and HTTP2_ENABLED cannot both be false")
+    config.alpn_protocols = alpn
+    if settings.http3_enabled:
+        if tls:
+            config.quic_bind = [f"{bind_host}:{settings.http_port}"]
+        else:
+            log.warning(
+                "HTTP3_ENABLED is set but HTTP/3 needs TLS_CERT_FILE and TLS_KEY_FILE;"
+                " serving HTTP/1.1 and h2c only"
+            )
+    return config
+
+
+def run_server(settings: Settings) -> None:
+    from . import create_app
+
+    app = create_app(settings)
+    config = hypercorn_config(settings)
+    scheme = "https" if settings.tls_cert_file else "http"
+    shown_host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+    url = f"{scheme}://{shown_host}:{settings.http_port}"
+    log.info(
+        f"flask-backend {settings.version} listening on {url} (API docs: {url}/api/v1/docs)",
+        extra={"url": url, "docs": f"{url}/api/v1/docs", "db": settings.db_type},
+    )
+    print(f"flask-backend: {url}  docs: {url}/api/v1/docs", flush=True)
+
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(app, config, shutdown_trigger=stop.wait, mode="wsgi")  # type: ignore[arg-type]
+
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rookery_backend", description=__doc__)
+    parser.add_argument("command", choices=["serve"], help="what to do")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v info, -vv debug, -vvv debug including libraries",
+    )
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        settings = load_settings()
+        run_server(settings)
+    except ConfigError as error:
+        log.error(f"configuration error: {error}")
+        return 2
+    except DatabaseUnavailable as error:
+        log.error(f"giving up: {error}")
+        return 3
+    return 0

@@ -1,0 +1,38 @@
+"""The objects a request needs, built once by create_app and found through `services()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .credentials import RefreshTokenStore
+    from .datastore import PydalUserDatastore
+    from .db import Database
+    from .mailer import Mailer
+    from .metrics import Metrics
+    from .ratelimit import LoginRateLimiter
+    from .security import JwtCodec
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    database: Database
+    datastore: PydalUserDatastore
+    codec: JwtCodec
+    refresh_tokens: RefreshTokenStore
+    rate_limiter: LoginRateLimiter
+    metrics: Metrics
+    mailer: Mailer
+
+    @property
+    def dal(self) -> Any:
+        return self.database.dal
+
+
+def services() -> Services:
+    return current_app.extensions["rookery"]
