@@ -105,7 +105,7 @@ def _check_second_factor(svc: Services, user: User, code: str | None) -> None:
     if not code:
         raise ApiError(401, "totp_required", "enter the code from your authenticator app")
     code = code.strip()
-    factory = current_app.security.totp_factory
+    factory = current_app.extensions["security"].totp_factory
     if code.isdigit() and factory.verify_totp(code, user.tf_totp_secret, user, window=30):
         return
     # A recovery code works once.
@@ -421,7 +421,7 @@ def tf_setup() -> Any:
     user = current_principal().user
     if user.tf_primary_method:
         raise ApiError(409, "tf_already_enabled", "two-factor is already on; disable it first")
-    factory = current_app.security.totp_factory
+    factory = current_app.extensions["security"].totp_factory
     secret = factory.generate_totp_secret()
     # Pending until confirmed: the secret is kept, the method stays unset.
     user.tf_totp_secret = secret
@@ -451,7 +451,7 @@ def tf_confirm() -> Any:
         raise ApiError(409, "tf_already_enabled", "two-factor is already on")
     if not user.tf_totp_secret:
         raise ApiError(409, "tf_not_started", "call /auth/2fa/setup first")
-    factory = current_app.security.totp_factory
+    factory = current_app.extensions["security"].totp_factory
     if not factory.verify_totp(payload.code.strip(), user.tf_totp_secret, user, window=30):
         raise ApiError(
             400, "invalid_totp", "the code is not valid", {"fields": {"code": "wrong code"}}

@@ -1,0 +1,203 @@
+"""Shared fixtures. Database-touching suites run once per backend listed in
+ROOKERY_TEST_DBS (sqlite, postgresql, mysql; default sqlite). A backend left out is skipped
+with a reason saying so; a backend in ROOKERY_REQUIRE_DBS that cannot connect fails."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from rookery_backend import create_app
+from rookery_backend.config import RateLimit, Settings, load_settings
+from rookery_backend.db import create_schema, drop_schema, sqlalchemy_url
+from rookery_backend.schema import TABLES
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+
+BACKENDS = ("sqlite", "postgresql", "mysql")
+LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB"}
+ADMIN_EMAIL = "admin@localhost.local"
+ADMIN_PASSWORD = "admin123"
+
+
+def _listed(var: str) -> set[str]:
+    return {b.strip() for b in os.environ.get(var, "").split(",") if b.strip()}
+
+
+def selected_backends() -> set[str]:
+    return _listed("ROOKERY_TEST_DBS") or {"sqlite"}
+
+
+def base_env(data_dir: Path) -> dict[str, str]:
+    return {
+        "RELEASE_MODE": "test",
+        "DATA_DIR": str(data_dir),
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "SECURITY_PASSWORD_SALT": "test-salt",
+        "BCRYPT_ROUNDS": "4",
+        "LOGIN_RATE_LIMIT": "1000/minute",
+        "DB_MAX_RETRIES": "2",
+        "DB_RETRY_DELAY": "0.05",
+        "ADMIN_EMAIL": ADMIN_EMAIL,
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+    }
+
+
+def backend_env(backend: str) -> dict[str, str]:
+    env = {"DB_TYPE": backend}
+    if backend == "postgresql":
+        prefix = "TEST_PG_"
+    elif backend == "mysql":
+        prefix = "TEST_MYSQL_"
+    else:
+        return env
+    for key in ("HOST", "PORT", "USER", "PASS", "NAME"):
+        value = os.environ.get(prefix + key)
+        if value is not None:
+            env[f"DB_{key}"] = value
+    return env
+
+
+def settings_for(backend: str, data_dir: Path, **overrides: Any) -> Settings:
+    env = {**base_env(data_dir), **backend_env(backend)}
+    settings = load_settings(env)
+    return settings.with_overrides(**overrides) if overrides else settings
+
+
+_schema_ready: set[str] = set()
+
+
+def _reachable(settings: Settings) -> str | None:
+    engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        return None
+    except sa.exc.SQLAlchemyError as error:
+        return str(error).splitlines()[0]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    name = request.param
+    if name not in selected_backends():
+        pytest.skip(f"{LABELS[name]} suite NOT run (set DBS=all or ROOKERY_TEST_DBS)")
+    if name != "sqlite" and name not in _schema_ready:
+        settings = settings_for(name, tmp_path_factory.mktemp(f"{name}-probe"))
+        problem = _reachable(settings)
+        if problem:
+            message = f"{LABELS[name]} not reachable: {problem}"
+            if name in _listed("ROOKERY_REQUIRE_DBS"):
+                pytest.fail(message)
+            pytest.skip(message)
+        # Each test session starts from a clean schema.
+        drop_schema(settings)
+        create_schema(settings)
+        _schema_ready.add(name)
+    return name
+
+
+def _empty_tables(settings: Settings) -> None:
+    engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            for spec in reversed(TABLES):
+                connection.execute(sa.text(f"DELETE FROM {spec.name}"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def make_settings(backend: str, tmp_path: Path):
+    def build(**overrides: Any) -> Settings:
+        return settings_for(backend, tmp_path, **overrides)
+
+    return build
+
+
+@pytest.fixture
+def app(make_settings) -> Iterator[Any]:
+    settings = make_settings()
+    flask_app = create_app(settings)
+    yield flask_app
+    if settings.db_type != "sqlite":
+        _empty_tables(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@dataclass(slots=True)
+class Api:
+    """A thin test helper around Flask's test client that speaks the JSON envelope."""
+
+    client: Any
+
+    def call(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def login(self, email: str, password: str, **extra: Any) -> str:
+        reply = self.call(
+            "POST", "/api/v1/auth/login", json={"email": email, "password": password, **extra}
+        )
+        assert reply.status_code == 200, reply.get_json()
+        return reply.get_json()["data"]["access_token"]
+
+    def admin_token(self) -> str:
+        return self.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    def create_user(self, admin: str, email: str, roles: list[str], password: str = "password1"):
+        reply = self.call(
+            "POST",
+            "/api/v1/users",
+            admin,
+            json={"email": email, "password": password, "roles": roles},
+        )
+        assert reply.status_code == 201, reply.get_json()
+        return reply.get_json()["data"]
+
+    def user_token(self, admin: str, email: str, roles: list[str]) -> str:
+        self.create_user(admin, email, roles)
+        return self.login(email, "password1")
+
+
+@pytest.fixture
+def api(client: Any) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+def principals(api: Api) -> dict[str, str | None]:
+    """A credential for every kind of caller the policy table distinguishes."""
+    admin = api.admin_token()
+    maintainer = api.user_token(admin, "maintainer@example.com", ["maintainer"])
+    viewer = api.user_token(admin, "viewer@example.com", ["viewer"])
+    key = api.call(
+        "POST",
+        "/api/v1/apikeys",
+        admin,
+        json={"name": "matrix", "scopes": ["rules:read", "stats:read"]},
+    )
+    assert key.status_code == 201, key.get_json()
+    return {
+        "admin": admin,
+        "maintainer": maintainer,
+        "viewer": viewer,
+        "apikey": key.get_json()["data"]["key"],
+        "anonymous": None,
+    }
+
+
+__all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "Api", "RateLimit", "settings_for"]

@@ -1,0 +1,72 @@
+"""Every route, for every kind of caller answers as the policy table says, and the table and
+the application's routes are the same set."""
+
+from __future__ import annotations
+
+import re
+
+from rookery_backend.policy import AUTHENTICATED, BUILTIN_ROLES, PUBLIC, ROUTE_POLICY, SCOPES
+
+# The error codes only the guard produces: seeing one means the guard refused the call.
+GUARD_CODES = {"unauthorized", "invalid_token", "insufficient_scope"}
+APIKEY_SCOPES = {"rules:read", "stats:read"}  # what the conftest's key was created with
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            routes.add((method, rule.rule))
+    return routes
+
+
+def test_every_route_is_in_the_policy_table_and_back(app) -> None:
+    routes = app_routes(app)
+    missing = sorted(routes - set(ROUTE_POLICY))
+    stale = sorted(set(ROUTE_POLICY) - routes)
+    assert not missing, f"routes without a policy entry: {missing}"
+    assert not stale, f"policy entries without a route: {stale}"
+    for requirement in ROUTE_POLICY.values():
+        assert requirement in (PUBLIC, AUTHENTICATED) or requirement in SCOPES
+
+
+def test_an_unlisted_route_is_refused(app, api) -> None:
+    # Fail closed: a view added without a policy entry answers 403, never serves.
+    app.add_url_rule("/api/v1/unlisted", "unlisted", lambda: {"data": "leak"})
+    reply = api.call("GET", "/api/v1/unlisted", api.admin_token())
+    assert reply.status_code == 403
+    assert reply.get_json()["error"]["message"] == "this route has no access policy"
+
+
+def scopes_of(who: str) -> set[str]:
+    if who == "apikey":
+        return APIKEY_SCOPES
+    return set(BUILTIN_ROLES[who][1])
+
+
+def test_policy_matrix(app, api, principals) -> None:
+    failures = []
+    for method, rule in sorted(ROUTE_POLICY):
+        path = re.sub(r"<(?:\w+:)?\w+>", "999999", rule)
+        requirement = ROUTE_POLICY[(method, rule)]
+        for who, token in principals.items():
+            reply = api.call(method, path, token, json={})
+            body = reply.get_json(silent=True) or {}
+            code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+            if requirement == PUBLIC:
+                allowed = True
+            elif token is None:
+                allowed = False
+            else:
+                allowed = requirement == AUTHENTICATED or requirement in scopes_of(who)
+            if allowed:
+                ok = code not in GUARD_CODES and reply.status_code < 500
+            elif token is None:
+                ok = reply.status_code == 401 and code == "unauthorized"
+            else:
+                ok = reply.status_code == 403 and code == "insufficient_scope"
+            if not ok:
+                failures.append(f"{method} {rule} as {who}: {reply.status_code} {code}")
+    assert not failures, "\n".join(failures)
