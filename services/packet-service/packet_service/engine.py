@@ -64,6 +64,7 @@ class EngineCounters:
 @dataclass(slots=True)
 class BatchResult:
     verdicts: np.ndarray  # uint8 per frame
+    bytes: int
     allow: int
     drop: int
     malformed: int
@@ -98,6 +99,7 @@ class PacketEngine:
         parsed = parse_batch(data, offsets, link_type)
         verdicts, hits = classify(parsed, rule_set)
         tally = np.bincount(verdicts, minlength=4)
+        batch_bytes = int(parsed.length.sum())
         errors = np.bincount(parsed.error, minlength=len(PARSE_ERROR_REASONS))
         if timestamps is None:
             timestamps = np.full(len(parsed), time.time())
@@ -107,7 +109,7 @@ class PacketEngine:
             rule_set.hits += hits
             counters = self.counters
             counters.packets += len(parsed)
-            counters.bytes += int(parsed.length.sum())
+            counters.bytes += batch_bytes
             counters.batches += 1
             counters.verdicts += tally
             counters.parse_errors += errors
@@ -115,6 +117,7 @@ class PacketEngine:
             counters.batch_seconds.observe(time.perf_counter() - began)
         return BatchResult(
             verdicts=verdicts,
+            bytes=batch_bytes,
             allow=int(tally[VERDICT_ALLOW]),
             drop=int(tally[VERDICT_DROP]),
             malformed=int(tally[VERDICT_MALFORMED]),

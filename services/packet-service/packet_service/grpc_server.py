@@ -1,0 +1,257 @@
+"""The gRPC transport: a thin servicer that maps messages to the engine and back, plus
+health and reflection. `build_server` is the one place a caller-authentication
+interceptor will be added (issue 4)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from packet_service import service_version
+from packet_service.batches import BatchError, decode_batch
+from packet_service.config import ServiceConfig
+from packet_service.engine import PacketEngine
+from packet_service.gen import packet_pb2, packet_pb2_grpc
+from packet_service.parser import PARSE_ERROR_REASONS
+from packet_service.rules import CompiledRuleSet, Rule, RuleSet, RuleSetError
+
+log = logging.getLogger("packet_service.grpc")
+SERVICE_NAME = packet_pb2.DESCRIPTOR.services_by_name["PacketService"].full_name
+TOP_FLOWS_MAX = 10_000
+_ORDER_NAMES = {
+    packet_pb2.FLOW_ORDER_UNSPECIFIED: "packets",
+    packet_pb2.FLOW_ORDER_PACKETS: "packets",
+    packet_pb2.FLOW_ORDER_BYTES: "bytes",
+}
+
+
+def rule_set_from_message(message: packet_pb2.RuleSet) -> RuleSet:
+    return RuleSet(
+        version=message.version,
+        default_action=message.default_action,
+        rules=[
+            Rule(
+                id=r.id,
+                name=r.name,
+                action=r.action,
+                protocol=r.protocol or "any",
+                src=list(r.src),
+                dst=list(r.dst),
+                src_ports=list(r.src_ports),
+                dst_ports=list(r.dst_ports),
+                vlan=r.vlan if r.HasField("vlan") else None,
+                enabled=r.enabled,
+                description=r.description,
+            )
+            for r in message.rules
+        ],
+    )
+
+
+def rule_set_to_message(rule_set: RuleSet) -> packet_pb2.RuleSet:
+    message = packet_pb2.RuleSet(version=rule_set.version, default_action=rule_set.default_action)
+    for r in rule_set.rules:
+        rule = message.rules.add(
+            id=r.id,
+            name=r.name,
+            action=r.action,
+            protocol=r.protocol,
+            src=r.src,
+            dst=r.dst,
+            src_ports=r.src_ports,
+            dst_ports=r.dst_ports,
+            enabled=r.enabled,
+            description=r.description,
+        )
+        if r.vlan is not None:
+            rule.vlan = r.vlan
+    return message
+
+
+def status_message(compiled: CompiledRuleSet) -> packet_pb2.RuleSetStatus:
+    return packet_pb2.RuleSetStatus(
+        version=compiled.version,
+        default_action=compiled.source.default_action,
+        rule_count=len(compiled.source.rules),
+        enabled_rule_count=len(compiled.rules),
+        loaded_at=compiled.loaded_at,
+    )
+
+
+class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
+    def __init__(self, engine: PacketEngine, max_batch_packets: int) -> None:
+        self.engine = engine
+        self.max_batch_packets = max_batch_packets
+        self.version_metadata = (("rookery-version", service_version()),)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _begin(self, context: grpc.ServicerContext) -> None:
+        context.send_initial_metadata(self.version_metadata)
+
+    def _process(self, batch: packet_pb2.PacketBatch, context: grpc.ServicerContext):
+        try:
+            decoded = decode_batch(
+                batch.data, batch.offsets, batch.timestamps, batch.link_type, self.max_batch_packets
+            )
+        except BatchError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return self.engine.process(
+            decoded.data, decoded.offsets, decoded.timestamps, decoded.link_type
+        )
+
+    def _verdicts(self, batch: packet_pb2.PacketBatch, context) -> packet_pb2.Verdicts:
+        result = self._process(batch, context)
+        return packet_pb2.Verdicts(
+            verdicts=result.verdicts.tobytes(),
+            counts=packet_pb2.VerdictCounts(
+                allow=result.allow, drop=result.drop, malformed=result.malformed
+            ),
+            batch_id=batch.batch_id,
+            ruleset_version=result.ruleset_version,
+        )
+
+    # ---------------------------------------------------------------- RPCs
+
+    def Classify(self, request, context):
+        self._begin(context)
+        return self._verdicts(request, context)
+
+    def StreamClassify(self, request_iterator, context) -> Iterator[packet_pb2.Verdicts]:
+        self._begin(context)
+        for batch in request_iterator:
+            yield self._verdicts(batch, context)
+
+    def Ingest(self, request_iterator, context):
+        self._begin(context)
+        summary = packet_pb2.IngestSummary()
+        counts = summary.counts
+        for batch in request_iterator:
+            result = self._process(batch, context)
+            summary.batches += 1
+            summary.packets += result.verdicts.shape[0]
+            summary.bytes += result.bytes
+            counts.allow += result.allow
+            counts.drop += result.drop
+            counts.malformed += result.malformed
+            summary.parse_errors += result.parse_errors
+        summary.ruleset_version = self.engine.rules.current.version
+        return summary
+
+    def SetRules(self, request, context):
+        self._begin(context)
+        try:
+            compiled = self.engine.rules.replace(rule_set_from_message(request))
+        except RuleSetError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        log.info(
+            "rule set loaded",
+            extra={"ruleset_version": compiled.version, "rules": len(compiled.source.rules)},
+        )
+        return status_message(compiled)
+
+    def GetRules(self, request, context):
+        self._begin(context)
+        return rule_set_to_message(self.engine.rules.current.source)
+
+    def GetStats(self, request, context):
+        self._begin(context)
+        engine = self.engine
+        with engine.lock:
+            counters = engine.counters
+            rule_set = engine.rules.current
+            stats = packet_pb2.Stats(
+                packets_total=counters.packets,
+                bytes_total=counters.bytes,
+                batches_total=counters.batches,
+                verdicts=packet_pb2.VerdictCounts(
+                    allow=int(counters.verdicts[1]),
+                    drop=int(counters.verdicts[2]),
+                    malformed=int(counters.verdicts[3]),
+                ),
+                flows_active=engine.flow_table.count,
+                flows_evicted_total=engine.flow_table.evicted_total,
+                flow_table_max=engine.flow_table.max_flows,
+                ruleset_version=rule_set.version,
+                uptime_seconds=time.time() - engine.started_at,
+            )
+            for code, reason in enumerate(PARSE_ERROR_REASONS[1:], start=1):
+                stats.parse_errors.add(reason=reason, count=int(counters.parse_errors[code]))
+            for compiled, hits in zip(rule_set.rules, rule_set.hits, strict=True):
+                source = rule_set.source.rules[compiled.index]
+                stats.rule_hits.add(rule_id=source.id, rule_name=source.name, hits=int(hits))
+        return stats
+
+    def TopFlows(self, request, context):
+        self._begin(context)
+        if request.n > TOP_FLOWS_MAX:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"n: {request.n} is above {TOP_FLOWS_MAX}"
+            )
+        if request.order_by not in _ORDER_NAMES:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"order_by: unknown value {request.order_by}"
+            )
+        with self.engine.lock:
+            flows = self.engine.flow_table.top(request.n or 10, _ORDER_NAMES[request.order_by])
+            active = self.engine.flow_table.count
+        reply = packet_pb2.TopFlowsResponse(
+            order_by=request.order_by or packet_pb2.FLOW_ORDER_PACKETS, flows_active=active
+        )
+        for f in flows:
+            flow = reply.flows.add(
+                src=f.src,
+                dst=f.dst,
+                src_port=f.src_port,
+                dst_port=f.dst_port,
+                protocol=f.protocol,
+                packets=f.packets,
+                bytes=f.bytes,
+                first_seen=f.first_seen,
+                last_seen=f.last_seen,
+                tcp_flags=f.tcp_flags,
+            )
+            if f.vlan is not None:
+                flow.vlan = f.vlan
+        return reply
+
+
+def build_server(
+    config: ServiceConfig,
+    engine: PacketEngine,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """A bound, not yet started server: PacketService + health + reflection. Every RPC
+    passes through `interceptors` (caller authentication plugs in here)."""
+    limit = config.max_message_bytes
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.grpc_workers, thread_name_prefix="grpc"),
+        interceptors=tuple(interceptors),
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    packet_pb2_grpc.add_PacketServiceServicer_to_server(
+        PacketServicer(engine, config.max_batch_packets), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    host = config.bind_address
+    address = f"[{host}]:{config.grpc_port}" if ":" in host else f"{host}:{config.grpc_port}"
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC to {address}")
+    return server, port, health_servicer

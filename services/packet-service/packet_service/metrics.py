@@ -1,0 +1,157 @@
+"""Prometheus exposition built from the engine's own counters at scrape time (one source of
+truth, nothing added to the hot path), and the HTTP side port: /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from packet_service.classifier import VERDICT_NAMES
+from packet_service.engine import Histogram, PacketEngine
+from packet_service.parser import PARSE_ERROR_REASONS
+
+log = logging.getLogger("packet_service.http")
+
+
+def _histogram(name: str, doc: str, histogram: Histogram) -> HistogramMetricFamily:
+    cumulative = histogram.counts.cumsum()
+    buckets = [(repr(float(b)), int(c)) for b, c in zip(histogram.bounds, cumulative, strict=False)]
+    buckets.append(("+Inf", int(cumulative[-1])))
+    family = HistogramMetricFamily(name, doc)
+    family.add_metric([], buckets, sum_value=histogram.total)
+    return family
+
+
+class EngineCollector:
+    def __init__(self, engine: PacketEngine, version: str) -> None:
+        self.engine = engine
+        self.version = version
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self.engine
+        with engine.lock:  # a consistent snapshot
+            counters = engine.counters
+            rule_set = engine.rules.current
+            hits = rule_set.hits.copy()
+            flows_active = engine.flow_table.count
+            flows_evicted = engine.flow_table.evicted_total
+            verdicts = counters.verdicts.copy()
+            errors = counters.parse_errors.copy()
+            packets, total_bytes, batches = counters.packets, counters.bytes, counters.batches
+            size_hist = _histogram("batch_size", "Frames per processed batch.", counters.batch_size)
+            seconds_hist = _histogram(
+                "batch_seconds", "Time to process one batch.", counters.batch_seconds
+            )
+        info = GaugeMetricFamily("build_info", "Build information.", labels=["version", "service"])
+        info.add_metric([self.version, "packet-service"], 1)
+        yield info
+        family = CounterMetricFamily("packets", "Frames processed, by verdict.", labels=["verdict"])
+        for code, name in VERDICT_NAMES.items():
+            family.add_metric([name], int(verdicts[code]))
+        yield family
+        yield CounterMetricFamily("bytes", "Bytes of frames processed.", value=total_bytes)
+        yield CounterMetricFamily("batches", "Batches processed.", value=batches)
+        family = CounterMetricFamily(
+            "parse_errors", "Malformed or truncated frames, by reason.", labels=["reason"]
+        )
+        for code, reason in enumerate(PARSE_ERROR_REASONS[1:], start=1):
+            family.add_metric([reason], int(errors[code]))
+        yield family
+        family = CounterMetricFamily(
+            "rule_hits", "Frames matched per rule of the set in force.", labels=["rule"]
+        )
+        for compiled, count in zip(rule_set.rules, hits, strict=True):
+            family.add_metric([rule_set.source.rules[compiled.index].id], int(count))
+        yield family
+        yield size_hist
+        yield seconds_hist
+        yield GaugeMetricFamily("flows_active", "Flows in the flow table.", value=flows_active)
+        yield CounterMetricFamily(
+            "flows_evicted", "Flows evicted (idle or table full).", value=flows_evicted
+        )
+        yield GaugeMetricFamily(
+            "ruleset_version", "Version of the rule set in force.", value=rule_set.version
+        )
+        del packets
+
+
+def make_registry(engine: PacketEngine, version: str) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EngineCollector(engine, version))  # type: ignore[arg-type]
+    return registry
+
+
+class SidePortServer:
+    """/healthz (alive), /readyz (rule set in force and every ingest path running),
+    /metrics. Runs in a daemon thread."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        health: Callable[[], dict],
+        readiness: Callable[[], tuple[bool, dict]],
+    ) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/healthz":
+                    self._json(200, health())
+                elif path == "/readyz":
+                    ready, body = readiness()
+                    self._json(200 if ready else 503, body)
+                elif path == "/metrics":
+                    payload = generate_latest(outer.registry)
+                    self._send(200, CONTENT_TYPE_LATEST, payload)
+                else:
+                    self._json(
+                        404,
+                        {
+                            "error": {
+                                "code": "not_found",
+                                "message": f"no route {path}",
+                                "details": {},
+                            }
+                        },
+                    )
+
+            def _json(self, status: int, body: dict) -> None:
+                self._send(status, "application/json", json.dumps(body).encode())
+
+            def _send(self, status: int, content_type: str, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:
+                log.debug("http %s", format % args)
+
+        self.registry = registry
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="http")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,130 @@
+"""Wires one running packet-service: engine, gRPC server, HTTP side port and the optional
+UDP and live-capture ingest paths. Nothing starts at import time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import grpc
+
+from packet_service import service_version
+from packet_service.classifier import RuleSetHolder
+from packet_service.config import ServiceConfig
+from packet_service.engine import PacketEngine
+from packet_service.flow_table import FlowTable
+from packet_service.grpc_server import build_server
+from packet_service.metrics import SidePortServer, make_registry
+from packet_service.rules import load_rule_set_file
+
+log = logging.getLogger("packet_service")
+
+
+class PacketServiceApp:
+    def __init__(
+        self, config: ServiceConfig, interceptors: Sequence[grpc.ServerInterceptor] = ()
+    ) -> None:
+        self.config = config
+        self.version = service_version()
+        initial = load_rule_set_file(config.rules_file) if config.rules_file else None
+        self.rules_source = "file" if initial else "default"
+        self.engine = PacketEngine(
+            rules=RuleSetHolder(initial),
+            flow_table=FlowTable(config.flow_table_max, config.flow_idle_timeout),
+        )
+        self.grpc_server, self.grpc_port, self.health = build_server(
+            config, self.engine, interceptors
+        )
+        self.http = SidePortServer(
+            config.bind_address,
+            config.metrics_port,
+            make_registry(self.engine, self.version),
+            self.health_body,
+            self.readiness,
+        )
+        self.metrics_port = self.http.port
+        self.udp = None
+        self.capture = None
+        self.udp_port = 0
+        self._stopped = threading.Event()
+        self._grpc_running = False
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        self.grpc_server.start()
+        self._grpc_running = True
+        self.http.start()
+        if self.config.udp_ingest_port:
+            from packet_service.udp_ingest import UdpIngest
+
+            self.udp = UdpIngest(
+                self.engine,
+                self.config.bind_address,
+                self.config.udp_ingest_port,
+                self.config.udp_batch,
+            )
+            self.udp_port = self.udp.port
+            self.udp.start()
+        if self.config.capture_iface:
+            from packet_service.capture import LiveCapture, parse_bpf_program
+
+            program = (
+                parse_bpf_program(self.config.capture_bpf) if self.config.capture_bpf else None
+            )
+            self.capture = LiveCapture(self.engine, self.config.capture_iface, program)
+            self.capture.start()
+        log.info(
+            "packet-service started",
+            extra={
+                "version": self.version,
+                "grpc_port": self.grpc_port,
+                "metrics_port": self.metrics_port,
+                "udp_ingest_port": self.udp_port,
+                "capture_iface": self.config.capture_iface,
+            },
+        )
+
+    def stop(self, grace: float = 1.0) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        if self.capture:
+            self.capture.stop()
+        if self.udp:
+            self.udp.stop()
+        self.grpc_server.stop(grace).wait()
+        self._grpc_running = False
+        self.http.stop()
+        log.info("packet-service stopped")
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+    # ---------------------------------------------------------------- probes
+
+    def health_body(self) -> dict:
+        return {"status": "ok", "service": "packet-service", "version": self.version}
+
+    def readiness(self) -> tuple[bool, dict]:
+        rule_set = self.engine.rules.current
+        published = self.engine.rules.loaded_by_caller
+        checks = {
+            "grpc": self._grpc_running,
+            "rules": published or not self.config.ready_requires_rules,
+        }
+        if self.udp is not None:
+            checks["udp_ingest"] = self.udp.running
+        if self.capture is not None:
+            checks["live_capture"] = self.capture.running
+        ready = all(checks.values())
+        return ready, {
+            "status": "ready" if ready else "not_ready",
+            "checks": checks,
+            "ruleset_version": rule_set.version,
+            "ruleset_source": "published"
+            if published and self.rules_source != "file"
+            else self.rules_source,
+        }

@@ -1,0 +1,273 @@
+"""gRPC end to end on loopback: a real server, every RPC, health, reflection, bad requests."""
+
+from __future__ import annotations
+
+import json
+import struct
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from packet_service import synthetic as syn
+from packet_service.config import ServiceConfig
+from packet_service.gen import packet_pb2, packet_pb2_grpc
+from packet_service.service import PacketServiceApp
+
+
+@pytest.fixture(scope="module")
+def app():
+    config = ServiceConfig(
+        bind_address="127.0.0.1", grpc_port=0, metrics_port=0, max_batch_packets=4096
+    )
+    service = PacketServiceApp(config)
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def channel(app):
+    with grpc.insecure_channel(f"127.0.0.1:{app.grpc_port}") as ch:
+        grpc.channel_ready_future(ch).result(timeout=10)
+        yield ch
+
+
+@pytest.fixture(scope="module")
+def stub(channel):
+    return packet_pb2_grpc.PacketServiceStub(channel)
+
+
+def batch_message(frames, batch_id=0, timestamps=None) -> packet_pb2.PacketBatch:
+    data, offsets = syn.to_batch(frames)
+    message = packet_pb2.PacketBatch(
+        data=data.tobytes(), offsets=offsets.astype("<u4").tobytes(), batch_id=batch_id
+    )
+    if timestamps is not None:
+        message.timestamps = np.asarray(timestamps, dtype="<f8").tobytes()
+    return message
+
+
+def tcp_frame(src="10.0.0.1", dport=443):
+    return syn.ethernet(syn.ipv4(src, "192.168.0.1", 6, syn.tcp(5555, dport, 0x02)), 0x0800)
+
+
+RULES = packet_pb2.RuleSet(
+    version=7,
+    default_action="allow",
+    rules=[
+        packet_pb2.Rule(
+            id="r1",
+            name="count web",
+            action="count",
+            protocol="tcp",
+            dst_ports=["443"],
+            enabled=True,
+        ),
+        packet_pb2.Rule(
+            id="r2",
+            name="block lab",
+            action="drop",
+            protocol="any",
+            src=["10.9.0.0/16"],
+            enabled=True,
+            description="lab",
+        ),
+        packet_pb2.Rule(
+            id="r3", name="vlan 5", action="allow", protocol="any", vlan=5, enabled=False
+        ),
+    ],
+)
+
+
+def test_set_and_get_rules_round_trip(stub):
+    status = stub.SetRules(RULES)
+    assert status.version == 7 and status.rule_count == 3 and status.enabled_rule_count == 2
+    assert stub.GetRules(packet_pb2.GetRulesRequest()) == RULES
+
+
+def test_classify_gives_one_verdict_per_frame_and_version_metadata(stub):
+    stub.SetRules(RULES)
+    frames = [tcp_frame(), tcp_frame("10.9.1.1"), b"\x00\x01", tcp_frame(dport=80)]
+    reply, call = stub.Classify.with_call(batch_message(frames, batch_id=42))
+    assert list(reply.verdicts) == [
+        packet_pb2.VERDICT_ALLOW,
+        packet_pb2.VERDICT_DROP,
+        packet_pb2.VERDICT_MALFORMED,
+        packet_pb2.VERDICT_ALLOW,
+    ]
+    assert (reply.counts.allow, reply.counts.drop, reply.counts.malformed) == (2, 1, 1)
+    assert reply.batch_id == 42 and reply.ruleset_version == 7
+    assert dict(call.initial_metadata())["rookery-version"]
+
+
+def test_stream_classify_answers_each_batch_in_order(stub):
+    batches = [batch_message([tcp_frame()] * (i + 1), batch_id=i) for i in range(5)]
+    replies = list(stub.StreamClassify(iter(batches)))
+    assert [r.batch_id for r in replies] == list(range(5))
+    assert [len(r.verdicts) for r in replies] == [1, 2, 3, 4, 5]
+
+
+def test_ingest_summarises_and_feeds_stats_and_top_flows(stub):
+    before = stub.GetStats(packet_pb2.GetStatsRequest())
+    frames = syn.mixed_frames(2000, seed=21)
+    heavy = [tcp_frame("10.200.0.1", 8443)] * 300
+    batches = [
+        batch_message(frames[i : i + 500], timestamps=np.full(len(frames[i : i + 500]), 1e9))
+        for i in range(0, 2000, 500)
+    ]
+    batches.append(batch_message(heavy))
+    summary = stub.Ingest(iter(batches))
+    assert summary.batches == 5 and summary.packets == 2300
+    assert summary.bytes == sum(map(len, frames)) + 300 * len(heavy[0])
+    assert summary.counts.allow + summary.counts.drop + summary.counts.malformed == 2300
+    assert summary.ruleset_version == 7
+    after = stub.GetStats(packet_pb2.GetStatsRequest())
+    assert after.packets_total - before.packets_total == 2300
+    assert after.flows_active > 0 and after.ruleset_version == 7
+    assert {h.rule_id for h in after.rule_hits} == {"r1", "r2"}
+    assert {e.reason for e in after.parse_errors} >= {"truncated_ipv4", "truncated_tcp"}
+    top = stub.TopFlows(packet_pb2.TopFlowsRequest(n=3, order_by=packet_pb2.FLOW_ORDER_PACKETS))
+    assert len(top.flows) == 3 and top.flows[0].src == "10.200.0.1"
+    assert top.flows[0].dst_port == 8443 and top.flows[0].packets >= 300
+    assert top.flows[0].protocol == 6 and not top.flows[0].HasField("vlan")
+    by_bytes = stub.TopFlows(packet_pb2.TopFlowsRequest(n=5, order_by=packet_pb2.FLOW_ORDER_BYTES))
+    assert [f.bytes for f in by_bytes.flows] == sorted(
+        (f.bytes for f in by_bytes.flows), reverse=True
+    )
+
+
+def _offsets(*pairs):
+    return b"".join(struct.pack("<II", *p) for p in pairs)
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        (packet_pb2.PacketBatch(data=b"x" * 20, offsets=_offsets((10, 20))), "offsets"),
+        (packet_pb2.PacketBatch(data=b"x" * 20, offsets=b"\x00" * 12), "offsets"),
+        (packet_pb2.PacketBatch(data=b"x" * 20, offsets=_offsets(*[(0, 1)] * 4097)), "offsets"),
+        (
+            packet_pb2.PacketBatch(data=b"x" * 20, offsets=_offsets((0, 20)), timestamps=b"1234"),
+            "timestamps",
+        ),
+        (
+            packet_pb2.PacketBatch(data=b"x" * 20, offsets=_offsets((0, 20)), link_type=7),
+            "link_type",
+        ),
+    ],
+)
+def test_bad_batches_are_invalid_argument_and_server_keeps_serving(stub, message, field):
+    for call in (
+        stub.Classify,
+        lambda m: list(stub.StreamClassify(iter([m]))),
+        lambda m: stub.Ingest(iter([m])),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            call(message)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert caught.value.details().startswith(field)
+    assert len(stub.Classify(batch_message([tcp_frame()])).verdicts) == 1
+
+
+def test_invalid_rules_name_the_field_and_keep_the_old_set(stub):
+    stub.SetRules(RULES)
+    bad = packet_pb2.RuleSet(
+        version=8,
+        default_action="allow",
+        rules=[
+            packet_pb2.Rule(id="a", name="ok", action="drop", enabled=True),
+            packet_pb2.Rule(id="b", name="bad", action="drop", dst_ports=["70000"], enabled=True),
+        ],
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.SetRules(bad)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("rules[1].dst_ports[0]")
+    assert stub.GetRules(packet_pb2.GetRulesRequest()).version == 7
+
+
+def test_top_flows_limits(stub):
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.TopFlows(packet_pb2.TopFlowsRequest(n=10_001))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("n")
+    assert len(stub.TopFlows(packet_pb2.TopFlowsRequest()).flows) <= 10
+
+
+def test_health_service(channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    for name in ("", "rookery.packet.v1.PacketService"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=name))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_services(channel):
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    reply = next(iter(reflection.ServerReflectionInfo(iter([request]))))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {
+        "rookery.packet.v1.PacketService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= names
+
+
+def _get(app, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{app.metrics_port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_http_side_port(app, stub):
+    stub.SetRules(RULES)
+    stub.Classify(batch_message([tcp_frame(), b"\x01"]))
+    status, body = _get(app, "/healthz")
+    assert status == 200 and json.loads(body)["version"]
+    status, body = _get(app, "/readyz")
+    assert status == 200 and json.loads(body)["ruleset_version"] == 7
+    status, text = _get(app, "/metrics")
+    assert status == 200
+    for needle in (
+        'packets_total{verdict="allow"}',
+        "bytes_total ",
+        'parse_errors_total{reason="truncated_ethernet"}',
+        'rule_hits_total{rule="r1"}',
+        "batch_size_bucket",
+        "batch_seconds_bucket",
+        "flows_active ",
+        "flows_evicted_total ",
+        "ruleset_version 7.0",
+        "build_info{",
+    ):
+        assert needle in text, needle
+    status, body = _get(app, "/nope")
+    assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+
+
+def test_interceptors_plug_in_at_build_server():
+    seen = []
+
+    class Recorder(grpc.ServerInterceptor):
+        def intercept_service(self, continuation, details):
+            seen.append(details.method)
+            return continuation(details)
+
+    from packet_service.engine import PacketEngine
+    from packet_service.grpc_server import build_server
+
+    config = ServiceConfig(bind_address="127.0.0.1", grpc_port=0)
+    server, port, _ = build_server(config, PacketEngine(), interceptors=[Recorder()])
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            packet_pb2_grpc.PacketServiceStub(ch).GetRules(packet_pb2.GetRulesRequest())
+    finally:
+        server.stop(0)
+    assert seen == ["/rookery.packet.v1.PacketService/GetRules"]
