@@ -123,7 +123,7 @@ PACKET_SERVICE = Service(
     start_command=("{python}", "-m", "packet_service", "serve"),
     entry_module="packet_service/__main__.py",
     stateless=False,
-    extra_env={"AUTH_SERVICE_TARGET": "flask-backend:50051"},
+    extra_env={"BIND_ADDRESS": "0.0.0.0"},
 )
 
 WEBUI = Service(
