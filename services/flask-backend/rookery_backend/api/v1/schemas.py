@@ -5,9 +5,16 @@ OpenAPI document."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# A deliberately plain check: local@domain, no spaces. Deliverability is not judged here
+# (the default admin lives at localhost.local, which strict validators refuse).
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$"),
+]
 
 
 class Request(BaseModel):
@@ -41,7 +48,7 @@ class LogoutIn(Request):
 
 
 class MePatchIn(Request):
-    email: EmailStr | None = None
+    email: Email | None = None
 
 
 class PasswordChangeIn(Request):
@@ -114,14 +121,14 @@ class UserListQuery(Query):
 
 
 class UserCreateIn(Request):
-    email: EmailStr
+    email: Email
     password: str = NewPassword
     roles: list[str] = Field(default_factory=list, max_length=32)
     active: bool = True
 
 
 class UserPatchIn(Request):
-    email: EmailStr | None = None
+    email: Email | None = None
     password: str | None = Field(default=None, min_length=8, max_length=256)
     roles: list[str] | None = Field(default=None, max_length=32)
     active: bool | None = None

@@ -1,0 +1,180 @@
+"""Users, roles and the scope catalogue through the REST API."""
+
+from __future__ import annotations
+
+from conftest import ADMIN_EMAIL
+from rookery_backend.policy import SCOPES
+
+
+def test_user_list_filters_and_pagination(api) -> None:
+    admin = api.admin_token()
+    for index in range(5):
+        api.create_user(admin, f"user{index}@example.com", ["viewer"])
+    extra = api.create_user(admin, "boss@example.com", ["maintainer"])
+    api.call("PATCH", f"/api/v1/users/{extra['id']}", admin, json={"active": False})
+
+    page = api.call("GET", "/api/v1/users?per_page=2&page=2", admin).get_json()
+    assert page["meta"] == {"total": 7, "page": 2, "per_page": 2}
+    assert len(page["data"]) == 2
+    viewers = api.call("GET", "/api/v1/users?role=viewer", admin).get_json()
+    assert viewers["meta"]["total"] == 5
+    assert all(u["roles"] == ["viewer"] for u in viewers["data"])
+    inactive = api.call("GET", "/api/v1/users?status=inactive", admin).get_json()
+    assert [u["email"] for u in inactive["data"]] == ["boss@example.com"]
+    found = api.call("GET", "/api/v1/users?q=USER3", admin).get_json()
+    assert [u["email"] for u in found["data"]] == ["user3@example.com"]
+    bad = api.call("GET", "/api/v1/users?per_page=0&status=maybe", admin)
+    assert bad.status_code == 422
+    assert set(bad.get_json()["error"]["details"]["fields"]) == {"per_page", "status"}
+
+
+def test_create_get_patch_delete_user(api) -> None:
+    admin = api.admin_token()
+    user = api.create_user(admin, "Carol@Example.com", ["viewer"])
+    assert user["email"] == "carol@example.com"
+    duplicate = api.call(
+        "POST", "/api/v1/users", admin, json={"email": "carol@example.com", "password": "password1"}
+    )
+    assert duplicate.status_code == 409 and duplicate.get_json()["error"]["code"] == "conflict"
+    fetched = api.call("GET", f"/api/v1/users/{user['id']}", admin).get_json()["data"]
+    assert fetched == user
+    patched = api.call(
+        "PATCH",
+        f"/api/v1/users/{user['id']}",
+        admin,
+        json={"roles": ["maintainer", "viewer"], "password": "otherpass1"},
+    )
+    assert patched.get_json()["data"]["roles"] == ["maintainer", "viewer"]
+    api.login("carol@example.com", "otherpass1")
+    assert api.call("DELETE", f"/api/v1/users/{user['id']}", admin).status_code == 200
+    assert api.call("GET", f"/api/v1/users/{user['id']}", admin).status_code == 404
+    short = api.call(
+        "POST", "/api/v1/users", admin, json={"email": "x@example.com", "password": "short"}
+    )
+    assert short.status_code == 422 and "password" in short.get_json()["error"]["details"]["fields"]
+
+
+def test_cannot_delete_self_or_last_admin(api) -> None:
+    admin = api.admin_token()
+    me = api.call("GET", "/api/v1/auth/me", admin).get_json()["data"]
+    assert api.call("DELETE", f"/api/v1/users/{me['id']}", admin).status_code == 403
+    second = api.create_user(admin, "admin2@example.com", ["admin"])
+    second_token = api.login("admin2@example.com", "password1")
+    # Two admins: the second may delete the first ... but then it is the last one.
+    assert api.call("DELETE", f"/api/v1/users/{me['id']}", second_token).status_code == 200
+    third = api.create_user(second_token, "plain@example.com", ["viewer"])
+    assert third["roles"] == ["viewer"]
+    demote = api.call(
+        "PATCH", f"/api/v1/users/{second['id']}", second_token, json={"roles": ["viewer"]}
+    )
+    assert demote.status_code == 403  # own roles
+    remaining = api.call("GET", "/api/v1/users?role=admin", second_token).get_json()
+    assert remaining["meta"]["total"] == 1
+
+
+def test_last_admin_cannot_be_demoted_or_deactivated(api, app) -> None:
+    admin = api.admin_token()
+    me = api.call("GET", "/api/v1/auth/me", admin).get_json()["data"]
+    # A second user with users:admin but not the admin role tries.
+    custom = api.call(
+        "POST",
+        "/api/v1/roles",
+        admin,
+        json={"name": "useradmin", "scopes": ["users:read", "users:write", "users:admin"]},
+    )
+    assert custom.status_code == 201
+    api.create_user(admin, "ua@example.com", ["useradmin"])
+    ua = api.login("ua@example.com", "password1")
+    for body in ({"roles": ["viewer"]}, {"active": False}):
+        reply = api.call("PATCH", f"/api/v1/users/{me['id']}", ua, json=body)
+        assert reply.status_code in (403, 409), reply.get_json()
+    assert api.call("GET", "/api/v1/auth/me", admin).get_json()["data"]["roles"] == ["admin"]
+
+
+def test_role_assignment_cannot_exceed_own_scopes(api) -> None:
+    admin = api.admin_token()
+    api.call(
+        "POST",
+        "/api/v1/roles",
+        admin,
+        json={"name": "helpdesk", "scopes": ["users:read", "users:write", "users:admin"]},
+    )
+    api.create_user(admin, "hd@example.com", ["helpdesk"])
+    helpdesk = api.login("hd@example.com", "password1")
+    escalate = api.call(
+        "POST",
+        "/api/v1/users",
+        helpdesk,
+        json={"email": "sock@example.com", "password": "password1", "roles": ["admin"]},
+    )
+    assert escalate.status_code == 403
+    assert escalate.get_json()["error"]["code"] == "scope_escalation"
+    fine = api.call(
+        "POST",
+        "/api/v1/users",
+        helpdesk,
+        json={"email": "ok@example.com", "password": "password1", "roles": ["helpdesk"]},
+    )
+    assert fine.status_code == 201
+
+
+def test_roles_crud_and_builtins(api) -> None:
+    admin = api.admin_token()
+    roles = api.call("GET", "/api/v1/roles", admin).get_json()["data"]
+    by_name = {r["name"]: r for r in roles}
+    assert {"admin", "maintainer", "viewer"} <= set(by_name)
+    assert by_name["admin"]["builtin"] and by_name["admin"]["scopes"] == sorted(SCOPES)
+    created = api.call(
+        "POST",
+        "/api/v1/roles",
+        admin,
+        json={"name": "auditor", "description": "reads the log", "scopes": ["audit:read"]},
+    )
+    assert created.status_code == 201
+    role = created.get_json()["data"]
+    assert role == {
+        "id": role["id"],
+        "name": "auditor",
+        "description": "reads the log",
+        "scopes": ["audit:read"],
+        "builtin": False,
+    }
+    dup = api.call("POST", "/api/v1/roles", admin, json={"name": "auditor"})
+    assert dup.status_code == 409
+    unknown = api.call("POST", "/api/v1/roles", admin, json={"name": "x", "scopes": ["nope"]})
+    assert unknown.status_code == 422
+    patched = api.call(
+        "PATCH", f"/api/v1/roles/{role['id']}", admin, json={"scopes": ["audit:read", "users:read"]}
+    )
+    assert patched.get_json()["data"]["scopes"] == ["audit:read", "users:read"]
+    builtin = api.call("DELETE", f"/api/v1/roles/{by_name['viewer']['id']}", admin)
+    assert builtin.status_code == 409 and builtin.get_json()["error"]["code"] == "builtin_role"
+    rescope = api.call(
+        "PATCH", f"/api/v1/roles/{by_name['viewer']['id']}", admin, json={"scopes": ["users:admin"]}
+    )
+    assert rescope.status_code == 409
+    assert api.call("DELETE", f"/api/v1/roles/{role['id']}", admin).status_code == 200
+    scopes = api.call("GET", "/api/v1/scopes", admin).get_json()["data"]
+    assert [s["name"] for s in scopes] == list(SCOPES)
+
+
+def test_custom_role_grants_its_scopes(api) -> None:
+    admin = api.admin_token()
+    api.call("POST", "/api/v1/roles", admin, json={"name": "auditor", "scopes": ["audit:read"]})
+    token = api.user_token(admin, "aud@example.com", ["auditor"])
+    assert api.call("GET", "/api/v1/audit", token).status_code == 200
+    assert api.call("GET", "/api/v1/users", token).status_code == 403
+
+
+def test_audit_log_records_changes(api) -> None:
+    admin = api.admin_token()
+    user = api.create_user(admin, "dave@example.com", ["viewer"])
+    api.call("PATCH", f"/api/v1/users/{user['id']}", admin, json={"roles": ["maintainer"]})
+    events = api.call("GET", "/api/v1/audit?per_page=5", admin).get_json()
+    names = [e["event"] for e in events["data"]]
+    assert names[:3] == ["user_updated", "user_created", "login_succeeded"]
+    latest = events["data"][0]
+    assert latest["actor_email"] == ADMIN_EMAIL and latest["target"] == f"user:{user['id']}"
+    assert latest["details"]["roles"] == ["maintainer"]
+    kinds = api.call("GET", "/api/v1/audit/events", admin).get_json()["data"]
+    assert "refresh_reuse_detected" in kinds and "apikey_created" in kinds
