@@ -8,8 +8,11 @@ export const PAGE_SCOPES = {
   rulesWrite: "rules:write",
   users: "users:read",
   usersWrite: "users:write",
-  roles: "roles:read",
-  rolesWrite: "roles:write",
+  usersAdmin: "users:admin",
+  // Roles is an administration page: viewers may read roles through the API, but the page
+  // exists to manage them.
+  roles: "roles:admin",
+  rolesWrite: "roles:admin",
   apikeys: "apikeys:read",
   apikeysWrite: "apikeys:write",
   audit: "audit:read",

@@ -109,7 +109,7 @@ function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; onCreate
 
 export default function ApiKeysPage() {
   const me = useAuthStore((s) => s.user);
-  const isAdmin = hasScope(me, PAGE_SCOPES.users) && hasScope(me, "users:admin");
+  const isAdmin = hasScope(me, PAGE_SCOPES.usersAdmin);
   const canWrite = hasScope(me, PAGE_SCOPES.apikeysWrite);
   const [all, setAll] = useState(false);
   const keys = useQuery({

@@ -9,6 +9,7 @@ import { requestPasswordReset } from "./api";
 export function ForgotPasswordPage() {
   const [email, setEmail] = useState("");
   const [sent, setSent] = useState(false);
+  const [delivery, setDelivery] = useState<string | undefined>();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -17,7 +18,7 @@ export function ForgotPasswordPage() {
     setBusy(true);
     setError(null);
     try {
-      await requestPasswordReset(email);
+      setDelivery(await requestPasswordReset(email));
       setSent(true);
     } catch (err) {
       setError(errorMessage(err));
@@ -34,6 +35,9 @@ export function ForgotPasswordPage() {
             If an account exists for that address, a message with a reset link is on its way.
           </Alert>
           <p className="text-sm">The link opens a page here where you choose a new password.</p>
+          {delivery === "logged" && (
+            <p className="text-sm muted">This server has no mail server configured: an operator finds the link in its log.</p>
+          )}
           <Link to="/login">Back to sign in</Link>
         </div>
       ) : (

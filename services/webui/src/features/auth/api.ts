@@ -22,8 +22,10 @@ export async function login(input: LoginInput): Promise<TokenResponse> {
   return res.data.data;
 }
 
-export async function requestPasswordReset(email: string): Promise<void> {
-  await api.post("/auth/forgot", { email });
+/** Returns how the backend delivered the link: "smtp", or "logged" when no mail server is set. */
+export async function requestPasswordReset(email: string): Promise<string | undefined> {
+  const res = await api.post<{ data?: { mail_delivery?: string } }>("/auth/forgot", { email });
+  return res.data?.data?.mail_delivery;
 }
 
 export async function resetPassword(token: string, password: string): Promise<void> {

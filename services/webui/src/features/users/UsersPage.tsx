@@ -45,7 +45,7 @@ function CreateUserDialog({ open, onClose, roles }: { open: boolean; onClose: ()
     setError(null);
     setFieldErrors({});
     try {
-      await create.mutateAsync({ email, password, roles: picked, active: true });
+      await create.mutateAsync({ email, password, active: true, ...(roles.length ? { roles: picked } : {}) });
       setEmail("");
       setPassword("");
       onClose();
@@ -62,7 +62,7 @@ function CreateUserDialog({ open, onClose, roles }: { open: boolean; onClose: ()
         {error && <Alert>{error}</Alert>}
         <Field label="Email" type="email" required value={email} error={fieldErrors.email} onChange={(e) => setEmail(e.target.value)} />
         <Field label="Initial password" type="password" autoComplete="new-password" required value={password} error={fieldErrors.password} onChange={(e) => setPassword(e.target.value)} />
-        <RolePicker legend="Roles" roles={roles} value={picked} onChange={setPicked} />
+        {roles.length > 0 && <RolePicker legend="Roles" roles={roles} value={picked} onChange={setPicked} />}
         <div className="flex justify-end gap-2 pt-2">
           <button type="button" className="btn-secondary" onClick={onClose}>Cancel</button>
           <button type="submit" className="btn-primary" disabled={create.isPending}>Create user</button>
@@ -103,6 +103,8 @@ function EditRolesDialog({ user, onClose, roles }: { user: User | null; onClose:
 export default function UsersPage() {
   const me = useAuthStore((s) => s.user);
   const canWrite = hasScope(me, PAGE_SCOPES.usersWrite);
+  // Assigning roles and deleting accounts need users:admin on the backend.
+  const canAdmin = hasScope(me, PAGE_SCOPES.usersAdmin);
   const [filters, setFilters] = useState<UserFilters>({ q: "", status: "", role: "", page: 1, per_page: 20 });
   const users = useUsers(filters);
   const roles = useRoles();
@@ -179,16 +181,20 @@ export default function UsersPage() {
                   {canWrite && (
                     <td className="whitespace-nowrap text-right">
                       <span className="inline-flex gap-1">
-                        <button type="button" className="btn-icon" aria-label={`Edit roles of ${u.email}`} onClick={() => setEditing(u)}>
-                          <Pencil aria-hidden className="h-4 w-4" />
-                        </button>
+                        {canAdmin && (
+                          <button type="button" className="btn-icon" aria-label={`Edit roles of ${u.email}`} onClick={() => setEditing(u)}>
+                            <Pencil aria-hidden className="h-4 w-4" />
+                          </button>
+                        )}
                         <button type="button" className="btn-icon" aria-label={`${u.active ? "Deactivate" : "Activate"} ${u.email}`}
                           onClick={() => setConfirm({ kind: u.active ? "deactivate" : "activate", user: u })}>
                           {u.active ? <UserX aria-hidden className="h-4 w-4" /> : <UserCheck aria-hidden className="h-4 w-4" />}
                         </button>
-                        <button type="button" className="btn-icon" aria-label={`Delete ${u.email}`} onClick={() => setConfirm({ kind: "delete", user: u })}>
-                          <Trash2 aria-hidden className="h-4 w-4" />
-                        </button>
+                        {canAdmin && (
+                          <button type="button" className="btn-icon" aria-label={`Delete ${u.email}`} onClick={() => setConfirm({ kind: "delete", user: u })}>
+                            <Trash2 aria-hidden className="h-4 w-4" />
+                          </button>
+                        )}
                       </span>
                     </td>
                   )}
@@ -205,7 +211,7 @@ export default function UsersPage() {
         <Pagination page={filters.page} perPage={filters.per_page} total={users.data.meta.total}
           onPage={(p) => setFilters((f) => ({ ...f, page: p }))} />
       )}
-      {creating && <CreateUserDialog open onClose={() => setCreating(false)} roles={roles.data ?? []} />}
+      {creating && <CreateUserDialog open onClose={() => setCreating(false)} roles={canAdmin ? roles.data ?? [] : []} />}
       {editing && <EditRolesDialog user={editing} onClose={() => setEditing(null)} roles={roles.data ?? []} />}
       <ConfirmDialog
         open={!!confirm}

@@ -1,0 +1,410 @@
+// Browser end-to-end run: the real trio on loopback, Debian's Chromium driven by
+// playwright-core, axe-core on every page. Prints one line per scenario and a closing
+// "N passed, N failed, N skipped" line; writes test-results/e2e.json for scripts/test.sh.
+import { chromium } from "playwright-core";
+import AxeBuilder from "@axe-core/playwright";
+import { execFile } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { ADMIN, startTrio } from "./harness.js";
+import { totp } from "./totp.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const webuiDir = resolve(here, "..");
+const root = resolve(webuiDir, "..", "..");
+const shotDir = join(root, "artifacts", "webui");
+const ACCESS_TTL = 6; // seconds: short so the refresh scenario waits only a few seconds
+const CHROME_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--no-first-run", "--disable-sync",
+];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const run = promisify(execFile);
+
+class Skip extends Error {}
+function expect(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+const VIEWER = { email: `viewer-${Date.now()}@rookery.test`, password: "Viewer-e2e-Passw0rd!" };
+const axeFindings = [];
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shotDir, `${name}.png`), fullPage: true });
+}
+
+/** axe-core over the page as it stands: serious or critical violations fail the scenario. */
+async function checkA11y(page, name) {
+  const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  axeFindings.push({ page: name, violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })) });
+  if (bad.length) {
+    const detail = bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`).join("; ");
+    throw new Error(`axe on ${name}: ${detail}`);
+  }
+}
+
+async function login(page, web, { email, password }, { remember = true } = {}) {
+  await page.goto(`${web}/login`);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  const box = page.getByLabel("Remember me");
+  if ((await box.isChecked()) !== remember) await box.click();
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function loggedIn(page) {
+  await page.getByRole("navigation", { name: "Main" }).waitFor({ timeout: 15_000 });
+}
+
+async function logout(page) {
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.waitForURL(/\/login$/);
+}
+
+async function main() {
+  mkdirSync(shotDir, { recursive: true });
+  mkdirSync(join(webuiDir, "test-results"), { recursive: true });
+  const started = Date.now();
+  const results = [];
+  let trio = null;
+  let browser = null;
+  try {
+    trio = await startTrio({ root, logDir: join(shotDir, "logs"), accessTtl: ACCESS_TTL });
+    const web = trio.webUrl;
+    console.log(`[e2e] trio up: web ${web}, backend ${trio.backendUrl}, packet-service ${trio.packetTarget ?? "absent"}`);
+
+    // Does the backend have the rules/stats API of issue 4 yet?
+    const tokenRes = await fetch(`${trio.backendUrl}/api/v1/auth/login`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ADMIN),
+    });
+    const adminToken = (await tokenRes.json()).data?.access_token;
+    const rulesProbe = await fetch(`${trio.backendUrl}/api/v1/rules`, { headers: { authorization: `Bearer ${adminToken}` } });
+    const hasRules = rulesProbe.status !== 404;
+    const statsProbe = await fetch(`${trio.backendUrl}/api/v1/stats/summary`, { headers: { authorization: `Bearer ${adminToken}` } });
+    const hasStats = statsProbe.status !== 404;
+
+    browser = await chromium.launch({ executablePath: process.env.CHROME_PATH ?? "/usr/bin/chromium", headless: true, args: CHROME_ARGS });
+    const newPage = async (viewport = { width: 1280, height: 860 }) => {
+      const ctx = await browser.newContext({ viewport, reducedMotion: "reduce" });
+      const page = await ctx.newPage();
+      page.setDefaultTimeout(15_000);
+      return page;
+    };
+    const admin = await newPage();
+
+    async function classify(dst, port) {
+      const { stdout } = await run(trio.py, [join(here, "classify.py"), trio.packetTarget, "192.0.2.10", dst, String(port)], {
+        env: { ...process.env, PYTHONPATH: join(root, "services", "packet-service") },
+      });
+      return JSON.parse(stdout).verdict;
+    }
+    async function expectVerdict(dst, port, want) {
+      let got = null;
+      for (let i = 0; i < 40; i++) {
+        got = await classify(dst, port);
+        if (got === want) return;
+        await sleep(250);
+      }
+      throw new Error(`packet-service verdict for ${dst}:${port} is ${got}, expected ${want}`);
+    }
+
+    const scenarios = [
+      ["bad login shows an error; the login page is accessible", async () => {
+        const page = await newPage();
+        await page.goto(`${web}/login`);
+        expect((await page.getByLabel("Email").inputValue()) === "", "email is pre-filled");
+        expect((await page.getByLabel("Password").getAttribute("type")) === "password", "password not masked");
+        await shot(page, "login");
+        await checkA11y(page, "login");
+        await login(page, web, { email: ADMIN.email, password: "wrong-password" });
+        await page.getByRole("alert").filter({ hasText: "Email or password is incorrect." }).waitFor();
+        await shot(page, "login-error");
+        await page.context().close();
+      }],
+      ["forgot-password request and reset pages work against the backend", async () => {
+        const page = await newPage();
+        await page.goto(`${web}/login`);
+        await page.getByRole("link", { name: "Forgot password?" }).click();
+        await page.getByLabel("Email").fill("nobody@rookery.test");
+        await page.getByRole("button", { name: "Send reset link" }).click();
+        await page.getByText("If an account exists for that address").waitFor();
+        await shot(page, "forgot-password");
+        await checkA11y(page, "forgot-password");
+        await page.goto(`${web}/reset-password?token=not-a-real-token`);
+        await page.getByLabel("New password", { exact: true }).fill("Another-Passw0rd!");
+        await page.getByLabel("Repeat new password").fill("Another-Passw0rd!");
+        await page.getByRole("button", { name: "Set password" }).click();
+        await page.getByRole("alert").filter({ hasText: "invalid or has expired" }).waitFor();
+        await shot(page, "reset-password");
+        await checkA11y(page, "reset-password");
+        await page.context().close();
+      }],
+      ["admin logs in and sees every section", async () => {
+        await login(admin, web, ADMIN);
+        await loggedIn(admin);
+        const nav = admin.getByRole("navigation", { name: "Main" });
+        for (const name of ["Dashboard", "Rules", "API keys", "Users", "Roles", "Audit log"]) {
+          await nav.getByRole("link", { name }).waitFor();
+        }
+        expect(admin.url().endsWith("/dashboard"), `landed on ${admin.url()}`);
+        await admin.getByRole("heading", { name: "Dashboard" }).waitFor();
+        await sleep(hasStats ? 3500 : 500);
+        await shot(admin, "dashboard");
+        await checkA11y(admin, "dashboard");
+      }],
+      ["admin creates a viewer user with confirmation dialogs for destructive actions", async () => {
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+        await admin.getByRole("heading", { name: "Users" }).waitFor();
+        await admin.getByRole("button", { name: "New user" }).click();
+        const dialog = admin.getByRole("dialog", { name: "Create user" });
+        await dialog.getByLabel("Email").fill(VIEWER.email);
+        await dialog.getByLabel("Initial password").fill(VIEWER.password);
+        const viewerBox = dialog.getByRole("checkbox", { name: "viewer" });
+        if (!(await viewerBox.isChecked())) await viewerBox.check();
+        await checkA11y(admin, "users-create-dialog");
+        await dialog.getByRole("button", { name: "Create user" }).click();
+        await admin.getByRole("cell", { name: VIEWER.email, exact: true }).waitFor();
+        await admin.getByLabel("Search by email").fill(VIEWER.email);
+        await admin.waitForFunction(() => document.querySelectorAll("tbody tr").length === 1);
+        await admin.getByRole("button", { name: `Delete ${VIEWER.email}` }).click();
+        await admin.getByRole("dialog", { name: "Delete user" }).getByRole("button", { name: "Cancel" }).click();
+        await admin.getByLabel("Search by email").fill("");
+        await admin.getByRole("cell", { name: VIEWER.email, exact: true }).waitFor();
+        await shot(admin, "users");
+        await checkA11y(admin, "users");
+      }],
+      ["roles page builds a custom role from scope checkboxes", async () => {
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Roles" }).click();
+        await admin.getByRole("button", { name: "New role" }).click();
+        const dialog = admin.getByRole("dialog", { name: "Create role" });
+        await dialog.getByLabel("Name").fill("auditor");
+        await dialog.getByLabel("Description").fill("Reads the audit log");
+        await dialog.getByRole("checkbox", { name: /audit:read/ }).check();
+        await dialog.getByRole("button", { name: "Save role" }).click();
+        await admin.getByRole("heading", { name: "auditor" }).waitFor();
+        await shot(admin, "roles");
+        await checkA11y(admin, "roles");
+      }],
+      ["API key is shown once with a copy button, and revoking it works", async () => {
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API keys" }).click();
+        await admin.getByRole("button", { name: "New API key" }).click();
+        const dialog = admin.getByRole("dialog", { name: "Create API key" });
+        await dialog.getByLabel("Name").fill("e2e-key");
+        await dialog.getByRole("checkbox", { name: /stats:read/ }).check();
+        await dialog.getByRole("button", { name: "Create key" }).click();
+        const reveal = admin.getByRole("dialog", { name: "Your new API key" });
+        const key = await reveal.getByTestId("new-api-key").inputValue();
+        expect(key.length > 16, "no key shown");
+        await reveal.getByRole("button", { name: "Copy" }).waitFor();
+        await shot(admin, "apikey-created");
+        await reveal.getByRole("button", { name: "Done" }).click();
+        await admin.getByRole("cell", { name: "e2e-key", exact: true }).waitFor();
+        expect(!(await admin.content()).includes(key), "the key is still on the page after closing");
+        const use = () => fetch(`${web}/api/v1/auth/me`, { headers: { "X-API-Key": key } }).then((r) => r.status);
+        expect((await use()) === 200, "the new key does not authenticate");
+        await shot(admin, "apikeys");
+        await checkA11y(admin, "apikeys");
+        await admin.getByRole("button", { name: "Revoke e2e-key" }).click();
+        await admin.getByRole("dialog", { name: "Revoke API key" }).getByRole("button", { name: "Revoke" }).click();
+        await admin.getByRole("cell", { name: "e2e-key", exact: true }).waitFor({ state: "detached" });
+        expect((await use()) === 401, "the revoked key still authenticates");
+      }],
+      ["audit log pages and filters by event type", async () => {
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();
+        await admin.getByRole("heading", { name: "Audit log" }).waitFor();
+        await admin.locator("tbody tr").first().waitFor();
+        const options = await admin.getByLabel("Event type").locator("option").allTextContents();
+        expect(options.length > 1, "no event types offered");
+        await admin.getByLabel("Event type").selectOption(options[1]);
+        await admin.waitForFunction((ev) => [...document.querySelectorAll("tbody tr td:nth-child(2)")].every((td) => td.textContent === ev), options[1]);
+        await shot(admin, "audit");
+        await checkA11y(admin, "audit");
+      }],
+      ["rules: create, reject bad input on the field, reorder, delete; packet-service enforces each version", async () => {
+        if (!hasRules) throw new Skip("not run: backend has no rules API yet");
+        if (!trio.packetTarget) throw new Skip("not run: packet-service is absent");
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Rules" }).click();
+        const addRule = async (fields) => {
+          await admin.getByRole("button", { name: "New rule" }).click();
+          const dialog = admin.getByRole("dialog", { name: "New rule" });
+          await dialog.getByLabel("Name").fill(fields.name);
+          await dialog.getByLabel("Action").selectOption(fields.action);
+          await dialog.getByLabel("Protocol").fill(fields.protocol);
+          await dialog.getByLabel("Destination CIDRs").fill(fields.dst);
+          if (fields.dstPorts) await dialog.getByLabel("Destination ports").fill(fields.dstPorts);
+          if (fields.src) await dialog.getByLabel("Source CIDRs").fill(fields.src);
+          await dialog.getByRole("button", { name: "Save rule" }).click();
+          return dialog;
+        };
+        const bad = await addRule({ name: "broken", action: "drop", protocol: "udp", dst: "10.9.9.9/32", src: "10.0.0.300/8" });
+        await bad.getByLabel("Source CIDRs").and(admin.locator("[aria-invalid=true]")).waitFor();
+        await shot(admin, "rules-validation");
+        await bad.getByRole("button", { name: "Cancel" }).click();
+        await addRule({ name: "allow-dns", action: "allow", protocol: "udp", dst: "10.9.9.9/32", dstPorts: "53" });
+        await admin.getByRole("cell", { name: "allow-dns", exact: true }).waitFor();
+        await addRule({ name: "drop-host", action: "drop", protocol: "any", dst: "10.9.9.9/32" });
+        await admin.getByRole("cell", { name: "drop-host", exact: true }).waitFor();
+        await expectVerdict("10.9.9.9", 53, "allow");
+        await admin.getByRole("button", { name: "Move drop-host up" }).click();
+        await admin.waitForFunction(() => document.querySelector("[data-testid=rule-row] td:nth-child(2)")?.textContent?.startsWith("drop-host"));
+        await expectVerdict("10.9.9.9", 53, "drop");
+        await shot(admin, "rules");
+        await checkA11y(admin, "rules");
+        await admin.getByRole("button", { name: "Delete drop-host" }).click();
+        await admin.getByRole("dialog", { name: "Delete rule" }).getByRole("button", { name: "Delete" }).click();
+        await admin.getByRole("cell", { name: "drop-host", exact: true }).waitFor({ state: "detached" });
+        await expectVerdict("10.9.9.9", 53, "allow");
+        await admin.getByRole("tab", { name: "Sync status" }).click();
+        await admin.getByTestId("sync-state").filter({ hasText: "in sync" }).waitFor();
+        await shot(admin, "rules-status");
+        await checkA11y(admin, "rules-status");
+      }],
+      ["viewer sees no admin pages, gets a 403 on a deep link, and cannot write rules", async () => {
+        const page = await newPage();
+        await login(page, web, VIEWER);
+        await loggedIn(page);
+        const nav = page.getByRole("navigation", { name: "Main" });
+        expect((await nav.getByText("Administration").count()) === 0, "viewer sees the Administration section");
+        expect((await nav.getByRole("link", { name: "Users" }).count()) === 0, "viewer sees Users");
+        await page.goto(`${web}/users`);
+        await page.getByRole("heading", { name: /403/ }).waitFor();
+        await shot(page, "forbidden");
+        await checkA11y(page, "forbidden");
+        await page.goto(`${web}/audit`);
+        await page.getByRole("heading", { name: /403/ }).waitFor();
+        if (hasRules) {
+          await page.goto(`${web}/rules`);
+          await page.getByText("read-only").waitFor();
+          expect((await page.getByRole("button", { name: "New rule" }).count()) === 0, "viewer can add rules");
+          expect((await page.getByRole("button", { name: /^Delete / }).count()) === 0, "viewer can delete rules");
+        }
+        await page.context().close();
+      }],
+      ["2FA: enrol with the QR secret, then sign in with a TOTP code", async () => {
+        const page = await newPage();
+        await login(page, web, VIEWER);
+        await loggedIn(page);
+        await page.goto(`${web}/profile`);
+        await page.getByRole("tab", { name: "Two-factor" }).click();
+        await page.getByRole("button", { name: "Set up two-factor" }).click();
+        await page.getByRole("img", { name: "QR code for your authenticator app" }).waitFor();
+        const secret = (await page.getByTestId("totp-secret").textContent()).trim();
+        await page.getByLabel("Code from your app").fill(totp(secret));
+        await shot(page, "profile-2fa-setup");
+        await checkA11y(page, "profile-2fa-setup");
+        await page.getByRole("button", { name: "Turn on two-factor" }).click();
+        await page.getByTestId("recovery-codes").waitFor();
+        await shot(page, "profile-2fa-enabled");
+        await logout(page);
+        await login(page, web, VIEWER);
+        const code = page.getByLabel("Authentication code");
+        await code.waitFor();
+        await shot(page, "login-totp");
+        await checkA11y(page, "login-totp");
+        await code.fill("000000");
+        await page.getByRole("button", { name: "Verify" }).click();
+        await page.getByRole("alert").filter({ hasText: "That code is not valid" }).waitFor();
+        await code.fill(totp(secret));
+        await page.getByRole("button", { name: "Verify" }).click();
+        await loggedIn(page);
+        await page.context().close();
+      }],
+      ["profile page: tabs and password change", async () => {
+        await admin.getByRole("link", { name: "Profile" }).click();
+        await admin.getByRole("tab", { name: "Account" }).waitFor();
+        await shot(admin, "profile");
+        await checkA11y(admin, "profile");
+        await admin.getByRole("tab", { name: "Account" }).focus();
+        await admin.keyboard.press("ArrowRight");
+        expect((await admin.getByRole("tab", { name: "Password" }).getAttribute("aria-selected")) === "true", "arrow key does not move tabs");
+        await admin.getByLabel("Current password").fill("definitely-wrong");
+        await admin.getByLabel("New password", { exact: true }).fill("Never-Used-Passw0rd!");
+        await admin.getByLabel("Repeat new password").fill("Never-Used-Passw0rd!");
+        await admin.getByRole("button", { name: "Change password" }).click();
+        await admin.getByRole("alert").filter({ hasText: "current password" }).first().waitFor();
+      }],
+      ["an expired access token is refreshed silently, and a reload keeps the session", async () => {
+        const page = await newPage();
+        const refreshes = [];
+        page.on("response", (r) => { if (r.url().endsWith("/api/v1/auth/refresh")) refreshes.push(r.status()); });
+        await login(page, web, ADMIN);
+        await loggedIn(page);
+        const before = refreshes.length;
+        await sleep((ACCESS_TTL + 2) * 1000);
+        await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+        await page.getByRole("cell", { name: ADMIN.email, exact: true }).waitFor();
+        expect(refreshes.slice(before).includes(200), `no successful refresh after expiry (saw ${JSON.stringify(refreshes)})`);
+        expect((await page.getByRole("alert").count()) === 0, "an error was shown");
+        await page.reload();
+        await page.getByRole("cell", { name: ADMIN.email, exact: true }).waitFor();
+        expect(page.url().endsWith("/users"), "reload lost the session");
+        await page.context().close();
+      }],
+      ["logout, then the Back button shows the login page", async () => {
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+        await admin.getByRole("heading", { name: "Users" }).waitFor();
+        await logout(admin);
+        await admin.goBack();
+        await admin.getByRole("button", { name: "Sign in" }).waitFor();
+        expect(admin.url().endsWith("/login"), `back went to ${admin.url()}`);
+        await admin.reload();
+        await admin.getByRole("button", { name: "Sign in" }).waitFor();
+      }],
+      ["phone width: the sidebar folds into a menu", async () => {
+        const page = await newPage({ width: 390, height: 844 });
+        await page.goto(`${web}/login`);
+        await shot(page, "login-phone");
+        await login(page, web, ADMIN);
+        await page.getByRole("button", { name: "Open menu" }).waitFor();
+        expect(!(await page.getByRole("navigation", { name: "Main" }).isVisible()), "sidebar visible on a phone");
+        await shot(page, "dashboard-phone");
+        await checkA11y(page, "dashboard-phone");
+        await page.getByRole("button", { name: "Open menu" }).click();
+        await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+        await page.getByRole("heading", { name: "Users" }).waitFor();
+        await shot(page, "users-phone");
+        await page.context().close();
+      }],
+    ];
+
+    const only = process.env.E2E_ONLY;
+    for (const [name, fn] of scenarios) {
+      if (only && !name.includes(only)) continue;
+      const t0 = Date.now();
+      try {
+        await fn();
+        results.push({ name, status: "passed" });
+        console.log(`  ✓ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (err) {
+        if (err instanceof Skip) {
+          results.push({ name, status: "skipped", reason: err.message });
+          console.log(`  - ${name}: ${err.message}`);
+        } else {
+          results.push({ name, status: "failed", reason: err.message });
+          console.log(`  ✗ ${name}: ${err.message.split("\n").slice(0, 6).join("\n    ")}`);
+          try { await admin.screenshot({ path: join(shotDir, `FAILED-${results.length}.png`) }); } catch { /* page gone */ }
+        }
+      }
+    }
+  } catch (err) {
+    console.error(`[e2e] harness error: ${err.stack ?? err}`);
+    results.push({ name: "harness", status: "failed", reason: String(err.message ?? err) });
+  } finally {
+    await browser?.close().catch(() => {});
+    await trio?.stop();
+  }
+  const count = (s) => results.filter((r) => r.status === s).length;
+  const summary = {
+    tests: results.length, passed: count("passed"), failed: count("failed"), skipped: count("skipped"),
+    seconds: Math.round((Date.now() - started) / 1000), results, axe: axeFindings,
+  };
+  writeFileSync(join(webuiDir, "test-results", "e2e.json"), JSON.stringify(summary, null, 2));
+  writeFileSync(join(shotDir, "axe.json"), JSON.stringify(axeFindings, null, 2));
+  console.log(`e2e: ${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);
+  process.exit(summary.failed > 0 || summary.passed === 0 ? 1 : 0);
+}
+
+main();
