@@ -74,8 +74,7 @@ PARSE_ERROR_REASONS = (
 # columns serves both families and rule CIDRs compare the same way.
 V4_MAPPED_LO = np.uint64(0x0000FFFF00000000)
 _MIN_BLOB = 64  # rows that are masked out read indexes < 16; tiny blobs are padded to this
-_BYTE8 = np.arange(8, dtype=np.int64)
-_BYTE4 = np.arange(4, dtype=np.int64)
+_ZERO64 = np.uint64(0)
 
 
 @dataclass(slots=True)
@@ -124,175 +123,164 @@ def validate_offsets(offsets: np.ndarray, blob_size: int) -> str | None:
     return None
 
 
+def _views(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Big-endian 1/2/4/8-byte words starting at EVERY byte offset of the blob (stride 1),
+    so reading a field at any position is one gather instead of one per byte."""
+    size = data.shape[0]
+    return (
+        data,
+        np.ndarray((size - 1,), dtype=">u2", buffer=data, strides=(1,)),
+        np.ndarray((size - 3,), dtype=">u4", buffer=data, strides=(1,)),
+        np.ndarray((size - 7,), dtype=">u8", buffer=data, strides=(1,)),
+    )
+
+
 def parse_batch(
     data: np.ndarray, offsets: np.ndarray, link_type: int = LINK_ETHERNET
 ) -> ParsedBatch:
-    """Parse every frame of the batch. `offsets` must already fit `data` (validate_offsets)."""
+    """Parse every frame of the batch. `offsets` must already fit `data` (validate_offsets).
+
+    Every gather index is either proven (by a mask) to lie inside its frame or replaced by 0
+    first; error masks are built so that a frame fails at most once (first problem wins).
+    """
     n = offsets.shape[0]
     if data.shape[0] < _MIN_BLOB:  # keep masked-out reads (index 0..15) inside the blob
         padded = np.zeros(_MIN_BLOB, dtype=np.uint8)
         padded[: data.shape[0]] = data
         data = padded
+    u8, u16, u32, u64 = _views(data)
     start = offsets[:, 0].astype(np.int64)
     length = offsets[:, 1].astype(np.int64)
     end = start + length
     error = np.zeros(n, dtype=np.uint8)
 
-    def u8(pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        return data[np.where(ok, pos, 0)].astype(np.int64)
-
-    def be16(pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        i = np.where(ok, pos, 0)
-        return (data[i].astype(np.int64) << 8) | data[i + 1]
-
-    def fail(mask: np.ndarray, reason: int) -> None:
-        # The first problem found is the one reported.
-        error[mask & (error == 0)] = reason
-
     # ---------------------------------------------------------------- layer 2
-    vlan = np.full(n, -1, dtype=np.int32)
-    inner_vlan = np.full(n, -1, dtype=np.int32)
+    vlan = np.full(n, -1, dtype=np.int64)
+    inner_vlan = np.full(n, -1, dtype=np.int64)
     if link_type == LINK_RAW:
         has_byte = length >= 1
-        fail(~has_byte, BAD_IP_VERSION)
-        nibble = u8(start, has_byte) >> 4
+        nibble = u8[np.where(has_byte, start, 0)] >> 4
         ethertype = np.where(nibble == 4, ETH_IPV4, np.where(nibble == 6, ETH_IPV6, 0))
-        fail(has_byte & (ethertype == 0), BAD_IP_VERSION)
-        pos = start.copy()
+        ethertype[~has_byte] = 0
+        error[ethertype == 0] = BAD_IP_VERSION
+        pos = start
     else:
         eth_ok = length >= 14
-        fail(~eth_ok, TRUNCATED_ETHERNET)
-        ethertype = np.where(eth_ok, be16(start + 12, eth_ok), 0)
+        error[~eth_ok] = TRUNCATED_ETHERNET
+        ethertype = u16[np.where(eth_ok, start + 12, 0)].astype(np.int64)
+        ethertype[~eth_ok] = 0
         pos = start + 14
         for depth in range(MAX_VLAN_TAGS):
             tagged = _any_of(ethertype, VLAN_TPIDS)
             if not tagged.any():
                 break
             tag_ok = tagged & (pos + 4 <= end)
-            fail(tagged & ~tag_ok, TRUNCATED_VLAN)
-            tci = be16(pos, tag_ok) & 0x0FFF
+            error[tagged & ~tag_ok] = TRUNCATED_VLAN
+            tag = u32[np.where(tag_ok, pos, 0)].astype(np.int64)  # TCI then next ethertype
             target = vlan if depth == 0 else inner_vlan
-            target[tag_ok] = tci[tag_ok]
-            ethertype = np.where(tag_ok, be16(pos + 2, tag_ok), np.where(tagged, 0, ethertype))
-            pos = np.where(tag_ok, pos + 4, pos)
+            np.copyto(target, (tag >> 16) & 0x0FFF, where=tag_ok)
+            ethertype = np.where(tag_ok, tag & 0xFFFF, np.where(tagged, 0, ethertype))
+            pos = pos + (tag_ok << 2)
 
-    ip_version = np.zeros(n, dtype=np.uint8)
-    protocol = np.full(n, -1, dtype=np.int16)
-    src_hi = np.zeros(n, dtype=np.uint64)
-    src_lo = np.zeros(n, dtype=np.uint64)
-    dst_hi = np.zeros(n, dtype=np.uint64)
-    dst_lo = np.zeros(n, dtype=np.uint64)
-    fragment = np.zeros(n, dtype=bool)
-    later_fragment = np.zeros(n, dtype=bool)
-    l4 = np.zeros(n, dtype=np.int64)  # offset of the upper-layer header
-    ip_end = np.zeros(n, dtype=np.int64)  # end of the IP packet (frame may carry padding)
+    # ---------------------------------------------------------------- IPv4 and IPv6
+    # Both families are read together: the same header start, per-family field offsets.
+    is4 = ethertype == ETH_IPV4
+    is6 = ethertype == ETH_IPV6
+    is_ip = is4 | is6
+    fits = is_ip & (pos + np.where(is6, 40, 20) <= end)
+    error[is4 & ~fits] = TRUNCATED_IPV4
+    error[is6 & ~fits] = TRUNCATED_IPV6
+    p = np.where(fits, pos, 0)
+    first = u8[p].astype(np.int64)
+    header_len = np.where(is6, 40, (first & 0x0F) << 2)
+    length_field = u16[p + np.where(is6, 4, 2)].astype(np.int64)  # v4 total, v6 payload
+    ip_end = np.where(is6, pos + 40, pos) + length_field
+    bad = fits & (
+        ((first >> 4) != np.where(is6, 6, 4))
+        | (is4 & ((header_len < 20) | (length_field < header_len)))
+    )
+    error[bad & is4] = BAD_IPV4_HEADER
+    error[bad & is6] = BAD_IPV6_HEADER
+    good = fits & ~bad
+    short = good & (ip_end > end)
+    error[short & is4] = TRUNCATED_IPV4
+    error[short & is6] = TRUNCATED_IPV6
+    good &= ~short
+    # Family-specific offsets read through family-specific bases, so a v6 offset is never
+    # applied to a (shorter) v4 header and the other way round.
+    p4 = np.where(fits & is4, pos, 0)
+    p6 = np.where(fits & is6, pos, 0)
+    protocol = np.where(is6, u8[p6 + 6], u8[p4 + 9]).astype(np.int64)
+    frag_field = u16[p4 + 6]
+    fragment = is4 & ((frag_field & 0x3FFF) != 0)  # MF flag or a non-zero offset
+    later_fragment = is4 & ((frag_field & 0x1FFF) != 0)
+    src_hi = np.where(is6, u64[p6 + 8], _ZERO64)
+    src_lo = np.where(is6, u64[p6 + 16], u32[p4 + 12] | V4_MAPPED_LO)
+    dst_hi = np.where(is6, u64[p6 + 24], _ZERO64)
+    dst_lo = np.where(is6, u64[p6 + 32], u32[p4 + 16] | V4_MAPPED_LO)
+    l4 = p + header_len
 
-    # ---------------------------------------------------------------- IPv4
-    is_v4 = (ethertype == ETH_IPV4) & (error == 0)
-    if is_v4.any():
-        ok = is_v4 & (pos + 20 <= end)
-        fail(is_v4 & ~ok, TRUNCATED_IPV4)
-        first = u8(pos, ok)
-        header_len = (first & 0x0F) * 4
-        total_len = be16(pos + 2, ok)
-        bad = ok & (((first >> 4) != 4) | (header_len < 20) | (total_len < header_len))
-        fail(bad, BAD_IPV4_HEADER)
-        ok &= ~bad
-        short = ok & (pos + total_len > end)
-        fail(short, TRUNCATED_IPV4)
-        ok &= ~short
-        rows = np.flatnonzero(ok)
-        p = pos[rows]
-        ip_version[rows] = 4
-        protocol[rows] = data[p + 9]
-        frag_field = (data[p + 6].astype(np.int64) << 8) | data[p + 7]
-        fragment[rows] = (frag_field & 0x3FFF) != 0  # MF flag or a non-zero offset
-        later_fragment[rows] = (frag_field & 0x1FFF) != 0
-        src_lo[rows] = _be_words(data, p + 12, _BYTE4, ">u4") | V4_MAPPED_LO
-        dst_lo[rows] = _be_words(data, p + 16, _BYTE4, ">u4") | V4_MAPPED_LO
-        l4[rows] = p + header_len[rows]
-        ip_end[rows] = p + total_len[rows]
-
-    # ---------------------------------------------------------------- IPv6
-    is_v6 = (ethertype == ETH_IPV6) & (error == 0)
-    if is_v6.any():
-        ok = is_v6 & (pos + 40 <= end)
-        fail(is_v6 & ~ok, TRUNCATED_IPV6)
-        bad = ok & ((u8(pos, ok) >> 4) != 6)
-        fail(bad, BAD_IPV6_HEADER)
-        ok &= ~bad
-        payload_end = pos + 40 + be16(pos + 4, ok)
-        short = ok & (payload_end > end)
-        fail(short, TRUNCATED_IPV6)
-        ok &= ~short
-        next_header = u8(pos + 6, ok)
-        cursor = pos + 40
-        walking = ok.copy()
-        for _ in range(MAX_IPV6_EXT_HEADERS):
-            ext = walking & _any_of(next_header, IPV6_EXT_HEADERS)
-            if not ext.any():
-                break
-            fits = ext & (cursor + 8 <= payload_end)
-            fail(ext & ~fits, TRUNCATED_IPV6_EXT)
-            following = u8(cursor, fits)
-            len_field = u8(cursor + 1, fits)
-            is_frag = fits & (next_header == IPV6_EXT_FRAGMENT)
-            frag_offset = be16(cursor + 2, is_frag) >> 3
-            fragment |= is_frag
-            later_fragment |= is_frag & (frag_offset != 0)
-            size = np.where(
-                next_header == IPV6_EXT_FRAGMENT,
-                8,
-                np.where(next_header == IPV6_EXT_AH, (len_field + 2) * 4, (len_field + 1) * 8),
-            )
-            overrun = fits & (cursor + size > payload_end)
-            fail(overrun, TRUNCATED_IPV6_EXT)
-            step = fits & ~overrun
-            next_header = np.where(step, following, next_header)
-            cursor = np.where(step, cursor + size, cursor)
-            ok &= ~(ext & ~step)
-            # Bytes after a non-first fragment's header are payload, not more headers.
-            walking = step & ~later_fragment
-        too_long = ok & _any_of(next_header, IPV6_EXT_HEADERS) & ~later_fragment
-        fail(too_long, IPV6_EXT_CHAIN_TOO_LONG)
-        ok &= ~too_long
-        rows = np.flatnonzero(ok)
-        p = pos[rows]
-        ip_version[rows] = 6
-        protocol[rows] = next_header[rows]
-        src_hi[rows] = _be_words(data, p + 8, _BYTE8, ">u8")
-        src_lo[rows] = _be_words(data, p + 16, _BYTE8, ">u8")
-        dst_hi[rows] = _be_words(data, p + 24, _BYTE8, ">u8")
-        dst_lo[rows] = _be_words(data, p + 32, _BYTE8, ">u8")
-        l4[rows] = cursor[rows]
-        ip_end[rows] = payload_end[rows]
+    # IPv6 extension headers, only for the rows that have one.
+    walking = good & is6 & _any_of(protocol, IPV6_EXT_HEADERS)
+    for _ in range(MAX_IPV6_EXT_HEADERS):
+        if not walking.any():
+            break
+        room = walking & (l4 + 8 <= ip_end)
+        error[walking & ~room] = TRUNCATED_IPV6_EXT
+        good &= ~(walking & ~room)
+        q = np.where(room, l4, 0)
+        head = u16[q].astype(np.int64)  # next header, length field
+        is_frag = room & (protocol == IPV6_EXT_FRAGMENT)
+        size = np.where(
+            protocol == IPV6_EXT_FRAGMENT,
+            8,
+            np.where(protocol == IPV6_EXT_AH, ((head & 0xFF) + 2) << 2, ((head & 0xFF) + 1) << 3),
+        )
+        overrun = room & (l4 + size > ip_end)
+        error[overrun] = TRUNCATED_IPV6_EXT
+        good &= ~overrun
+        step = room & ~overrun
+        later = is_frag & ((u16[q + 2] >> 3) != 0)
+        fragment |= is_frag
+        later_fragment |= later
+        protocol = np.where(step, head >> 8, protocol)
+        l4 = np.where(step, l4 + size, l4)
+        # Bytes after a non-first fragment's header are payload, not more headers.
+        walking = step & ~later & _any_of(protocol, IPV6_EXT_HEADERS)
+    if walking.any():
+        error[walking] = IPV6_EXT_CHAIN_TOO_LONG
+        good &= ~walking
 
     # ---------------------------------------------------------------- layer 4
-    src_port = np.full(n, -1, dtype=np.int32)
-    dst_port = np.full(n, -1, dtype=np.int32)
-    tcp_flags = np.zeros(n, dtype=np.uint8)
-    icmp_type = np.full(n, -1, dtype=np.int16)
-    icmp_code = np.full(n, -1, dtype=np.int16)
-    has_l4 = (ip_version != 0) & ~later_fragment & (error == 0)
-    if has_l4.any():
-        room = ip_end - l4
-        tcp = has_l4 & (protocol == PROTO_TCP)
-        udp = has_l4 & (protocol == PROTO_UDP)
-        icmp = has_l4 & ((protocol == PROTO_ICMP) | (protocol == PROTO_ICMPV6))
-        fail(tcp & (room < 20), TRUNCATED_TCP)
-        fail(udp & (room < 8), TRUNCATED_UDP)
-        fail(icmp & (room < 4), TRUNCATED_ICMP)
-        ported = (tcp & (room >= 20)) | (udp & (room >= 8))
-        rows = np.flatnonzero(ported)
-        p = l4[rows]
-        src_port[rows] = (data[p].astype(np.int32) << 8) | data[p + 1]
-        dst_port[rows] = (data[p + 2].astype(np.int32) << 8) | data[p + 3]
-        tcp_rows = np.flatnonzero(tcp & (room >= 20))
-        tcp_flags[tcp_rows] = data[l4[tcp_rows] + 13]
-        icmp_rows = np.flatnonzero(icmp & (room >= 4))
-        icmp_type[icmp_rows] = data[l4[icmp_rows]]
-        icmp_code[icmp_rows] = data[l4[icmp_rows] + 1]
+    has_l4 = good & ~later_fragment
+    tcp = has_l4 & (protocol == PROTO_TCP)
+    udp = has_l4 & (protocol == PROTO_UDP)
+    icmp = has_l4 & ((protocol == PROTO_ICMP) | (protocol == PROTO_ICMPV6))
+    room = ip_end - l4
+    error[tcp & (room < 20)] = TRUNCATED_TCP
+    error[udp & (room < 8)] = TRUNCATED_UDP
+    error[icmp & (room < 4)] = TRUNCATED_ICMP
+    tcp &= room >= 20
+    udp &= room >= 8
+    icmp &= room >= 4
+    q = np.where(tcp | udp | icmp, l4, 0)
+    first_word = u32[q].astype(np.int64)  # ports, or ICMP type/code/checksum
+    ported = tcp | udp
+    src_port = np.where(ported, first_word >> 16, -1)
+    dst_port = np.where(ported, first_word & 0xFFFF, -1)
+    tcp_flags = u8[np.where(tcp, l4 + 13, 0)] * tcp
+    icmp_type = np.where(icmp, first_word >> 24, -1)
+    icmp_code = np.where(icmp, (first_word >> 16) & 0xFF, -1)
 
+    # Rows that are not (valid) IP carry no L3/L4 fields.
+    ip_version = np.where(good, np.where(is6, 6, 4), 0).astype(np.uint8)
+    if not good.all():
+        bad_rows = ~good
+        protocol[bad_rows] = -1
+        for column in (src_hi, src_lo, dst_hi, dst_lo):
+            column[bad_rows] = 0
+        fragment &= good
+        later_fragment &= good
     return ParsedBatch(
         length=length,
         error=error,
@@ -320,9 +308,3 @@ def _any_of(values: np.ndarray, choices: tuple[int, ...]) -> np.ndarray:
     for choice in choices[1:]:
         match |= values == choice
     return match
-
-
-def _be_words(data: np.ndarray, pos: np.ndarray, byte_index: np.ndarray, dtype: str) -> np.ndarray:
-    """One big-endian 4- or 8-byte word per row, starting at `pos`, as uint64."""
-    raw = data[pos[:, None] + byte_index]  # (rows, width) uint8, C-contiguous
-    return raw.view(dtype)[:, 0].astype(np.uint64)

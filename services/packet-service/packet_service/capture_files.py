@@ -1,0 +1,221 @@
+"""Reading pcap and pcapng files as batches. The file is memory-mapped; each batch is a
+view of the file plus an offset table written into a preallocated slot, so frame bytes
+are never copied. No grpc here."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from packet_service.parser import LINK_ETHERNET, LINK_RAW
+from packet_service.slot_pool import Slot, SlotPool
+
+PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+PCAPNG_SHB = 0x0A0D0D0A
+PCAPNG_IDB, PCAPNG_SPB, PCAPNG_EPB = 1, 3, 6
+# pcap LINKTYPE -> the parser's link type (Ethernet or bare IP)
+LINK_TYPES = {1: LINK_ETHERNET, 101: LINK_RAW, 228: LINK_RAW, 229: LINK_RAW, 12: LINK_RAW}
+
+
+class CaptureFormatError(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class CaptureBatch:
+    data: np.ndarray  # uint8 view of the file from the batch's first frame
+    offsets: np.ndarray  # (n, 2) uint32, relative to `data`
+    timestamps: np.ndarray  # float64 Unix seconds
+    link_type: int
+
+
+class CaptureFile:
+    """A pcap or pcapng file. Use as a context manager; `batches()` yields CaptureBatch."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._file = open(self.path, "rb")  # noqa: SIM115 (closed in close())
+        except OSError as exc:
+            raise CaptureFormatError(f"{path}: cannot open: {exc.strerror}") from None
+        self.size = os.fstat(self._file.fileno()).st_size
+        head = self._file.read(4)
+        if len(head) < 4:
+            self.close()
+            raise CaptureFormatError(f"{path}: is not a pcap or pcapng capture (file too short)")
+        if head in PCAP_MAGICS:
+            self.kind = "pcap"
+        elif struct.unpack("<I", head)[0] == PCAPNG_SHB:
+            self.kind = "pcapng"
+        else:
+            self.close()
+            raise CaptureFormatError(
+                f"{path}: is not a pcap or pcapng capture (starts with {head.hex()})"
+            )
+        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        self.blob = np.frombuffer(self._map, dtype=np.uint8)
+        self.truncated = False  # the file ends inside a record
+        self.position = 0  # bytes consumed, for progress
+
+    def __enter__(self) -> CaptureFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if getattr(self, "blob", None) is not None:
+            self.blob = None  # type: ignore[assignment]
+        if getattr(self, "_map", None) is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass  # a batch view is still alive; the map closes when it goes
+            self._map = None  # type: ignore[assignment]
+        self._file.close()
+
+    def batches(self, pool: SlotPool, batch_size: int) -> Iterator[CaptureBatch]:
+        walk = self._walk_pcap if self.kind == "pcap" else self._walk_pcapng
+        slot = pool.acquire()
+        try:
+            yield from walk(slot, min(batch_size, slot.max_packets))
+        finally:
+            pool.release(slot)
+
+    # ------------------------------------------------------------ helpers
+
+    def _emit(self, slot: Slot, base: int, link_type: int) -> CaptureBatch:
+        n = slot.count
+        return CaptureBatch(
+            data=self.blob[base:],
+            offsets=slot.offsets[:n],
+            timestamps=slot.timestamps[:n],
+            link_type=link_type,
+        )
+
+    def _walk_pcap(self, slot: Slot, batch_size: int) -> Iterator[CaptureBatch]:
+        m = self._map
+        endian, unit = PCAP_MAGICS[bytes(m[:4])]
+        if self.size < 24:
+            raise CaptureFormatError(f"{self.path}: pcap header is truncated")
+        network = struct.unpack_from(endian + "I", m, 20)[0] & 0x0FFFFFFF
+        if network not in LINK_TYPES:
+            raise CaptureFormatError(f"{self.path}: link type {network} is not supported")
+        link = LINK_TYPES[network]
+        record = struct.Struct(endian + "IIII")
+        offsets, stamps = slot.offsets, slot.timestamps
+        pos, size, count, base = 24, self.size, 0, 24
+        while pos + 16 <= size:
+            sec, frac, incl, _orig = record.unpack_from(m, pos)
+            start = pos + 16
+            if start + incl > size or incl > 0x3FFFFFFF:
+                self.truncated = True
+                break
+            if start + incl - base >= 0xFFFFFFFF:  # keep offsets inside uint32
+                slot.count = count
+                yield self._emit(slot, base, link)
+                count, base = 0, pos
+            offsets[count, 0] = start - base
+            offsets[count, 1] = incl
+            stamps[count] = sec + frac * unit
+            count += 1
+            pos = start + incl
+            if count == batch_size:
+                slot.count = count
+                self.position = pos
+                yield self._emit(slot, base, link)
+                count, base = 0, pos
+        if pos < size and not self.truncated:
+            self.truncated = True
+        self.position = size
+        if count:
+            slot.count = count
+            yield self._emit(slot, base, link)
+
+    def _walk_pcapng(self, slot: Slot, batch_size: int) -> Iterator[CaptureBatch]:
+        m = self._map
+        size = self.size
+        offsets, stamps = slot.offsets, slot.timestamps
+        endian = "<"
+        interfaces: list[tuple[int, float]] = []  # (link type, seconds per tick)
+        pos, count, base, link = 0, 0, 0, None
+        while pos + 12 <= size:
+            kind = struct.unpack_from(endian + "I", m, pos)[0]
+            if kind == PCAPNG_SHB or struct.unpack_from("<I", m, pos)[0] == PCAPNG_SHB:
+                magic = bytes(m[pos + 8 : pos + 12])
+                endian = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
+                if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                    raise CaptureFormatError(f"{self.path}: bad pcapng byte-order magic")
+                interfaces = []
+                kind = PCAPNG_SHB
+            length = struct.unpack_from(endian + "I", m, pos + 4)[0]
+            if length < 12 or length % 4 or pos + length > size:
+                self.truncated = True
+                break
+            if kind == PCAPNG_IDB:
+                network = struct.unpack_from(endian + "H", m, pos + 8)[0]
+                interfaces.append((network, self._tick(m, pos, length, endian)))
+            elif kind in (PCAPNG_EPB, PCAPNG_SPB):
+                if kind == PCAPNG_EPB:
+                    iface, hi, lo, incl = struct.unpack_from(endian + "IIII", m, pos + 8)
+                    start = pos + 28
+                else:
+                    iface, hi, lo = 0, 0, 0
+                    incl = min(struct.unpack_from(endian + "I", m, pos + 8)[0], length - 16)
+                    start = pos + 12
+                if iface >= len(interfaces):
+                    raise CaptureFormatError(f"{self.path}: packet names unknown interface {iface}")
+                network, tick = interfaces[iface]
+                if network not in LINK_TYPES:
+                    raise CaptureFormatError(f"{self.path}: link type {network} is not supported")
+                this_link = LINK_TYPES[network]
+                if start + incl > pos + length:
+                    self.truncated = True
+                    break
+                if count and (this_link != link or start + incl - base >= 0xFFFFFFFF):
+                    slot.count = count
+                    yield self._emit(slot, base, link)  # type: ignore[arg-type]
+                    count = 0
+                if count == 0:
+                    base, link = start, this_link
+                offsets[count, 0] = start - base
+                offsets[count, 1] = incl
+                stamps[count] = ((hi << 32) | lo) * tick
+                count += 1
+                if count == batch_size:
+                    slot.count = count
+                    self.position = pos + length
+                    yield self._emit(slot, base, link)
+                    count = 0
+            pos += length
+        if pos < size:
+            self.truncated = True
+        self.position = size
+        if count:
+            slot.count = count
+            yield self._emit(slot, base, link)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _tick(m: mmap.mmap, pos: int, length: int, endian: str) -> float:
+        """Seconds per timestamp unit from the if_tsresol option (default microseconds)."""
+        cursor, end = pos + 16, pos + length - 4
+        while cursor + 4 <= end:
+            code, size = struct.unpack_from(endian + "HH", m, cursor)
+            if code == 0:
+                break
+            if code == 9 and size >= 1:
+                value = m[cursor + 4]
+                return 2.0 ** -(value & 0x7F) if value & 0x80 else 10.0**-value
+            cursor += 4 + size + (-size % 4)
+        return 1e-6
