@@ -37,7 +37,7 @@ def base_env(data_dir: Path) -> dict[str, str]:
     return {
         "RELEASE_MODE": "test",
         "DATA_DIR": str(data_dir),
-        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs512-too-0123456789abcdef",
         "SECURITY_PASSWORD_SALT": "test-salt",
         "BCRYPT_ROUNDS": "4",
         "LOGIN_RATE_LIMIT": "1000/minute",
@@ -123,12 +123,24 @@ def make_settings(backend: str, tmp_path: Path):
 
 
 @pytest.fixture
-def app(make_settings) -> Iterator[Any]:
-    settings = make_settings()
-    flask_app = create_app(settings)
-    yield flask_app
-    if settings.db_type != "sqlite":
-        _empty_tables(settings)
+def app_factory(make_settings) -> Iterator[Any]:
+    """create_app with setting overrides; PostgreSQL/MariaDB tables are emptied afterwards."""
+    made: list[Settings] = []
+
+    def build(**overrides: Any) -> Any:
+        settings = make_settings(**overrides)
+        made.append(settings)
+        return create_app(settings)
+
+    yield build
+    for settings in made[-1:]:
+        if settings.db_type != "sqlite":
+            _empty_tables(settings)
+
+
+@pytest.fixture
+def app(app_factory) -> Any:
+    return app_factory()
 
 
 @pytest.fixture

@@ -1,0 +1,140 @@
+"""The real thing: `python -m rookery_backend serve` under hypercorn on a loopback port,
+hit from many threads at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    SERVICE_DIR,
+    _empty_tables,
+    backend_env,
+    base_env,
+    settings_for,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(backend: str, tmp_path: Path):
+    port = free_port()
+    env = {
+        **os.environ,
+        **base_env(tmp_path),
+        **backend_env(backend),
+        "HTTP_PORT": str(port),
+        "HTTP_HOST": "127.0.0.1",
+    }
+    stderr_path = tmp_path / "server.log"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rookery_backend", "serve", "-v"],
+            cwd=SERVICE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {stderr_path.read_text()}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("server did not become healthy")
+    yield base, process, stderr_path
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if backend != "sqlite":
+        _empty_tables(settings_for(backend, tmp_path))
+
+
+def test_real_server_under_concurrent_load(server) -> None:
+    base, process, log_path = server
+    health = requests.get(f"{base}/healthz", timeout=5).json()
+    assert health["status"] == "ok" and health["service"] == "flask-backend"
+    assert health["version"]
+    assert requests.get(f"{base}/readyz", timeout=5).status_code == 200
+
+    login = requests.post(
+        f"{base}/api/v1/auth/login",
+        timeout=10,
+        json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+    )
+    assert login.status_code == 200
+    token = login.json()["data"]["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for index in range(5):
+        created = requests.post(
+            f"{base}/api/v1/users",
+            headers=headers,
+            timeout=10,
+            json={
+                "email": f"load{index}@example.com",
+                "password": "password1",
+                "roles": ["viewer"],
+            },
+        )
+        assert created.status_code == 201
+
+    paths = ["/api/v1/auth/me", "/api/v1/users?per_page=50", "/healthz", "/api/v1/roles"]
+
+    def worker(number: int) -> list[int]:
+        statuses = []
+        with requests.Session() as session:
+            for i in range(20):
+                path = paths[(number + i) % len(paths)]
+                reply = session.get(f"{base}{path}", headers=headers, timeout=30)
+                statuses.append(reply.status_code)
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = [s for batch in pool.map(worker, range(16)) for s in batch]
+    assert len(results) == 320 and set(results) == {200}
+
+    metrics = requests.get(f"{base}/metrics", timeout=5).text
+    assert 'http_requests_total{method="GET",route="/api/v1/auth/me",status="200"}' in metrics
+    assert "http_request_duration_seconds_bucket" in metrics
+    assert 'auth_events_total{event="login_succeeded"} 1.0' in metrics
+    assert 'db_pool_connections{state="idle"}' in metrics and "db_pool_size" in metrics
+    assert f'build_info{{service="flask-backend",version="{health["version"]}"}} 1.0' in metrics
+
+    echoed = requests.get(f"{base}/healthz", headers={"X-Request-ID": "trace-42"}, timeout=5)
+    assert echoed.headers["X-Request-ID"] == "trace-42"
+    docs = requests.get(f"{base}/api/v1/docs", timeout=5)
+    assert docs.status_code == 200 and "/api/v1/openapi.json" in docs.text
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert any(line.get("request_id") == "trace-42" for line in lines)
+    startup = [line for line in lines if "listening on" in line.get("msg", "")]
+    assert startup and startup[0]["docs"].endswith("/api/v1/docs")
