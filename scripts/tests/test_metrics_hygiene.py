@@ -132,24 +132,6 @@ def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
         running.stop()
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        # Debian's prometheus package carries promtool; the suite installs what it needs.
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, timeout=300)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "prometheus"],
-            env=env,
-            check=False,
-            timeout=600,
-        )
-        found = shutil.which("promtool")
-    assert found, "promtool is missing: install Debian's prometheus package"
-    return found
-
-
 def check_metrics(promtool: str, text: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
