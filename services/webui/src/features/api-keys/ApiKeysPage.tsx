@@ -21,7 +21,8 @@ export interface ApiKey {
   created_at: string;
   expires_at: string | null;
   last_used_at: string | null;
-  user_email?: string;
+  user_id?: number | string;
+  revoked?: boolean;
 }
 
 const fmt = (d: string | null) => (d ? new Date(d).toLocaleString() : "—");
@@ -112,10 +113,12 @@ export default function ApiKeysPage() {
   const isAdmin = hasScope(me, PAGE_SCOPES.usersAdmin);
   const canWrite = hasScope(me, PAGE_SCOPES.apikeysWrite);
   const [all, setAll] = useState(false);
+  const [showRevoked, setShowRevoked] = useState(false);
   const keys = useQuery({
     queryKey: ["apikeys", { all }],
     queryFn: () => getData<ApiKey[]>("/apikeys", all ? { all: true } : undefined),
   });
+  const shown = (keys.data ?? []).filter((k) => showRevoked || !k.revoked);
   const qc = useQueryClient();
   const [creating, setCreating] = useState(false);
   const [revealed, setRevealed] = useState<ApiKey | null>(null);
@@ -136,12 +139,18 @@ export default function ApiKeysPage() {
           </button>
         )}
       </PageHeader>
-      {isAdmin && (
-        <label className="mb-3 flex items-center gap-2 text-sm">
-          <input type="checkbox" className="h-4 w-4 accent-sky-400" checked={all} onChange={(e) => setAll(e.target.checked)} />
-          Show every user's keys
+      <div className="mb-3 flex flex-wrap gap-4">
+        {isAdmin && (
+          <label className="flex items-center gap-2 text-sm">
+            <input type="checkbox" className="h-4 w-4 accent-sky-400" checked={all} onChange={(e) => setAll(e.target.checked)} />
+            Show every user's keys
+          </label>
+        )}
+        <label className="flex items-center gap-2 text-sm">
+          <input type="checkbox" className="h-4 w-4 accent-sky-400" checked={showRevoked} onChange={(e) => setShowRevoked(e.target.checked)} />
+          Show revoked keys
         </label>
-      )}
+      </div>
       {error && <Alert>{error}</Alert>}
       {keys.isLoading ? <Loading /> : keys.isError ? <Alert>{toApiError(keys.error).message}</Alert> : (
         <div className="card overflow-x-auto p-0">
@@ -151,9 +160,12 @@ export default function ApiKeysPage() {
               <tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th>{canWrite && <th scope="col"><span className="sr-only">Actions</span></th>}</tr>
             </thead>
             <tbody>
-              {keys.data?.map((k) => (
+              {shown.map((k) => (
                 <tr key={k.id}>
-                  <td>{k.name}</td>
+                  <td>
+                    {k.name}
+                    {k.revoked && <span className="badge ml-2 bg-slate-700 text-amber-100">revoked</span>}
+                  </td>
                   <td><code className="text-sky-200">{k.prefix}…</code></td>
                   <td>{k.scopes.join(", ")}</td>
                   <td>{fmt(k.created_at)}</td>
@@ -161,19 +173,19 @@ export default function ApiKeysPage() {
                   <td>{fmt(k.last_used_at)}</td>
                   {canWrite && (
                     <td className="whitespace-nowrap text-right">
-                      <span className="inline-flex gap-1">
+                      {!k.revoked && <span className="inline-flex gap-1">
                         <button type="button" className="btn-icon" aria-label={`Rotate ${k.name}`} onClick={() => setConfirm({ kind: "rotate", key: k })}>
                           <RotateCw aria-hidden className="h-4 w-4" />
                         </button>
                         <button type="button" className="btn-icon" aria-label={`Revoke ${k.name}`} onClick={() => setConfirm({ kind: "revoke", key: k })}>
                           <Trash2 aria-hidden className="h-4 w-4" />
                         </button>
-                      </span>
+                      </span>}
                     </td>
                   )}
                 </tr>
               ))}
-              {keys.data?.length === 0 && <tr><td colSpan={7} className="muted">No API keys yet.</td></tr>}
+              {shown.length === 0 && <tr><td colSpan={7} className="muted">No API keys yet.</td></tr>}
             </tbody>
           </table>
         </div>
