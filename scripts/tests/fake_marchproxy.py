@@ -56,6 +56,7 @@ class FakeState:
     fail_next: list[Failure] = field(default_factory=list)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     logins: int = 0
+    requires_2fa: bool = False  # login then answers without tokens until a TOTP is sent
     next_id: int = 1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -216,6 +217,11 @@ class Handler(BaseHTTPRequestHandler):
         username, password = body.get("username"), body.get("password")
         if self.state.users.get(username) != password:
             raise detail(401, "Incorrect username or password")
+        if self.state.requires_2fa and not body.get("totp_code"):
+            return Reply(
+                200,
+                {"user_id": 1, "username": username, "requires_2fa": True, "access_token": None},
+            )
         token = secrets.token_hex(16)
         self.state.tokens[token] = self.state.expire_tokens_after
         self.state.logins += 1

@@ -230,6 +230,34 @@ def test_unreachable_server_is_an_api_failure(fake: FakeMarchProxy) -> None:
     assert "no answer" in result.stderr
 
 
+def test_login_needing_two_factor_is_an_authentication_failure(fake: FakeMarchProxy) -> None:
+    fake.state.requires_2fa = True
+    result = run_import(fake)
+    assert result.returncode == 2 and "two-factor" in result.stderr
+    assert fake.state.writes() == []
+
+
+def test_listing_is_paginated(fake: FakeMarchProxy, tmp_path: Path) -> None:
+    config = json.loads((SERVICES_JSON.parent / "import-config.json").read_text())
+    config["list_page_size"] = 1
+    small_pages = tmp_path / "import-config.json"
+    small_pages.write_text(json.dumps(config))
+    assert run_import(fake, "--config", str(small_pages)).returncode == 0
+    before, seen = len(fake.state.writes()), len(fake.state.requests)
+    again = run_import(fake, "--config", str(small_pages))
+    assert again.returncode == 0, again.stderr
+    assert len(fake.state.writes()) == before  # every page was read: nothing re-created
+    lists = [r for r in fake.state.requests[seen:] if r[:2] == ("GET", "/api/v1/services")]
+    assert len(lists) == len(DESIRED)  # one row per page
+
+
+def test_base_url_with_trailing_slash_never_hits_the_307(fake: FakeMarchProxy) -> None:
+    result = run_import(fake, MARCHPROXY_API=fake.url + "/")
+    assert result.returncode == 0, result.stderr
+    assert all(not path.endswith("/") for _, path, _ in fake.state.requests)
+    assert_matches_file(fake)
+
+
 def test_help_documents_exit_codes() -> None:
     result = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
