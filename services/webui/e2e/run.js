@@ -4,7 +4,7 @@
 import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
 import { execFile } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -65,6 +65,7 @@ async function logout(page) {
 }
 
 async function main() {
+  rmSync(shotDir, { recursive: true, force: true });
   mkdirSync(shotDir, { recursive: true });
   mkdirSync(join(webuiDir, "test-results"), { recursive: true });
   const started = Date.now();
@@ -359,6 +360,7 @@ async function main() {
         await shot(page, "login-phone");
         await login(page, web, ADMIN);
         await page.getByRole("button", { name: "Open menu" }).waitFor();
+        await page.getByRole("heading", { name: "Dashboard" }).waitFor();
         expect(!(await page.getByRole("navigation", { name: "Main" }).isVisible()), "sidebar visible on a phone");
         await shot(page, "dashboard-phone");
         await checkA11y(page, "dashboard-phone");

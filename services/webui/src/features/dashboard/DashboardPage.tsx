@@ -136,6 +136,7 @@ export default function DashboardPage() {
       )}
       <section className="card" aria-labelledby="pps-title">
         <h2 id="pps-title" className="mb-2 text-lg">Packets per second</h2>
+        {history.t.length < 2 && <p className="text-sm muted">Waiting for samples… the chart fills in as statistics arrive.</p>}
         <PpsChart times={history.t} values={history.v} />
       </section>
       {s && <div className="grid gap-4 lg:grid-cols-2"><Verdicts s={s} /><RuleHitsTable /></div>}
@@ -155,8 +156,12 @@ export default function DashboardPage() {
       )}
       {err && (
         <div className="mb-4">
-          <Alert tone={err.code === "upstream_unavailable" ? "warning" : "error"}>
-            {err.code === "upstream_unavailable" ? "No statistics yet: the packet service has not reported a snapshot." : err.message}
+          <Alert tone={err.code === "upstream_unavailable" || err.status === 404 ? "warning" : "error"}>
+            {err.code === "upstream_unavailable"
+              ? "No statistics yet: the packet service has not reported a snapshot."
+              : err.status === 404
+                ? "This backend does not offer packet statistics yet."
+                : err.message}
           </Alert>
         </div>
       )}

@@ -186,11 +186,11 @@ export default function UsersPage() {
                             <Pencil aria-hidden className="h-4 w-4" />
                           </button>
                         )}
-                        <button type="button" className="btn-icon" aria-label={`${u.active ? "Deactivate" : "Activate"} ${u.email}`}
+                        {u.id !== me?.id && <button type="button" className="btn-icon" aria-label={`${u.active ? "Deactivate" : "Activate"} ${u.email}`}
                           onClick={() => setConfirm({ kind: u.active ? "deactivate" : "activate", user: u })}>
                           {u.active ? <UserX aria-hidden className="h-4 w-4" /> : <UserCheck aria-hidden className="h-4 w-4" />}
-                        </button>
-                        {canAdmin && (
+                        </button>}
+                        {canAdmin && u.id !== me?.id && (
                           <button type="button" className="btn-icon" aria-label={`Delete ${u.email}`} onClick={() => setConfirm({ kind: "delete", user: u })}>
                             <Trash2 aria-hidden className="h-4 w-4" />
                           </button>
