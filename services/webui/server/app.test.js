@@ -133,5 +133,8 @@ describe("web UI server", () => {
     expect(text).toMatch(/webui_http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+/);
     expect(text).toMatch(/webui_http_requests_total\{method="POST",route="\/api",status="429"\} 1/);
     expect(text).toContain("webui_http_request_duration_seconds_bucket");
+    // Prometheus reserves the _total suffix for counters.
+    const misnamed = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].filter(([, name, type]) => type !== "counter" && name.endsWith("_total"));
+    expect(misnamed.map((m) => m[1])).toEqual([]);
   });
 });

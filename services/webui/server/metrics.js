@@ -4,6 +4,11 @@ import client from "prom-client";
 export function createMetrics(version) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: "webui_" });
+  // prom-client names these gauges "..._total", which Prometheus reserves for counters
+  // (promtool rejects them); the process/heap/event-loop metrics stay.
+  for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) {
+    registry.removeSingleMetric(`webui_${name}`);
+  }
   const requests = new client.Counter({
     name: "webui_http_requests_total",
     help: "HTTP requests served, by method, route class and status",
