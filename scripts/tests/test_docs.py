@@ -32,7 +32,7 @@ EXECUTED: dict[str, list[str]] = {
 # Commands another test already runs, with a phrase that proves it does.
 RUN_BY_OTHER_TESTS: dict[str, tuple[str, str]] = {
     ".venv/bin/ruff check --config config/ruff.toml .": ("test_lint.py", '"ruff", "check"'),
-    ".venv/bin/actionlint": ("test_workflows.py", '[actionlint(), "-no-color", *files]'),
+    ".venv/bin/actionlint": ("test_workflows.py", '"-no-color", *shellcheck, *files'),
 }
 
 

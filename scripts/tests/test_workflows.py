@@ -32,18 +32,22 @@ def step_script(workflow: str, job: str, step_name: str) -> str:
 
 
 def actionlint() -> str:
-    found = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which(
-        "actionlint"
-    )
-    assert found, "actionlint is missing: it comes with scripts/requirements-dev.txt (make venv)"
+    return venv_tool("actionlint")
+
+
+def venv_tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is missing: it comes with scripts/requirements-dev.txt (make venv)"
     return found
 
 
 def test_actionlint_reports_nothing() -> None:
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     assert files
+    # with shellcheck, actionlint also checks every run: script
+    shellcheck = ["-shellcheck", venv_tool("shellcheck")]
     result = subprocess.run(
-        [actionlint(), "-no-color", *files], capture_output=True, text=True, cwd=ROOT
+        [actionlint(), "-no-color", *shellcheck, *files], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -153,3 +157,18 @@ def test_security_workflow_covers_every_scanner() -> None:
     assert "pip-audit" in text
     assert "npm audit --audit-level=high" in text
     assert "github/codeql-action/analyze" in text
+
+
+OPS_SCRIPTS = [
+    "scripts/dev.sh",
+    "scripts/marchproxy-import.sh",
+    "scripts/marchproxy-config.sh",
+    "scripts/version/update-version.sh",
+]
+
+
+def test_ops_shell_scripts_pass_shellcheck() -> None:
+    result = subprocess.run(
+        [venv_tool("shellcheck"), *OPS_SCRIPTS], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
