@@ -88,6 +88,18 @@ describe("api client", () => {
     expect(fake.calls).toHaveLength(1);
   });
 
+  it("does not refresh when a 401 judges typed credentials (wrong TOTP on an authenticated call)", async () => {
+    const fake = installFakeBackend({
+      "POST /auth/2fa/disable": () => ({ status: 401, body: { error: { code: "invalid_credentials", message: "wrong password" } } }),
+    });
+    restore = fake.restore;
+    useAuthStore.getState().setSession({ accessToken: "ok", user: adminUser });
+    const err = (await api.post("/auth/2fa/disable", {}).catch((e) => e)) as ApiError;
+    expect(err.code).toBe("invalid_credentials");
+    expect(fake.calls.map((c) => c.url)).toEqual(["/auth/2fa/disable"]);
+    expect(useAuthStore.getState().status).toBe("authenticated");
+  });
+
   it("reads Retry-After from a 429", async () => {
     const fake = installFakeBackend({
       "POST /auth/login": () => ({ status: 429, headers: { "retry-after": "42" }, body: { error: { code: "rate_limited", message: "slow down", details: {} } } }),

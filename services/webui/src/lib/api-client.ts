@@ -19,6 +19,9 @@ export interface Envelope<T> {
 /** Endpoints whose 401 means "bad credentials", never "access token expired". */
 const NO_REFRESH = ["/auth/login", "/auth/refresh", "/auth/logout", "/auth/forgot", "/auth/reset"];
 
+/** 401 codes that judge what the user typed, not the age of the access token. */
+const CREDENTIAL_ERRORS = new Set(["invalid_credentials", "totp_required", "invalid_totp", "invalid_refresh"]);
+
 type RetriableConfig = InternalAxiosRequestConfig & { _retried?: boolean };
 
 let inflightRefresh: Promise<boolean> | null = null;
@@ -75,8 +78,10 @@ export function createApiClient(): AxiosInstance {
   client.interceptors.response.use(undefined, async (error: AxiosError) => {
     const config = error.config as RetriableConfig | undefined;
     const url = config?.url ?? "";
+    const code = (error.response?.data as { error?: { code?: string } } | undefined)?.error?.code ?? "";
     const expired =
       error.response?.status === 401 &&
+      !CREDENTIAL_ERRORS.has(code) &&
       config &&
       !config._retried &&
       !NO_REFRESH.some((p) => url.endsWith(p));

@@ -83,7 +83,7 @@ export function LoginPage() {
         ) : (
           <>
             <p className="text-sm">Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>
-            <Field label="Authentication code" name="totp" inputMode="numeric" autoComplete="one-time-code" autoFocus required value={totp} onChange={(e) => setTotp(e.target.value)} />
+            <Field label="Authentication code" name="totp" autoComplete="one-time-code" autoFocus required value={totp} onChange={(e) => setTotp(e.target.value)} />
           </>
         )}
         <button type="submit" className="btn-primary w-full" disabled={busy}>
