@@ -152,7 +152,13 @@ async function main() {
         }
         expect(admin.url().endsWith("/dashboard"), `landed on ${admin.url()}`);
         await admin.getByRole("heading", { name: "Dashboard" }).waitFor();
-        await sleep(hasStats ? 3500 : 500);
+        if (hasStats) {
+          // Either live counters or the explicit "no snapshot yet" notice, never a blank page.
+          await admin.getByText("Packets / s").or(admin.getByText(/No statistics yet/)).first().waitFor();
+          await sleep(3500);
+        } else {
+          await admin.getByText(/does not offer packet statistics yet/).waitFor();
+        }
         await shot(admin, "dashboard");
         await checkA11y(admin, "dashboard");
       }],
@@ -208,10 +214,19 @@ async function main() {
         expect((await use()) === 200, "the new key does not authenticate");
         await shot(admin, "apikeys");
         await checkA11y(admin, "apikeys");
+        // Rotate: a new secret shown once, the old one dead at once.
+        await admin.getByRole("button", { name: "Rotate e2e-key" }).click();
+        await admin.getByRole("dialog", { name: "Rotate API key" }).getByRole("button", { name: "Rotate" }).click();
+        const rotated = await admin.getByRole("dialog", { name: "Your new API key" }).getByTestId("new-api-key").inputValue();
+        await admin.getByRole("dialog", { name: "Your new API key" }).getByRole("button", { name: "Done" }).click();
+        expect(rotated.length > 16 && rotated !== key, "rotation did not show a new key");
+        expect((await use()) === 401, "the rotated-away key still authenticates");
+        const useRotated = () => fetch(`${web}/api/v1/auth/me`, { headers: { "X-API-Key": rotated } }).then((r) => r.status);
+        expect((await useRotated()) === 200, "the rotated key does not authenticate");
         await admin.getByRole("button", { name: "Revoke e2e-key" }).click();
         await admin.getByRole("dialog", { name: "Revoke API key" }).getByRole("button", { name: "Revoke" }).click();
         await admin.getByRole("cell", { name: "e2e-key", exact: true }).waitFor({ state: "detached" });
-        expect((await use()) === 401, "the revoked key still authenticates");
+        expect((await useRotated()) === 401, "the revoked key still authenticates");
       }],
       ["audit log pages and filters by event type", async () => {
         await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();

@@ -9,7 +9,7 @@ webui=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$webui/../.." && pwd)
 summary=$root/artifacts/test-summary.tsv
 mkdir -p "$root/artifacts/webui" "$webui/test-results"
-cd "$webui"
+cd "$webui" || exit 1
 
 "$webui/scripts/install.sh" || { echo "error: web UI install/build failed" >&2; exit 1; }
 
