@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { screen, waitFor, within } from "@testing-library/react";
+import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import RulesPage from "./RulesPage";
 import { useAuthStore } from "../../lib/auth-store";
@@ -49,6 +49,18 @@ describe("RulesPage", () => {
     await waitFor(async () => expect(await names()).toEqual(["first", "third", "second"]));
     expect(fake.calls.find((c) => c.url === "/rules/reorder")?.body).toEqual({ ids: ["a", "c", "b"] });
     expect(screen.getByRole("button", { name: "Move first up" })).toBeDisabled();
+  });
+
+  it("reorders by drag and drop", async () => {
+    useAuthStore.getState().setSession({ accessToken: "t", user: adminUser });
+    const fake = backend();
+    renderAt("/rules", [{ path: "/rules", element: <RulesPage /> }]);
+    const rows = await screen.findAllByTestId("rule-row");
+    const dataTransfer = { setData: () => {}, effectAllowed: "" };
+    fireEvent.dragStart(rows[2], { dataTransfer });
+    fireEvent.dragOver(rows[0], { dataTransfer });
+    fireEvent.drop(rows[0], { dataTransfer });
+    await waitFor(() => expect(fake.calls.find((c) => c.url === "/rules/reorder")?.body).toEqual({ ids: ["c", "a", "b"] }));
   });
 
   it("is read-only for a viewer", async () => {

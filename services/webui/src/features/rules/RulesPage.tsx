@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { ArrowDown, ArrowUp, Pencil, Plus, Trash2 } from "lucide-react";
+import { ArrowDown, ArrowUp, GripVertical, Pencil, Plus, Trash2 } from "lucide-react";
 import { Alert } from "../../components/Alert";
 import { ConfirmDialog } from "../../components/Dialog";
 import { Loading } from "../../components/Loading";
@@ -8,7 +8,7 @@ import { Tabs } from "../../components/Tabs";
 import { toApiError } from "../../lib/api-error";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
-import { moveRule, useRuleMutations, useRules, useRuleStatus, type Rule } from "./api";
+import { dropRule, moveRule, useRuleMutations, useRules, useRuleStatus, type Rule } from "./api";
 import { RuleDialog } from "./RuleDialog";
 
 const any = (xs: string[]) => (xs.length ? xs.join(", ") : "any");
@@ -25,20 +25,25 @@ function RuleTable({ canWrite }: { canWrite: boolean }) {
   const [editing, setEditing] = useState<Rule | "new" | null>(null);
   const [deleting, setDeleting] = useState<Rule | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // Drag and drop is the mouse shortcut; the arrow buttons do the same from the keyboard.
+  const [dragFrom, setDragFrom] = useState<number | null>(null);
+  const [dragOver, setDragOver] = useState<number | null>(null);
 
   if (rules.isLoading) return <Loading />;
   if (rules.isError) return <Alert>{toApiError(rules.error).message}</Alert>;
   const list = rules.data?.rules ?? [];
   const meta = rules.data?.meta ?? {};
 
-  async function move(index: number, delta: -1 | 1) {
+  async function saveOrder(ids: string[]) {
     setError(null);
+    if (ids.every((id, i) => id === list[i].id)) return;
     try {
-      await reorder.mutateAsync(moveRule(list.map((r) => r.id), index, delta));
+      await reorder.mutateAsync(ids);
     } catch (err) {
       setError(toApiError(err).message);
     }
   }
+  const move = (index: number, delta: -1 | 1) => saveOrder(moveRule(list.map((r) => r.id), index, delta));
 
   return (
     <>
@@ -65,8 +70,25 @@ function RuleTable({ canWrite }: { canWrite: boolean }) {
           </thead>
           <tbody>
             {list.map((r, i) => (
-              <tr key={r.id} data-testid="rule-row">
-                <td>{i + 1}</td>
+              <tr
+                key={r.id}
+                data-testid="rule-row"
+                draggable={canWrite && !reorder.isPending}
+                onDragStart={(e) => { setDragFrom(i); e.dataTransfer.effectAllowed = "move"; e.dataTransfer.setData("text/plain", r.id); }}
+                onDragOver={(e) => { if (dragFrom !== null) { e.preventDefault(); setDragOver(i); } }}
+                onDragEnd={() => { setDragFrom(null); setDragOver(null); }}
+                onDrop={(e) => {
+                  e.preventDefault();
+                  if (dragFrom !== null) void saveOrder(dropRule(list.map((x) => x.id), dragFrom, i));
+                  setDragFrom(null);
+                  setDragOver(null);
+                }}
+                className={dragOver === i && dragFrom !== i ? "outline outline-2 outline-sky-400" : undefined}
+              >
+                <td className="whitespace-nowrap">
+                  {canWrite && <GripVertical aria-hidden className="mr-1 inline h-4 w-4 cursor-grab text-slate-400" />}
+                  {i + 1}
+                </td>
                 <td>
                   {r.name}
                   {r.description && <span className="block text-xs muted">{r.description}</span>}

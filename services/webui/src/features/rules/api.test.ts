@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { moveRule, parseProtocol, splitList } from "./api";
+import { dropRule, moveRule, parseProtocol, splitList } from "./api";
 
 describe("rule helpers", () => {
   it("moves a rule up and down and ignores moves past the ends", () => {
@@ -7,6 +7,12 @@ describe("rule helpers", () => {
     expect(moveRule(["a", "b", "c"], 1, 1)).toEqual(["a", "c", "b"]);
     expect(moveRule(["a", "b", "c"], 0, -1)).toEqual(["a", "b", "c"]);
     expect(moveRule(["a", "b", "c"], 2, 1)).toEqual(["a", "b", "c"]);
+  });
+  it("drops a dragged rule at its new place", () => {
+    expect(dropRule(["a", "b", "c", "d"], 3, 0)).toEqual(["d", "a", "b", "c"]);
+    expect(dropRule(["a", "b", "c", "d"], 0, 2)).toEqual(["b", "c", "a", "d"]);
+    expect(dropRule(["a", "b"], 1, 1)).toEqual(["a", "b"]);
+    expect(dropRule(["a", "b"], 0, 5)).toEqual(["a", "b"]);
   });
   it("splits comma or space separated lists", () => {
     expect(splitList(" 10.0.0.0/8, 192.168.0.0/16  ::1/128 ")).toEqual(["10.0.0.0/8", "192.168.0.0/16", "::1/128"]);

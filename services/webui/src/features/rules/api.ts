@@ -90,3 +90,12 @@ export function moveRule(ids: string[], index: number, delta: -1 | 1): string[] 
   [next[index], next[target]] = [next[target], next[index]];
   return next;
 }
+
+/** Takes the rule at `from` out and puts it at `to` (drag and drop); returns the new id order. */
+export function dropRule(ids: string[], from: number, to: number): string[] {
+  if (from === to || from < 0 || to < 0 || from >= ids.length || to >= ids.length) return ids;
+  const next = [...ids];
+  const [moved] = next.splice(from, 1);
+  next.splice(to, 0, moved);
+  return next;
+}
