@@ -153,5 +153,6 @@ class SidePortServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, so only if it runs
+            self.httpd.shutdown()
         self.httpd.server_close()
