@@ -4,6 +4,7 @@ are never copied. No grpc here."""
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -78,10 +79,9 @@ class CaptureFile:
         if getattr(self, "blob", None) is not None:
             self.blob = None  # type: ignore[assignment]
         if getattr(self, "_map", None) is not None:
-            try:
+            # A batch view still alive keeps the map open until it goes.
+            with contextlib.suppress(BufferError):
                 self._map.close()
-            except BufferError:
-                pass  # a batch view is still alive; the map closes when it goes
             self._map = None  # type: ignore[assignment]
         self._file.close()
 

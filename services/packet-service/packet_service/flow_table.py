@@ -213,22 +213,34 @@ class FlowTable:
         if self.clock - self._last_sweep > max(self.idle_timeout / 4, 1.0):
             self.sweep_idle()
         hashes = hash_keys(keys)
-        unique_hashes, first, group = np.unique(hashes, return_index=True, return_inverse=True)
-        unique_keys = keys[first]
-        if not np.array_equal(unique_keys[group], keys):
+        # Group the batch by flow with one sort: runs of equal hashes are one flow, and
+        # reduceat over the runs sums/mins/maxes/ORs them without any per-row Python.
+        order = np.argsort(hashes, kind="stable")
+        sorted_hashes = hashes[order]
+        starts_mask = np.empty(order.shape[0], dtype=bool)
+        starts_mask[0] = True
+        np.not_equal(sorted_hashes[1:], sorted_hashes[:-1], out=starts_mask[1:])
+        starts = np.flatnonzero(starts_mask)
+        sorted_keys = keys[order]
+        unique_keys, unique_hashes = sorted_keys[starts], sorted_hashes[starts]
+        group_of_sorted = np.cumsum(starts_mask) - 1
+        if not np.array_equal(unique_keys[group_of_sorted], sorted_keys):
             # Two different keys share a 64-bit hash inside this batch: group exactly.
-            as_rows = np.ascontiguousarray(keys).view(f"V{8 * KEY_WORDS}").ravel()
-            _, first, group = np.unique(as_rows, return_index=True, return_inverse=True)
-            unique_keys, unique_hashes = keys[first], hashes[first]
-        flows = unique_keys.shape[0]
-        packets = np.bincount(group, minlength=flows).astype(np.uint64)
-        byte_sums = np.bincount(group, weights=lengths, minlength=flows).astype(np.uint64)
-        newest = np.full(flows, -np.inf)
-        np.maximum.at(newest, group, times)
-        oldest = np.full(flows, np.inf)
-        np.minimum.at(oldest, group, times)
-        flags = np.zeros(flows, dtype=np.uint8)
-        np.bitwise_or.at(flags, group, tcp_flags)
+            as_rows = np.ascontiguousarray(sorted_keys).view(f"V{8 * KEY_WORDS}").ravel()
+            _, inverse = np.unique(as_rows, return_inverse=True)
+            regroup = np.argsort(inverse, kind="stable")
+            order = order[regroup]
+            sorted_keys = keys[order]
+            counts = np.bincount(inverse)
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            unique_keys, unique_hashes = sorted_keys[starts], hashes[order][starts]
+        flows = starts.shape[0]
+        packets = np.diff(starts, append=order.shape[0]).astype(np.uint64)
+        byte_sums = np.add.reduceat(lengths[order], starts).astype(np.uint64)
+        sorted_times = times[order]
+        oldest = np.minimum.reduceat(sorted_times, starts)
+        newest = np.maximum.reduceat(sorted_times, starts)
+        flags = np.bitwise_or.reduceat(tcp_flags[order], starts)
         # Chunks no bigger than the table, so making room never evicts the chunk itself.
         step = max(1, self.max_flows // 2)
         for begin in range(0, flows, step):

@@ -14,16 +14,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from packet_service import service_version
-from packet_service.batches import BatchError, decode_batch
+from packet_service.batches import BatchError, DecodedBatch, decode_batch
+from packet_service.coalesce import IngestAccumulator
 from packet_service.config import ServiceConfig
 from packet_service.engine import PacketEngine
 from packet_service.gen import packet_pb2, packet_pb2_grpc
 from packet_service.parser import PARSE_ERROR_REASONS
 from packet_service.rules import CompiledRuleSet, Rule, RuleSet, RuleSetError
+from packet_service.slot_pool import SlotPool
 
 log = logging.getLogger("packet_service.grpc")
 SERVICE_NAME = packet_pb2.DESCRIPTOR.services_by_name["PacketService"].full_name
 TOP_FLOWS_MAX = 10_000
+INGEST_SLOT_BYTES = 4 << 20
+INGEST_SLOT_PACKETS = 8192
 _ORDER_NAMES = {
     packet_pb2.FLOW_ORDER_UNSPECIFIED: "packets",
     packet_pb2.FLOW_ORDER_PACKETS: "packets",
@@ -85,9 +89,13 @@ def status_message(compiled: CompiledRuleSet) -> packet_pb2.RuleSetStatus:
 
 
 class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
-    def __init__(self, engine: PacketEngine, max_batch_packets: int) -> None:
+    def __init__(self, engine: PacketEngine, max_batch_packets: int, workers: int = 8) -> None:
         self.engine = engine
         self.max_batch_packets = max_batch_packets
+        # One slot per concurrent Ingest stream (at most one per worker thread).
+        self.ingest_pool = SlotPool(
+            slots=workers, slot_bytes=INGEST_SLOT_BYTES, max_packets=INGEST_SLOT_PACKETS
+        )
         self.version_metadata = (("rookery-version", service_version()),)
 
     # ---------------------------------------------------------------- helpers
@@ -95,13 +103,17 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
     def _begin(self, context: grpc.ServicerContext) -> None:
         context.send_initial_metadata(self.version_metadata)
 
-    def _process(self, batch: packet_pb2.PacketBatch, context: grpc.ServicerContext):
+    def _decode(self, batch: packet_pb2.PacketBatch, context: grpc.ServicerContext) -> DecodedBatch:
         try:
-            decoded = decode_batch(
+            return decode_batch(
                 batch.data, batch.offsets, batch.timestamps, batch.link_type, self.max_batch_packets
             )
         except BatchError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise  # abort() raises; this line only tells type checkers so
+
+    def _process(self, batch: packet_pb2.PacketBatch, context: grpc.ServicerContext):
+        decoded = self._decode(batch, context)
         return self.engine.process(
             decoded.data, decoded.offsets, decoded.timestamps, decoded.link_type
         )
@@ -130,19 +142,25 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
 
     def Ingest(self, request_iterator, context):
         self._begin(context)
-        summary = packet_pb2.IngestSummary()
-        counts = summary.counts
-        for batch in request_iterator:
-            result = self._process(batch, context)
-            summary.batches += 1
-            summary.packets += result.verdicts.shape[0]
-            summary.bytes += result.bytes
-            counts.allow += result.allow
-            counts.drop += result.drop
-            counts.malformed += result.malformed
-            summary.parse_errors += result.parse_errors
-        summary.ruleset_version = self.engine.rules.current.version
-        return summary
+        accumulator = IngestAccumulator(self.engine, self.ingest_pool)
+        try:
+            for batch in request_iterator:
+                decoded = self._decode(batch, context)
+                accumulator.add(
+                    decoded.data, decoded.offsets, decoded.timestamps, decoded.link_type
+                )
+        finally:
+            totals = accumulator.close()
+        return packet_pb2.IngestSummary(
+            batches=totals.batches,
+            packets=totals.packets,
+            bytes=totals.bytes,
+            counts=packet_pb2.VerdictCounts(
+                allow=totals.allow, drop=totals.drop, malformed=totals.malformed
+            ),
+            parse_errors=totals.parse_errors,
+            ruleset_version=self.engine.rules.current.version,
+        )
 
     def SetRules(self, request, context):
         self._begin(context)
@@ -240,7 +258,7 @@ def build_server(
         ],
     )
     packet_pb2_grpc.add_PacketServiceServicer_to_server(
-        PacketServicer(engine, config.max_batch_packets), server
+        PacketServicer(engine, config.max_batch_packets, config.grpc_workers), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -116,3 +116,18 @@ def test_engine_feeds_the_table_from_real_frames():
     ]
     assert table.packets[: table.count].sum() == len(ip_frames)
     assert table.bytes[: table.count].sum() == sum(len(f) for f in ip_frames)
+
+
+def test_flows_sharing_a_hash_stay_separate(monkeypatch):
+    from packet_service import flow_table as module
+
+    monkeypatch.setattr(module, "hash_keys", lambda keys: np.zeros(keys.shape[0], np.uint64))
+    table = FlowTable(max_flows=100, initial_capacity=16)
+    keys = keys_for(5)
+    batch = np.concatenate([keys, keys[2:3]])
+    table.update(batch, np.arange(1, 7) * 10, np.arange(6, dtype=float), np.zeros(6, np.uint8))
+    feed(table, keys[:2], 9.0)
+    assert table.count == 5
+    by_port = {f.src_port: f for f in table.top(5)}
+    assert [by_port[p].packets for p in range(5)] == [2, 2, 2, 1, 1]
+    assert by_port[2].bytes == 30 + 60 and by_port[2].last_seen == 5.0

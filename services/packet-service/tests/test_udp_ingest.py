@@ -26,7 +26,7 @@ def test_every_datagram_is_classified_once():
     engine = PacketEngine()
     listener = UdpIngest(engine, "127.0.0.1", 0, batch=64)
     listener.start()
-    frames = syn.mixed_frames(1500, seed=8) + [b"\x00\x01\x02"]
+    frames = [*syn.mixed_frames(1500, seed=8), b"\x00\x01\x02"]
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             for i, frame in enumerate(frames):
