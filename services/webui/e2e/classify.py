@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import struct
 import sys
 
@@ -44,8 +45,12 @@ def main(argv: list[str]) -> int:
         offsets=struct.pack("<II", 0, len(frame)),
         link_type=packet_pb2.LINK_TYPE_RAW,
     )
+    # When packet-service requires authentication, a packets:write API key from the run.
+    token = os.environ.get("ROOKERY_TOKEN", "")
+    metadata = [("authorization", f"Bearer {token}")] if token else None
     with grpc.insecure_channel(target) as channel:
-        reply = packet_pb2_grpc.PacketServiceStub(channel).Classify(batch, timeout=10)
+        stub = packet_pb2_grpc.PacketServiceStub(channel)
+        reply = stub.Classify(batch, timeout=10, metadata=metadata)
     verdict = VERDICTS.get(reply.verdicts[0], "unknown")
     print(json.dumps({"verdict": verdict, "ruleset_version": reply.ruleset_version}))
     return 0

@@ -78,6 +78,8 @@ export async function startTrio({ root, logDir, accessTtl }) {
       const ps = start("packet-service", py, ["-m", "packet_service", "serve"], psDir, {
         GRPC_PORT: String(grpcPort),
         METRICS_PORT: String(metricsPort),
+        // Development mode: callers need no AuthService token (classify.py still sends one).
+        RELEASE_MODE: "development",
       });
       await waitHealthy(`http://127.0.0.1:${metricsPort}/healthz`, ps, "packet-service");
       info.packetTarget = `127.0.0.1:${grpcPort}`;

@@ -78,10 +78,14 @@ async function main() {
     console.log(`[e2e] trio up: web ${web}, backend ${trio.backendUrl}, packet-service ${trio.packetTarget ?? "absent"}`);
 
     // Does the backend have the rules/stats API of issue 4 yet?
-    const tokenRes = await fetch(`${trio.backendUrl}/api/v1/auth/login`, {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ADMIN),
-    });
-    const adminToken = (await tokenRes.json()).data?.access_token;
+    // A fresh admin access token for REST calls made outside the browser (they live ACCESS_TTL s).
+    const apiToken = async () => {
+      const res = await fetch(`${trio.backendUrl}/api/v1/auth/login`, {
+        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ADMIN),
+      });
+      return (await res.json()).data?.access_token;
+    };
+    const adminToken = await apiToken();
     const rulesProbe = await fetch(`${trio.backendUrl}/api/v1/rules`, { headers: { authorization: `Bearer ${adminToken}` } });
     const hasRules = rulesProbe.status !== 404;
     const statsProbe = await fetch(`${trio.backendUrl}/api/v1/stats/summary`, { headers: { authorization: `Bearer ${adminToken}` } });
@@ -96,9 +100,19 @@ async function main() {
     };
     const admin = await newPage();
 
+    let packetToken = "";
     async function classify(dst, port) {
+      if (!packetToken) {
+        // An API key with packets:write, in case packet-service asks callers to authenticate.
+        const res = await fetch(`${trio.backendUrl}/api/v1/apikeys`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${await apiToken()}` },
+          body: JSON.stringify({ name: "e2e-classify", scopes: ["packets:write"] }),
+        });
+        packetToken = (await res.json()).data?.key ?? "";
+      }
       const { stdout } = await run(trio.py, [join(here, "classify.py"), trio.packetTarget, "192.0.2.10", dst, String(port)], {
-        env: { ...process.env, PYTHONPATH: join(root, "services", "packet-service") },
+        env: { ...process.env, PYTHONPATH: join(root, "services", "packet-service"), ROOKERY_TOKEN: packetToken },
       });
       return JSON.parse(stdout).verdict;
     }
