@@ -17,7 +17,7 @@ from flask_security import Security
 
 from .accounts import seed_roles_and_admin
 from .config import Settings, load_settings
-from .credentials import RefreshTokenStore
+from .credentials import PrincipalCache, RefreshTokenStore
 from .datastore import PydalUserDatastore
 from .db import Database, create_schema, wait_for_database
 from .errors import register_error_handlers
@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
     database = Database(settings)
     datastore = PydalUserDatastore(database)
     Security(app, datastore, register_blueprint=False)
+    _drop_session_identity_hook(app)
+    principal_cache = PrincipalCache(settings.principal_cache_ttl)
+    datastore.on_change.append(principal_cache.clear)
     metrics = Metrics(settings.version)
     metrics.watch_pool(database.pool_stats)
     app.extensions["rookery"] = Services(
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
         rate_limiter=LoginRateLimiter(settings.login_rate_limit),
         metrics=metrics,
         mailer=Mailer(settings),
+        principal_cache=principal_cache,
     )
 
     _install_request_lifecycle(app, database, metrics)
@@ -101,6 +105,19 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
                 database.end_request(ok=False)
                 raise
     return app
+
+
+def _drop_session_identity_hook(app: Flask) -> None:
+    """FST installs Flask-Principal, whose before-request hook loads a session/FST-token
+    identity on every request (parsing headers, body and cookies). Rookery authenticates
+    with its own bearer tokens in guard.py and never reads FST's current_user, so the hook
+    only costs time (about a tenth of a small request)."""
+    from flask_principal import Principal
+
+    hooks = app.before_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [
+        hook for hook in hooks if not isinstance(getattr(hook, "__self__", None), Principal)
+    ]
 
 
 def _register_blueprints(app: Flask) -> None:

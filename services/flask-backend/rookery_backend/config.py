@@ -67,6 +67,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     grpc_port: int = 50051
+    http_threads: int = 4
     http1_enabled: bool = True
     http2_enabled: bool = True
     http3_enabled: bool = False
@@ -93,6 +94,7 @@ class Settings:
     access_token_ttl: int = 900
     refresh_token_ttl: int = 14 * 86400
     reset_token_ttl: int = 3600
+    principal_cache_ttl: float = 2.0
     bcrypt_rounds: int = 12
     admin_email: str = "admin@localhost.local"
     admin_password: str = "admin123"
@@ -188,6 +190,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     int_vars = {
         "HTTP_PORT": ("http_port", 0, 65535),
         "GRPC_PORT": ("grpc_port", 0, 65535),
+        "HTTP_THREADS": ("http_threads", 1, 256),
         "DB_PORT": ("db_port", 0, 65535),
         "DB_POOL_SIZE": ("db_pool_size", 0, 1000),
         "DB_MAX_RETRIES": ("db_max_retries", 0, 1000),
@@ -214,6 +217,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     for var, attr in bool_vars.items():
         if var in env:
             values[attr] = _bool(var, env[var])
+
+    if "PRINCIPAL_CACHE_TTL" in env:
+        try:
+            values["principal_cache_ttl"] = max(0.0, float(env["PRINCIPAL_CACHE_TTL"]))
+        except ValueError:
+            raise ConfigError(
+                f"PRINCIPAL_CACHE_TTL: expected seconds, got {env['PRINCIPAL_CACHE_TTL']!r}"
+            ) from None
 
     if "DB_RETRY_DELAY" in env:
         try:

@@ -4,7 +4,10 @@ nothing of Flask or gRPC. Also the refresh-token store (rotation, reuse detectio
 
 from __future__ import annotations
 
+import copy
 import hmac
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,17 +50,76 @@ class CredentialCheck:
         return self.principal is not None
 
 
+class PrincipalCache:
+    """Remembers valid credentials for a short time (PRINCIPAL_CACHE_TTL seconds), so a
+    client calling again with the same token skips the signature check and the account
+    query. Any account, role or API-key write in this process clears it, so revocations
+    made here apply at once; on other replicas they apply within the TTL. Expiry is
+    checked on every hit. A TTL of 0 turns it off."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        stored_at, principal = entry
+        now = time.monotonic()
+        if now - stored_at > self.ttl or (
+            principal.expires_at and principal.expires_at <= time.time()
+        ):
+            self._entries.pop(token, None)
+            return None
+        # A private copy: views may change their principal's user before saving it.
+        clone = copy.copy(principal)
+        clone.user = copy.copy(principal.user)
+        clone.user.roles = list(principal.user.roles)
+        return clone
+
+    def put(self, token: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[token] = (time.monotonic(), principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 def validate_credential(
-    token: str, codec: JwtCodec, datastore: PydalUserDatastore
+    token: str,
+    codec: JwtCodec,
+    datastore: PydalUserDatastore,
+    cache: PrincipalCache | None = None,
 ) -> CredentialCheck:
     token = token.strip()
     if not token:
         return CredentialCheck(None, "malformed", "no credential given")
+    if cache is not None:
+        principal = cache.get(token)
+        if principal is not None:
+            return CredentialCheck(principal)
     if looks_like_jwt(token):
-        return _validate_jwt(token, codec, datastore)
-    if api_key_prefix(token):
-        return _validate_api_key(token, datastore)
-    return CredentialCheck(None, "malformed", "the credential is neither a JWT nor an API key")
+        check = _validate_jwt(token, codec, datastore)
+    elif api_key_prefix(token):
+        check = _validate_api_key(token, datastore)
+    else:
+        return CredentialCheck(None, "malformed", "the credential is neither a JWT nor an API key")
+    if cache is not None and check.principal is not None:
+        stored = copy.copy(check.principal)
+        stored.user = copy.copy(check.principal.user)
+        stored.user.roles = list(check.principal.user.roles)
+        cache.put(token, stored)
+    return check
 
 
 def _validate_jwt(token: str, codec: JwtCodec, datastore: PydalUserDatastore) -> CredentialCheck:

@@ -8,6 +8,7 @@ db.py commits once at the end of the request (or rolls back on error).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask_security.datastore import Datastore, UserDatastore
@@ -22,6 +23,13 @@ class PydalUserDatastore(Datastore, UserDatastore):
         Datastore.__init__(self, database)
         UserDatastore.__init__(self, User, Role)
         self.database = database
+        # Called after every write, so caches of account data (credentials.PrincipalCache)
+        # never outlive a change made in this process.
+        self.on_change: list[Callable[[], None]] = []
+
+    def changed(self) -> None:
+        for callback in self.on_change:
+            callback()
 
     @property
     def dal(self) -> Any:
@@ -32,6 +40,7 @@ class PydalUserDatastore(Datastore, UserDatastore):
         self.dal.commit()
 
     def put(self, model: Any) -> Any:
+        self.changed()
         if isinstance(model, User):
             return self._put_user(model)
         if isinstance(model, Role):
@@ -39,6 +48,7 @@ class PydalUserDatastore(Datastore, UserDatastore):
         raise TypeError(f"cannot store {type(model).__name__}")
 
     def delete(self, model: Any) -> None:
+        self.changed()
         table = self.dal.auth_user if isinstance(model, User) else self.dal.auth_role
         if model.id is not None:
             # Links go first: SQLite only cascades with PRAGMA foreign_keys on.
@@ -74,8 +84,22 @@ class PydalUserDatastore(Datastore, UserDatastore):
             query = table[attribute] == value
         else:
             return None
-        row = self.dal(query).select(limitby=(0, 1)).first()
-        return self.user_from_row(row) if row else None
+        return self._select_user(query)
+
+    def _select_user(self, query: Any) -> User | None:
+        # One query for the user and its roles (this runs on every authenticated request).
+        dal = self.dal
+        user, link, role = dal.auth_user, dal.auth_user_role, dal.auth_role
+        rows = dal(query).select(
+            user.ALL,
+            role.ALL,
+            left=[link.on(link.user_id == user.id), role.on(role.id == link.role_id)],
+            orderby=role.name,
+        )
+        if not rows:
+            return None
+        roles = [Role.from_row(r.auth_role) for r in rows if r.auth_role.id is not None]
+        return User.from_row(rows[0].auth_user, roles)
 
     def find_role(self, role: str) -> Role | None:
         row = self.dal(self.dal.auth_role.name == role).select(limitby=(0, 1)).first()

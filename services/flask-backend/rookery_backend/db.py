@@ -120,9 +120,19 @@ class Database:
             self._active += 1
 
     def end_request(self, ok: bool) -> None:
-        """Commit (or roll back) and hand the connection back to the pool."""
+        """Commit (or roll back) and hand the connection back to the pool.
+
+        SQLite has no server and no pool: each worker thread keeps its own connection open
+        (reopening it per request costs more than the query), so only the transaction ends.
+        """
         try:
-            self.dal.recycle_connection_in_pool_or_close("commit" if ok else "rollback")
+            if self.settings.db_type == "sqlite":
+                if ok:
+                    self.dal.commit()
+                else:
+                    self.dal.rollback()
+            else:
+                self.dal.recycle_connection_in_pool_or_close("commit" if ok else "rollback")
         finally:
             with self._active_lock:
                 self._active = max(0, self._active - 1)

@@ -35,7 +35,7 @@ def authenticate() -> Principal:
             headers={"WWW-Authenticate": 'Bearer realm="rookery"'},
         )
     svc = services()
-    check = validate_credential(credential, svc.codec, svc.datastore)
+    check = validate_credential(credential, svc.codec, svc.datastore, svc.principal_cache)
     if check.principal is None:
         raise ApiError(
             401,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -66,6 +67,11 @@ def run_server(settings: Settings) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        # hypercorn runs WSGI views in the loop's default executor. A few threads overlap
+        # database waits; many only fight over the GIL.
+        loop.set_default_executor(
+            ThreadPoolExecutor(settings.http_threads, thread_name_prefix="wsgi")
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await serve(app, config, shutdown_trigger=stop.wait, mode="wsgi")  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from flask import current_app
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .credentials import RefreshTokenStore
+    from .credentials import PrincipalCache, RefreshTokenStore
     from .datastore import PydalUserDatastore
     from .db import Database
     from .mailer import Mailer
@@ -28,6 +28,7 @@ class Services:
     rate_limiter: LoginRateLimiter
     metrics: Metrics
     mailer: Mailer
+    principal_cache: PrincipalCache
 
     @property
     def dal(self) -> Any:

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Blueprint, jsonify, request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import ApiError, validation_error
 
@@ -71,6 +72,11 @@ def parse_query(model: type[M]) -> M:
         raise validation_error(error, "query") from None
 
 
+@functools.cache
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
 def respond(
     data: Any,
     model: type[BaseModel] | None = None,
@@ -80,7 +86,8 @@ def respond(
 ) -> Any:
     if model is not None:
         if isinstance(data, list):
-            data = [model.model_validate(item).model_dump(mode="json") for item in data]
+            adapter = _list_adapter(model)
+            data = adapter.dump_python(adapter.validate_python(data), mode="json")
         else:
             data = model.model_validate(data).model_dump(mode="json")
     body: dict[str, Any] = {"data": data}

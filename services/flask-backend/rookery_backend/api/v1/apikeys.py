@@ -48,6 +48,7 @@ def _load_own(key_id: int) -> Any:
 
 
 def _audit(event: str, row: Any) -> None:
+    services().datastore.changed()  # a revoked or rotated key must stop working at once
     principal = current_principal()
     audit.record(
         services().dal,

@@ -17,7 +17,7 @@ from ...accounts import (
 )
 from ...errors import ApiError
 from ...guard import current_principal
-from ...models import User
+from ...models import Role, User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
 from ...services import services
 from .. import endpoint, parse_body, parse_query, respond
@@ -76,9 +76,17 @@ def list_users() -> Any:
         condition &= table.id.belongs(members)
     total = dal(condition).count()
     start = (query.page - 1) * query.per_page
-    rows = dal(condition).select(orderby=table.id, limitby=(start, start + query.per_page))
+    # Only the columns the listing shows (no password hashes or TOTP secrets read), and
+    # cacheable=True: plain rows without PyDAL's per-row update/delete helpers.
+    columns = [table[name] for name in LISTED_COLUMNS]
+    rows = dal(condition).select(
+        *columns, orderby=table.id, limitby=(start, start + query.per_page), cacheable=True
+    )
     roles_by_user = _roles_for([row.id for row in rows])
-    users = [User.from_row(row, roles_by_user.get(row.id, [])) for row in rows]
+    users = [
+        User(**{name: row[name] for name in LISTED_COLUMNS}, roles=roles_by_user.get(row.id, []))
+        for row in rows
+    ]
     return respond(
         [user_json(u) for u in users],
         UserOut,
@@ -86,20 +94,32 @@ def list_users() -> Any:
     )
 
 
-def _roles_for(user_ids: list[int]) -> dict[int, list[Any]]:
-    """Every listed user's roles in one query instead of one per user."""
-    from ...models import Role
+LISTED_COLUMNS = (
+    "id",
+    "email",
+    "active",
+    "created_at",
+    "last_login_at",
+    "login_count",
+    "tf_primary_method",
+    "tf_totp_secret",
+)
 
+
+def _roles_for(user_ids: list[int]) -> dict[int, list[Role]]:
+    """Every listed user's roles in two small queries instead of one per user."""
     if not user_ids:
         return {}
     dal = services().dal
     link, role = dal.auth_user_role, dal.auth_role
-    rows = dal(link.user_id.belongs(user_ids) & (link.role_id == role.id)).select(
-        link.user_id, role.ALL, orderby=role.name
-    )
-    result: dict[int, list[Any]] = {}
-    for row in rows:
-        result.setdefault(row.auth_user_role.user_id, []).append(Role.from_row(row.auth_role))
+    roles = {row.id: Role.from_row(row) for row in dal(role).select(cacheable=True)}
+    links = dal(link.user_id.belongs(user_ids)).select(link.user_id, link.role_id, cacheable=True)
+    result: dict[int, list[Role]] = {}
+    for row in links:
+        if row.role_id in roles:
+            result.setdefault(row.user_id, []).append(roles[row.role_id])
+    for held in result.values():
+        held.sort(key=lambda r: r.name)
     return result
 
 
