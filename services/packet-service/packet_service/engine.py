@@ -21,7 +21,7 @@ from packet_service.classifier import (
     RuleSetHolder,
     classify,
 )
-from packet_service.flow_table import FlowTable, pack_keys
+from packet_service.flow_table import KEY_WORDS, FlowTable, pack_keys
 from packet_service.parser import LINK_ETHERNET, PARSE_ERROR_REASONS, ParsedBatch, parse_batch
 from packet_service.rules import CompiledRuleSet
 
@@ -72,6 +72,11 @@ class BatchResult:
     ruleset_version: int
 
 
+# Flow accounting is deferred until this many packets are pending (or someone reads the
+# table): the table's fixed cost per update is then paid per few thousand packets.
+FLOW_FLUSH_PACKETS = 8192
+
+
 class PacketEngine:
     def __init__(
         self,
@@ -80,11 +85,35 @@ class PacketEngine:
         track_flows: bool = True,
     ) -> None:
         self.rules = rules or RuleSetHolder()
-        self.flow_table = flow_table or FlowTable()
+        self._flow_table = flow_table or FlowTable()
         self.track_flows = track_flows
         self.counters = EngineCounters()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.started_at = time.time()
+        # Preallocated pending-flow buffers (filled in place, never reallocated).
+        self._pending = 0
+        self._pending_keys = np.zeros((FLOW_FLUSH_PACKETS, KEY_WORDS), dtype=np.uint64)
+        self._pending_lengths = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.int64)
+        self._pending_times = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.float64)
+        self._pending_flags = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.uint8)
+
+    @property
+    def flow_table(self) -> FlowTable:
+        """The flow table with every processed packet accounted (pending ones flushed)."""
+        with self.lock:
+            self._flush_flows()
+            return self._flow_table
+
+    def _flush_flows(self) -> None:
+        if self._pending:
+            n = self._pending
+            self._flow_table.update(
+                self._pending_keys[:n],
+                self._pending_lengths[:n],
+                self._pending_times[:n],
+                self._pending_flags[:n],
+            )
+            self._pending = 0
 
     def process(
         self,
@@ -126,10 +155,32 @@ class PacketEngine:
         )
 
     def _account_flows(self, parsed: ParsedBatch, timestamps: np.ndarray) -> None:
-        rows = np.flatnonzero((parsed.ip_version != 0) & (parsed.error == 0))
-        if rows.size == 0:
+        rows = np.flatnonzero(parsed.ip_version)  # valid IP rows (errors have version 0)
+        count = rows.size
+        if count == 0:
             return
-        keys = pack_keys(
+        if self._pending + count > FLOW_FLUSH_PACKETS:
+            self._flush_flows()
+        if count > FLOW_FLUSH_PACKETS:  # a huge batch goes straight in
+            self._flow_table.update(
+                pack_keys(
+                    parsed.ip_version[rows],
+                    parsed.vlan[rows],
+                    parsed.src_hi[rows],
+                    parsed.src_lo[rows],
+                    parsed.dst_hi[rows],
+                    parsed.dst_lo[rows],
+                    parsed.src_port[rows],
+                    parsed.dst_port[rows],
+                    parsed.protocol[rows],
+                ),
+                parsed.length[rows],
+                timestamps[rows],
+                parsed.tcp_flags[rows],
+            )
+            return
+        at = slice(self._pending, self._pending + count)
+        pack_keys(
             parsed.ip_version[rows],
             parsed.vlan[rows],
             parsed.src_hi[rows],
@@ -139,8 +190,14 @@ class PacketEngine:
             parsed.src_port[rows],
             parsed.dst_port[rows],
             parsed.protocol[rows],
+            out=self._pending_keys[at],
         )
-        self.flow_table.update(keys, parsed.length[rows], timestamps[rows], parsed.tcp_flags[rows])
+        self._pending_lengths[at] = parsed.length[rows]
+        self._pending_times[at] = timestamps[rows]
+        self._pending_flags[at] = parsed.tcp_flags[rows]
+        self._pending += count
+        if self._pending == FLOW_FLUSH_PACKETS:
+            self._flush_flows()
 
     def rule_set(self) -> CompiledRuleSet:
         return self.rules.current

@@ -59,9 +59,11 @@ def pack_keys(
     src_port: np.ndarray,
     dst_port: np.ndarray,
     protocol: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n, 5) uint64 keys. Absent values (-1) are stored as 0, VLAN as id + 1."""
-    keys = np.empty((family.shape[0], KEY_WORDS), dtype=np.uint64)
+    """(n, 5) uint64 keys (into `out` when given). Absent values (-1) are stored as 0,
+    VLAN as id + 1."""
+    keys = np.empty((family.shape[0], KEY_WORDS), dtype=np.uint64) if out is None else out
     keys[:, 0] = src_hi
     keys[:, 1] = src_lo
     keys[:, 2] = dst_hi

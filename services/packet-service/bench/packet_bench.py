@@ -1,0 +1,528 @@
+"""packet-service benchmark: one capture, every path side by side. See bench/run.sh."""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+import urllib.request
+from pathlib import Path
+
+import dpkt
+import grpc
+import numpy as np
+from packet_service import synthetic
+from packet_service.capture_files import CaptureFile
+from packet_service.classifier import RuleSetHolder
+from packet_service.coalesce import IngestAccumulator
+from packet_service.engine import PacketEngine
+from packet_service.flow_table import FlowTable, pack_keys
+from packet_service.gen import packet_pb2, packet_pb2_grpc
+from packet_service.rules import compile_rule_set, rule_set_from_json
+from packet_service.slot_pool import SlotPool
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+FRAMES = 200_000
+SEED = 20261124
+RULES = {
+    "version": 1,
+    "default_action": "allow",
+    "rules": [
+        {
+            "id": "count-web",
+            "name": "count web",
+            "action": "count",
+            "protocol": "tcp",
+            "dst_ports": ["80", "443", "8080"],
+        },
+        {
+            "id": "ssh-lab",
+            "name": "ssh from lab",
+            "action": "drop",
+            "protocol": "tcp",
+            "src": ["10.7.0.0/16", "10.9.0.0/16"],
+            "dst_ports": ["22"],
+        },
+        {"id": "mdns", "name": "mdns", "action": "drop", "protocol": "udp", "dst_ports": ["5353"]},
+        {
+            "id": "v6-net",
+            "name": "v6 net",
+            "action": "allow",
+            "src": ["2001:db8:0:1::/64"],
+            "dst": ["2001:db8:0:2::/64"],
+            "protocol": "tcp",
+        },
+        {"id": "vlan-quarantine", "name": "quarantine vlan", "action": "drop", "vlan": 666},
+        {"id": "icmp", "name": "icmp", "action": "count", "protocol": "icmp"},
+        {
+            "id": "dns-range",
+            "name": "dns from range",
+            "action": "allow",
+            "protocol": "udp",
+            "src": ["10.0.0.0/12"],
+            "src_ports": ["1024-65535"],
+            "dst_ports": ["53"],
+        },
+        {"id": "block-net", "name": "block net", "action": "drop", "dst": ["192.168.3.0/24"]},
+    ],
+}
+
+
+# ---------------------------------------------------------------- (a) the baseline
+
+
+class PyRule:
+    """The same rule, evaluated per packet in plain Python over dpkt's fields."""
+
+    def __init__(self, rule) -> None:
+        self.action = rule.action
+        self.protocol = rule.protocol
+        self.vlan = rule.vlan
+        self.src = [
+            (c.family, (c.net_hi << 64) | c.net_lo, (c.mask_hi << 64) | c.mask_lo) for c in rule.src
+        ]
+        self.dst = [
+            (c.family, (c.net_hi << 64) | c.net_lo, (c.mask_hi << 64) | c.mask_lo) for c in rule.dst
+        ]
+        self.src_ports = [tuple(r) for r in rule.src_ports.tolist()]
+        self.dst_ports = [tuple(r) for r in rule.dst_ports.tolist()]
+
+    def matches(self, p: dict) -> bool:
+        if self.protocol != -1 and p["proto"] != self.protocol:
+            return False
+        if self.vlan != -1 and p["vlan"] != self.vlan:
+            return False
+        for cidrs, key in ((self.src, "src"), (self.dst, "dst")):
+            if cidrs and not any(f == p["family"] and (p[key] & m) == n for f, n, m in cidrs):
+                return False
+        for ranges, key in ((self.src_ports, "sport"), (self.dst_ports, "dport")):
+            if ranges and not any(lo <= p[key] <= hi for lo, hi in ranges):
+                return False
+        return True
+
+
+def dpkt_fields(buf: bytes) -> dict | None:
+    try:
+        eth = dpkt.ethernet.Ethernet(buf)
+    except (dpkt.UnpackError, dpkt.NeedData):
+        return None
+    tags = getattr(eth, "vlan_tags", None)
+    p = {
+        "vlan": tags[0].id if tags else -1,
+        "family": 0,
+        "proto": -1,
+        "src": 0,
+        "dst": 0,
+        "sport": -1,
+        "dport": -1,
+    }
+    ip = eth.data
+    if isinstance(ip, dpkt.ip.IP):
+        p.update(
+            family=4,
+            proto=ip.p,
+            src=0xFFFF00000000 | int.from_bytes(ip.src, "big"),
+            dst=0xFFFF00000000 | int.from_bytes(ip.dst, "big"),
+        )
+        l4 = ip.data if not ip.offset else None
+    elif isinstance(ip, dpkt.ip6.IP6):
+        p.update(
+            family=6,
+            proto=ip.p,
+            src=int.from_bytes(ip.src, "big"),
+            dst=int.from_bytes(ip.dst, "big"),
+        )
+        frag = ip.extension_hdrs.get(44)
+        l4 = ip.data if frag is None or frag.frag_off == 0 else None
+    else:
+        return p
+    if isinstance(l4, dpkt.tcp.TCP | dpkt.udp.UDP):
+        p["sport"], p["dport"] = l4.sport, l4.dport
+    return p
+
+
+def baseline(frames: list[bytes], compiled) -> tuple[float, dict]:
+    rules = [PyRule(r) for r in compiled.rules]
+    default = compiled.default_verdict
+    tally = {1: 0, 2: 0, 3: 0}
+    began = time.perf_counter()
+    for buf in frames:
+        p = dpkt_fields(buf)
+        if p is None:
+            tally[3] += 1
+            continue
+        verdict = default
+        for rule in rules:
+            if rule.matches(p) and rule.action != 3:  # count rules fall through
+                verdict = rule.action
+                break
+        tally[verdict] += 1
+    return len(frames) / (time.perf_counter() - began), tally
+
+
+# ---------------------------------------------------------------- (b) in process
+
+
+def in_process(
+    data, offsets, times, compiled_json, batch: int, coalesce: bool
+) -> tuple[float, dict]:
+    engine = PacketEngine(rules=RuleSetHolder(compile_rule_set(rule_set_from_json(compiled_json))))
+    n = offsets.shape[0]
+    began = time.perf_counter()
+    if coalesce:
+        accumulator = IngestAccumulator(engine, SlotPool(1, 4 << 20, 8192))
+        for start in range(0, n, batch):
+            part = offsets[start : start + batch]
+            # Each incoming batch has its own blob, as it would on the wire.
+            lo = int(part[0, 0])
+            hi = int(part[-1, 0] + part[-1, 1])
+            local = part.copy()
+            local[:, 0] -= lo
+            accumulator.add(data[lo:hi], local, times[start : start + batch])
+        accumulator.close()
+    else:
+        for start in range(0, n, batch):
+            engine.process(data, offsets[start : start + batch], times[start : start + batch])
+    rate = n / (time.perf_counter() - began)
+    c = engine.counters
+    return rate, {1: int(c.verdicts[1]), 2: int(c.verdicts[2]), 3: int(c.verdicts[3])}
+
+
+# ---------------------------------------------------------------- servers
+
+
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, **env: str) -> None:
+        self.grpc_port, self.metrics_port = free_port(), free_port()
+        full_env = dict(
+            os.environ,
+            BIND_ADDRESS="127.0.0.1",
+            GRPC_PORT=str(self.grpc_port),
+            METRICS_PORT=str(self.metrics_port),
+            **env,
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "packet_service", "serve"],
+            cwd=SERVICE_DIR,
+            env=full_env,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=1
+                ):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError("packet-service did not start")
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{self.grpc_port}",
+            options=[("grpc.max_send_message_length", 64 << 20)],
+        )
+        self.stub = packet_pb2_grpc.PacketServiceStub(self.channel)
+        self.stub.SetRules(rules_message())
+
+    def stop(self) -> None:
+        if hasattr(self, "channel"):
+            self.channel.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def rules_message() -> packet_pb2.RuleSet:
+    message = packet_pb2.RuleSet(version=RULES["version"], default_action=RULES["default_action"])
+    for r in RULES["rules"]:
+        rule = message.rules.add(
+            id=r["id"],
+            name=r["name"],
+            action=r["action"],
+            protocol=r.get("protocol", "any"),
+            src=r.get("src", []),
+            dst=r.get("dst", []),
+            src_ports=r.get("src_ports", []),
+            dst_ports=r.get("dst_ports", []),
+            enabled=True,
+        )
+        if "vlan" in r:
+            rule.vlan = r["vlan"]
+    return message
+
+
+def grpc_messages(data, offsets, times, batch: int) -> list[packet_pb2.PacketBatch]:
+    messages = []
+    for start in range(0, offsets.shape[0], batch):
+        part = offsets[start : start + batch]
+        lo, hi = int(part[0, 0]), int(part[-1, 0] + part[-1, 1])
+        local = part.astype("<u4")
+        local[:, 0] -= lo
+        messages.append(
+            packet_pb2.PacketBatch(
+                data=data[lo:hi].tobytes(),
+                offsets=local.tobytes(),
+                timestamps=times[start : start + batch].astype("<f8").tobytes(),
+                batch_id=start,
+            )
+        )
+    return messages
+
+
+def grpc_ingest(server: Server, messages) -> tuple[float, int]:
+    server.stub.Ingest(iter(messages[:20]))  # warm-up
+    began = time.perf_counter()
+    summary = server.stub.Ingest(iter(messages))
+    elapsed = time.perf_counter() - began
+    return summary.packets / elapsed, summary.packets
+
+
+# ---------------------------------------------------------------- (d) UDP
+
+
+class MMsgHdr(ctypes.Structure):
+    pass
+
+
+def udp_ingest(frames: list[bytes]) -> tuple[float, int, int]:
+    """Send every frame as a datagram with sendmmsg; the receive rate is what the service
+    counted divided by the time from first send until its counter stopped moving."""
+    from packet_service.udp_ingest import IoVec, MsgHdr
+
+    class Mmsg(ctypes.Structure):
+        _fields_ = [("msg_hdr", MsgHdr), ("msg_len", ctypes.c_uint)]
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    port = free_port(socket.SOCK_DGRAM)
+    server = Server(UDP_INGEST_PORT=str(port), UDP_BATCH="256")
+    try:
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx.connect(("127.0.0.1", port))
+        group = 64
+        blobs = [ctypes.create_string_buffer(f, len(f)) for f in frames]
+        before = server.stub.GetStats(packet_pb2.GetStatsRequest()).packets_total
+        began = time.perf_counter()
+        iov = (IoVec * group)()
+        msgs = (Mmsg * group)()
+        for i in range(group):
+            msgs[i].msg_hdr.msg_iov = ctypes.pointer(iov[i])
+            msgs[i].msg_hdr.msg_iovlen = 1
+        for start in range(0, len(blobs), group):
+            chunk = blobs[start : start + group]
+            for i, b in enumerate(chunk):
+                iov[i].iov_base = ctypes.addressof(b)
+                iov[i].iov_len = len(b)
+            sent = 0
+            while sent < len(chunk):
+                got = libc.sendmmsg(
+                    tx.fileno(),
+                    ctypes.byref(msgs, sent * ctypes.sizeof(Mmsg)),
+                    len(chunk) - sent,
+                    0,
+                )
+                if got <= 0:
+                    time.sleep(0.0001)
+                    continue
+                sent += got
+        sent_done = time.perf_counter()
+        last, last_change = -1, time.perf_counter()
+        while time.perf_counter() - last_change < 0.5:
+            count = server.stub.GetStats(packet_pb2.GetStatsRequest()).packets_total - before
+            if count != last:
+                last, last_change = count, time.perf_counter()
+            time.sleep(0.05)
+        elapsed = max(last_change - began - 0.05, sent_done - began)
+        tx.close()
+        return last / elapsed, last, len(frames)
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- (e) pcap command
+
+
+def pcap_command(path: Path) -> tuple[float, float, int]:
+    began = time.perf_counter()
+    result = subprocess.run(
+        [
+            str(SERVICE_DIR / "bin" / "packet-service"),
+            "ingest",
+            str(path),
+            "--json",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - began
+    summary = json.loads(result.stdout)
+    return summary["packets"] / wall, summary["packets_per_second"], summary["packets"]
+
+
+# ---------------------------------------------------------------- flow memory
+
+
+def flow_memory(flows: int) -> tuple[float, float]:
+    tracemalloc.start()
+    table = FlowTable(max_flows=flows, initial_capacity=flows)
+    step = 50_000
+    for begin in range(0, flows, step):
+        ids = np.arange(begin, min(begin + step, flows), dtype=np.uint64)
+        n = ids.shape[0]
+        keys = pack_keys(
+            np.full(n, 4, np.uint8),
+            np.full(n, -1),
+            np.zeros(n, np.uint64),
+            ids | np.uint64(0xFFFF00000000),
+            np.zeros(n, np.uint64),
+            np.full(n, 0xFFFF0A000001, np.uint64),
+            (ids % 60000).astype(np.int64),
+            np.full(n, 443),
+            np.full(n, 6),
+        )
+        table.update(keys, np.full(n, 100), np.full(n, 1.0), np.zeros(n, np.uint8))
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert table.count == flows
+    return current / flows, table.bytes_per_flow()
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--frames", type=int, default=FRAMES)
+    parser.add_argument(
+        "--baseline-frames",
+        type=int,
+        default=50_000,
+        help="frames timed for (a); it is slow, its rate is what counts",
+    )
+    args = parser.parse_args()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    capture = args.data_dir / f"mixed-{args.frames}-seed{SEED}.pcap"
+    began = time.perf_counter()
+    frames = synthetic.mixed_frames(args.frames, seed=SEED, mean_payload=400)
+    if not capture.exists():
+        synthetic.write_pcap(capture, frames)
+    mean = sum(map(len, frames)) / len(frames)
+    kinds = {}
+    for f in frames[:20000]:
+        et = f[12:14] if f[12:14] not in (b"\x81\x00", b"\x88\xa8") else b"vlan"
+        kinds[et] = kinds.get(et, 0) + 1
+    print(
+        f"capture: {capture} — {len(frames):,} frames, mean {mean:.0f} B "
+        f"(generated in {time.perf_counter() - began:.1f} s)"
+    )
+    with CaptureFile(capture) as cap:
+        batch = next(cap.batches(SlotPool(1, 16, len(frames)), len(frames)))
+        data = np.array(batch.data[: int(batch.offsets[-1, 0] + batch.offsets[-1, 1])])
+        offsets = batch.offsets.copy()
+        times = batch.timestamps.copy()
+    compiled = compile_rule_set(rule_set_from_json(RULES))
+    results: list[tuple[str, float, str]] = []
+
+    print("(a) dpkt + Python rules ...", flush=True)
+    base_rate, base_tally = baseline(frames[: args.baseline_frames], compiled)
+    results.append(
+        ("(a) dpkt parse + Python rule evaluation", base_rate, f"{args.baseline_frames:,} frames")
+    )
+
+    print("(b) in process ...", flush=True)
+    tallies = {}
+    for size in (256, 1024):
+        rate, tally = in_process(data, offsets, times, RULES, size, coalesce=False)
+        tallies[size] = tally
+        results.append(
+            (f"(b) in process, engine.process per batch of {size}", rate, "parse+rules+flows")
+        )
+    for size in (256, 1024):
+        rate, _ = in_process(data, offsets, times, RULES, size, coalesce=True)
+        results.append(
+            (f"(b') in process, ingest path, batches of {size}", rate, "coalesced to 8192")
+        )
+
+    sample = frames[: args.baseline_frames]
+    check = PacketEngine(rules=RuleSetHolder(compiled))
+    res = check.process(*synthetic.to_batch(sample))
+    agree = (res.allow, res.drop, res.malformed) == (base_tally[1], base_tally[2], base_tally[3])
+
+    print("(c) gRPC Ingest ...", flush=True)
+    server = Server()
+    try:
+        for size in (256, 1024):
+            messages = grpc_messages(data, offsets, times, size)
+            rate, count = grpc_ingest(server, messages)
+            results.append(
+                (f"(c) gRPC Ingest client stream, batch {size}", rate, f"{count:,} frames")
+            )
+    finally:
+        server.stop()
+
+    print("(d) UDP ingest ...", flush=True)
+    rate, received, sent = udp_ingest(frames)
+    results.append(
+        (
+            "(d) UDP ingest (recvmmsg 256), receive rate",
+            rate,
+            f"{received:,}/{sent:,} received ({100 * received / sent:.1f}%)",
+        )
+    )
+
+    print("(e) pcap ingest command ...", flush=True)
+    wall_rate, inner_rate, count = pcap_command(capture)
+    results.append(
+        ("(e) pcap ingest command, wall clock incl. start-up", wall_rate, f"{count:,} frames")
+    )
+    results.append(("(e) pcap ingest command, its own read+classify rate", inner_rate, ""))
+
+    per_flow_traced, per_flow_columns = flow_memory(1_000_000)
+
+    print()
+    print(f"{'path':<56} {'packets/s':>12} {'x (a)':>8}  note")
+    for name, rate, note in results:
+        print(f"{name:<56} {rate:>12,.0f} {rate / base_rate:>8.1f}  {note}")
+    print()
+    print(
+        f"verdicts agree between (a) and the engine on {len(sample):,} frames: {agree} "
+        f"(allow/drop/malformed {base_tally[1]}/{base_tally[2]}/{base_tally[3]})"
+    )
+    print(
+        f"flow table memory at 1,000,000 flows: {per_flow_traced:.1f} B/flow traced "
+        f"({per_flow_columns:.1f} B/flow of columns + index); target <= 200"
+    )
+    b1024 = next(
+        r for n, r, _ in results if n.startswith("(b) in process, engine.process per batch of 1024")
+    )
+    c1024 = next(
+        r for n, r, _ in results if n.startswith("(c) gRPC Ingest client stream, batch 1024")
+    )
+    print(
+        f"targets: (b) >= 40x (a): {b1024 / base_rate:.1f}x at batch 1024; "
+        f"(c) >= 1.5 M/s at batch 1024: {c1024 / 1e6:.2f} M/s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
