@@ -99,7 +99,12 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
     if initialise:
         with app.app_context():
             try:
-                seed_roles_and_admin(datastore, settings.admin_email, settings.admin_password)
+                seed_roles_and_admin(
+                    datastore,
+                    settings.admin_email,
+                    settings.admin_password,
+                    production=settings.production,
+                )
                 database.end_request(ok=True)
             except Exception:
                 database.end_request(ok=False)

@@ -105,7 +105,16 @@ def guard_last_admin(datastore: PydalUserDatastore, user: User, keeps_admin: boo
         raise ApiError(409, "last_admin", "this is the last active admin account")
 
 
-def seed_roles_and_admin(datastore: PydalUserDatastore, email: str, password: str) -> bool:
+DEFAULT_ADMIN_PASSWORD = "admin123"
+
+
+class UnsafeDefaultAdmin(RuntimeError):
+    """Production would create an admin with the published development password."""
+
+
+def seed_roles_and_admin(
+    datastore: PydalUserDatastore, email: str, password: str, production: bool = False
+) -> bool:
     """Create the built-in roles (and keep their scopes current) and, when no admin exists,
     the default admin. Idempotent; returns True when the admin was created now."""
     for name, (description, scopes) in BUILTIN_ROLES.items():
@@ -120,6 +129,11 @@ def seed_roles_and_admin(datastore: PydalUserDatastore, email: str, password: st
             datastore.put(role)
     if active_admin_ids(datastore):
         return False
+    if production and password == DEFAULT_ADMIN_PASSWORD:
+        raise UnsafeDefaultAdmin(
+            "no admin exists and ADMIN_PASSWORD is the development default;"
+            " set ADMIN_PASSWORD to create the first admin in production"
+        )
     existing = datastore.find_user(email=email)
     if existing is not None:
         # The address exists without the admin role: grant it rather than fail start-up.

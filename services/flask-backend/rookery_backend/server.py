@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from .accounts import UnsafeDefaultAdmin
 from .config import ConfigError, Settings, load_settings
 from .db import DatabaseUnavailable
 from .logs import configure_logging
@@ -100,4 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseUnavailable as error:
         log.error(f"giving up: {error}")
         return 3
+    except UnsafeDefaultAdmin as error:
+        log.error(f"refusing to start: {error}")
+        return 2
     return 0

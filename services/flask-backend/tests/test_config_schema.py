@@ -202,3 +202,22 @@ def test_create_app_without_initialise_does_not_touch_schema(tmp_path: Path) -> 
     settings = load_settings(base_env(tmp_path))
     flask_app = create_app(settings, initialise=False)
     assert "rookery" in flask_app.extensions
+
+
+def test_production_refuses_the_default_admin_password(tmp_path: Path) -> None:
+    env = {
+        **base_env(tmp_path),
+        "RELEASE_MODE": "production",
+        "ADMIN_PASSWORD": "admin123",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "rookery_backend", "serve"],
+        env=env,
+        cwd=SERVICE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "ADMIN_PASSWORD is the development default" in result.stderr.strip().splitlines()[-1]

@@ -1,0 +1,61 @@
+"""The short principal cache never serves a credential past its expiry or past a change
+made in this process, and the API behaves the same with the cache off."""
+
+from __future__ import annotations
+
+import time
+
+from rookery_backend.credentials import Principal, PrincipalCache
+from rookery_backend.models import User
+
+
+def principal(expires_at: int) -> Principal:
+    return Principal("user", User(id=1, email="a@b.c", roles=[]), frozenset({"x"}), expires_at)
+
+
+def test_cache_honours_ttl_and_token_expiry() -> None:
+    cache = PrincipalCache(ttl_seconds=0.2)
+    cache.put("live", principal(int(time.time()) + 60))
+    cache.put("dead", principal(int(time.time()) - 1))
+    assert cache.get("live") is not None
+    assert cache.get("dead") is None
+    time.sleep(0.25)
+    assert cache.get("live") is None
+
+
+def test_cache_hands_out_private_copies() -> None:
+    cache = PrincipalCache(ttl_seconds=5)
+    cache.put("t", principal(0))
+    first = cache.get("t")
+    first.user.email = "changed@example.com"
+    first.user.roles.append("role")
+    second = cache.get("t")
+    assert second.user.email == "a@b.c" and second.user.roles == []
+
+
+def test_off_when_ttl_is_zero() -> None:
+    cache = PrincipalCache(ttl_seconds=0)
+    cache.put("t", principal(0))
+    assert cache.get("t") is None
+
+
+def test_api_without_cache(app_factory) -> None:
+    from conftest import Api
+
+    api = Api(app_factory(principal_cache_ttl=0.0).test_client())
+    admin = api.admin_token()
+    token = api.user_token(admin, "nocache@example.com", ["viewer"])
+    me = api.call("GET", "/api/v1/auth/me", token).get_json()["data"]
+    api.call("PATCH", f"/api/v1/users/{me['id']}", admin, json={"active": False})
+    assert api.call("GET", "/api/v1/auth/me", token).status_code == 401
+
+
+def test_cached_key_stops_at_revocation(api) -> None:
+    admin = api.admin_token()
+    created = api.call(
+        "POST", "/api/v1/apikeys", admin, json={"name": "hot", "scopes": ["users:read"]}
+    ).get_json()["data"]
+    for _ in range(3):  # warm the cache
+        assert api.call("GET", "/api/v1/users", created["key"]).status_code == 200
+    api.call("DELETE", f"/api/v1/apikeys/{created['id']}", admin)
+    assert api.call("GET", "/api/v1/users", created["key"]).status_code == 401
