@@ -1,5 +1,5 @@
-import { Suspense, type ComponentType } from "react";
-import { NavLink, Outlet } from "react-router";
+import { Suspense, useEffect, useRef, type ComponentType } from "react";
+import { NavLink, Outlet, useLocation } from "react-router";
 import {
   Activity, ChevronDown, FileClock, KeyRound, ListChecks, LogOut, Menu, Shield, UserCircle, Users, X,
 } from "lucide-react";
@@ -130,6 +130,18 @@ function Sidebar() {
 
 export function Layout() {
   const setMobileNav = useUiStore((s) => s.setMobileNav);
+  const { pathname } = useLocation();
+  const main = useRef<HTMLElement>(null);
+  const firstRender = useRef(true);
+  // After client-side navigation, move focus to the new page so screen readers announce it
+  // and keyboard users start at its top (not on the first load: the browser handles that).
+  useEffect(() => {
+    if (firstRender.current) {
+      firstRender.current = false;
+      return;
+    }
+    main.current?.focus({ preventScroll: false });
+  }, [pathname]);
   return (
     <div className="min-h-screen">
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-sky-400 focus:px-3 focus:py-2 focus:text-slate-950">
@@ -144,7 +156,7 @@ export function Layout() {
           <Logo size={28} title="Rookery logo" />
           <span className="font-semibold text-amber-300">Rookery</span>
         </header>
-        <main id="main" className="mx-auto max-w-7xl p-4 md:p-6">
+        <main id="main" ref={main} tabIndex={-1} className="mx-auto max-w-7xl p-4 outline-none md:p-6">
           <Suspense fallback={<Loading />}>
             <Outlet />
           </Suspense>
