@@ -194,6 +194,26 @@ async function main() {
         await admin.getByRole("dialog", { name: "Delete user" }).getByRole("button", { name: "Cancel" }).click();
         await admin.getByLabel("Search by email").fill("");
         await admin.getByRole("cell", { name: VIEWER.email, exact: true }).waitFor();
+        // A throwaway account: deactivate it, find it under "Inactive", then delete it.
+        const temp = `temp-${Date.now()}@rookery.test`;
+        await admin.getByRole("button", { name: "New user" }).click();
+        await dialog.getByLabel("Email").fill(temp);
+        await dialog.getByLabel("Initial password").fill("Temp-e2e-Passw0rd!");
+        await dialog.getByRole("button", { name: "Create user" }).click();
+        await admin.getByRole("cell", { name: temp, exact: true }).waitFor();
+        await admin.getByRole("button", { name: `Deactivate ${temp}` }).click();
+        await admin.getByRole("dialog", { name: "Deactivate user" }).getByRole("button", { name: "Deactivate" }).click();
+        await admin.getByRole("button", { name: `Activate ${temp}` }).waitFor();
+        await admin.getByLabel("Status").selectOption("inactive");
+        await admin.waitForFunction((email) => {
+          const cells = [...document.querySelectorAll("tbody tr td:first-child")].map((td) => td.textContent);
+          return cells.length === 1 && cells[0] === email;
+        }, temp);
+        await admin.getByRole("button", { name: `Delete ${temp}` }).click();
+        await admin.getByRole("dialog", { name: "Delete user" }).getByRole("button", { name: "Delete" }).click();
+        await admin.getByRole("cell", { name: temp, exact: true }).waitFor({ state: "detached" });
+        await admin.getByLabel("Status").selectOption("");
+        await admin.getByRole("cell", { name: VIEWER.email, exact: true }).waitFor();
         await shot(admin, "users");
         await checkA11y(admin, "users");
       }],
