@@ -69,12 +69,13 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
 
     app = Flask(__name__)
     app.config.update(flask_security_config(settings))
-    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     database = Database(settings)
     datastore = PydalUserDatastore(database)
     Security(app, datastore, register_blueprint=False)
     _drop_session_identity_hook(app)
+    # After Security(): FST installs its own JSON provider. Keep fields in model order.
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     principal_cache = PrincipalCache(settings.principal_cache_ttl)
     datastore.on_change.append(principal_cache.clear)
     metrics = Metrics(settings.version)
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
         database=database,
         datastore=datastore,
         codec=JwtCodec(settings),
-        refresh_tokens=RefreshTokenStore(database.dal, settings.refresh_token_ttl),
+        refresh_tokens=RefreshTokenStore(
+            database.dal, settings.refresh_token_ttl, on_revoke=principal_cache.clear
+        ),
         rate_limiter=LoginRateLimiter(settings.login_rate_limit),
         metrics=metrics,
         mailer=Mailer(settings),

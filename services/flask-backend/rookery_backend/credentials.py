@@ -8,6 +8,7 @@ import copy
 import hmac
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,12 +135,21 @@ def _validate_jwt(token: str, codec: JwtCodec, datastore: PydalUserDatastore) ->
         return CredentialCheck(None, "inactive", "the account is deactivated")
     if not claims.uniquifier or not user.fs_uniquifier.startswith(claims.uniquifier):
         return CredentialCheck(None, "revoked", "the token was revoked (password changed)")
+    if claims.family and _family_revoked(datastore.dal, claims.family):
+        # Logout, or a reused refresh token, ends the session's access tokens too.
+        return CredentialCheck(None, "revoked", "the session was logged out or revoked")
     # Scopes come from the roles the user holds now, capped by what the token was issued
     # with: removing a role takes effect at once, adding one needs a new token.
     scopes = frozenset(user.scopes) & claims.scopes
     return CredentialCheck(
         Principal("user", user, scopes, claims.expires_at, token_family=claims.family)
     )
+
+
+def _family_revoked(dal: Any, family: str) -> bool:
+    table = dal.refresh_token
+    query = (table.family == family) & (table.revoked_at != None)  # noqa: E711
+    return bool(dal(query).select(table.id, limitby=(0, 1)))
 
 
 def _validate_api_key(token: str, datastore: PydalUserDatastore) -> CredentialCheck:
@@ -175,9 +185,12 @@ class RefreshTokenStore:
     """Rotating single-use refresh tokens, stored hashed, grouped in families. Presenting a
     spent token revokes its whole family (someone else holds the successor)."""
 
-    def __init__(self, dal: Any, ttl_seconds: int) -> None:
+    def __init__(
+        self, dal: Any, ttl_seconds: int, on_revoke: Callable[[], None] = lambda: None
+    ) -> None:
         self.dal = dal
         self.ttl = timedelta(seconds=ttl_seconds)
+        self.on_revoke = on_revoke  # cached principals of a revoked session must go
 
     def issue(self, user_id: int, family: str | None = None) -> tuple[str, str]:
         token = new_refresh_token()
@@ -209,15 +222,19 @@ class RefreshTokenStore:
 
     def revoke_family(self, family: str) -> int:
         table = self.dal.refresh_token
-        return self.dal((table.family == family) & (table.revoked_at == None)).update(  # noqa: E711
+        revoked = self.dal((table.family == family) & (table.revoked_at == None)).update(  # noqa: E711
             revoked_at=utcnow()
         )
+        self.on_revoke()
+        return revoked
 
     def revoke_user(self, user_id: int) -> int:
         table = self.dal.refresh_token
-        return self.dal((table.user_id == user_id) & (table.revoked_at == None)).update(  # noqa: E711
+        revoked = self.dal((table.user_id == user_id) & (table.revoked_at == None)).update(  # noqa: E711
             revoked_at=utcnow()
         )
+        self.on_revoke()
+        return revoked
 
     def family_of(self, token: str) -> str | None:
         table = self.dal.refresh_token

@@ -194,3 +194,31 @@ def test_unknown_route_and_method_are_json(api) -> None:
 def test_request_id_is_echoed(api) -> None:
     reply = api.call("GET", "/healthz", headers={"X-Request-ID": "abc-123"})
     assert reply.headers["X-Request-ID"] == "abc-123"
+
+
+def test_logout_ends_the_sessions_access_token(api) -> None:
+    data = login_body(api).get_json()["data"]
+    token = data["access_token"]
+    assert api.call("GET", "/api/v1/auth/me", token).status_code == 200
+    assert api.call("POST", "/api/v1/auth/logout", token).status_code == 200
+    after = api.call("GET", "/api/v1/auth/me", token)
+    assert after.status_code == 401
+    assert after.get_json()["error"]["details"]["reason"] == "revoked"
+    # Another session of the same account is untouched.
+    other = api.admin_token()
+    assert api.call("GET", "/api/v1/auth/me", other).status_code == 200
+
+
+def test_refresh_reuse_kills_the_access_tokens_of_the_family(api) -> None:
+    data = login_body(api).get_json()["data"]
+    rotated = api.call("POST", REFRESH, json={"refresh_token": data["refresh_token"]})
+    new_access = rotated.get_json()["data"]["access_token"]
+    assert api.call("GET", "/api/v1/auth/me", new_access).status_code == 200
+    api.call("POST", REFRESH, json={"refresh_token": data["refresh_token"]})  # reuse
+    assert api.call("GET", "/api/v1/auth/me", new_access).status_code == 401
+
+
+def test_user_fields_come_in_contract_order(api) -> None:
+    reply = api.call("GET", "/api/v1/auth/me", api.admin_token())
+    text = reply.get_data(as_text=True)
+    assert text.index('"id"') < text.index('"email"') < text.index('"login_count"')

@@ -379,9 +379,14 @@ def forgot() -> Any:
             actor_email=user.email,
             ip=client_ip(),
         )
-    delivery = "smtp" if svc.mailer.configured else "logged"
     message = "if the address has an account, a reset link is on its way"
-    if delivery == "logged":
+    if svc.mailer.configured:
+        delivery = "smtp"
+    elif svc.settings.production:
+        delivery = "disabled"
+        message = "password reset by e-mail is not configured; ask an administrator"
+    else:
+        delivery = "logged"
         message += " (no mail server is configured: the link is in the server log)"
     return respond({"message": message, "mail_delivery": delivery}, ForgotOut, status=202)
 

@@ -99,7 +99,7 @@ class MessageOut(BaseModel):
 
 class ForgotOut(BaseModel):
     message: str
-    mail_delivery: Literal["smtp", "logged"]
+    mail_delivery: Literal["smtp", "logged", "disabled"]
 
 
 class TwoFactorSetupOut(BaseModel):
