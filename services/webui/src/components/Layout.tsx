@@ -5,6 +5,7 @@ import {
 } from "lucide-react";
 import { Logo } from "./Logo";
 import { Loading } from "./Loading";
+import { ErrorBoundary } from "./ErrorBoundary";
 import { hasScope, useAuthStore } from "../lib/auth-store";
 import { useUiStore } from "../lib/ui-store";
 import { PAGE_SCOPES } from "../lib/permissions";
@@ -157,9 +158,11 @@ export function Layout() {
           <span className="font-semibold text-amber-300">Rookery</span>
         </header>
         <main id="main" ref={main} tabIndex={-1} className="mx-auto max-w-7xl p-4 outline-none md:p-6">
-          <Suspense fallback={<Loading />}>
-            <Outlet />
-          </Suspense>
+          <ErrorBoundary resetKey={pathname}>
+            <Suspense fallback={<Loading />}>
+              <Outlet />
+            </Suspense>
+          </ErrorBoundary>
         </main>
       </div>
     </div>

@@ -9,6 +9,7 @@ import { Pagination } from "../../components/Pagination";
 import { toApiError } from "../../lib/api-error";
 import { hasScope, useAuthStore, type User } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
+import { useDebounced } from "../../lib/use-debounced";
 import { useRoles, useUserMutations, useUsers, type Role, type UserFilters } from "./api";
 
 function RolePicker({ roles, value, onChange, legend }: { roles: Role[]; value: string[]; onChange: (v: string[]) => void; legend: string }) {
@@ -106,7 +107,8 @@ export default function UsersPage() {
   // Assigning roles and deleting accounts need users:admin on the backend.
   const canAdmin = hasScope(me, PAGE_SCOPES.usersAdmin);
   const [filters, setFilters] = useState<UserFilters>({ q: "", status: "", role: "", page: 1, per_page: 20 });
-  const users = useUsers(filters);
+  const q = useDebounced(filters.q);
+  const users = useUsers({ ...filters, q });
   const roles = useRoles();
   const { update, remove } = useUserMutations();
   const [creating, setCreating] = useState(false);
