@@ -213,3 +213,16 @@ def principals(api: Api) -> dict[str, str | None]:
 
 
 __all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "Api", "RateLimit", "settings_for"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    selected = selected_backends()
+    ran = [LABELS[b] for b in BACKENDS if b in _schema_ready or (b == "sqlite" and b in selected)]
+    unreachable = [LABELS[b] for b in BACKENDS if b in selected and LABELS[b] not in ran]
+    missing = [LABELS[b] for b in BACKENDS if b not in selected]
+    line = f"flask-backend database suites ran on: {', '.join(ran) or 'none'}"
+    if unreachable:
+        line += f"; UNREACHABLE: {', '.join(unreachable)}"
+    if missing:
+        line += f"; NOT run on: {', '.join(missing)} (make test DBS=all)"
+    terminalreporter.write_line(line)
