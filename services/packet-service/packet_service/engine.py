@@ -8,6 +8,7 @@ No grpc here.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class Histogram:
         self.counts = np.zeros(len(self.bounds) + 1, dtype=np.int64)
 
     def observe(self, value: float) -> None:
-        self.counts[np.searchsorted(self.bounds, value)] += 1
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1  # "le" buckets
         self.total += value
         self.observations += 1
 

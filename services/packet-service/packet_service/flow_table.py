@@ -30,6 +30,7 @@ _MIX = (
     np.uint64(0xFF51AFD7ED558CCD),
 )
 _FINAL = np.uint64(0xC4CEB9FE1A85EC53)
+_ONE = np.uint64(1)
 
 
 @dataclass(slots=True)
@@ -215,6 +216,77 @@ class FlowTable:
         if self.clock - self._last_sweep > max(self.idle_timeout / 4, 1.0):
             self.sweep_idle()
         hashes = hash_keys(keys)
+        # Fast path: most packets belong to flows already in the table, so look every row
+        # up directly and add with ufunc.at; only the (few) missing flows are grouped and
+        # inserted. A burst of new flows too big for the table takes the grouped path.
+        rows = self._lookup(keys, hashes)
+        missing = np.flatnonzero(rows < 0)
+        if missing.size:
+            if missing.size > self.max_flows // 2:
+                self._update_grouped(keys, hashes, lengths, times, tcp_flags)
+                return
+            if self.count + missing.size > self.capacity:
+                before = self.evicted_total
+                self._make_room(missing.size)
+                if self.evicted_total != before:  # rows moved: look up again
+                    rows = self._lookup(keys, hashes)
+                    missing = np.flatnonzero(rows < 0)
+            rows[missing] = self._insert_missing(keys[missing], hashes[missing], times[missing])
+        np.add.at(self.packets, rows, _ONE)
+        np.add.at(self.bytes, rows, lengths.astype(np.uint64))
+        np.maximum.at(self.last_seen, rows, times)
+        np.bitwise_or.at(self.tcp_flags, rows, tcp_flags)
+
+    def _lookup(self, keys: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+        """Table row of every key, -1 where absent (linear probing, all rows at once)."""
+        mask = self.index.shape[0] - 1
+        rows = np.full(keys.shape[0], _EMPTY, dtype=np.int64)
+        pending = np.arange(keys.shape[0], dtype=np.int64)
+        slots = (hashes & np.uint64(mask)).astype(np.int64)
+        while pending.size:
+            occupant = self.index[slots[pending]].astype(np.int64)
+            present = occupant != _EMPTY
+            pending, occupant = pending[present], occupant[present]  # an empty slot: absent
+            same = self.hashes[occupant] == hashes[pending]
+            if same.any():
+                check = np.flatnonzero(same)
+                equal = (self.keys[occupant[check]] == keys[pending[check]]).all(1)
+                same[check[~equal]] = False
+            rows[pending[same]] = occupant[same]
+            pending = pending[~same]
+            slots[pending] = (slots[pending] + 1) & mask
+        return rows
+
+    def _insert_missing(
+        self, keys: np.ndarray, hashes: np.ndarray, times: np.ndarray
+    ) -> np.ndarray:
+        """Insert the distinct keys among `keys` (all absent from the table); returns the
+        row of each input key. The caller made room."""
+        # Sorted by hash, then by every key word, so equal keys are always adjacent.
+        order = np.lexsort((*(keys[:, w] for w in range(KEY_WORDS - 1, -1, -1)), hashes))
+        sorted_keys = keys[order]
+        sorted_hashes = hashes[order]
+        starts_mask = np.empty(order.shape[0], dtype=bool)
+        starts_mask[0] = True
+        np.not_equal(sorted_hashes[1:], sorted_hashes[:-1], out=starts_mask[1:])
+        # Equal hashes but different keys start a new group too (exact grouping).
+        starts_mask[1:] |= (sorted_keys[1:] != sorted_keys[:-1]).any(1)
+        starts = np.flatnonzero(starts_mask)
+        group = np.cumsum(starts_mask) - 1
+        first_seen = np.minimum.reduceat(times[order], starts)
+        new_rows = self._find_or_insert(sorted_keys[starts], sorted_hashes[starts], first_seen)
+        rows = np.empty(order.shape[0], dtype=np.int64)
+        rows[order] = new_rows[group]
+        return rows
+
+    def _update_grouped(
+        self,
+        keys: np.ndarray,
+        hashes: np.ndarray,
+        lengths: np.ndarray,
+        times: np.ndarray,
+        tcp_flags: np.ndarray,
+    ) -> None:
         # Group the batch by flow with one sort: runs of equal hashes are one flow, and
         # reduceat over the runs sums/mins/maxes/ORs them without any per-row Python.
         order = np.argsort(hashes, kind="stable")
