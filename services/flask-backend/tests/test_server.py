@@ -26,6 +26,45 @@ from conftest import (
 )
 
 
+def h2c_get(base: str, path: str) -> tuple[int, bytes]:
+    """One HTTP/2 request over cleartext with prior knowledge (h2c), using the h2 library."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    host, port = base.removeprefix("http://").split(":")
+    status, body = 0, b""
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        connection.initiate_connection()
+        connection.send_headers(
+            1,
+            [
+                (":method", "GET"),
+                (":path", path),
+                (":scheme", "http"),
+                (":authority", f"{host}:{port}"),
+            ],
+            end_stream=True,
+        )
+        sock.sendall(connection.data_to_send())
+        done = False
+        while not done:
+            data = sock.recv(65535)
+            if not data:
+                break
+            for event in connection.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = int(dict(event.headers)[b":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                    connection.acknowledge_received_data(len(event.data), event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    done = True
+            sock.sendall(connection.data_to_send())
+    return status, body
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -131,6 +170,9 @@ def test_real_server_under_concurrent_load(server) -> None:
     assert echoed.headers["X-Request-ID"] == "trace-42"
     docs = requests.get(f"{base}/api/v1/docs", timeout=5)
     assert docs.status_code == 200 and "/api/v1/openapi.json" in docs.text
+
+    status, body = h2c_get(base, "/healthz")
+    assert status == 200 and json.loads(body)["status"] == "ok"
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0

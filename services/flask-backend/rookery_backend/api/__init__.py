@@ -25,6 +25,7 @@ class EndpointDoc:
     response: type[BaseModel] | None = None
     many: bool = False
     status: int = 200
+    envelope: bool = True  # False: the body is the model itself (operations endpoints)
 
 
 def endpoint(
@@ -38,12 +39,15 @@ def endpoint(
     response: type[BaseModel] | None = None,
     many: bool = False,
     status: int = 200,
+    envelope: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view for one method and record what the OpenAPI document says of it."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         docs: dict[str, EndpointDoc] = getattr(view, "api_docs", {})
-        docs[method] = EndpointDoc(summary, blueprint.name, body, query, response, many, status)
+        docs[method] = EndpointDoc(
+            summary, blueprint.name, body, query, response, many, status, envelope
+        )
         view.api_docs = docs  # type: ignore[attr-defined]
         blueprint.add_url_rule(
             rule, endpoint=f"{view.__name__}_{method.lower()}", view_func=view, methods=[method]

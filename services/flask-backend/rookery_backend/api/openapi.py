@@ -100,10 +100,13 @@ def build_openapi(app: Flask, version: str) -> dict[str, Any]:
         if doc.response is not None:
             ref = {"$ref": f"#/components/schemas/{doc.response.__name__}"}
             data_schema = {"type": "array", "items": ref} if doc.many else ref
-        envelope = {
-            "type": "object",
-            "properties": {"data": data_schema, "meta": {"type": "object"}},
-        }
+        if doc.envelope:
+            envelope: dict[str, Any] = {
+                "type": "object",
+                "properties": {"data": data_schema, "meta": {"type": "object"}},
+            }
+        else:
+            envelope = data_schema or {"type": "string"}
         operation["responses"][str(doc.status)] = {
             "description": "success",
             "content": {"application/json": {"schema": envelope}},

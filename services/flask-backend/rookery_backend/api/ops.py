@@ -9,7 +9,9 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from ..errors import error_response
 from ..services import services
+from . import endpoint
 from .openapi import build_openapi
+from .v1.schemas import HealthOut, ReadyOut
 
 bp = Blueprint("ops", __name__)
 
@@ -24,13 +26,27 @@ SWAGGER_PAGE = """<!doctype html>
 """
 
 
-@bp.get("/healthz")
+@endpoint(
+    bp,
+    "/healthz",
+    "GET",
+    "Liveness: the process answers (and its version)",
+    response=HealthOut,
+    envelope=False,
+)
 def healthz() -> Any:
     version = services().settings.version
     return jsonify({"status": "ok", "service": "flask-backend", "version": version})
 
 
-@bp.get("/readyz")
+@endpoint(
+    bp,
+    "/readyz",
+    "GET",
+    "Readiness: the database answers (503 otherwise)",
+    response=ReadyOut,
+    envelope=False,
+)
 def readyz() -> Any:
     svc = services()
     if svc.database.ping():
@@ -43,7 +59,7 @@ def readyz() -> Any:
     )
 
 
-@bp.get("/metrics")
+@endpoint(bp, "/metrics", "GET", "Prometheus metrics (text exposition format)", envelope=False)
 def metrics() -> Any:
     return Response(services().metrics.render(), mimetype="text/plain; version=0.0.4")
 

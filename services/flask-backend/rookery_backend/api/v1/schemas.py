@@ -222,3 +222,8 @@ class HealthOut(BaseModel):
     status: str
     service: str
     version: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    database: str
