@@ -4,7 +4,7 @@
 import { chromium } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
 import { execFile } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -442,6 +442,13 @@ async function main() {
     }
   } catch (err) {
     console.error(`[e2e] harness error: ${err.stack ?? err}`);
+    // The services' own words are the quickest way to see why one did not come up.
+    for (const name of ["packet-service", "flask-backend", "webui"]) {
+      try {
+        const lines = readFileSync(join(shotDir, "logs", `${name}.log`), "utf8").trim().split("\n").slice(-15);
+        console.error(`--- ${name}.log (last lines)\n${lines.join("\n")}`);
+      } catch { /* that service was not started */ }
+    }
     results.push({ name: "harness", status: "failed", reason: String(err.message ?? err) });
   } finally {
     await browser?.close().catch(() => {});

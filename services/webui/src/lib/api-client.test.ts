@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { api, getData } from "./api-client";
+import { api, getData, signOut } from "./api-client";
 import { ApiError } from "./api-error";
 import { useAuthStore } from "./auth-store";
 import { adminUser, installFakeBackend, tokenBody } from "../test/fake-backend";
@@ -98,6 +98,65 @@ describe("api client", () => {
     expect(err.code).toBe("invalid_credentials");
     expect(fake.calls.map((c) => c.url)).toEqual(["/auth/2fa/disable"]);
     expect(useAuthStore.getState().status).toBe("authenticated");
+  });
+
+  it("ignores a refresh answered after sign-out (it must not revive the session)", async () => {
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const fake = installFakeBackend({
+      "GET /x": () => ({ status: 401, body: { error: { code: "invalid_token", message: "expired" } } }),
+      "POST /auth/refresh": async () => {
+        await gate;
+        return { status: 200, body: tokenBody("revived") };
+      },
+    });
+    restore = fake.restore;
+    useAuthStore.getState().setSession({ accessToken: "old", user: adminUser });
+    const pending = getData("/x").catch((e) => e);
+    await new Promise((r) => setTimeout(r, 10));
+    useAuthStore.getState().clear(); // the user signed out meanwhile
+    release();
+    await pending;
+    expect(useAuthStore.getState().status).toBe("anonymous");
+    expect(useAuthStore.getState().accessToken).toBeNull();
+  });
+
+  it("signs out with an expired access token by refreshing first, so the server revokes", async () => {
+    const fake = installFakeBackend({
+      "POST /auth/logout": (r) =>
+        r.headers.get("Authorization") === "Bearer fresh"
+          ? { status: 200, body: { data: null } }
+          : { status: 401, body: { error: { code: "invalid_token", message: "expired" } } },
+      "POST /auth/refresh": () => ({ status: 200, body: tokenBody("fresh") }),
+    });
+    restore = fake.restore;
+    useAuthStore.getState().setSession({ accessToken: "expired", user: adminUser });
+    await signOut();
+    expect(fake.calls.map((c) => `${c.method} ${c.url}`)).toEqual(["POST /auth/logout", "POST /auth/refresh", "POST /auth/logout"]);
+    expect(useAuthStore.getState().status).toBe("anonymous");
+  });
+
+  it("does not refresh other calls while signing out", async () => {
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const fake = installFakeBackend({
+      "POST /auth/logout": async () => {
+        await gate;
+        return { status: 200, body: { data: null } };
+      },
+      "GET /users": () => ({ status: 401, body: { error: { code: "invalid_token", message: "expired" } } }),
+      "POST /auth/refresh": () => ({ status: 200, body: tokenBody("revived") }),
+    });
+    restore = fake.restore;
+    useAuthStore.getState().setSession({ accessToken: "t", user: adminUser });
+    const out = signOut();
+    await new Promise((r) => setTimeout(r, 10));
+    const err = (await getData("/users").catch((e) => e)) as ApiError;
+    release();
+    await out;
+    expect(err.status).toBe(401);
+    expect(fake.calls.some((c) => c.url === "/auth/refresh")).toBe(false);
+    expect(useAuthStore.getState().status).toBe("anonymous");
   });
 
   it("reads Retry-After from a 429", async () => {

@@ -17,7 +17,13 @@ export interface Envelope<T> {
 }
 
 /** Endpoints whose 401 means "bad credentials", never "access token expired". */
-const NO_REFRESH = ["/auth/login", "/auth/refresh", "/auth/logout", "/auth/forgot", "/auth/reset"];
+const NO_REFRESH = ["/auth/login", "/auth/refresh", "/auth/forgot", "/auth/reset"];
+
+/**
+ * While signing out, only the logout call itself may refresh (an expired access token must
+ * not stop the server from revoking the refresh family); any other 401 just fails.
+ */
+let signingOut = false;
 
 /** 401 codes that judge what the user typed, not the age of the access token. */
 const CREDENTIAL_ERRORS = new Set(["invalid_credentials", "totp_required", "invalid_totp", "invalid_refresh"]);
@@ -33,13 +39,15 @@ let inflightRefresh: Promise<boolean> | null = null;
  */
 export function refreshSession(client: AxiosInstance = api): Promise<boolean> {
   if (!inflightRefresh) {
-    const { refreshToken } = useAuthStore.getState();
+    const { refreshToken, epoch } = useAuthStore.getState();
     inflightRefresh = client
       .post<Envelope<TokenResponse>>(
         "/auth/refresh",
         refreshToken ? { refresh_token: refreshToken } : {},
       )
       .then((res) => {
+        // Signed out while this was in flight: the answer must not bring the session back.
+        if (useAuthStore.getState().epoch !== epoch) return false;
         const t = res.data.data;
         useAuthStore.getState().setSession({
           accessToken: t.access_token,
@@ -49,7 +57,7 @@ export function refreshSession(client: AxiosInstance = api): Promise<boolean> {
         return true;
       })
       .catch(() => {
-        useAuthStore.getState().clear();
+        if (useAuthStore.getState().epoch === epoch) useAuthStore.getState().clear();
         return false;
       })
       .finally(() => {
@@ -82,6 +90,7 @@ export function createApiClient(): AxiosInstance {
     const expired =
       error.response?.status === 401 &&
       !CREDENTIAL_ERRORS.has(code) &&
+      (!signingOut || url.endsWith("/auth/logout")) &&
       config &&
       !config._retried &&
       !NO_REFRESH.some((p) => url.endsWith(p));
@@ -121,4 +130,26 @@ export async function send<T>(
 ): Promise<T> {
   const res = await api.request<Envelope<T>>({ method, url, data: body });
   return res.data?.data;
+}
+
+/**
+ * Ends the session: lets a refresh already under way settle (so the cookie is not rotated
+ * behind our back), asks the server to revoke the refresh family and clear the cookie,
+ * then forgets everything held in memory.
+ */
+export async function signOut(client: AxiosInstance = api): Promise<void> {
+  signingOut = true;
+  try {
+    if (inflightRefresh) await inflightRefresh;
+    if (useAuthStore.getState().status === "authenticated") {
+      try {
+        await client.post("/auth/logout", {});
+      } catch {
+        // Already revoked, or the server is gone: the local session ends regardless.
+      }
+    }
+    useAuthStore.getState().clear();
+  } finally {
+    signingOut = false;
+  }
 }

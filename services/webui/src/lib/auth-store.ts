@@ -26,6 +26,8 @@ interface AuthState {
    * token in the body instead of a cookie, so it dies with the tab. Never persisted.
    */
   refreshToken: string | null;
+  /** Grows on every sign-out, so a refresh answered after it can be recognised and ignored. */
+  epoch: number;
   setSession: (s: { accessToken: string; refreshToken?: string | null; user: User }) => void;
   setUser: (user: User) => void;
   clear: () => void;
@@ -36,6 +38,7 @@ export const useAuthStore = create<AuthState>((set) => ({
   user: null,
   accessToken: null,
   refreshToken: null,
+  epoch: 0,
   setSession: ({ accessToken, refreshToken, user }) =>
     set((prev) => ({
       status: "authenticated",
@@ -45,7 +48,8 @@ export const useAuthStore = create<AuthState>((set) => ({
       refreshToken: refreshToken === undefined ? prev.refreshToken : refreshToken,
     })),
   setUser: (user) => set({ user }),
-  clear: () => set({ status: "anonymous", user: null, accessToken: null, refreshToken: null }),
+  clear: () =>
+    set((prev) => ({ status: "anonymous", user: null, accessToken: null, refreshToken: null, epoch: prev.epoch + 1 })),
 }));
 
 export function hasScope(user: User | null, scope: string): boolean {

@@ -1,7 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useNavigate } from "react-router";
-import { api, refreshSession } from "../../lib/api-client";
-import { useAuthStore } from "../../lib/auth-store";
+import { refreshSession, signOut } from "../../lib/api-client";
 
 /** Ask once on load whether the refresh cookie still holds a session. */
 export function restoreSession(): Promise<boolean> {
@@ -13,12 +12,7 @@ export function useLogout() {
   const qc = useQueryClient();
   const navigate = useNavigate();
   return async () => {
-    try {
-      await api.post("/auth/logout", {});
-    } catch {
-      // Already expired or the server is gone: the local session ends regardless.
-    }
-    useAuthStore.getState().clear();
+    await signOut();
     qc.clear();
     navigate("/login", { replace: true });
   };
