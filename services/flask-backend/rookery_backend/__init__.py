@@ -94,6 +94,14 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
         principal_cache=principal_cache,
     )
 
+    if settings.trusted_proxies:
+        # Behind MarchProxy: take the client address and scheme from the last N proxies'
+        # X-Forwarded-For/-Proto (rate limits, audit IPs and the Secure cookie flag use them).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
     _install_request_lifecycle(app, database, metrics)
     install_guard(app)
     register_error_handlers(app)

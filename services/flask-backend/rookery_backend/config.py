@@ -68,6 +68,7 @@ class Settings:
     http_port: int = 8080
     grpc_port: int = 50051
     http_threads: int = 4
+    trusted_proxies: int = 0
     http1_enabled: bool = True
     http2_enabled: bool = True
     http3_enabled: bool = False
@@ -191,6 +192,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "HTTP_PORT": ("http_port", 0, 65535),
         "GRPC_PORT": ("grpc_port", 0, 65535),
         "HTTP_THREADS": ("http_threads", 1, 256),
+        "TRUSTED_PROXIES": ("trusted_proxies", 0, 10),
         "DB_PORT": ("db_port", 0, 65535),
         "DB_POOL_SIZE": ("db_pool_size", 0, 1000),
         "DB_MAX_RETRIES": ("db_max_retries", 0, 1000),

@@ -85,5 +85,19 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def on_unexpected(error: Exception) -> Any:
         g.rollback = True
+        if is_database_outage(error):
+            log.error("database unavailable", extra={"error": str(error).splitlines()[0]})
+            response = error_response(
+                503, "database_unavailable", "the database does not answer; try again"
+            )
+            response.headers["Retry-After"] = "5"
+            return response
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal server error")
+
+
+def is_database_outage(error: BaseException) -> bool:
+    """Connection-level driver errors (sqlite3, psycopg2 and pymysql all name them so)."""
+    return type(error).__name__ in ("OperationalError", "InterfaceError") and (
+        type(error).__module__.split(".")[0] in ("sqlite3", "psycopg2", "pymysql")
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import SERVICE_DIR, base_env
+from conftest import SERVICE_DIR, base_env, settings_for
 from rookery_backend import create_app
 from rookery_backend.config import ConfigError, RateLimit, load_settings
 from rookery_backend.db import DatabaseUnavailable, sqlalchemy_url, wait_for_database
@@ -221,3 +221,51 @@ def test_production_refuses_the_default_admin_password(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "ADMIN_PASSWORD is the development default" in result.stderr.strip().splitlines()[-1]
+
+
+def test_readyz_and_requests_when_the_database_goes_away(backend: str, tmp_path: Path) -> None:
+    """A real outage: the service's PostgreSQL database is dropped under it."""
+    if backend != "postgresql":
+        pytest.skip("needs PostgreSQL (DROP DATABASE ... WITH (FORCE) cuts live sessions)")
+    settings = settings_for("postgresql", tmp_path)
+    admin_url = sqlalchemy_url(settings)
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        connection.execute(sa.text("DROP DATABASE IF EXISTS rookery_outage WITH (FORCE)"))
+        connection.execute(sa.text("CREATE DATABASE rookery_outage"))
+    try:
+        outage = settings.with_overrides(db_name="rookery_outage")
+        client = create_app(outage).test_client()
+        assert client.get("/readyz").status_code == 200
+        with engine.connect() as connection:
+            connection.execute(sa.text("DROP DATABASE rookery_outage WITH (FORCE)"))
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.get_json()["error"]["code"] == "database_unavailable"
+        login = client.post("/api/v1/auth/login", json={"email": "a@b.c", "password": "x"})
+        assert login.status_code == 503 and login.headers["Retry-After"] == "5"
+    finally:
+        with engine.connect() as connection:
+            connection.execute(sa.text("DROP DATABASE IF EXISTS rookery_outage WITH (FORCE)"))
+        engine.dispose()
+
+
+def test_trusted_proxy_address_is_used(app_factory) -> None:
+    from conftest import Api
+    from rookery_backend.config import RateLimit
+
+    api = Api(app_factory(trusted_proxies=1, login_rate_limit=RateLimit(2, 60)).test_client())
+    body = {"email": "nobody@example.com", "password": "x"}
+
+    def attempt(client_ip: str) -> int:
+        headers = {"X-Forwarded-For": client_ip}
+        return api.call("POST", "/api/v1/auth/login", json=body, headers=headers).status_code
+
+    assert [attempt("203.0.113.7"), attempt("203.0.113.8")] == [401, 401]
+    # Third attempt on the account is limited whatever the address; the audit line carries
+    # the forwarded client address, not the proxy's.
+    assert attempt("203.0.113.9") == 429
+    admin = api.admin_token()
+    events = api.call("GET", "/api/v1/audit?event=login_failed", admin).get_json()["data"]
+    assert {e["ip"] for e in events} == {"203.0.113.7", "203.0.113.8"}
