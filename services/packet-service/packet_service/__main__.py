@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ingest.add_argument("capture", help="FILE.pcap or FILE.pcapng")
     ingest.add_argument("--rules", help="rule set JSON (the REST shape)")
-    ingest.add_argument("--batch", type=int, default=1024, help="frames per batch (default 1024)")
+    ingest.add_argument("--batch", type=int, default=4096, help="frames per batch (default 4096)")
     ingest.add_argument("--top", type=int, default=10, help="top flows to show (default 10)")
     ingest.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -113,35 +113,37 @@ class CaptureFile:
         if network not in LINK_TYPES:
             raise CaptureFormatError(f"{self.path}: link type {network} is not supported")
         link = LINK_TYPES[network]
-        record = struct.Struct(endian + "IIII")
-        offsets, stamps = slot.offsets, slot.timestamps
-        pos, size, count, base = 24, self.size, 0, 24
+        read_length = struct.Struct(endian + "I").unpack_from
+        word = np.dtype(endian + "u4")
+        # The walk itself is sequential (each record says where the next starts), so the
+        # Python loop does only that: one length read per record. Every other header
+        # field is then read for the whole batch with numpy.
+        u32 = np.ndarray((self.size - 3,), dtype=word, buffer=self._map, strides=(1,))
+        pos, size = 24, self.size
         while pos + 16 <= size:
-            sec, frac, incl, _orig = record.unpack_from(m, pos)
-            start = pos + 16
-            if start + incl > size or incl > 0x3FFFFFFF:
-                self.truncated = True
+            positions = []
+            base = pos
+            limit = base + 0xFFFF_0000  # offsets are uint32 relative to the batch start
+            while len(positions) < batch_size and pos + 16 <= size:
+                incl = read_length(m, pos + 8)[0]
+                end = pos + 16 + incl
+                if end > size or end > limit:
+                    break
+                positions.append(pos)
+                pos = end
+            if not positions:
                 break
-            if start + incl - base >= 0xFFFFFFFF:  # keep offsets inside uint32
-                slot.count = count
-                yield self._emit(slot, base, link)
-                count, base = 0, pos
-            offsets[count, 0] = start - base
-            offsets[count, 1] = incl
-            stamps[count] = sec + frac * unit
-            count += 1
-            pos = start + incl
-            if count == batch_size:
-                slot.count = count
-                self.position = pos
-                yield self._emit(slot, base, link)
-                count, base = 0, pos
-        if pos < size and not self.truncated:
+            at = np.array(positions, dtype=np.int64)
+            n = at.shape[0]
+            slot.offsets[:n, 0] = at + 16 - base
+            slot.offsets[:n, 1] = u32[at + 8]
+            slot.timestamps[:n] = u32[at] + u32[at + 4] * unit
+            slot.count = n
+            self.position = pos
+            yield self._emit(slot, base, link)
+        if pos < size:
             self.truncated = True
         self.position = size
-        if count:
-            slot.count = count
-            yield self._emit(slot, base, link)
 
     def _walk_pcapng(self, slot: Slot, batch_size: int) -> Iterator[CaptureBatch]:
         m = self._map

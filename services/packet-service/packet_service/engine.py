@@ -97,6 +97,7 @@ class PacketEngine:
         self._pending_lengths = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.int64)
         self._pending_times = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.float64)
         self._pending_flags = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.uint8)
+        self._pending_valid = np.zeros(FLOW_FLUSH_PACKETS, dtype=bool)
 
     @property
     def flow_table(self) -> FlowTable:
@@ -107,14 +108,15 @@ class PacketEngine:
 
     def _flush_flows(self) -> None:
         if self._pending:
-            n = self._pending
-            self._flow_table.update(
-                self._pending_keys[:n],
-                self._pending_lengths[:n],
-                self._pending_times[:n],
-                self._pending_flags[:n],
-            )
+            rows = np.flatnonzero(self._pending_valid[: self._pending])
             self._pending = 0
+            if rows.size:
+                self._flow_table.update(
+                    self._pending_keys[rows],
+                    self._pending_lengths[rows],
+                    self._pending_times[rows],
+                    self._pending_flags[rows],
+                )
 
     def process(
         self,
@@ -130,7 +132,12 @@ class PacketEngine:
         verdicts, hits = classify(parsed, rule_set)
         tally = np.bincount(verdicts, minlength=4)
         batch_bytes = int(parsed.length.sum())
-        errors = np.bincount(parsed.error, minlength=len(PARSE_ERROR_REASONS))
+        # Well-formed traffic has no errors: skip the histogram of reasons then.
+        errors = (
+            np.bincount(parsed.error, minlength=len(PARSE_ERROR_REASONS))
+            if tally[VERDICT_MALFORMED]
+            else None
+        )
         if timestamps is None:
             timestamps = np.full(len(parsed), time.time())
         with self.lock:
@@ -142,7 +149,8 @@ class PacketEngine:
             counters.bytes += batch_bytes
             counters.batches += 1
             counters.verdicts += tally
-            counters.parse_errors += errors
+            if errors is not None:
+                counters.parse_errors += errors
             counters.batch_size.observe(len(parsed))
             counters.batch_seconds.observe(time.perf_counter() - began)
         return BatchResult(
@@ -151,51 +159,50 @@ class PacketEngine:
             allow=int(tally[VERDICT_ALLOW]),
             drop=int(tally[VERDICT_DROP]),
             malformed=int(tally[VERDICT_MALFORMED]),
-            parse_errors=int(len(parsed) - errors[0]),
+            parse_errors=int(tally[VERDICT_MALFORMED]),
             ruleset_version=rule_set.version,
         )
 
     def _account_flows(self, parsed: ParsedBatch, timestamps: np.ndarray) -> None:
-        rows = np.flatnonzero(parsed.ip_version)  # valid IP rows (errors have version 0)
-        count = rows.size
-        if count == 0:
-            return
+        """Append the batch to the pending-flow buffers, all rows as they are (no gather);
+        non-IP and malformed rows (ip_version 0) are dropped once, at flush time."""
+        count = len(parsed)
         if self._pending + count > FLOW_FLUSH_PACKETS:
             self._flush_flows()
         if count > FLOW_FLUSH_PACKETS:  # a huge batch goes straight in
+            rows = np.flatnonzero(parsed.ip_version)
+            keys = pack_keys(
+                parsed.ip_version,
+                parsed.vlan,
+                parsed.src_hi,
+                parsed.src_lo,
+                parsed.dst_hi,
+                parsed.dst_lo,
+                parsed.src_port,
+                parsed.dst_port,
+                parsed.protocol,
+            )
             self._flow_table.update(
-                pack_keys(
-                    parsed.ip_version[rows],
-                    parsed.vlan[rows],
-                    parsed.src_hi[rows],
-                    parsed.src_lo[rows],
-                    parsed.dst_hi[rows],
-                    parsed.dst_lo[rows],
-                    parsed.src_port[rows],
-                    parsed.dst_port[rows],
-                    parsed.protocol[rows],
-                ),
-                parsed.length[rows],
-                timestamps[rows],
-                parsed.tcp_flags[rows],
+                keys[rows], parsed.length[rows], timestamps[rows], parsed.tcp_flags[rows]
             )
             return
         at = slice(self._pending, self._pending + count)
         pack_keys(
-            parsed.ip_version[rows],
-            parsed.vlan[rows],
-            parsed.src_hi[rows],
-            parsed.src_lo[rows],
-            parsed.dst_hi[rows],
-            parsed.dst_lo[rows],
-            parsed.src_port[rows],
-            parsed.dst_port[rows],
-            parsed.protocol[rows],
+            parsed.ip_version,
+            parsed.vlan,
+            parsed.src_hi,
+            parsed.src_lo,
+            parsed.dst_hi,
+            parsed.dst_lo,
+            parsed.src_port,
+            parsed.dst_port,
+            parsed.protocol,
             out=self._pending_keys[at],
         )
-        self._pending_lengths[at] = parsed.length[rows]
-        self._pending_times[at] = timestamps[rows]
-        self._pending_flags[at] = parsed.tcp_flags[rows]
+        self._pending_valid[at] = parsed.ip_version != 0
+        self._pending_lengths[at] = parsed.length
+        self._pending_times[at] = timestamps
+        self._pending_flags[at] = parsed.tcp_flags
         self._pending += count
         if self._pending == FLOW_FLUSH_PACKETS:
             self._flush_flows()

@@ -9,6 +9,7 @@ import ctypes.util
 import errno
 import logging
 import socket
+import struct
 import threading
 import time
 
@@ -20,6 +21,9 @@ from packet_service.slot_pool import SlotPool
 
 log = logging.getLogger("packet_service.udp")
 MSG_WAITFORONE = 0x10000
+MSG_DONTWAIT = 0x40
+SO_RCVBUFFORCE = 33  # like SO_RCVBUF but may exceed net.core.rmem_max (CAP_NET_ADMIN)
+RECEIVE_BUFFER = 16 << 20
 MAX_DATAGRAM = 2048  # one Ethernet frame (1518 + tags) per datagram; longer ones are cut
 
 
@@ -82,14 +86,29 @@ class BatchReceiver:
         self.slot.offsets[:, 0] = np.arange(batch, dtype=np.uint32) * MAX_DATAGRAM
 
     def receive(self) -> int:
-        """Blocks until at least one datagram (or the socket timeout); returns the count."""
-        got = _recvmmsg(self.sock.fileno(), self._msgs, self.batch, MSG_WAITFORONE, None)
+        """Blocks until at least one datagram (or the socket timeout), then keeps taking
+        whatever is already queued, without waiting, until the slot is full: under load a
+        batch is full-sized instead of a few datagrams. Returns the count."""
+        got = self._call(0, MSG_WAITFORONE)
+        while 0 < got < self.batch:
+            more = self._call(got, MSG_DONTWAIT)
+            if more <= 0:
+                break
+            got += more
+        if got > 0:
+            self.slot.offsets[:got, 1] = self._lengths[:got]
+        return max(got, 0)
+
+    def _call(self, first: int, flags: int) -> int:
+        entries = ctypes.cast(
+            ctypes.byref(self._msgs, first * ctypes.sizeof(MMsgHdr)), ctypes.POINTER(MMsgHdr)
+        )
+        got = _recvmmsg(self.sock.fileno(), entries, self.batch - first, flags, None)
         if got < 0:
             err = ctypes.get_errno()
             if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 return 0
             raise OSError(err, f"recvmmsg: {errno.errorcode.get(err, err)}")
-        self.slot.offsets[:got, 1] = self._lengths[:got]
         return got
 
 
@@ -98,10 +117,15 @@ class UdpIngest:
         self.engine = engine
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        try:  # a deep kernel queue absorbs bursts while a batch is being classified
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         self.sock.bind((host, port))
-        # A receive timeout lets the loop notice stop() without a wake-up datagram.
-        self.sock.settimeout(0.2)
+        # A kernel receive timeout (the fd stays blocking: Python's settimeout would make it
+        # non-blocking and turn recvmmsg into a busy loop) lets the loop notice stop().
+        self.sock.setblocking(True)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200_000))
         self.port = self.sock.getsockname()[1]
         self.receiver = BatchReceiver(self.sock, batch)
         self.datagrams = 0
