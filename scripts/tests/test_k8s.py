@@ -167,7 +167,7 @@ def test_capture_daemonset_has_exactly_the_capture_capabilities() -> None:
     assert spec["hostNetwork"] is True
     (container,) = spec["containers"]
     capabilities = container["securityContext"]["capabilities"]
-    assert capabilities == {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}
+    assert capabilities == {"drop": ["ALL"], "add": ["NET_RAW"]}
     assert container["image"] == "ghcr.io/rookery/rookery-packet-service:latest"
     assert container["livenessProbe"]["httpGet"]["path"] == catalogue.HEALTH_PATH
 
