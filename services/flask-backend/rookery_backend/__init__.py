@@ -24,6 +24,7 @@ from .errors import register_error_handlers
 from .guard import install_guard
 from .mailer import Mailer
 from .metrics import Metrics
+from .models import ReplayGuardTotp
 from .ratelimit import LoginRateLimiter
 from .security import JwtCodec
 from .services import Services
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
 
     database = Database(settings)
     datastore = PydalUserDatastore(database)
-    Security(app, datastore, register_blueprint=False)
+    Security(app, datastore, register_blueprint=False, totp_cls=ReplayGuardTotp)
     _drop_session_identity_hook(app)
     # After Security(): FST installs its own JSON provider. Keep fields in model order.
     app.json.sort_keys = False  # type: ignore[attr-defined]

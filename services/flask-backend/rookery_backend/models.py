@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask_security import RoleMixin, UserMixin
+from flask_security import RoleMixin, Totp, UserMixin
 
 from .schema import ROLES, USERS, column_names
 
@@ -56,6 +56,7 @@ class User(UserMixin):
     tf_primary_method: str | None = None
     tf_totp_secret: str | None = None
     tf_phone_number: str | None = None
+    tf_totp_last_counter: int | None = None
     mf_recovery_codes: list[str] | None = None
     roles: list[Role] = []
 
@@ -82,3 +83,14 @@ class User(UserMixin):
 
     def __repr__(self) -> str:
         return f"User({self.id}, {self.email!r})"
+
+
+class ReplayGuardTotp(Totp):
+    """FST's TOTP factory plus replay protection: the last accepted time step is kept on the
+    account (saved with it), so a code works once."""
+
+    def get_last_counter(self, user: Any) -> int | None:
+        return getattr(user, "tf_totp_last_counter", None)
+
+    def set_last_counter(self, user: Any, tmatch: Any) -> None:
+        user.tf_totp_last_counter = tmatch.counter

@@ -50,6 +50,7 @@ USERS = TableSpec(
         C("tf_primary_method", "string", 64),
         C("tf_totp_secret", "string", 255),
         C("tf_phone_number", "string", 128),
+        C("tf_totp_last_counter", "integer"),
         C("mf_recovery_codes", "list:string"),
     ),
 )

@@ -269,3 +269,21 @@ def test_trusted_proxy_address_is_used(app_factory) -> None:
     admin = api.admin_token()
     events = api.call("GET", "/api/v1/audit?event=login_failed", admin).get_json()["data"]
     assert {e["ip"] for e in events} == {"203.0.113.7", "203.0.113.8"}
+
+
+def test_http3_needs_tls_and_says_so(tmp_path: Path, caplog) -> None:
+    from rookery_backend.server import hypercorn_config
+
+    settings = load_settings({**base_env(tmp_path), "HTTP3_ENABLED": "true"})
+    with caplog.at_level("WARNING", logger="rookery.startup"):
+        config = hypercorn_config(settings)
+    assert not config.quic_bind
+    assert any("HTTP/3 needs TLS_CERT_FILE" in r.getMessage() for r in caplog.records)
+    plain = hypercorn_config(load_settings({**base_env(tmp_path), "HTTP2_ENABLED": "false"}))
+    assert plain.alpn_protocols == ["http/1.1"]
+    with pytest.raises(ConfigError):
+        hypercorn_config(
+            load_settings(
+                {**base_env(tmp_path), "HTTP1_ENABLED": "false", "HTTP2_ENABLED": "false"}
+            )
+        )

@@ -100,8 +100,8 @@ def test_forgot_without_mail_server_logs_the_link(api, caplog) -> None:
     assert any("reset-password?token=" in str(getattr(r, "body", "")) for r in caplog.records)
 
 
-def current_code(secret: str) -> str:
-    return TOTP(key=secret, format="base32").generate().token
+def current_code(secret: str, step: int = 0) -> str:
+    return TOTP(key=secret, format="base32").generate(time.time() + 30 * step).token
 
 
 def test_totp_enrolment_login_recovery_and_disable(api) -> None:
@@ -113,9 +113,8 @@ def test_totp_enrolment_login_recovery_and_disable(api) -> None:
     assert setup.get_json()["data"]["otpauth_uri"].startswith("otpauth://totp/")
     wrong = api.call("POST", "/api/v1/auth/2fa/confirm", token, json={"code": "000000"})
     assert wrong.status_code == 400
-    confirm = api.call(
-        "POST", "/api/v1/auth/2fa/confirm", token, json={"code": current_code(secret)}
-    )
+    confirm_code = current_code(secret)
+    confirm = api.call("POST", "/api/v1/auth/2fa/confirm", token, json={"code": confirm_code})
     assert confirm.status_code == 200
     codes = confirm.get_json()["data"]["recovery_codes"]
     assert len(codes) == 10
@@ -126,8 +125,13 @@ def test_totp_enrolment_login_recovery_and_disable(api) -> None:
     assert needs.status_code == 401 and needs.get_json()["error"]["code"] == "totp_required"
     bad = api.call("POST", "/api/v1/auth/login", json={**body, "totp": "123456"})
     assert bad.status_code == 401 and bad.get_json()["error"]["code"] == "invalid_totp"
-    good = api.call("POST", "/api/v1/auth/login", json={**body, "totp": current_code(secret)})
+    # The code used to confirm enrolment is spent (replay protection); the next one works once.
+    replay = api.call("POST", "/api/v1/auth/login", json={**body, "totp": confirm_code})
+    assert replay.status_code == 401 and replay.get_json()["error"]["code"] == "invalid_totp"
+    good = api.call("POST", "/api/v1/auth/login", json={**body, "totp": current_code(secret, 1)})
     assert good.status_code == 200
+    again = api.call("POST", "/api/v1/auth/login", json={**body, "totp": current_code(secret, 1)})
+    assert again.status_code == 401
     recovery = api.call("POST", "/api/v1/auth/login", json={**body, "totp": codes[0]})
     assert recovery.status_code == 200
     reused = api.call("POST", "/api/v1/auth/login", json={**body, "totp": codes[0]})
