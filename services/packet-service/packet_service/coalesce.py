@@ -1,10 +1,13 @@
 """Statistics-only ingest (gRPC Ingest) needs no verdict per incoming batch, so small
 incoming batches are copied into a preallocated slot and processed together once the slot
 holds `flush_packets` frames: numpy's fixed cost per call is paid per few thousand frames
-instead of per 256. No grpc here."""
+instead of per 256. Frames never wait long: `flush_if_idle` (called by a timer) processes
+a slot that has not grown for a moment, so statistics stay current on a slow stream.
+No grpc here."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -38,6 +41,8 @@ class IngestAccumulator:
         self.slot = pool.acquire()
         self.flush_packets = min(flush_packets, self.slot.max_packets)
         self.totals = IngestTotals()
+        self.lock = threading.Lock()
+        self.last_add = time.monotonic()
 
     def add(
         self,
@@ -47,6 +52,11 @@ class IngestAccumulator:
         link_type: int = LINK_ETHERNET,
     ) -> None:
         """Account one already-validated incoming batch."""
+        with self.lock:
+            self._add(data, offsets, timestamps, link_type)
+            self.last_add = time.monotonic()
+
+    def _add(self, data, offsets, timestamps, link_type) -> None:
         self.totals.batches += 1
         count = offsets.shape[0]
         if count == 0:
@@ -59,7 +69,7 @@ class IngestAccumulator:
             or slot.used + data.shape[0] > slot.data.shape[0]
             or slot.count + count > slot.max_packets
         ):
-            self.flush()
+            self._flush()
         if data.shape[0] > slot.data.shape[0] or count > slot.max_packets:
             self._account(data, offsets, timestamps, link_type)  # too big to copy: as is
             return
@@ -72,9 +82,18 @@ class IngestAccumulator:
         slot.count += count
         slot.link_type = link_type
         if slot.count >= self.flush_packets:
-            self.flush()
+            self._flush()
+
+    def flush_if_idle(self, max_age: float) -> None:
+        if self.slot.count and time.monotonic() - self.last_add >= max_age:
+            with self.lock:
+                self._flush()
 
     def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
         slot = self.slot
         if slot.count:
             data, offsets, timestamps = slot.views()
@@ -82,8 +101,9 @@ class IngestAccumulator:
         slot.reset()
 
     def close(self) -> IngestTotals:
-        self.flush()
-        self.pool.release(self.slot)
+        with self.lock:
+            self._flush()
+            self.pool.release(self.slot)
         return self.totals
 
     def _account(self, data, offsets, timestamps, link_type) -> None:

@@ -5,9 +5,11 @@ interceptor will be added (issue 4)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent import futures
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -28,6 +30,7 @@ SERVICE_NAME = packet_pb2.DESCRIPTOR.services_by_name["PacketService"].full_name
 TOP_FLOWS_MAX = 10_000
 INGEST_SLOT_BYTES = 4 << 20
 INGEST_SLOT_PACKETS = 8192
+INGEST_MAX_DELAY = 0.5  # seconds a frame may wait in an Ingest slot
 _ORDER_NAMES = {
     packet_pb2.FLOW_ORDER_UNSPECIFIED: "packets",
     packet_pb2.FLOW_ORDER_PACKETS: "packets",
@@ -97,6 +100,19 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             slots=workers, slot_bytes=INGEST_SLOT_BYTES, max_packets=INGEST_SLOT_PACKETS
         )
         self.version_metadata = (("rookery-version", service_version()),)
+        self.open_ingests: set[IngestAccumulator] = set()
+        self._stop_flusher = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_idle_ingests, daemon=True)
+        self._flusher.start()
+
+    def _flush_idle_ingests(self) -> None:
+        """Frames of a slow Ingest stream are processed within ~INGEST_MAX_DELAY."""
+        while not self._stop_flusher.wait(INGEST_MAX_DELAY / 2):
+            for accumulator in list(self.open_ingests):
+                accumulator.flush_if_idle(INGEST_MAX_DELAY / 2)
+
+    def close(self) -> None:
+        self._stop_flusher.set()
 
     # ---------------------------------------------------------------- helpers
 
@@ -143,6 +159,7 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
     def Ingest(self, request_iterator, context):
         self._begin(context)
         accumulator = IngestAccumulator(self.engine, self.ingest_pool)
+        self.open_ingests.add(accumulator)
         try:
             for batch in request_iterator:
                 decoded = self._decode(batch, context)
@@ -150,6 +167,7 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
                     decoded.data, decoded.offsets, decoded.timestamps, decoded.link_type
                 )
         finally:
+            self.open_ingests.discard(accumulator)
             totals = accumulator.close()
         return packet_pb2.IngestSummary(
             batches=totals.batches,
@@ -240,11 +258,19 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
         return reply
 
 
+@dataclass(slots=True)
+class BuiltServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    servicer: PacketServicer  # close() it after the server stopped
+
+
 def build_server(
     config: ServiceConfig,
     engine: PacketEngine,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
-) -> tuple[grpc.Server, int, health.HealthServicer]:
+) -> BuiltServer:
     """A bound, not yet started server: PacketService + health + reflection. Every RPC
     passes through `interceptors` (caller authentication plugs in here)."""
     limit = config.max_message_bytes
@@ -257,9 +283,8 @@ def build_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    packet_pb2_grpc.add_PacketServiceServicer_to_server(
-        PacketServicer(engine, config.max_batch_packets, config.grpc_workers), server
-    )
+    servicer = PacketServicer(engine, config.max_batch_packets, config.grpc_workers)
+    packet_pb2_grpc.add_PacketServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):
@@ -272,4 +297,4 @@ def build_server(
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind gRPC to {address}")
-    return server, port, health_servicer
+    return BuiltServer(server, port, health_servicer, servicer)

@@ -33,9 +33,9 @@ class PacketServiceApp:
             rules=RuleSetHolder(initial),
             flow_table=FlowTable(config.flow_table_max, config.flow_idle_timeout),
         )
-        self.grpc_server, self.grpc_port, self.health = build_server(
-            config, self.engine, interceptors
-        )
+        built = build_server(config, self.engine, interceptors)
+        self.grpc_server, self.grpc_port, self.health = built.server, built.port, built.health
+        self.servicer = built.servicer
         self.http = SidePortServer(
             config.bind_address,
             config.metrics_port,
@@ -96,6 +96,7 @@ class PacketServiceApp:
         if self.udp:
             self.udp.stop()
         self.grpc_server.stop(grace).wait()
+        self.servicer.close()
         self._grpc_running = False
         self.http.stop()
         log.info("packet-service stopped")

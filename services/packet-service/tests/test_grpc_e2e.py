@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 import urllib.error
 import urllib.request
 
@@ -263,11 +264,39 @@ def test_interceptors_plug_in_at_build_server():
     from packet_service.grpc_server import build_server
 
     config = ServiceConfig(bind_address="127.0.0.1", grpc_port=0)
-    server, port, _ = build_server(config, PacketEngine(), interceptors=[Recorder()])
-    server.start()
+    built = build_server(config, PacketEngine(), interceptors=[Recorder()])
+    built.server.start()
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        with grpc.insecure_channel(f"127.0.0.1:{built.port}") as ch:
             packet_pb2_grpc.PacketServiceStub(ch).GetRules(packet_pb2.GetRulesRequest())
     finally:
-        server.stop(0)
+        built.server.stop(0)
+        built.servicer.close()
     assert seen == ["/rookery.packet.v1.PacketService/GetRules"]
+
+
+def test_slow_ingest_stream_is_accounted_without_waiting_for_its_end(app, stub):
+    """Frames of an open, slow Ingest stream reach the statistics within about a second."""
+    import queue
+    import threading
+
+    outbox: queue.Queue = queue.Queue()
+    before = stub.GetStats(packet_pb2.GetStatsRequest()).packets_total
+
+    def requests():
+        while (item := outbox.get()) is not None:
+            yield item
+
+    done: dict = {}
+    caller = threading.Thread(target=lambda: done.setdefault("summary", stub.Ingest(requests())))
+    caller.start()
+    outbox.put(batch_message([tcp_frame()] * 7))
+    deadline = time.monotonic() + 5
+    seen = before
+    while time.monotonic() < deadline and seen - before < 7:
+        time.sleep(0.1)
+        seen = stub.GetStats(packet_pb2.GetStatsRequest()).packets_total
+    outbox.put(None)
+    caller.join(timeout=10)
+    assert seen - before == 7, "the open stream's frames were not accounted"
+    assert done["summary"].packets == 7
