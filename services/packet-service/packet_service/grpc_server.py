@@ -24,6 +24,7 @@ from packet_service.gen import packet_pb2, packet_pb2_grpc
 from packet_service.parser import PARSE_ERROR_REASONS
 from packet_service.rules import CompiledRuleSet, Rule, RuleSet, RuleSetError
 from packet_service.slot_pool import SlotPool
+from packet_service.wire import WireBatch, decode_packet_batch
 
 log = logging.getLogger("packet_service.grpc")
 SERVICE_NAME = packet_pb2.DESCRIPTOR.services_by_name["PacketService"].full_name
@@ -119,7 +120,9 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
     def _begin(self, context: grpc.ServicerContext) -> None:
         context.send_initial_metadata(self.version_metadata)
 
-    def _decode(self, batch: packet_pb2.PacketBatch, context: grpc.ServicerContext) -> DecodedBatch:
+    def _decode(self, batch: WireBatch, context: grpc.ServicerContext) -> DecodedBatch:
+        if batch.error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, batch.error)
         try:
             return decode_batch(
                 batch.data, batch.offsets, batch.timestamps, batch.link_type, self.max_batch_packets
@@ -128,13 +131,13 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise  # abort() raises; this line only tells type checkers so
 
-    def _process(self, batch: packet_pb2.PacketBatch, context: grpc.ServicerContext):
+    def _process(self, batch: WireBatch, context: grpc.ServicerContext):
         decoded = self._decode(batch, context)
         return self.engine.process(
             decoded.data, decoded.offsets, decoded.timestamps, decoded.link_type
         )
 
-    def _verdicts(self, batch: packet_pb2.PacketBatch, context) -> packet_pb2.Verdicts:
+    def _verdicts(self, batch: WireBatch, context) -> packet_pb2.Verdicts:
         result = self._process(batch, context)
         return packet_pb2.Verdicts(
             verdicts=result.verdicts.tobytes(),
@@ -258,6 +261,41 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
         return reply
 
 
+def packet_service_handler(servicer: PacketServicer) -> grpc.GenericRpcHandler:
+    """The generated registration, except that PacketBatch requests are decoded by
+    `decode_packet_batch` (zero-copy views of the received buffer) instead of protobuf."""
+    pb = packet_pb2
+    unary, stream_stream, stream_unary = (
+        grpc.unary_unary_rpc_method_handler,
+        grpc.stream_stream_rpc_method_handler,
+        grpc.stream_unary_rpc_method_handler,
+    )
+    handlers = {
+        "Classify": unary(servicer.Classify, decode_packet_batch, pb.Verdicts.SerializeToString),
+        "StreamClassify": stream_stream(
+            servicer.StreamClassify, decode_packet_batch, pb.Verdicts.SerializeToString
+        ),
+        "Ingest": stream_unary(
+            servicer.Ingest, decode_packet_batch, pb.IngestSummary.SerializeToString
+        ),
+        "SetRules": unary(
+            servicer.SetRules, pb.RuleSet.FromString, pb.RuleSetStatus.SerializeToString
+        ),
+        "GetRules": unary(
+            servicer.GetRules, pb.GetRulesRequest.FromString, pb.RuleSet.SerializeToString
+        ),
+        "GetStats": unary(
+            servicer.GetStats, pb.GetStatsRequest.FromString, pb.Stats.SerializeToString
+        ),
+        "TopFlows": unary(
+            servicer.TopFlows, pb.TopFlowsRequest.FromString, pb.TopFlowsResponse.SerializeToString
+        ),
+    }
+    missing = set(pb.DESCRIPTOR.services_by_name["PacketService"].methods_by_name) - set(handlers)
+    assert not missing, f"PacketService methods without a handler: {missing}"
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+
 @dataclass(slots=True)
 class BuiltServer:
     server: grpc.Server
@@ -284,7 +322,7 @@ def build_server(
         ],
     )
     servicer = PacketServicer(engine, config.max_batch_packets, config.grpc_workers)
-    packet_pb2_grpc.add_PacketServiceServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers((packet_service_handler(servicer),))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):

@@ -300,3 +300,15 @@ def test_slow_ingest_stream_is_accounted_without_waiting_for_its_end(app, stub):
     caller.join(timeout=10)
     assert seen - before == 7, "the open stream's frames were not accounted"
     assert done["summary"].packets == 7
+
+
+def test_garbage_request_bytes_are_invalid_argument(channel, stub):
+    raw_classify = channel.unary_unary(
+        "/rookery.packet.v1.PacketService/Classify",
+        request_serializer=None,
+        response_deserializer=packet_pb2.Verdicts.FromString,
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        raw_classify(b"\x0a\xff\xff\x01abc")  # data field claims more bytes than sent
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(stub.Classify(batch_message([tcp_frame()])).verdicts) == 1
