@@ -12,7 +12,11 @@ def utcnow() -> datetime:
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z") if moment else None
+    """ISO 8601 in UTC with a Z; naive datetimes are UTC (that is how they are stored)."""
+    if moment is None:
+        return None
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
 
 
 def sha256_hex(text: str) -> str:

@@ -21,6 +21,7 @@ def test_login_returns_tokens_and_user(api) -> None:
     user = data["user"]
     assert user["email"] == ADMIN_EMAIL and user["roles"] == ["admin"]
     assert "users:admin" in user["scopes"] and user["login_count"] == 1
+    assert user["created_at"].endswith("Z") and user["last_login_at"].endswith("Z")
     assert set(user) == {
         "id",
         "email",

@@ -7,13 +7,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+from ...utils import iso
 
 # A deliberately plain check: local@domain, no spaces. Deliverability is not judged here
 # (the default admin lives at localhost.local, which strict validators refuse).
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+$"),
+]
+
+
+# The database keeps naive UTC; the API always says so ("...Z"), so browsers do not read
+# the times as local.
+Timestamp = Annotated[
+    datetime | None, PlainSerializer(iso, return_type=str | None, when_used="always")
 ]
 
 
@@ -80,8 +89,8 @@ class UserOut(BaseModel):
     roles: list[str]
     scopes: list[str]
     tf_enabled: bool
-    created_at: datetime | None
-    last_login_at: datetime | None
+    created_at: Timestamp
+    last_login_at: Timestamp
     login_count: int
 
 
@@ -180,9 +189,9 @@ class ApiKeyOut(BaseModel):
     prefix: str
     scopes: list[str]
     user_id: int
-    created_at: datetime | None
-    expires_at: datetime | None
-    last_used_at: datetime | None
+    created_at: Timestamp
+    expires_at: Timestamp
+    last_used_at: Timestamp
     revoked: bool
 
 
@@ -209,7 +218,7 @@ class AuditOut(BaseModel):
     target: str | None
     ip: str | None
     details: dict
-    created_at: datetime | None
+    created_at: Timestamp
 
 
 class ListMeta(BaseModel):
