@@ -140,11 +140,11 @@ class RuleSetHolder:
     def __init__(self, initial: CompiledRuleSet | None = None) -> None:
         self.current: CompiledRuleSet = initial or compile_rule_set(RuleSet())
         self._write_lock = threading.Lock()
-        self.loaded_by_caller = initial is not None
+        self.published = False  # True once replace() (SetRules) installed a set
 
     def replace(self, rule_set: RuleSet) -> CompiledRuleSet:
         compiled = compile_rule_set(rule_set)  # raises before anything changes
         with self._write_lock:
             self.current = compiled
-            self.loaded_by_caller = True
+            self.published = True
         return compiled

@@ -49,7 +49,7 @@ class EngineCollector:
             flows_evicted = engine.flow_table.evicted_total
             verdicts = counters.verdicts.copy()
             errors = counters.parse_errors.copy()
-            packets, total_bytes, batches = counters.packets, counters.bytes, counters.batches
+            total_bytes, batches = counters.bytes, counters.batches
             size_hist = _histogram("batch_size", "Frames per processed batch.", counters.batch_size)
             seconds_hist = _histogram(
                 "batch_seconds", "Time to process one batch.", counters.batch_seconds
@@ -84,7 +84,6 @@ class EngineCollector:
         yield GaugeMetricFamily(
             "ruleset_version", "Version of the rule set in force.", value=rule_set.version
         )
-        del packets
 
 
 def make_registry(engine: PacketEngine, version: str) -> CollectorRegistry:

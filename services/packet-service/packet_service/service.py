@@ -111,10 +111,11 @@ class PacketServiceApp:
 
     def readiness(self) -> tuple[bool, dict]:
         rule_set = self.engine.rules.current
-        published = self.engine.rules.loaded_by_caller
+        # "published" (SetRules), else "file" (RULES_FILE) or "default" (allow everything)
+        source = "published" if self.engine.rules.published else self.rules_source
         checks = {
             "grpc": self._grpc_running,
-            "rules": published or not self.config.ready_requires_rules,
+            "rules": source != "default" or not self.config.ready_requires_rules,
         }
         if self.udp is not None:
             checks["udp_ingest"] = self.udp.running
@@ -125,7 +126,5 @@ class PacketServiceApp:
             "status": "ready" if ready else "not_ready",
             "checks": checks,
             "ruleset_version": rule_set.version,
-            "ruleset_source": "published"
-            if published and self.rules_source != "file"
-            else self.rules_source,
+            "ruleset_source": source,
         }

@@ -74,3 +74,22 @@ def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_readiness_can_require_a_published_rule_set():
+    config = ServiceConfig(
+        bind_address="127.0.0.1", grpc_port=0, metrics_port=0, ready_requires_rules=True
+    )
+    app = PacketServiceApp(config)
+    app.start()
+    try:
+        ready, body = app.readiness()
+        assert not ready and body["checks"]["rules"] is False
+        assert body["ruleset_source"] == "default"
+        from packet_service.rules import RuleSet
+
+        app.engine.rules.replace(RuleSet(version=4))
+        ready, body = app.readiness()
+        assert ready and body["ruleset_source"] == "published" and body["ruleset_version"] == 4
+    finally:
+        app.stop()
