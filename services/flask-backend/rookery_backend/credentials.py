@@ -228,11 +228,12 @@ class RefreshTokenStore:
         self.on_revoke()
         return revoked
 
-    def revoke_user(self, user_id: int) -> int:
+    def revoke_user(self, user_id: int, keep_family: str | None = None) -> int:
         table = self.dal.refresh_token
-        revoked = self.dal((table.user_id == user_id) & (table.revoked_at == None)).update(  # noqa: E711
-            revoked_at=utcnow()
-        )
+        query = (table.user_id == user_id) & (table.revoked_at == None)  # noqa: E711
+        if keep_family:
+            query &= table.family != keep_family
+        revoked = self.dal(query).update(revoked_at=utcnow())
         self.on_revoke()
         return revoked
 

@@ -136,7 +136,14 @@ def test_no_self_escalation_through_patch_me(api) -> None:
 
 def test_password_change_invalidates_old_tokens(api) -> None:
     admin = api.admin_token()
-    old = api.user_token(admin, "pw@example.com", ["viewer"])
+    api.create_user(admin, "pw@example.com", ["viewer"])
+    elsewhere = api.call(
+        "POST", LOGIN, json={"email": "pw@example.com", "password": "password1"}
+    ).get_json()["data"]
+    here = api.call(
+        "POST", LOGIN, json={"email": "pw@example.com", "password": "password1"}
+    ).get_json()["data"]
+    old = here["access_token"]
     wrong = api.call(
         "POST",
         "/api/v1/auth/password",
@@ -156,6 +163,12 @@ def test_password_change_invalidates_old_tokens(api) -> None:
     assert api.call("GET", "/api/v1/auth/me", old).status_code == 401
     assert api.call("GET", "/api/v1/auth/me", fresh).status_code == 200
     api.login("pw@example.com", "newpassword1")
+    # This session may still refresh (a client that ignores the returned tokens recovers);
+    # the other session is over.
+    again = api.call("POST", REFRESH, json={"refresh_token": here["refresh_token"]})
+    assert again.status_code == 200
+    other = api.call("POST", REFRESH, json={"refresh_token": elsewhere["refresh_token"]})
+    assert other.status_code == 401
 
 
 def test_validation_errors_name_the_field(api) -> None:

@@ -316,10 +316,11 @@ def change_password() -> Any:
             "the current password is wrong",
             {"fields": {"current_password": "wrong password"}},
         )
-    # FST hashes the new password and rotates the uniquifier: every earlier access token
-    # stops working; refresh tokens are revoked here.
+    # FST hashes the new password and rotates the uniquifier: every access token issued
+    # before stops working. Every other session's refresh tokens are revoked; this session
+    # continues, with the tokens returned here or by refreshing as usual.
     change_user_password(user, payload.new_password, notify=False, autologin=False)
-    svc.refresh_tokens.revoke_user(user.id)
+    svc.refresh_tokens.revoke_user(user.id, keep_family=principal.token_family)
     audit.record(
         svc.dal,
         "password_changed",
@@ -328,7 +329,7 @@ def change_password() -> Any:
         target=f"user:{user.id}",
         ip=client_ip(),
     )
-    return _token_response(svc, user, None, REFRESH_COOKIE in request.cookies)
+    return _token_response(svc, user, principal.token_family, REFRESH_COOKIE in request.cookies)
 
 
 @endpoint(
