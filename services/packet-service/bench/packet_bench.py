@@ -31,6 +31,7 @@ from packet_service.slot_pool import SlotPool
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 FRAMES = 200_000
 REPEATS = 3
+MEAN_PAYLOAD = 430  # gives a mean frame of ~400 bytes
 SEED = 20261124
 RULES = {
     "version": 1,
@@ -421,9 +422,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    capture = args.data_dir / f"mixed-{args.frames}-seed{SEED}.pcap"
+    capture = args.data_dir / f"mixed-{args.frames}-seed{SEED}-payload{MEAN_PAYLOAD}.pcap"
     began = time.perf_counter()
-    frames = synthetic.mixed_frames(args.frames, seed=SEED, mean_payload=400)
+    frames = synthetic.mixed_frames(args.frames, seed=SEED, mean_payload=MEAN_PAYLOAD)
     if not capture.exists():
         synthetic.write_pcap(capture, frames)
     mean = sum(map(len, frames)) / len(frames)
