@@ -78,6 +78,11 @@ def create_schema(settings: Settings) -> None:
     engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
     try:
         sqlalchemy_metadata().create_all(engine, checkfirst=True)
+        if settings.db_type == "sqlite":
+            # Write-ahead logging (a property of the file, kept across opens): readers in
+            # other worker threads do not block a writer, nor it them.
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     finally:
         engine.dispose()
 
