@@ -30,6 +30,7 @@ function expect(cond, message) {
 
 const VIEWER = { email: `viewer-${Date.now()}@rookery.test`, password: "Viewer-e2e-Passw0rd!" };
 const axeFindings = [];
+let lastPage = null; // the page a scenario opened last: what a failure screenshot shows
 
 async function shot(page, name) {
   await page.screenshot({ path: join(shotDir, `${name}.png`), fullPage: true });
@@ -96,6 +97,7 @@ async function main() {
       const ctx = await browser.newContext({ viewport, reducedMotion: "reduce" });
       const page = await ctx.newPage();
       page.setDefaultTimeout(15_000);
+      lastPage = page;
       return page;
     };
     const admin = await newPage();
@@ -342,6 +344,7 @@ async function main() {
         await page.getByRole("button", { name: "Set up two-factor" }).click();
         await page.getByRole("img", { name: "QR code for your authenticator app" }).waitFor();
         const secret = (await page.getByTestId("totp-secret").textContent()).trim();
+        const enrolStep = Math.floor(Date.now() / 30_000);
         await page.getByLabel("Code from your app").fill(totp(secret));
         await shot(page, "profile-2fa-setup");
         await checkA11y(page, "profile-2fa-setup");
@@ -357,6 +360,9 @@ async function main() {
         await code.fill("000000");
         await page.getByRole("button", { name: "Verify" }).click();
         await page.getByRole("alert").filter({ hasText: "That code is not valid" }).waitFor();
+        // The backend refuses a code twice (replay protection), as an authenticator user
+        // would see: wait for the app's next code rather than reuse the enrolment one.
+        while (Math.floor(Date.now() / 30_000) <= enrolStep) await sleep(250);
         await code.fill(totp(secret));
         await page.getByRole("button", { name: "Verify" }).click();
         await loggedIn(page);
@@ -423,7 +429,8 @@ async function main() {
 
     const only = process.env.E2E_ONLY;
     for (const [name, fn] of scenarios) {
-      if (only && !name.includes(only) && !name.startsWith("admin logs in")) continue;
+      // E2E_ONLY="a,b": scenarios whose name contains a or b (plus the admin login they build on).
+      if (only && !only.split(",").some((o) => name.includes(o)) && !name.startsWith("admin logs in")) continue;
       const t0 = Date.now();
       try {
         await fn();
@@ -436,7 +443,13 @@ async function main() {
         } else {
           results.push({ name, status: "failed", reason: err.message });
           console.log(`  ✗ ${name}: ${err.message.split("\n").slice(0, 6).join("\n    ")}`);
-          try { await admin.screenshot({ path: join(shotDir, `FAILED-${results.length}.png`) }); } catch { /* page gone */ }
+          for (const [tag, pg] of [["admin", admin], ["last", lastPage]]) {
+            try {
+              await pg?.screenshot({ path: join(shotDir, `FAILED-${results.length}-${tag}.png`) });
+              const alerts = await pg?.getByRole("alert").allTextContents();
+              if (alerts?.length) console.log(`    alerts on the ${tag} page: ${alerts.join(" | ")}`);
+            } catch { /* page already closed */ }
+          }
         }
       }
     }
