@@ -48,7 +48,15 @@ def run_wrk(
     env: dict[str, str] | None = None,
     connections: str = CONNECTIONS,
 ) -> Result:
-    command = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{DURATION}s", "--latency"]
+    command = [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{connections}",
+        f"-d{DURATION}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     output = subprocess.run(
         [*command, *args, url],
         capture_output=True,
