@@ -80,6 +80,16 @@ _IS_TPID = np.zeros(1 << 16, dtype=bool)
 _IS_TPID[list(VLAN_TPIDS)] = True
 _IS_EXT = np.zeros(256, dtype=bool)
 _IS_EXT[list(IPV6_EXT_HEADERS)] = True
+# Minimum upper-layer header per IP protocol (0 = not parsed) and which carry ports.
+_L4_HEADER = np.zeros(256, dtype=np.int64)
+_L4_HEADER[[PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6]] = (20, 8, 4, 4)
+# Extension header size = length byte * unit + 8 (RFC 8200; AH counts 4-byte words less 2;
+# the fragment header's length byte is reserved, its size is always 8).
+_EXT_UNIT = np.zeros(256, dtype=np.int64)
+_EXT_UNIT[[IPV6_EXT_HOP, IPV6_EXT_ROUTING, IPV6_EXT_DSTOPTS]] = 8
+_EXT_UNIT[IPV6_EXT_AH] = 4
+_HAS_PORTS = np.zeros(256, dtype=bool)
+_HAS_PORTS[[PROTO_TCP, PROTO_UDP]] = True
 
 
 @dataclass(slots=True)
@@ -242,27 +252,24 @@ def parse_batch(
         is_later = np.zeros(rows.size, dtype=bool)
         alive = np.ones(rows.size, dtype=bool)
         for _ in range(MAX_IPV6_EXT_HEADERS):
-            room = alive & (cursor + 8 <= stop_at)
-            failed[alive & ~room] = TRUNCATED_IPV6_EXT
-            q = np.where(room, cursor, 0)
+            fits = alive & (cursor + 8 <= stop_at)
+            q = np.where(fits, cursor, 0)
             head = u16[q].astype(np.int64)  # next header, length field
-            frag_header = room & (next_header == IPV6_EXT_FRAGMENT)
-            units = head & 0xFF
-            size = np.where(
-                frag_header,
-                8,
-                np.where(next_header == IPV6_EXT_AH, (units + 2) << 2, (units + 1) << 3),
-            )
-            overrun = room & (cursor + size > stop_at)
-            failed[overrun] = TRUNCATED_IPV6_EXT
-            step = room & ~overrun
-            later = frag_header & ((u16[q + 2] >> 3) != 0)
-            is_fragment |= frag_header
-            is_later |= later
+            size = (head & 0xFF) * _EXT_UNIT[next_header] + 8
+            step = fits & (cursor + size <= stop_at)
+            failed[alive & ~step] = TRUNCATED_IPV6_EXT
+            frag_header = step & (next_header == IPV6_EXT_FRAGMENT)
+            if frag_header.any():
+                later = frag_header & ((u16[q + 2] >> 3) != 0)
+                is_fragment |= frag_header
+                is_later |= later
+                step_on = step & ~later
+            else:
+                step_on = step
             next_header = np.where(step, head >> 8, next_header)
             cursor = np.where(step, cursor + size, cursor)
             # Bytes after a non-first fragment's header are payload, not more headers.
-            alive = step & ~later & _IS_EXT[next_header & 0xFF]
+            alive = step_on & _IS_EXT[next_header]
             if not alive.any():
                 break
         failed[alive] = IPV6_EXT_CHAIN_TOO_LONG
@@ -277,22 +284,25 @@ def parse_batch(
 
     # ---------------------------------------------------------------- layer 4
     has_l4 = good & ~later_fragment
-    tcp = has_l4 & (protocol == PROTO_TCP)
-    udp = has_l4 & (protocol == PROTO_UDP)
-    icmp = has_l4 & ((protocol == PROTO_ICMP) | (protocol == PROTO_ICMPV6))
-    room = ip_end - l4
-    _mark(error, tcp & (room < 20), TRUNCATED_TCP)
-    _mark(error, udp & (room < 8), TRUNCATED_UDP)
-    _mark(error, icmp & (room < 4), TRUNCATED_ICMP)
-    tcp &= room >= 20
-    udp &= room >= 8
-    icmp &= room >= 4
-    q = np.where(tcp | udp | icmp, l4, 0)
-    first_word = u32[q].astype(np.int64)  # ports, or ICMP type/code/checksum
-    ported = tcp | udp
+    proto_byte = protocol & 0xFF
+    need = _L4_HEADER[proto_byte]  # bytes the L4 header needs; 0 = not parsed
+    short = has_l4 & (l4 + need > ip_end)
+    if short.any():  # truncated TCP/UDP/ICMP: a verdict and a reason, no fields (rare)
+        _mark(error, short & (protocol == PROTO_TCP), TRUNCATED_TCP)
+        _mark(error, short & (protocol == PROTO_UDP), TRUNCATED_UDP)
+        _mark(
+            error, short & ((protocol == PROTO_ICMP) | (protocol == PROTO_ICMPV6)), TRUNCATED_ICMP
+        )
+        good &= ~short
+        has_l4 &= ~short
+    parsed_l4 = has_l4 & (need > 0)
+    first_word = u32[np.where(parsed_l4, l4, 0)].astype(np.int64)  # ports, or ICMP type/code
+    ported = parsed_l4 & _HAS_PORTS[proto_byte]
     src_port = np.where(ported, first_word >> 16, -1)
     dst_port = np.where(ported, first_word & 0xFFFF, -1)
+    tcp = parsed_l4 & (protocol == PROTO_TCP)
     tcp_flags = u8[np.where(tcp, l4 + 13, 0)] * tcp
+    icmp = parsed_l4 & ~ported
     icmp_type = np.where(icmp, first_word >> 24, -1)
     icmp_code = np.where(icmp, (first_word >> 16) & 0xFF, -1)
 

@@ -160,6 +160,8 @@ def test_raw_ip_link_type():
 def test_malformed_frames_get_a_reason(frame, reason):
     parsed = parse_batch(*syn.to_batch([frame]))
     assert PARSE_ERROR_REASONS[parsed.error[0]] == reason
+    # A malformed frame is not a valid IP packet: no flow, no L3/L4 fields.
+    assert parsed.ip_version[0] == 0 and parsed.protocol[0] == -1 and parsed.src_port[0] == -1
 
 
 def test_non_ip_frames_are_fine_and_have_no_fields():
