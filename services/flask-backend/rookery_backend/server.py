@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,12 @@ def hypercorn_config(settings: Settings) -> Config:
         raise ConfigError("HTTP1_ENABLED and HTTP2_ENABLED cannot both be false")
     config.alpn_protocols = alpn
     if settings.http3_enabled:
-        if tls:
+        if tls and importlib.util.find_spec("aioquic") is None:
+            log.warning(
+                "HTTP3_ENABLED is set but the aioquic package (hypercorn's HTTP/3 support) is"
+                " not installed; serving HTTP/1.1 and HTTP/2 only"
+            )
+        elif tls:
             config.quic_bind = [f"{bind_host}:{settings.http_port}"]
         else:
             log.warning(
