@@ -78,9 +78,15 @@ start_mysql() {
       --log-error="$dir/error.log" >/dev/null 2>&1 &
     for _ in $(seq 1 60); do "${client[@]}" -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.5; done
   fi
-  "${client[@]}" -e "CREATE DATABASE IF NOT EXISTS rookery_test CHARACTER SET utf8mb4;
+  # mariadb-install-db creates anonymous ''@'localhost' accounts that would shadow
+  # 'rookery'@'%' for loopback logins; drop them and add an explicit localhost account.
+  "${client[@]}" -e "DELETE FROM mysql.global_priv WHERE User='';
+    FLUSH PRIVILEGES;
+    CREATE DATABASE IF NOT EXISTS rookery_test CHARACTER SET utf8mb4;
     CREATE USER IF NOT EXISTS 'rookery'@'%' IDENTIFIED BY 'rookery';
-    GRANT ALL PRIVILEGES ON *.* TO 'rookery'@'%'; FLUSH PRIVILEGES;"
+    CREATE USER IF NOT EXISTS 'rookery'@'localhost' IDENTIFIED BY 'rookery';
+    GRANT ALL PRIVILEGES ON *.* TO 'rookery'@'%';
+    GRANT ALL PRIVILEGES ON *.* TO 'rookery'@'localhost'; FLUSH PRIVILEGES;"
   log "MariaDB $("${client[@]}" -NBe 'SELECT VERSION()') on 127.0.0.1:$MY_PORT"
 }
 
