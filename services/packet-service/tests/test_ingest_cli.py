@@ -105,3 +105,36 @@ def test_truncated_capture_is_reported(captures, tmp_path):
     assert result.returncode == 0
     summary = json.loads(result.stdout)
     assert summary["truncated_capture"] and summary["packets"] == len(frames) - 1
+
+
+def test_progress_bar_on_a_terminal(captures):
+    import os
+    import pty
+
+    folder, _ = captures
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "packet_service", "ingest", str(folder / "mix.pcapng")],
+            cwd=SERVICE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=120,
+        )
+        os.close(follower)
+        follower = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert result.returncode == 0
+    assert b"100.0%" in drawn and b"#" * 30 in drawn and b"3,000 packets" in drawn
