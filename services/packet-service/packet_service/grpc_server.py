@@ -334,5 +334,6 @@ def build_server(
     address = f"[{host}]:{config.grpc_port}" if ":" in host else f"{host}:{config.grpc_port}"
     port = server.add_insecure_port(address)
     if port == 0:
+        servicer.close()
         raise OSError(f"cannot bind gRPC to {address}")
     return BuiltServer(server, port, health_servicer, servicer)

@@ -66,8 +66,7 @@ def test_service_starts_udp_ingest_from_config_and_reports_it_ready():
         assert wait_for(lambda: app2.engine.counters.packets == 1)
     finally:
         app2.stop()
-        app.grpc_server.stop(0)
-        app.http.stop()
+        app.stop()  # never started: stop() still releases its ports and threads
 
 
 def _free_udp_port() -> int:
