@@ -30,7 +30,8 @@ function expect(cond, message) {
 
 const VIEWER = { email: `viewer-${Date.now()}@rookery.test`, password: "Viewer-e2e-Passw0rd!" };
 const axeFindings = [];
-let lastPage = null; // the page a scenario opened last: what a failure screenshot shows
+let lastPage = null;
+const browserProblems = []; // CSP violations and uncaught exceptions seen on any page // the page a scenario opened last: what a failure screenshot shows
 
 async function shot(page, name) {
   await page.screenshot({ path: join(shotDir, `${name}.png`), fullPage: true });
@@ -97,6 +98,10 @@ async function main() {
       const ctx = await browser.newContext({ viewport, reducedMotion: "reduce" });
       const page = await ctx.newPage();
       page.setDefaultTimeout(15_000);
+      page.on("console", (msg) => {
+        if (/Content[- ]Security[- ]Policy/i.test(msg.text())) browserProblems.push(`CSP: ${msg.text()}`);
+      });
+      page.on("pageerror", (err) => browserProblems.push(`uncaught: ${err.message}`));
       lastPage = page;
       return page;
     };
@@ -424,6 +429,9 @@ async function main() {
         await page.getByRole("heading", { name: "Users" }).waitFor();
         await shot(page, "users-phone");
         await page.context().close();
+      }],
+      ["no page broke the Content-Security-Policy or threw an uncaught exception", async () => {
+        expect(browserProblems.length === 0, browserProblems.slice(0, 5).join("\n"));
       }],
     ];
 
