@@ -394,6 +394,13 @@ async function main() {
         await login(page, web, ADMIN);
         await loggedIn(page);
         const before = refreshes.length;
+        // Tokens live in memory and in the httpOnly cookie only: nothing script-readable.
+        const stored = await page.evaluate(() => ({ ls: localStorage.length, ss: sessionStorage.length, cookie: document.cookie }));
+        expect(stored.ls === 0 && stored.ss === 0, `web storage holds ${stored.ls + stored.ss} item(s)`);
+        expect(!stored.cookie.includes("rookery_refresh"), "the refresh cookie is readable from script");
+        const jar = await page.context().cookies();
+        const refreshCookie = jar.find((c) => c.name === "rookery_refresh");
+        expect(refreshCookie?.httpOnly && refreshCookie.sameSite === "Strict", `refresh cookie: ${JSON.stringify(refreshCookie)}`);
         await sleep((ACCESS_TTL + 2) * 1000);
         await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
         await page.getByRole("cell", { name: ADMIN.email, exact: true }).waitFor();
@@ -402,6 +409,16 @@ async function main() {
         await page.reload();
         await page.getByRole("cell", { name: ADMIN.email, exact: true }).waitFor();
         expect(page.url().endsWith("/users"), "reload lost the session");
+        await page.context().close();
+      }],
+      ["without 'remember me' no refresh cookie is set and a reload asks to sign in again", async () => {
+        const page = await newPage();
+        await login(page, web, ADMIN, { remember: false });
+        await loggedIn(page);
+        const jar = await page.context().cookies();
+        expect(!jar.some((c) => c.name === "rookery_refresh"), "a refresh cookie was set");
+        await page.reload();
+        await page.getByRole("button", { name: "Sign in" }).waitFor();
         await page.context().close();
       }],
       ["logout, then the Back button shows the login page", async () => {
