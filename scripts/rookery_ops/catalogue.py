@@ -123,7 +123,8 @@ PACKET_SERVICE = Service(
     start_command=("{python}", "-m", "packet_service", "serve"),
     entry_module="packet_service/__main__.py",
     stateless=False,
-    extra_env={"BIND_ADDRESS": "0.0.0.0"},
+    # Callers' bearer tokens are checked with flask-backend's AuthService.
+    extra_env={"BIND_ADDRESS": "0.0.0.0", "AUTH_SERVICE_TARGET": "flask-backend:50051"},
 )
 
 WEBUI = Service(

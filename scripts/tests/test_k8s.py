@@ -67,6 +67,19 @@ CAPTURE = render(K8S / "capture")
 SECRET = load_documents(K8S / "secret-template.yaml")
 
 
+def effective_env(container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment with ConfigMap references resolved (env wins)."""
+    maps = {name: o.get("data", {}) for name, o in by_kind(BASE, "ConfigMap").items()}
+    result: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            result.update(maps[source["configMapRef"]["name"]])
+    for entry in container.get("env", []):
+        ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+        result[entry["name"]] = maps[ref["name"]][ref["key"]] if ref else entry["value"]
+    return result
+
+
 def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
 
@@ -117,6 +130,9 @@ def test_deployment_and_service_follow_the_catalogue(key: str) -> None:
     env = {e["name"]: e.get("value") for e in container.get("env", [])}
     for port in service.ports:
         assert env[port.env] == str(port.number)
+    effective = effective_env(container)
+    for name, value in service.extra_env.items():
+        assert effective.get(name) == value, (key, name)
     http = service.http_port.name
     assert container["readinessProbe"]["httpGet"] == {"path": catalogue.READY_PATH, "port": http}
     assert container["livenessProbe"]["httpGet"] == {"path": catalogue.HEALTH_PATH, "port": http}
