@@ -8,6 +8,7 @@ import { Loading } from "../../components/Loading";
 import { PageHeader } from "../../components/PageHeader";
 import { getData, send } from "../../lib/api-client";
 import { toApiError } from "../../lib/api-error";
+import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { ScopePicker, useScopeCatalogue } from "../roles/RolesPage";
@@ -25,7 +26,7 @@ export interface ApiKey {
   revoked?: boolean;
 }
 
-const fmt = (d: string | null) => (d ? new Date(d).toLocaleString() : "—");
+const fmt = formatWhen;
 
 /** The secret, shown exactly once, with a copy button. */
 function KeyReveal({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {

@@ -6,6 +6,7 @@ import { PageHeader } from "../../components/PageHeader";
 import { Pagination } from "../../components/Pagination";
 import { getData, getPage } from "../../lib/api-client";
 import { toApiError } from "../../lib/api-error";
+import { formatWhen } from "../../lib/format";
 
 interface AuditEntry {
   id: number | string;
@@ -49,7 +50,7 @@ export default function AuditPage() {
             <tbody>
               {entries.data?.data.map((a) => (
                 <tr key={a.id}>
-                  <td className="whitespace-nowrap">{new Date(a.created_at).toLocaleString()}</td>
+                  <td className="whitespace-nowrap">{formatWhen(a.created_at)}</td>
                   <td><code className="text-sky-200">{a.event}</code></td>
                   <td>{a.actor_email ?? a.actor_id ?? "—"}</td>
                   <td>{a.target ?? "—"}</td>

@@ -41,8 +41,12 @@ describe("DashboardPage", () => {
     expect(screen.queryByTestId("stale-banner")).not.toBeInTheDocument();
   });
 
-  it("shows a stale banner when the backend reports stale data", async () => {
-    routes(true);
+  it("shows a stale banner when the backend reports stale data in meta", async () => {
+    const { stale: _s, age_seconds: _a, ...data } = summary(false);
+    restore = installFakeBackend({
+      "GET /stats/summary": () => ({ status: 200, body: { data, meta: { stale: true, age_seconds: 95 } } }),
+      "GET /stats/rules": () => ({ status: 200, body: { data: [] } }),
+    }).restore;
     renderAt("/", [{ path: "/", element: <DashboardPage /> }]);
     expect(await screen.findByTestId("stale-banner")).toHaveTextContent(/stale since .* \(95 s without a fresh snapshot\)/);
   });

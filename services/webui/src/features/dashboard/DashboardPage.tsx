@@ -4,6 +4,7 @@ import { Alert } from "../../components/Alert";
 import { PageHeader } from "../../components/PageHeader";
 import { Tabs } from "../../components/Tabs";
 import { toApiError } from "../../lib/api-error";
+import { protocolName } from "../../lib/format";
 import { formatBytes, formatCount, useRuleHits, useStatsSummary, useTopFlows, type StatsSummary } from "./api";
 import { PpsChart } from "./PpsChart";
 
@@ -31,13 +32,13 @@ function Stat({ label, value }: { label: string; value: string }) {
   );
 }
 
+const VERDICT_TONES: Record<string, string> = { allow: "bg-emerald-400", drop: "bg-red-400" };
+
 function Verdicts({ s }: { s: StatsSummary }) {
-  const total = s.verdicts.allow + s.verdicts.drop || 1;
-  const rows = [
-    { label: "allow", n: s.verdicts.allow, tone: "bg-emerald-400" },
-    { label: "drop", n: s.verdicts.drop, tone: "bg-red-400" },
-  ];
-  const errors = Object.entries(s.parse_errors ?? {});
+  const rows = Object.entries(s.verdicts ?? {}).map(([label, n]) => ({ label, n, tone: VERDICT_TONES[label] ?? "bg-yellow-400" }));
+  const total = rows.reduce((sum, r) => sum + r.n, 0) || 1;
+  // Only the reasons that occurred: packet-service reports every reason it knows, mostly 0.
+  const errors = Object.entries(s.parse_errors ?? {}).filter(([, n]) => n > 0);
   return (
     <section className="card" aria-labelledby="verdicts-title">
       <h2 id="verdicts-title" className="mb-3 text-lg">Verdicts</h2>
@@ -82,7 +83,7 @@ function TopFlows() {
               <tr key={i}>
                 <td className="font-mono text-xs">{f.src}{f.src_port != null ? `:${f.src_port}` : ""}</td>
                 <td className="font-mono text-xs">{f.dst}{f.dst_port != null ? `:${f.dst_port}` : ""}</td>
-                <td>{String(f.protocol)}</td>
+                <td>{protocolName(f.protocol)}</td>
                 <td>{f.vlan ?? "—"}</td>
                 <td>{formatCount(f.packets)}</td>
                 <td>{formatBytes(f.bytes)}</td>

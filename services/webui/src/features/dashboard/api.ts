@@ -5,7 +5,8 @@ export interface StatsSummary {
   packets_per_second: number;
   packets_total: number;
   bytes_total: number;
-  verdicts: { allow: number; drop: number };
+  /** allow and drop at least; packet-service may add e.g. malformed. */
+  verdicts: Record<string, number>;
   parse_errors: Record<string, number>;
   flows_active: number;
   ruleset_version: number;
@@ -38,7 +39,13 @@ export const REFRESH_MS = 3000;
 export function useStatsSummary() {
   return useQuery({
     queryKey: ["stats", "summary"],
-    queryFn: async () => (await api.get<Envelope<StatsSummary>>("/stats/summary")).data.data,
+    queryFn: async () => {
+      const res = await api.get<Envelope<StatsSummary>>("/stats/summary");
+      // Staleness travels in meta (the backend) or in the data (the contract): accept both.
+      const meta = (res.data.meta ?? {}) as Partial<Pick<StatsSummary, "stale" | "age_seconds">>;
+      const data = res.data.data;
+      return { ...data, stale: meta.stale ?? data.stale ?? false, age_seconds: meta.age_seconds ?? data.age_seconds ?? 0 };
+    },
     refetchInterval: REFRESH_MS,
     retry: false,
   });

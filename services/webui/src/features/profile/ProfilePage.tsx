@@ -5,6 +5,7 @@ import { PageHeader } from "../../components/PageHeader";
 import { Tabs } from "../../components/Tabs";
 import { api, send, type Envelope } from "../../lib/api-client";
 import { toApiError } from "../../lib/api-error";
+import { formatWhen } from "../../lib/format";
 import { useAuthStore, type User } from "../../lib/auth-store";
 
 function AccountTab() {
@@ -37,7 +38,7 @@ function AccountTab() {
           <dt className="text-amber-300">Scopes</dt><dd className="break-words">{user.scopes.join(", ") || "—"}</dd>
           <dt className="text-amber-300">Two-factor</dt><dd>{user.tf_enabled ? "enabled" : "disabled"}</dd>
           <dt className="text-amber-300">Logins</dt><dd>{user.login_count ?? "—"}</dd>
-          <dt className="text-amber-300">Last login</dt><dd>{user.last_login_at ? new Date(user.last_login_at).toLocaleString() : "—"}</dd>
+          <dt className="text-amber-300">Last login</dt><dd>{formatWhen(user.last_login_at)}</dd>
         </dl>
       </section>
     </div>

@@ -13,7 +13,7 @@ describe("RuleDialog", () => {
     const fake = installFakeBackend({
       "POST /rules": () => ({
         status: 422,
-        body: { error: { code: "validation_error", message: "invalid", details: { fields: { "src[0]": "not a valid CIDR", dst_ports: "port out of range" } } } },
+        body: { error: { code: "validation_error", message: "invalid", details: { fields: { "src.0": "not a valid CIDR", dst_ports: "port out of range", body: "ports need protocol tcp, udp or any" } } } },
       }),
     });
     restore = fake.restore;
@@ -25,6 +25,7 @@ describe("RuleDialog", () => {
     await user.click(screen.getByRole("button", { name: "Save rule" }));
     expect(await screen.findByText("not a valid CIDR")).toBeInTheDocument();
     expect(screen.getByLabelText("Source CIDRs")).toHaveAttribute("aria-invalid", "true");
+    expect(screen.getByText(/Please correct the highlighted fields\. ports need protocol/)).toBeInTheDocument();
     expect(screen.getByLabelText("Destination ports")).toHaveAccessibleDescription(/port out of range/);
     expect(fake.calls[0].body).toMatchObject({ name: "block bad", src: ["10.0.0.300/8"], dst_ports: ["70000"], vlan: null, action: "drop" });
   });

@@ -5,6 +5,8 @@ import { Field } from "../../components/Field";
 import { toApiError } from "../../lib/api-error";
 import { parseProtocol, splitList, useRuleMutations, type Rule, type RuleAction, type RuleInput } from "./api";
 
+const RULE_FIELDS = new Set(["name", "action", "protocol", "src", "dst", "src_ports", "dst_ports", "vlan", "enabled", "description"]);
+
 /** Server messages keyed "src[1]" or "src.1" belong on the "src" field. */
 function byField(errors: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -54,8 +56,15 @@ export function RuleDialog({ rule, onClose }: { rule: Rule | "new"; onClose: () 
       onClose();
     } catch (err) {
       const apiErr = toApiError(err);
-      setFields(byField(apiErr.fieldErrors));
-      setError(apiErr.code === "validation_error" ? "Please correct the highlighted fields." : apiErr.message);
+      const perField = byField(apiErr.fieldErrors);
+      setFields(perField);
+      // Rule-wide complaints (e.g. ports without a port protocol) have no field of their own.
+      const general = Object.entries(perField).filter(([f]) => !RULE_FIELDS.has(f)).map(([, m]) => m);
+      setError(
+        apiErr.code === "validation_error"
+          ? ["Please correct the highlighted fields.", ...general].join(" ")
+          : apiErr.message,
+      );
     }
   }
 

@@ -6,6 +6,7 @@ import { Loading } from "../../components/Loading";
 import { PageHeader } from "../../components/PageHeader";
 import { Tabs } from "../../components/Tabs";
 import { toApiError } from "../../lib/api-error";
+import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { dropRule, moveRule, useRuleMutations, useRules, useRuleStatus, type Rule } from "./api";
@@ -21,7 +22,7 @@ const actionTone: Record<string, string> = {
 
 function RuleTable({ canWrite }: { canWrite: boolean }) {
   const rules = useRules();
-  const { remove, reorder } = useRuleMutations();
+  const { remove, reorder, defaultAction } = useRuleMutations();
   const [editing, setEditing] = useState<Rule | "new" | null>(null);
   const [deleting, setDeleting] = useState<Rule | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -49,7 +50,29 @@ function RuleTable({ canWrite }: { canWrite: boolean }) {
     <>
       <div className="mb-3 flex flex-wrap items-center gap-3 text-sm">
         <span>Rule-set version <strong data-testid="ruleset-version">{meta.version ?? "—"}</strong></span>
-        <span>Default action <strong>{meta.default_action ?? "—"}</strong></span>
+        {canWrite && meta.default_action ? (
+          <label className="flex items-center gap-2">
+            Default action
+            <select
+              className="input w-auto py-1"
+              value={meta.default_action}
+              disabled={defaultAction.isPending}
+              onChange={async (e) => {
+                setError(null);
+                try {
+                  await defaultAction.mutateAsync(e.target.value as "allow" | "drop");
+                } catch (err) {
+                  setError(toApiError(err).message);
+                }
+              }}
+            >
+              <option value="allow">allow</option>
+              <option value="drop">drop</option>
+            </select>
+          </label>
+        ) : (
+          <span>Default action <strong>{meta.default_action ?? "—"}</strong></span>
+        )}
         {!canWrite && <span className="badge bg-slate-700 text-amber-100">read-only</span>}
         {canWrite && (
           <button type="button" className="btn-primary ml-auto" onClick={() => setEditing("new")}>
@@ -167,7 +190,7 @@ function SyncStatus() {
               <tr key={t.target}>
                 <td><code>{t.target}</code></td>
                 <td>{t.applied_version ?? "—"}</td>
-                <td>{t.last_publish_at ? new Date(t.last_publish_at).toLocaleString() : "—"}</td>
+                <td>{formatWhen(t.last_publish_at)}</td>
                 <td>{t.breaker_state}</td>
                 <td className="text-red-200">{t.last_error ?? "—"}</td>
               </tr>

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { getData, getPage, send } from "../../lib/api-client";
+import { api, getData, getPage, send } from "../../lib/api-client";
 
 export type RuleAction = "allow" | "drop" | "count";
 
@@ -32,7 +32,8 @@ export interface RuleStatus {
   targets: {
     target: string;
     applied_version: number | null;
-    last_publish_at: string | null;
+    last_publish_at: string | number | null;
+    last_contact_at?: string | number | null;
     last_error: string | null;
     breaker_state: string;
   }[];
@@ -67,6 +68,10 @@ export function useRuleMutations() {
       onSuccess: done,
     }),
     remove: useMutation({ mutationFn: (id: string) => send<void>("delete", `/rules/${id}`), onSuccess: done }),
+    defaultAction: useMutation({
+      mutationFn: (action: "allow" | "drop") => api.put("/rules/default-action", { default_action: action }),
+      onSuccess: done,
+    }),
     reorder: useMutation({ mutationFn: (ids: string[]) => send<unknown>("post", "/rules/reorder", { ids }), onSuccess: done }),
   };
 }

@@ -7,6 +7,7 @@ import { Loading } from "../../components/Loading";
 import { PageHeader } from "../../components/PageHeader";
 import { Pagination } from "../../components/Pagination";
 import { toApiError } from "../../lib/api-error";
+import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore, type User } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { useDebounced } from "../../lib/use-debounced";
@@ -179,7 +180,7 @@ export default function UsersPage() {
                     </span>
                   </td>
                   <td>{u.tf_enabled ? "on" : "off"}</td>
-                  <td>{u.last_login_at ? new Date(u.last_login_at).toLocaleString() : "never"}</td>
+                  <td>{u.last_login_at ? formatWhen(u.last_login_at) : "never"}</td>
                   {canWrite && (
                     <td className="whitespace-nowrap text-right">
                       <span className="inline-flex gap-1">
