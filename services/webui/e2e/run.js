@@ -319,6 +319,21 @@ async function main() {
         await shot(admin, "rules-status");
         await checkA11y(admin, "rules-status");
       }],
+      ["dashboard shows live statistics: counters, top flows and rule hits", async () => {
+        if (!hasStats) throw new Skip("not run: backend has no stats API yet");
+        if (!trio.packetTarget) throw new Skip("not run: packet-service is absent");
+        for (let i = 0; i < 5; i++) await classify("10.9.9.9", 53);
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Dashboard" }).click();
+        const total = admin.locator(".card", { hasText: "Packets total" }).locator("p").nth(1);
+        await total.filter({ hasNotText: /^0$/ }).waitFor({ timeout: 20_000 });
+        await admin.locator("section", { hasText: "Rule hits" }).getByText("allow-dns").waitFor();
+        await shot(admin, "dashboard-live");
+        await checkA11y(admin, "dashboard-live");
+        await admin.getByRole("tab", { name: "Top flows" }).click();
+        await admin.getByRole("cell", { name: /10\.9\.9\.9/ }).first().waitFor({ timeout: 20_000 });
+        await shot(admin, "dashboard-flows");
+        await checkA11y(admin, "dashboard-flows");
+      }],
       ["viewer sees no admin pages, gets a 403 on a deep link, and cannot write rules", async () => {
         const page = await newPage();
         await login(page, web, VIEWER);

@@ -17,7 +17,15 @@ export function PpsChart({ times, values }: { times: number[]; values: number[] 
         legend: { show: false },
         cursor: { show: true },
         scales: { x: { time: true } },
-        axes: [axis, { ...axis, size: 60 }],
+        axes: [
+          {
+            ...axis,
+            space: 90,
+            // Wall-clock labels; uPlot's defaults show sub-second ticks while the window is short.
+            values: (_u, splits) => splits.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })),
+          },
+          { ...axis, size: 60 },
+        ],
         series: [{}, { label: "packets/s", stroke: "#38bdf8", width: 2, fill: "rgba(56,189,248,0.15)" }],
       },
       [[], []],
