@@ -30,28 +30,40 @@ def catalogue(python: str) -> list[Service]:
     backend = ROOT / "services" / "flask-backend"
     packet = ROOT / "services" / "packet-service"
     webui = ROOT / "services" / "webui"
+    # Order matters: packet-service validates its callers through flask-backend's
+    # AuthService, and flask-backend publishes the rule set to packet-service as soon as
+    # it answers (its reconcile loop waits for it).
     return [
-        Service(
-            "packet-service",
-            packet,
-            packet / "packet_service" / "__main__.py",
-            [python, "-m", "packet_service", "serve"],
-            "http://127.0.0.1:9090/healthz",
-            {"GRPC_PORT": "50052", "METRICS_PORT": "9090", "RELEASE_MODE": "development"},
-        ),
         Service(
             "flask-backend",
             backend,
             backend / "rookery_backend" / "__main__.py",
-            [python, "-m", "rookery_backend", "serve"],
+            [python, "-m", "rookery_backend", "serve", "-v"],
             "http://127.0.0.1:8080/healthz",
             {
+                "HTTP_HOST": "127.0.0.1",
                 "HTTP_PORT": "8080",
                 "GRPC_PORT": "50051",
                 "DB_TYPE": "sqlite",
                 "DATA_DIR": str(DATA / "flask-backend"),
                 "RELEASE_MODE": "development",
                 "PACKET_SERVICE_TARGETS": "127.0.0.1:50052",
+            },
+        ),
+        Service(
+            "packet-service",
+            packet,
+            packet / "packet_service" / "__main__.py",
+            [python, "-m", "packet_service", "-v", "serve"],
+            "http://127.0.0.1:9090/healthz",
+            {
+                "BIND_ADDRESS": "127.0.0.1",
+                "GRPC_PORT": "50052",
+                "METRICS_PORT": "9090",
+                "RELEASE_MODE": "development",
+                # on even in development, so `make run` behaves like a deployment
+                "AUTH_REQUIRED": "true",
+                "AUTH_SERVICE_TARGET": "127.0.0.1:50051",
             },
         ),
         Service(

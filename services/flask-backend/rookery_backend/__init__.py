@@ -26,6 +26,7 @@ from .mailer import Mailer
 from .metrics import Metrics
 from .models import ReplayGuardTotp
 from .ratelimit import LoginRateLimiter
+from .rules.link import PacketLink
 from .security import JwtCodec
 from .services import Services
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
         metrics=metrics,
         mailer=Mailer(settings),
         principal_cache=principal_cache,
+        packet_link=PacketLink(settings, database),
     )
 
     if settings.trusted_proxies:
@@ -139,9 +141,10 @@ def _drop_session_identity_hook(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .api.ops import bp as ops
-    from .api.v1 import apikeys, audit, auth, roles, users
+    from .api.v1 import apikeys, audit, auth, roles, rules, stats, users
 
-    for blueprint in (ops, auth.bp, users.bp, roles.bp, apikeys.bp, audit.bp):
+    blueprints = (ops, auth.bp, users.bp, roles.bp, apikeys.bp, audit.bp, rules.bp, stats.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
 

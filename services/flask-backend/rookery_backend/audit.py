@@ -30,6 +30,11 @@ EVENTS: tuple[str, ...] = (
     "apikey_created",
     "apikey_revoked",
     "apikey_rotated",
+    "rule_created",
+    "rule_updated",
+    "rule_deleted",
+    "rules_reordered",
+    "rules_default_action",
 )
 
 

@@ -110,6 +110,13 @@ class Settings:
     public_url: str = "http://127.0.0.1:3000"
     max_body_bytes: int = 64 * 1024
     registerable: bool = False
+    # packet-service link (issue 4): comma-separated host:port list; empty = none
+    grpc_enabled: bool = True
+    packet_service_targets: str = ""
+    packet_deadline: float = 1.0
+    packet_breaker_reset: float = 3.0
+    rules_reconcile_interval: float = 2.0
+    stats_max_stale: float = 300.0
 
     @property
     def production(self) -> bool:
@@ -183,6 +190,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "PUBLIC_URL": "public_url",
         "SECRET_KEY": "secret_key",
         "SECURITY_PASSWORD_SALT": "security_password_salt",
+        "PACKET_SERVICE_TARGETS": "packet_service_targets",
     }
     for var, attr in str_vars.items():
         if var in env:
@@ -215,6 +223,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "MAIL_USE_TLS": "mail_use_tls",
         "MAIL_USE_SSL": "mail_use_ssl",
         "SECURITY_REGISTERABLE": "registerable",
+        "GRPC_ENABLED": "grpc_enabled",
     }
     for var, attr in bool_vars.items():
         if var in env:
@@ -227,6 +236,22 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             raise ConfigError(
                 f"PRINCIPAL_CACHE_TTL: expected seconds, got {env['PRINCIPAL_CACHE_TTL']!r}"
             ) from None
+
+    seconds_vars = {
+        "PACKET_DEADLINE": ("packet_deadline", 0.05, 60.0),
+        "PACKET_BREAKER_RESET": ("packet_breaker_reset", 0.1, 3600.0),
+        "RULES_RECONCILE_INTERVAL": ("rules_reconcile_interval", 0.1, 3600.0),
+        "STATS_MAX_STALE": ("stats_max_stale", 0.0, 86400.0),
+    }
+    for var, (attr, low, high) in seconds_vars.items():
+        if var in env:
+            try:
+                seconds = float(env[var])
+            except ValueError:
+                raise ConfigError(f"{var}: expected seconds, got {env[var]!r}") from None
+            if not low <= seconds <= high:
+                raise ConfigError(f"{var}: expected {low}..{high} seconds, got {seconds}")
+            values[attr] = seconds
 
     if "DB_RETRY_DELAY" in env:
         try:

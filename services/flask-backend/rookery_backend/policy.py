@@ -85,6 +85,20 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     # audit log
     ("GET", f"{V1}/audit"): "audit:read",
     ("GET", f"{V1}/audit/events"): "audit:read",
+    # packet-filter rules
+    ("GET", f"{V1}/rules"): "rules:read",
+    ("POST", f"{V1}/rules"): "rules:write",
+    ("GET", f"{V1}/rules/<rule_id>"): "rules:read",
+    ("PATCH", f"{V1}/rules/<rule_id>"): "rules:write",
+    ("DELETE", f"{V1}/rules/<rule_id>"): "rules:write",
+    ("POST", f"{V1}/rules/reorder"): "rules:write",
+    ("PUT", f"{V1}/rules/default-action"): "rules:write",
+    ("POST", f"{V1}/rules/validate"): "rules:read",
+    ("GET", f"{V1}/rules/status"): "rules:read",
+    # packet statistics (read from packet-service)
+    ("GET", f"{V1}/stats/summary"): "stats:read",
+    ("GET", f"{V1}/stats/flows/top"): "stats:read",
+    ("GET", f"{V1}/stats/rules"): "stats:read",
 }
 
 # Extra requirements a handler checks inside a route (kept here so they are visible):

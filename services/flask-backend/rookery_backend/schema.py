@@ -115,7 +115,47 @@ AUDIT_EVENTS = TableSpec(
     ),
 )
 
-TABLES: tuple[TableSpec, ...] = (USERS, ROLES, USER_ROLES, REFRESH_TOKENS, API_KEYS, AUDIT_EVENTS)
+# Packet-filter rules (DESIGN.md "The rule model"); `position` is the evaluation order.
+PACKET_RULES = TableSpec(
+    "packet_rule",
+    (
+        C("rule_id", "string", 32, unique=True, notnull=True),
+        C("position", "integer", notnull=True, index=True),
+        C("name", "string", 100, notnull=True),
+        C("action", "string", 8, notnull=True),
+        C("protocol", "string", 8, notnull=True),
+        C("src", "list:string"),
+        C("dst", "list:string"),
+        C("src_ports", "list:string"),
+        C("dst_ports", "list:string"),
+        C("vlan", "integer"),
+        C("enabled", "boolean", default=True),
+        C("description", "text"),
+        C("created_at", "datetime"),
+        C("updated_at", "datetime"),
+    ),
+)
+
+# One row (id 1): the rule-set version, bumped in the transaction of every rule change.
+PACKET_RULESET = TableSpec(
+    "packet_ruleset",
+    (
+        C("version", "integer", notnull=True, default=0),
+        C("default_action", "string", 8, notnull=True, default="allow"),
+        C("updated_at", "datetime"),
+    ),
+)
+
+TABLES: tuple[TableSpec, ...] = (
+    USERS,
+    ROLES,
+    USER_ROLES,
+    REFRESH_TOKENS,
+    API_KEYS,
+    AUDIT_EVENTS,
+    PACKET_RULES,
+    PACKET_RULESET,
+)
 
 
 def _sqlalchemy_column(column: Column) -> sa.Column:

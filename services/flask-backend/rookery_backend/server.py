@@ -61,6 +61,26 @@ def run_server(settings: Settings) -> None:
 
     app = create_app(settings)
     config = hypercorn_config(settings)
+    svc = app.extensions["rookery"]
+    grpc_server = None
+    if settings.grpc_enabled:
+        from .grpc_auth import build_grpc_server
+
+        grpc_server = build_grpc_server(app, settings.http_host, settings.grpc_port)
+        grpc_server.start()
+        log.info(
+            f"AuthService (gRPC) serving on {settings.http_host}:{settings.grpc_port}",
+            extra={"grpc_port": settings.grpc_port},
+        )
+    link = svc.packet_link
+    with app.app_context():
+        link.provision_service_key(svc.datastore)
+    link.start()
+    if link.targets:
+        log.info(
+            "publishing rules to packet-service",
+            extra={"targets": [t.address for t in link.targets]},
+        )
     scheme = "https" if settings.tls_cert_file else "http"
     shown_host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
     url = f"{scheme}://{shown_host}:{settings.http_port}"
@@ -83,7 +103,12 @@ def run_server(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve(app, config, shutdown_trigger=stop.wait, mode="wsgi")  # type: ignore[arg-type]
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        link.stop()
+        if grpc_server is not None:
+            grpc_server.stop(grace=2).wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .mailer import Mailer
     from .metrics import Metrics
     from .ratelimit import LoginRateLimiter
+    from .rules.link import PacketLink
     from .security import JwtCodec
 
 
@@ -29,6 +30,7 @@ class Services:
     metrics: Metrics
     mailer: Mailer
     principal_cache: PrincipalCache
+    packet_link: PacketLink
 
     @property
     def dal(self) -> Any:

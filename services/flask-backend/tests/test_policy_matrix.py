@@ -64,7 +64,10 @@ def test_policy_matrix(app, api, principals) -> None:
             else:
                 allowed = requirement == AUTHENTICATED or requirement in scopes_of(who)
             if allowed:
-                ok = code not in GUARD_CODES and reply.status_code < 500
+                # Past the guard; the stats routes may then say packet-service (none
+                # is configured here) is out of reach: that is their answer, not a fault.
+                upstream = reply.status_code == 503 and code == "upstream_unavailable"
+                ok = code not in GUARD_CODES and (reply.status_code < 500 or upstream)
             elif token is None:
                 ok = reply.status_code == 401 and code == "unauthorized"
             else:

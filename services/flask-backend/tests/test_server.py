@@ -80,6 +80,7 @@ def server(backend: str, tmp_path: Path):
         **backend_env(backend),
         "HTTP_PORT": str(port),
         "HTTP_HOST": "127.0.0.1",
+        "GRPC_PORT": str(free_port()),  # the AuthService must not clash with a running trio
     }
     stderr_path = tmp_path / "server.log"
     with stderr_path.open("w") as stderr:

@@ -64,10 +64,16 @@ class ServiceConfig:
     rules_file: str = ""
     ready_requires_rules: bool = False
     release_mode: str = "development"
+    # Caller authentication through flask-backend's AuthService (default on outside
+    # development): see auth_guard.py.
+    auth_required: bool = False
+    auth_service_target: str = "127.0.0.1:50051"
+    auth_cache_ttl: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServiceConfig:
         env = dict(os.environ) if env is None else env
+        release_mode = env.get("RELEASE_MODE", "development").strip() or "development"
         return cls(
             bind_address=env.get("BIND_ADDRESS", "0.0.0.0").strip() or "0.0.0.0",
             grpc_port=_int(env, "GRPC_PORT", 50052, 0, 65535),
@@ -83,5 +89,8 @@ class ServiceConfig:
             capture_bpf=env.get("CAPTURE_BPF", "").strip(),
             rules_file=env.get("RULES_FILE", "").strip(),
             ready_requires_rules=_bool(env, "READY_REQUIRES_RULES", False),
-            release_mode=env.get("RELEASE_MODE", "development").strip() or "development",
+            release_mode=release_mode,
+            auth_required=_bool(env, "AUTH_REQUIRED", release_mode != "development"),
+            auth_service_target=env.get("AUTH_SERVICE_TARGET", "").strip() or "127.0.0.1:50051",
+            auth_cache_ttl=_float(env, "AUTH_CACHE_TTL", 30.0),
         )

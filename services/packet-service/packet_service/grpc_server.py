@@ -189,9 +189,14 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             compiled = self.engine.rules.replace(rule_set_from_message(request))
         except RuleSetError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        request_id = next((v for k, v in context.invocation_metadata() if k == "x-request-id"), "")
         log.info(
             "rule set loaded",
-            extra={"ruleset_version": compiled.version, "rules": len(compiled.source.rules)},
+            extra={
+                "ruleset_version": compiled.version,
+                "rules": len(compiled.source.rules),
+                "request_id": request_id,
+            },
         )
         return status_message(compiled)
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import grpc
 
 from packet_service import service_version
+from packet_service.auth_guard import auth_interceptors
 from packet_service.classifier import RuleSetHolder
 from packet_service.config import ServiceConfig
 from packet_service.engine import PacketEngine
@@ -33,7 +34,10 @@ class PacketServiceApp:
             rules=RuleSetHolder(initial),
             flow_table=FlowTable(config.flow_table_max, config.flow_idle_timeout),
         )
-        built = build_server(config, self.engine, interceptors)
+        guards = auth_interceptors(
+            config.auth_required, config.auth_service_target, config.auth_cache_ttl
+        )
+        built = build_server(config, self.engine, (*guards, *interceptors))
         self.grpc_server, self.grpc_port, self.health = built.server, built.port, built.health
         self.servicer = built.servicer
         self.http = SidePortServer(

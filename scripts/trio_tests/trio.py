@@ -1,0 +1,156 @@
+"""Real-process harness for the trio tests: flask-backend and packet-service started as
+their own processes on free loopback ports, exactly as `make run` starts them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BACKEND_DIR = ROOT / "services" / "flask-backend"
+PACKET_DIR = ROOT / "services" / "packet-service"
+PY = os.environ.get("PY", sys.executable)
+ADMIN = ("admin@localhost.local", "admin123")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(slots=True)
+class Proc:
+    name: str
+    command: list[str]
+    cwd: Path
+    env: dict[str, str]
+    health_url: str
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.command, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited early:\n{self.log_path.read_text()[-3000:]}"
+                )
+            try:
+                if requests.get(self.health_url, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"{self.name} never became healthy:\n{self.log_path.read_text()[-3000:]}"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass(slots=True)
+class Trio:
+    workdir: Path
+    http_port: int = field(default_factory=free_port)
+    auth_grpc_port: int = field(default_factory=free_port)
+    packet_grpc_port: int = field(default_factory=free_port)
+    packet_http_port: int = field(default_factory=free_port)
+    backend: Proc | None = None
+    packet: Proc | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/api/v1"
+
+    def build(
+        self, backend_env: dict[str, str] | None = None, packet_env: dict[str, str] | None = None
+    ) -> Trio:
+        self.backend = Proc(
+            "flask-backend",
+            [PY, "-m", "rookery_backend", "serve", "-v"],
+            BACKEND_DIR,
+            {
+                "HTTP_PORT": str(self.http_port),
+                "GRPC_PORT": str(self.auth_grpc_port),
+                "DB_TYPE": "sqlite",
+                "DATA_DIR": str(self.workdir / "backend-data"),
+                "RELEASE_MODE": "development",
+                "BCRYPT_ROUNDS": "4",
+                "LOGIN_RATE_LIMIT": "1000/minute",
+                "SECRET_KEY": "trio-test-secret-key-0123456789abcdef",
+                "PACKET_SERVICE_TARGETS": f"127.0.0.1:{self.packet_grpc_port}",
+                "RULES_RECONCILE_INTERVAL": "0.5",
+                "PACKET_BREAKER_RESET": "1",
+                "STATS_MAX_STALE": "3",
+                **(backend_env or {}),
+            },
+            f"http://127.0.0.1:{self.http_port}/healthz",
+            self.workdir / "backend.log",
+        )
+        self.packet = Proc(
+            "packet-service",
+            [PY, "-m", "packet_service", "serve", "-v"],
+            PACKET_DIR,
+            {
+                "GRPC_PORT": str(self.packet_grpc_port),
+                "METRICS_PORT": str(self.packet_http_port),
+                "RELEASE_MODE": "development",
+                "AUTH_REQUIRED": "true",
+                "AUTH_SERVICE_TARGET": f"127.0.0.1:{self.auth_grpc_port}",
+                **(packet_env or {}),
+            },
+            f"http://127.0.0.1:{self.packet_http_port}/healthz",
+            self.workdir / "packet.log",
+        )
+        return self
+
+    def login(self, email: str = ADMIN[0], password: str = ADMIN[1]) -> str:
+        reply = requests.post(
+            f"{self.api}/auth/login", json={"email": email, "password": password}, timeout=10
+        )
+        reply.raise_for_status()
+        return reply.json()["data"]["access_token"]
+
+
+def udp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes = b"x" * 32) -> bytes:
+    """An Ethernet II + IPv4 + UDP frame (checksums zero: the classifier does not verify)."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+        socket.inet_aton(src), socket.inet_aton(dst),
+    )  # fmt: skip
+    ether = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
+    return ether + ip + udp
+
+
+def batch_of(frames: list[bytes]) -> tuple[bytes, bytes]:
+    data = bytearray()
+    offsets = bytearray()
+    for frame in frames:
+        offsets += struct.pack("<II", len(data), len(frame))
+        data += frame
+    return bytes(data), bytes(offsets)

@@ -1,0 +1,173 @@
+"""The rule model of DESIGN.md ("The rule model") as REST bodies. The pydantic models
+validate input (422 naming the field), drive the OpenAPI document, and convert to the
+rookery.packet.v1 messages that carry the rule set to packet-service."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+from ..gen import packet_pb2
+
+Action = Literal["allow", "drop", "count"]
+DefaultAction = Literal["allow", "drop"]
+NAMED_PROTOCOLS = ("any", "tcp", "udp", "icmp", "icmpv6")
+# Ports only make sense where the packet has them: TCP (6), UDP (17), or "any".
+PORT_PROTOCOLS = ("any", "tcp", "udp", "6", "17")
+
+
+def _protocol(value: str) -> str:
+    text = value.strip().lower()
+    if text in NAMED_PROTOCOLS:
+        return text
+    if text.isdigit() and int(text) <= 255:
+        return str(int(text))
+    raise ValueError("must be any, tcp, udp, icmp, icmpv6 or a number 0-255")
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address or CIDR") from None
+
+
+def _port_range(value: str) -> str:
+    low, _, high = value.strip().partition("-")
+    high = high or low
+    if not (low.isdigit() and high.isdigit() and 1 <= int(low) <= int(high) <= 65535):
+        raise ValueError(f"{value!r} must be N or N-M within 1-65535 with N <= M")
+    return str(int(low)) if int(low) == int(high) else f"{int(low)}-{int(high)}"
+
+
+Protocol = Annotated[str, Field(max_length=8), AfterValidator(_protocol)]
+Cidr = Annotated[str, Field(max_length=64), AfterValidator(_cidr)]
+PortRange = Annotated[str, Field(max_length=11), AfterValidator(_port_range)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Vlan = Annotated[int, Field(ge=0, le=4095)]
+MAX_ITEMS = 256
+
+
+class _RuleFields(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, str_strip_whitespace=True)
+
+    # Declared after `protocol`, so the protocol is already validated here (info.data).
+    @field_validator("src_ports", "dst_ports", check_fields=False)
+    @classmethod
+    def ports_need_a_port_protocol(cls, ports: list[str] | None, info: ValidationInfo) -> Any:
+        protocol = info.data.get("protocol")
+        if ports and protocol is not None and protocol not in PORT_PROTOCOLS:
+            raise ValueError("ports need protocol tcp, udp or any")
+        return ports
+
+
+class RuleIn(_RuleFields):
+    name: Name
+    action: Action
+    protocol: Protocol = "any"
+    src: list[Cidr] = Field(default_factory=list, max_length=MAX_ITEMS)
+    dst: list[Cidr] = Field(default_factory=list, max_length=MAX_ITEMS)
+    src_ports: list[PortRange] = Field(default_factory=list, max_length=MAX_ITEMS)
+    dst_ports: list[PortRange] = Field(default_factory=list, max_length=MAX_ITEMS)
+    vlan: Vlan | None = None
+    enabled: bool = True
+    description: str = Field(default="", max_length=2000)
+
+
+class RulePatchIn(_RuleFields):
+    """Any subset of a rule's fields. `vlan: null` clears the VLAN match."""
+
+    name: Name | None = None
+    action: Action | None = None
+    protocol: Protocol | None = None
+    src: list[Cidr] | None = Field(default=None, max_length=MAX_ITEMS)
+    dst: list[Cidr] | None = Field(default=None, max_length=MAX_ITEMS)
+    src_ports: list[PortRange] | None = Field(default=None, max_length=MAX_ITEMS)
+    dst_ports: list[PortRange] | None = Field(default=None, max_length=MAX_ITEMS)
+    vlan: Vlan | None = None
+    enabled: bool | None = None
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class RuleOut(BaseModel):
+    id: str
+    position: int
+    name: str
+    action: str
+    protocol: str
+    src: list[str]
+    dst: list[str]
+    src_ports: list[str]
+    dst_ports: list[str]
+    vlan: int | None
+    enabled: bool
+    description: str
+
+
+class RuleSetIn(BaseModel):
+    """A whole rule set, for the dry-run validation endpoint."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    default_action: DefaultAction = "allow"
+    rules: list[RuleIn] = Field(default_factory=list, max_length=10_000)
+
+
+class ReorderIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=10_000)
+
+
+class DefaultActionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    default_action: DefaultAction
+
+
+class ValidationOut(BaseModel):
+    valid: bool
+    rule_count: int
+
+
+class TargetStatusOut(BaseModel):
+    target: str
+    applied_version: int | None
+    last_publish_at: datetime | None
+    last_contact_at: datetime | None
+    last_error: str | None
+    breaker_state: str
+
+
+class RuleStatusOut(BaseModel):
+    desired_version: int
+    default_action: str
+    state: Literal["in_sync", "pending"]
+    targets: list[TargetStatusOut]
+
+
+def to_proto(version: int, default_action: str, rules: list[dict[str, Any]]) -> packet_pb2.RuleSet:
+    message = packet_pb2.RuleSet(version=version, default_action=default_action)
+    for rule in rules:
+        entry = message.rules.add(
+            id=rule["id"],
+            name=rule["name"],
+            action=rule["action"],
+            protocol=rule["protocol"],
+            src=rule["src"],
+            dst=rule["dst"],
+            src_ports=rule["src_ports"],
+            dst_ports=rule["dst_ports"],
+            enabled=rule["enabled"],
+            description=rule["description"],
+        )
+        if rule["vlan"] is not None:
+            entry.vlan = rule["vlan"]
+    return message

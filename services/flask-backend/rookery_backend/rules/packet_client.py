@@ -1,0 +1,136 @@
+"""flask-backend's client of packet-service: one channel, one circuit breaker and one
+deadline policy per target. Every call has a deadline; a failing target trips its breaker
+so later calls fail fast instead of hanging a request."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pybreaker
+
+from ..gen import packet_pb2, packet_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+# Transient codes worth a retry; anything else (INVALID_ARGUMENT, PERMISSION_DENIED…) is
+# an answer, not a failure of the channel, and must not trip the breaker.
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+
+# gRPC backs reconnects off up to two minutes by default; a restarted packet-service must
+# be found again within about a second.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+)
+
+
+class UpstreamUnavailable(Exception):
+    """The target cannot be reached now (down, deadline exceeded, or breaker open)."""
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    attempts: int = 3
+    base_delay: float = 0.05
+    max_delay: float = 1.0
+
+    def delay(self, attempt: int) -> float:
+        # Full jitter: spreads retries of many replicas instead of syncing them.
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def _is_channel_failure(error: BaseException) -> bool:
+    return isinstance(error, grpc.RpcError) and error.code() in RETRYABLE
+
+
+class PacketTarget:
+    """One packet-service instance."""
+
+    def __init__(
+        self,
+        address: str,
+        credential: Callable[[], str | None],
+        deadline: float = 1.0,
+        breaker_fail_max: int = 3,
+        breaker_reset: float = 3.0,
+    ) -> None:
+        self.address = address
+        self.deadline = deadline
+        self._credential = credential
+        self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._stub = packet_pb2_grpc.PacketServiceStub(self._channel)
+        self.breaker = pybreaker.CircuitBreaker(
+            fail_max=breaker_fail_max,
+            reset_timeout=breaker_reset,
+            # Only transport failures count against the breaker.
+            exclude=[lambda e: not _is_channel_failure(e)],
+            name=address,
+        )
+
+    @property
+    def breaker_state(self) -> str:
+        return str(self.breaker.current_state)
+
+    def _metadata(self, request_id: str | None) -> list[tuple[str, str]]:
+        metadata: list[tuple[str, str]] = []
+        token = self._credential()
+        if token:
+            metadata.append(("authorization", f"Bearer {token}"))
+        if request_id:
+            metadata.append(("x-request-id", request_id))
+        return metadata
+
+    def call(
+        self,
+        method: str,
+        request: Any,
+        *,
+        request_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        """Calls `method` on the stub with a deadline, retries transient failures with
+        backoff and jitter, and raises UpstreamUnavailable when the target is out of reach.
+        Other gRPC errors (a refused rule set, say) propagate as grpc.RpcError."""
+        policy = retry or RetryPolicy(attempts=1)
+        rpc = getattr(self._stub, method)
+        last: BaseException | None = None
+        for attempt in range(policy.attempts):
+            try:
+                return self.breaker.call(
+                    rpc, request, timeout=self.deadline, metadata=self._metadata(request_id)
+                )
+            except pybreaker.CircuitBreakerError as error:
+                raise UpstreamUnavailable(f"{self.address}: circuit breaker open") from error
+            except grpc.RpcError as error:
+                if not _is_channel_failure(error):
+                    raise
+                last = error
+                if attempt + 1 < policy.attempts:
+                    time.sleep(policy.delay(attempt))
+        detail = last.details() if isinstance(last, grpc.RpcError) else str(last)
+        code = last.code().name if isinstance(last, grpc.RpcError) else "UNKNOWN"
+        raise UpstreamUnavailable(f"{self.address}: {code} {detail}")
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def parse_targets(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+__all__ = ["PacketTarget", "RetryPolicy", "UpstreamUnavailable", "packet_pb2", "parse_targets"]
