@@ -5,7 +5,8 @@ PY    := $(abspath $(VENV))/bin/python
 export PY
 
 .DEFAULT_GOAL := help
-.PHONY: help install venv proto webui run test lint bench bench-backend bench-packet demo \
+.PHONY: help install venv proto webui run test lint bench bench-backend bench-packet bench-trio \
+        bench-webui demo \
         marchproxy-config dev test-dbs test-dbs-stop clean
 
 help: ## list the targets
@@ -31,13 +32,19 @@ test: install ## run every test suite (DBS=all or CI=true adds PostgreSQL and Ma
 lint: venv ## ruff over all Python code
 	@$(VENV)/bin/ruff check --config config/ruff.toml .
 
-bench: bench-backend bench-packet ## run every benchmark (not tests; prints figures)
+bench: bench-backend bench-packet bench-trio bench-webui ## run every benchmark (not tests; prints figures)
 
 bench-backend: install ## flask-backend REST benchmark
 	@services/flask-backend/bench/run.sh
 
 bench-packet: install ## packet-service throughput benchmark
 	@services/packet-service/bench/run.sh
+
+bench-trio: install ## rule publish latency, ValidateToken with/without cache, auth on/off
+	@$(PY) services/flask-backend/bench/trio_bench.py
+
+bench-webui: install ## web UI bundle sizes and Lighthouse scores
+	@services/webui/scripts/bench.sh
 
 marchproxy-config: venv ## regenerate config/marchproxy/*.json from the service catalogue
 	@scripts/marchproxy-config.sh
