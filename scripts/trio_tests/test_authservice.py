@@ -8,6 +8,7 @@ import grpc
 import pytest
 import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from packet_service.gen import auth_pb2, auth_pb2_grpc, packet_pb2, packet_pb2_grpc
 from trio import Trio
 
@@ -121,12 +122,24 @@ def test_api_key_valid_then_revoked(backend: Trio) -> None:
     assert not answer.valid and answer.reason == "revoked"
 
 
-def test_health_service_answers(backend: Trio) -> None:
+def test_health_reflection_and_version_metadata(backend: Trio) -> None:
     channel = grpc.insecure_channel(f"127.0.0.1:{backend.auth_grpc_port}")
     reply = health_pb2_grpc.HealthStub(channel).Check(
         health_pb2.HealthCheckRequest(service="rookery.auth.v1.AuthService"), timeout=5
     )
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    answers = reflection.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+    )
+    names = {
+        service.name for answer in answers for service in answer.list_services_response.service
+    }
+    assert {"rookery.auth.v1.AuthService", "grpc.health.v1.Health"} <= names
+    call = stub(backend).ValidateToken.with_call(
+        auth_pb2.ValidateTokenRequest(token="rk_nope"), timeout=5
+    )[1]
+    assert ("rookery-version", backend.version()) in call.initial_metadata()
 
 
 def test_packet_service_enforces_scopes_through_authservice(trio: Trio) -> None:

@@ -9,7 +9,7 @@ import grpc
 import pytest
 import requests
 from packet_service.gen import packet_pb2, packet_pb2_grpc
-from trio import Trio, batch_of, udp_frame
+from trio import Proc, Trio, batch_of, free_port, udp_frame
 
 DNS = udp_frame("10.0.0.1", "10.0.0.53", 40000, 53)
 OTHER = udp_frame("10.0.0.1", "10.0.0.80", 40000, 8080)
@@ -187,3 +187,39 @@ def test_packet_service_refuses_missing_credentials(trio: Trio, method: str) -> 
                 request, timeout=5, metadata=[("authorization", "Bearer nonsense")]
             )
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_every_target_gets_the_rule_set(trio: Trio, tmp_path) -> None:
+    second_grpc, second_http = free_port(), free_port()
+    second = Proc(
+        "packet-service #2",
+        list(trio.packet.command),
+        trio.packet.cwd,
+        {**trio.packet.env, "GRPC_PORT": str(second_grpc), "METRICS_PORT": str(second_http)},
+        f"http://127.0.0.1:{second_http}/healthz",
+        tmp_path / "packet2.log",
+    )
+    trio.backend.env["PACKET_SERVICE_TARGETS"] = (
+        f"127.0.0.1:{trio.packet_grpc_port},127.0.0.1:{second_grpc}"
+    )
+    trio.backend.start()
+    trio.packet.start()
+    second.start()
+    try:
+        token = trio.login()
+        auth = {"Authorization": f"Bearer {token}"}
+        # both targets reached once (their breakers may have opened while they started)
+        assert wait_for(lambda: rules_status(trio, auth)["state"] == "in_sync", 10, 0.1)
+        assert drop_dns_rule(trio, token)["meta"]["publish"] == "applied"
+        for port in (trio.packet_grpc_port, second_grpc):
+            trio.packet_grpc_port, original = port, trio.packet_grpc_port
+            assert classify(trio, token, [DNS]) == [packet_pb2.VERDICT_DROP]
+            trio.packet_grpc_port = original
+        status = rules_status(trio, auth)
+        assert status["state"] == "in_sync"
+        assert sorted(t["target"] for t in status["targets"]) == sorted(
+            [f"127.0.0.1:{trio.packet_grpc_port}", f"127.0.0.1:{second_grpc}"]
+        )
+        assert all(t["applied_version"] == status["desired_version"] for t in status["targets"])
+    finally:
+        second.stop()

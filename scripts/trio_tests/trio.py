@@ -128,6 +128,9 @@ class Trio:
         )
         return self
 
+    def version(self) -> str:
+        return (ROOT / ".version").read_text().strip()
+
     def login(self, email: str = ADMIN[0], password: str = ADMIN[1]) -> str:
         reply = requests.post(
             f"{self.api}/auth/login", json={"email": email, "password": password}, timeout=10
