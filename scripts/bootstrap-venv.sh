@@ -44,10 +44,13 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 echo "==> installing Python dependencies into $VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
+# This machine's pip configuration lists local indexes that may not hold every project;
+# pip warns about each of them, which only buries real errors.
+quiet_pip() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
+quiet_pip install --quiet --upgrade pip
 args=()
 for r in "${existing[@]}"; do args+=(-r "$r"); done
-"$VENV/bin/python" -m pip install --quiet "${args[@]}"
+quiet_pip install --quiet "${args[@]}"
 rm -f "$VENV"/.deps-*
 touch "$stamp"
 echo "==> Python dependencies installed"
