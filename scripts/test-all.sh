@@ -19,6 +19,16 @@ else
   echo "[test-dbs] PostgreSQL and MariaDB suites NOT run (use 'make test DBS=all' or CI=true)"
 fi
 
+if [ "${CI:-}" = true ]; then
+  # CI runs as root and must run the network-namespace (live capture) test.
+  export ROOKERY_REQUIRE_NETNS=1
+  if ! command -v ip >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing iproute2 (Debian) for the network-namespace tests"
+    apt-get update -qq >/dev/null 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
+  fi
+fi
+
 failed=0
 run() { "$@" || failed=1; }
 # name  directory  [pytest args]  -- each service's suites
