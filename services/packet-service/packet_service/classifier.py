@@ -1,6 +1,9 @@
-"""Ordered first-match rule evaluation over a parsed batch, one numpy mask per rule term.
+"""Ordered first-match rule evaluation over a parsed batch.
 
-The loop is over rules (tens), never over packets. No grpc here.
+`classify` evaluates the rule set's lookup tables (rule_tables.py): a few numpy calls
+per eight rules, whatever the number of CIDRs and port ranges. `classify_reference`
+keeps the plain one-mask-per-term form as the oracle it is tested against. Loops run over
+rules, never over packets. No grpc here.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import threading
 import numpy as np
 
 from packet_service.parser import ParsedBatch
+from packet_service.rule_tables import ChunkTables, SideTable
 from packet_service.rules import (
     ACTION_COUNT,
     ANY,
@@ -21,6 +25,7 @@ from packet_service.rules import (
 )
 
 VERDICT_ALLOW, VERDICT_DROP, VERDICT_MALFORMED = 1, 2, 3
+_ZERO64 = np.uint64(0)
 VERDICT_NAMES = {VERDICT_ALLOW: "allow", VERDICT_DROP: "drop", VERDICT_MALFORMED: "malformed"}
 
 
@@ -109,9 +114,11 @@ def rule_matches(rule: CompiledRule, batch: ParsedBatch) -> np.ndarray:
     return np.ones(len(batch), dtype=bool) if mask is None else mask
 
 
-def classify(batch: ParsedBatch, rule_set: CompiledRuleSet) -> tuple[np.ndarray, np.ndarray]:
-    """(verdicts uint8 per row, hits int64 per compiled rule). Malformed rows get
-    VERDICT_MALFORMED and consult no rule. The caller adds `hits` to the set's counters."""
+def classify_reference(
+    batch: ParsedBatch, rule_set: CompiledRuleSet
+) -> tuple[np.ndarray, np.ndarray]:
+    """The straightforward form: one mask per rule term, rules in order. `classify` must
+    agree with it on every batch (a property test checks); kept as that oracle."""
     n = len(batch)
     verdicts = np.full(n, rule_set.default_verdict, dtype=np.uint8)
     hits = np.zeros(len(rule_set.rules), dtype=np.int64)
@@ -130,6 +137,115 @@ def classify(batch: ParsedBatch, rule_set: CompiledRuleSet) -> tuple[np.ndarray,
             undecided &= ~hit
             if count == n or not undecided.any():
                 break
+    return verdicts, hits
+
+
+class _Keys:
+    """Per-batch address keys shared by every chunk: IPv4 rows' mapped low word (0 on
+    other rows, which no IPv4 CIDR covers) and the IPv6 row mask."""
+
+    __slots__ = ("_is6", "_v4", "batch")
+
+    def __init__(self, batch: ParsedBatch) -> None:
+        self.batch = batch
+        self._v4: dict[str, np.ndarray] = {}
+        self._is6: np.ndarray | None = None
+
+    def v4(self, side: str) -> np.ndarray:
+        key = self._v4.get(side)
+        if key is None:
+            lo = self.batch.src_lo if side == "src" else self.batch.dst_lo
+            key = np.where(self.batch.ip_version == 4, lo, _ZERO64)
+            self._v4[side] = key
+        return key
+
+    def is6(self) -> np.ndarray:
+        if self._is6 is None:
+            self._is6 = self.batch.ip_version == 6
+        return self._is6
+
+
+def _side_bits(table: SideTable, side: str, keys: _Keys) -> np.ndarray | int:
+    bits: np.ndarray | int = table.any_bits
+    if table.v4_bounds is not None:
+        at = np.searchsorted(table.v4_bounds, keys.v4(side), side="right")
+        bits = table.v4_bits[at] | np.uint8(bits)
+    if table.v6_bounds is not None or table.long_v6:
+        batch = keys.batch
+        hi = batch.src_hi if side == "src" else batch.dst_hi
+        six = np.zeros(len(batch), dtype=np.uint8)
+        if table.v6_bounds is not None:
+            six |= table.v6_bits[np.searchsorted(table.v6_bounds, hi, side="right")]
+        lo = batch.src_lo if side == "src" else batch.dst_lo
+        for prefix in table.long_v6:
+            match = ((hi & prefix.mask_hi) == prefix.net_hi) & (
+                (lo & prefix.mask_lo) == prefix.net_lo
+            )
+            six |= match.view(np.uint8) * prefix.bits
+        six *= keys.is6()
+        bits = six | bits
+    return bits
+
+
+def _chunk_bits(chunk: ChunkTables, batch: ParsedBatch, keys: _Keys) -> np.ndarray:
+    """uint8 per row: bit j set when rule j of the chunk matches the row."""
+    bits: np.ndarray | None = None
+    for table, column in (
+        (chunk.protocol, batch.protocol),
+        (chunk.dst_port, batch.dst_port),
+        (chunk.src_port, batch.src_port),
+        (chunk.vlan, batch.vlan),
+    ):
+        if table is not None:
+            if bits is None:
+                bits = table[column]
+            else:
+                bits &= table[column]
+    for side_table, side in ((chunk.src, "src"), (chunk.dst, "dst")):
+        if side_table is not None:
+            side_bits = _side_bits(side_table, side, keys)
+            if bits is None:
+                bits = np.broadcast_to(side_bits, len(batch)).astype(np.uint8)
+            else:
+                bits &= side_bits
+    if bits is None:  # every rule of the chunk matches every row
+        bits = np.full(len(batch), (1 << chunk.rule_count) - 1, dtype=np.uint8)
+    return bits
+
+
+def classify(batch: ParsedBatch, rule_set: CompiledRuleSet) -> tuple[np.ndarray, np.ndarray]:
+    """(verdicts uint8 per row, hits int64 per compiled rule). Malformed rows get
+    VERDICT_MALFORMED and consult no rule. The caller adds `hits` to the set's counters.
+
+    Table-driven (rule_tables.py): per chunk of eight rules a handful of gathers give
+    every row its match bits, and first-match order is one more gather. Equal to
+    `classify_reference` row for row."""
+    tables = rule_set.tables
+    n = len(batch)
+    malformed = batch.error != 0
+    any_malformed = bool(malformed.any())
+    if not tables.chunks:
+        verdicts = np.full(n, tables.default_verdict, dtype=np.uint8)
+        if any_malformed:
+            verdicts[malformed] = VERDICT_MALFORMED
+        return verdicts, np.zeros(0, dtype=np.int64)
+    keys = _Keys(batch)
+    decided: np.ndarray | None = None  # uint8 0 / terminal action per row so far
+    hit_parts = []
+    for chunk in tables.chunks:
+        bits = _chunk_bits(chunk, batch, keys)
+        if any_malformed:
+            bits[malformed] = 0
+        if decided is not None:
+            bits *= decided == 0  # rows a previous chunk decided reach no further rule
+            decided |= chunk.verdict[bits]
+        else:
+            decided = chunk.verdict[bits]
+        hit_parts.append(np.bincount(bits, minlength=256) @ chunk.hit_matrix)
+    verdicts = tables.final[decided]
+    if any_malformed:
+        verdicts[malformed] = VERDICT_MALFORMED
+    hits = hit_parts[0] if len(hit_parts) == 1 else np.concatenate(hit_parts)
     return verdicts, hits
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from packet_service.rule_tables import RuleTables, build_rule_tables
+
 ACTION_ALLOW, ACTION_DROP, ACTION_COUNT = 1, 2, 3
 ACTIONS = {"allow": ACTION_ALLOW, "drop": ACTION_DROP, "count": ACTION_COUNT}
 DEFAULT_ACTIONS = ("allow", "drop")
@@ -87,6 +89,7 @@ class CompiledRuleSet:
     rules: list[CompiledRule]  # enabled rules only, in order
     hits: np.ndarray  # int64, one counter per entry of `rules` (updated under the engine lock)
     loaded_at: float
+    tables: RuleTables  # the lookup-table form the classifier evaluates (rule_tables.py)
 
     @property
     def version(self) -> int:
@@ -191,12 +194,14 @@ def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
                     vlan=ANY if rule.vlan is None else rule.vlan,
                 )
             )
+    default_verdict = ACTIONS[rule_set.default_action]
     return CompiledRuleSet(
         source=rule_set,
-        default_verdict=ACTIONS[rule_set.default_action],
+        default_verdict=default_verdict,
         rules=compiled,
         hits=np.zeros(len(compiled), dtype=np.int64),
         loaded_at=time.time(),
+        tables=build_rule_tables(compiled, default_verdict),
     )
 
 
