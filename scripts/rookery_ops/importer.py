@@ -90,7 +90,10 @@ def load_json(path: Path, definition: str) -> dict[str, Any]:
 
 
 def plan(
-    desired: list[dict[str, Any]], existing: list[dict[str, Any]], cluster_id: int
+    desired: list[dict[str, Any]],
+    existing: list[dict[str, Any]],
+    cluster_id: int,
+    revive: bool = True,
 ) -> list[Step]:
     by_name = {row.get("name"): row for row in existing}
     steps = []
@@ -119,6 +122,14 @@ def plan(
         changes = {k: entry.get(k) for k in MANAGED_FIELDS if entry.get(k) != row.get(k)}
         action = "update"
         if not row.get("is_active", True):
+            if not revive:
+                # its name stays taken, so a POST would fail: say so instead
+                reason = (
+                    f"service id {row.get('id')} is soft-deleted and revive_soft_deleted "
+                    "is false; revive or permanently delete it in MarchProxy"
+                )
+                steps.append(Step(name, "conflict", service_id=row.get("id"), reason=reason))
+                continue
             changes["is_active"] = True
             action = "revive"
         before = {k: row.get(k) for k in changes}
@@ -221,7 +232,7 @@ def run(argv: list[str], env: dict[str, str], out: TextIO, err: TextIO) -> int:
     try:
         cluster_id = find_cluster(client, cluster_name, env.get("MARCHPROXY_CLUSTER_ID", ""))
         existing = client.all_services(page_size=config["list_page_size"])
-        steps = plan(services, existing, cluster_id)
+        steps = plan(services, existing, cluster_id, revive=config["revive_soft_deleted"])
         print(f"MarchProxy {base_url}, cluster id {cluster_id}:", file=out)
         if args.dry_run:
             for step in steps:

@@ -99,3 +99,9 @@ def test_catalogue_facts_reach_the_generated_files() -> None:
 def test_catalogue_ports_are_distinct() -> None:
     numbers = [p.number for s in catalogue.SERVICES for p in s.ports]
     assert len(numbers) == len(set(numbers))
+
+
+def test_import_config_cannot_ask_for_deletion() -> None:
+    document = json.loads((CONFIG_DIR / "import-config.json").read_text())
+    document["delete_unlisted"] = True
+    assert any("delete_unlisted" in p for p in schema.problems("importConfigFile", document))

@@ -107,6 +107,20 @@ def test_soft_deleted_service_is_revived_not_recreated(fake: FakeMarchProxy) -> 
     assert_matches_file(fake)
 
 
+def test_revive_can_be_turned_off(fake: FakeMarchProxy, tmp_path: Path) -> None:
+    assert run_import(fake).returncode == 0
+    fake.state.service("rookery-webui")["is_active"] = False
+    config = json.loads((SERVICES_JSON.parent / "import-config.json").read_text())
+    config["revive_soft_deleted"] = False
+    no_revive = tmp_path / "import-config.json"
+    no_revive.write_text(json.dumps(config))
+    before = len(fake.state.writes())
+    result = run_import(fake, "--config", str(no_revive))
+    assert result.returncode == 4
+    assert "rookery-webui" in result.stderr and "soft-deleted" in result.stderr
+    assert len(fake.state.writes()) == before
+
+
 def test_wrong_password_is_an_authentication_failure(fake: FakeMarchProxy) -> None:
     result = run_import(fake, MARCHPROXY_PASSWORD="wrong")
     assert result.returncode == 2
