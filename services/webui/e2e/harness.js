@@ -72,14 +72,19 @@ export async function startTrio({ root, logDir, accessTtl }) {
     const info = { py, dataDir, packetTarget: null };
     const psDir = join(root, "services", "packet-service");
     const env = {};
+    // Chosen first: packet-service validates its callers through the backend's AuthService.
+    const authGrpcPort = await freePort();
     if (existsSync(join(psDir, "packet_service", "__main__.py"))) {
       const grpcPort = await freePort();
       const metricsPort = await freePort();
       const ps = start("packet-service", py, ["-m", "packet_service", "serve"], psDir, {
         GRPC_PORT: String(grpcPort),
         METRICS_PORT: String(metricsPort),
-        // Development mode: callers need no AuthService token (classify.py still sends one).
         RELEASE_MODE: "development",
+        // As in `make run`: callers authenticate through flask-backend's AuthService
+        // (the backend publishes with its own service key; classify.py sends an API key).
+        AUTH_REQUIRED: "true",
+        AUTH_SERVICE_TARGET: `127.0.0.1:${authGrpcPort}`,
       });
       await waitHealthy(`http://127.0.0.1:${metricsPort}/healthz`, ps, "packet-service");
       info.packetTarget = `127.0.0.1:${grpcPort}`;
@@ -89,7 +94,7 @@ export async function startTrio({ root, logDir, accessTtl }) {
     const backend = start("flask-backend", py, ["-m", "rookery_backend", "serve"], join(root, "services", "flask-backend"), {
       ...env,
       HTTP_PORT: String(httpPort),
-      GRPC_PORT: String(await freePort()),
+      GRPC_PORT: String(authGrpcPort),
       DB_TYPE: "sqlite",
       DATA_DIR: dataDir,
       RELEASE_MODE: "development",
