@@ -150,6 +150,62 @@ def _views(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     )
 
 
+# The network-header window: IPv4 and IPv6 fields at their offsets (they overlap; each
+# row uses its own family's). 40 bytes hold both minimum headers.
+_WINDOW = 40
+_HEADER = np.dtype(
+    {
+        "names": [
+            "first",
+            "v4_total",
+            "v6_payload",
+            "v4_frag",
+            "v6_next",
+            "v4_proto",
+            "v4_src",
+            "v4_dst",
+            "v6_src_hi",
+            "v6_src_lo",
+            "v6_dst_hi",
+            "v6_dst_lo",
+        ],
+        "formats": [
+            "u1",
+            ">u2",
+            ">u2",
+            ">u2",
+            "u1",
+            "u1",
+            ">u4",
+            ">u4",
+            ">u8",
+            ">u8",
+            ">u8",
+            ">u8",
+        ],
+        "offsets": [0, 2, 4, 6, 6, 9, 12, 16, 8, 16, 24, 32],
+        "itemsize": _WINDOW,
+    }
+)
+
+
+def _window(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """_HEADER record per row, copied from `data` at `pos` (one gather of a stride-1
+    (size - 39, 40) view). Rows too close to the blob's end read a zero-padded copy of
+    its tail instead, so nothing is ever read outside the blob."""
+    size = data.shape[0]
+    last = size - _WINDOW
+    rows = np.ndarray((last + 1, _WINDOW), dtype=np.uint8, buffer=data, strides=(1, 1))
+    window = rows[np.minimum(pos, last)]
+    near_end = np.flatnonzero(pos > last)
+    if near_end.size:
+        tail = np.zeros(2 * _WINDOW, dtype=np.uint8)
+        tail[:_WINDOW] = data[last:]
+        tail_rows = np.ndarray((_WINDOW + 1, _WINDOW), dtype=np.uint8, buffer=tail, strides=(1, 1))
+        window[near_end] = tail_rows[np.minimum(pos[near_end] - last, _WINDOW)]
+    return window.view(_HEADER)[:, 0]
+
+
 def parse_batch(
     data: np.ndarray, offsets: np.ndarray, link_type: int = LINK_ETHERNET
 ) -> ParsedBatch:
@@ -163,7 +219,7 @@ def parse_batch(
         padded = np.zeros(_MIN_BLOB, dtype=np.uint8)
         padded[: data.shape[0]] = data
         data = padded
-    u8, u16, u32, u64 = _views(data)
+    u8, u16, u32, _ = _views(data)
     start = offsets[:, 0].astype(np.int64)
     length = offsets[:, 1].astype(np.int64)
     end = start + length
@@ -204,15 +260,18 @@ def parse_batch(
             rows = rows[_IS_TPID[ethertype[rows]]]
 
     # ---------------------------------------------------------------- IPv4 and IPv6
-    # Both families are read together: the same header start, per-family field offsets.
+    # Both families are read together from one fixed-size window copied from every row's
+    # network-header start (one gather); fields are then column views of that window at
+    # per-family offsets. Window bytes past a frame's end are never used: every field is
+    # masked by `fits` (the minimum header lies inside the frame) before it counts.
     is4 = ethertype == ETH_IPV4
     is6 = ethertype == ETH_IPV6
     is_ip = is4 | is6
     fits = is_ip & (pos + np.where(is6, 40, 20) <= end)
-    p = np.where(fits, pos, 0)
-    first = u8[p].astype(np.int64)
+    header = _window(data, pos)
+    first = header["first"].astype(np.int64)
     header_len = np.where(is6, 40, (first & 0x0F) << 2)
-    length_field = u16[p + np.where(is6, 4, 2)].astype(np.int64)  # v4 total, v6 payload
+    length_field = np.where(is6, header["v6_payload"], header["v4_total"]).astype(np.int64)
     ip_end = np.where(is6, pos + 40, pos) + length_field
     bad = fits & (
         ((first >> 4) != np.where(is6, 6, 4))
@@ -228,19 +287,15 @@ def parse_batch(
         _mark(error, bad & is6, BAD_IPV6_HEADER)
         _mark(error, short & is4, TRUNCATED_IPV4)
         _mark(error, short & is6, TRUNCATED_IPV6)
-    # Family-specific offsets read through family-specific bases, so a v6 offset is never
-    # applied to a (shorter) v4 header and the other way round.
-    p4 = np.where(fits & is4, pos, 0)
-    p6 = np.where(fits & is6, pos, 0)
-    protocol = np.where(is6, u8[p6 + 6], u8[p4 + 9]).astype(np.int64)
-    frag_field = u16[p4 + 6]
+    protocol = np.where(is6, header["v6_next"], header["v4_proto"]).astype(np.int64)
+    frag_field = header["v4_frag"]
     fragment = is4 & ((frag_field & 0x3FFF) != 0)  # MF flag or a non-zero offset
     later_fragment = is4 & ((frag_field & 0x1FFF) != 0)
-    src_hi = np.where(is6, u64[p6 + 8], _ZERO64)
-    src_lo = np.where(is6, u64[p6 + 16], u32[p4 + 12] | V4_MAPPED_LO)
-    dst_hi = np.where(is6, u64[p6 + 24], _ZERO64)
-    dst_lo = np.where(is6, u64[p6 + 32], u32[p4 + 16] | V4_MAPPED_LO)
-    l4 = p + header_len
+    src_hi = header["v6_src_hi"] * is6
+    src_lo = np.where(is6, header["v6_src_lo"], header["v4_src"] | V4_MAPPED_LO)
+    dst_hi = header["v6_dst_hi"] * is6
+    dst_lo = np.where(is6, header["v6_dst_lo"], header["v4_dst"] | V4_MAPPED_LO)
+    l4 = pos + header_len
 
     # IPv6 extension headers, walked only for the (few) rows that have one.
     walking = good & is6 & _IS_EXT[protocol & 0xFF]
