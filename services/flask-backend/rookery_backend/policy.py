@@ -53,6 +53,7 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): PUBLIC,
     ("GET", f"{V1}/openapi.json"): PUBLIC,
     ("GET", f"{V1}/docs"): PUBLIC,
+    ("GET", f"{V1}/docs/<asset>"): PUBLIC,
     # authentication and the caller's own account
     ("POST", f"{V1}/auth/login"): PUBLIC,
     ("POST", f"{V1}/auth/refresh"): PUBLIC,

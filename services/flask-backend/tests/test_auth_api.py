@@ -102,6 +102,16 @@ def test_refresh_cookie_mode(api, client) -> None:
     assert "rookery_refresh=;" in logout.headers["Set-Cookie"]
 
 
+def test_sign_in_without_remember_me_ends_the_remembered_session(api, client) -> None:
+    remembered = login_body(api, refresh_cookie=True)
+    old_cookie = remembered.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    plain = login_body(api)  # same browser (the test client keeps the cookie)
+    assert plain.status_code == 200 and plain.get_json()["data"]["refresh_token"]
+    assert "rookery_refresh=;" in plain.headers["Set-Cookie"]  # the cookie is dropped
+    reused = api.call("POST", REFRESH, json={"refresh_token": old_cookie})
+    assert reused.status_code == 401  # and its session ended
+
+
 def test_logout_revokes_refresh_tokens(api) -> None:
     data = login_body(api).get_json()["data"]
     assert api.call("POST", "/api/v1/auth/logout", data["access_token"]).status_code == 200

@@ -3,9 +3,11 @@ Swagger UI."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 from ..errors import error_response
 from ..services import services
@@ -15,15 +17,26 @@ from .v1.schemas import HealthOut, ReadyOut
 
 bp = Blueprint("ops", __name__)
 
+# Swagger UI is served from the files of the swagger-ui-py wheel (Swagger UI 5, which
+# reads OpenAPI 3.1), so the docs work offline and under a CSP without inline script.
 SWAGGER_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Rookery API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<link rel="stylesheet" href="/api/v1/docs/swagger-ui.css"></head>
 <body><div id="swagger"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#swagger"});</script>
+<script src="/api/v1/docs/swagger-ui-bundle.js"></script>
+<script src="/api/v1/docs/init.js"></script>
 <noscript>The machine-readable document is at /api/v1/openapi.json</noscript>
 </body></html>
 """
+SWAGGER_INIT = 'SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#swagger"});\n'
+SWAGGER_ASSETS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "text/javascript"}
+
+
+def _swagger_static_dir() -> Path:
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the swagger-ui-py package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
 @endpoint(
@@ -75,3 +88,15 @@ def openapi_document() -> Any:
 @bp.get("/api/v1/docs")
 def swagger_ui() -> Any:
     return Response(SWAGGER_PAGE, mimetype="text/html")
+
+
+@bp.get("/api/v1/docs/<asset>")
+def swagger_asset(asset: str) -> Any:
+    if asset == "init.js":
+        return Response(SWAGGER_INIT, mimetype="text/javascript")
+    if asset not in SWAGGER_ASSETS:
+        return error_response(404, "not_found", f"no documentation asset {asset!r}")
+    response = send_from_directory(_swagger_static_dir(), asset, mimetype=SWAGGER_ASSETS[asset])
+    response.cache_control.max_age = 86400
+    response.cache_control.public = True
+    return response

@@ -175,7 +175,16 @@ def login() -> Any:
     svc.datastore.put(user)
     audit.record(svc.dal, "login_succeeded", actor_id=user.id, actor_email=user.email, ip=ip)
     svc.metrics.auth_events.labels("login_succeeded").inc()
-    return _token_response(svc, user, None, payload.refresh_cookie)
+    response = _token_response(svc, user, None, payload.refresh_cookie)
+    stale_cookie = request.cookies.get(REFRESH_COOKIE)
+    if stale_cookie and not payload.refresh_cookie:
+        # A sign-in without "remember me" must not leave an earlier remembered session
+        # in this browser: end that session and drop its cookie.
+        family = svc.refresh_tokens.family_of(stale_cookie)
+        if family:
+            svc.refresh_tokens.revoke_family(family)
+        _clear_cookie(response)
+    return response
 
 
 @endpoint(
