@@ -31,8 +31,14 @@ TP_STATUS_KERNEL = 0
 TP_STATUS_USER = 1
 # struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1
 BLOCK_STATUS_AT, BLOCK_NUM_PKTS_AT, BLOCK_FIRST_PKT_AT = 8, 12, 16
-# struct tpacket3_hdr: next_offset, sec, nsec, snaplen, len, status, mac (u16), net (u16)
-PACKET_HEADER = struct.Struct("=IIIIIIHH")
+# struct tpacket3_hdr: next_offset, sec, nsec, snaplen, len, status, mac (u16), net (u16),
+# then hv1: rxhash, vlan_tci, vlan_tpid (u16), padding (u16)
+PACKET_HEADER = struct.Struct("=IIIIIIHHIIHH")
+# The kernel takes the outer 802.1Q tag off a received frame before packet sockets see
+# it and reports it here instead; the tag is put back so flows and `vlan` rules see it.
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
+ETH_P_8021Q = 0x8100
 
 
 class SockFilter(ctypes.Structure):
@@ -165,15 +171,41 @@ class LiveCapture:
         count = min(count, offsets.shape[0])
         cursor = first
         ring = self.ring
+        tagged: list[tuple[int, int, int]] = []  # (frame index, tpid, tci)
         for i in range(count):
-            nxt, sec, nsec, snaplen, _wire, _status, mac, _net = PACKET_HEADER.unpack_from(
-                ring, at + cursor
+            nxt, sec, nsec, snaplen, _wire, status, mac, _net, _hash, tci, tpid, _pad = (
+                PACKET_HEADER.unpack_from(ring, at + cursor)
             )
             offsets[i, 0] = cursor + mac
             offsets[i, 1] = snaplen
             stamps[i] = sec + nsec * 1e-9
+            if status & TP_STATUS_VLAN_VALID:
+                tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID and tpid else ETH_P_8021Q
+                tagged.append((i, tpid, tci))
             cursor += nxt
         if count:
             self.frames += count
             block = self.ring_bytes[at : at + self.block_size]
+            if tagged:
+                block = self._retag(block, offsets, tagged)
             self.engine.process(block, offsets[:count], stamps[:count], LINK_ETHERNET)
+
+    @staticmethod
+    def _retag(
+        block: np.ndarray, offsets: np.ndarray, tagged: list[tuple[int, int, int]]
+    ) -> np.ndarray:
+        """The block plus a copy of every frame whose tag the kernel took off, with the tag
+        back after the MAC addresses; those frames' offsets point at the copies. Untagged
+        traffic keeps the zero-copy path."""
+        pieces = [block]
+        end = block.shape[0]
+        for index, tpid, tci in tagged:
+            start, length = int(offsets[index, 0]), int(offsets[index, 1])
+            frame = block[start : start + length]
+            if length < 12:
+                continue  # too short to carry MAC addresses: parsed as it is
+            tag = np.frombuffer(struct.pack("!HH", tpid, tci & 0xFFFF), dtype=np.uint8)
+            pieces += [frame[:12], tag, frame[12:]]
+            offsets[index, 0], offsets[index, 1] = end, length + 4
+            end += length + 4
+        return np.concatenate(pieces)

@@ -150,6 +150,43 @@ def test_live_capture_counts_real_frames_across_a_veth_pair(veth_pair):
     assert engine.flow_table.count > 0
 
 
+def test_vlan_tags_the_kernel_strips_are_restored(veth_pair):
+    """The receiving kernel moves an 802.1Q tag out of the frame into packet metadata;
+    live capture must put it back, or `vlan` rules and flow keys would never see it."""
+    ns_cap, cap_if, ns_send, send_if = veth_pair
+    engine = PacketEngine()
+    engine.rules.replace(
+        RuleSet(version=1, rules=[Rule(id="v", name="vlan 100", action="drop", vlan=100)])
+    )
+    capture = in_netns(
+        ns_cap, lambda: LiveCapture(engine, cap_if, block_size=1 << 16, retire_ms=10)
+    )
+    capture.start()
+    udp = syn.ipv4("10.0.0.1", "10.0.0.2", 17, syn.udp(1000, 53, b"q" * 40))
+    tagged = [syn.ethernet(udp, 0x0800, vlans=(100,)) for _ in range(20)]
+    other = [syn.ethernet(udp, 0x0800, vlans=(200,)) for _ in range(10)]
+    plain = [syn.ethernet(udp, 0x0800) for _ in range(10)]
+
+    def send() -> None:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as tx:
+            tx.bind((send_if, 0))
+            for frame in tagged + other + plain:
+                tx.send(frame)
+
+    try:
+        time.sleep(0.2)
+        in_netns(ns_send, send)
+        deadline = time.monotonic() + 15
+        while engine.counters.packets < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        capture.stop()
+    assert engine.counters.packets == 40
+    assert int(engine.counters.verdicts[2]) == 20  # exactly the VLAN 100 frames dropped
+    vlans = {flow.vlan for flow in engine.flow_table.top(10, "packets")}
+    assert {100, 200, None} <= vlans
+
+
 def test_bpf_program_text_is_validated():
     assert parse_bpf_program(BPF_SRC_MAC)[0] == (32, 0, 0, 8)
     for bad in ("", "2\n6 0 0 0", "1\n6 0 0"):
