@@ -90,6 +90,18 @@ _EXT_UNIT[[IPV6_EXT_HOP, IPV6_EXT_ROUTING, IPV6_EXT_DSTOPTS]] = 8
 _EXT_UNIT[IPV6_EXT_AH] = 4
 _HAS_PORTS = np.zeros(256, dtype=bool)
 _HAS_PORTS[[PROTO_TCP, PROTO_UDP]] = True
+# Per ethertype: minimum network header (non-IP: more than any blob, so it never "fits")
+# and the IP version it stands for.
+_IP_MIN_HEADER = np.full(1 << 16, 1 << 40, dtype=np.int64)
+_IP_MIN_HEADER[[ETH_IPV4, ETH_IPV6]] = (20, 40)
+_IP_VERSION = np.zeros(1 << 16, dtype=np.uint8)
+_IP_VERSION[[ETH_IPV4, ETH_IPV6]] = (4, 6)
+# Per first header byte: IPv4 header bytes (IHL * 4), and whether it cannot start a valid
+# IPv4 (version not 4, or IHL < 5) / IPv6 (version not 6) header.
+_FIRST = np.arange(256)
+_IHL_BYTES = ((_FIRST & 0x0F) << 2).astype(np.int64)
+_BAD_V4_FIRST = ((_FIRST >> 4) != 4) | ((_FIRST & 0x0F) < 5)
+_BAD_V6_FIRST = (_FIRST >> 4) != 6
 
 
 @dataclass(slots=True)
@@ -109,13 +121,23 @@ class ParsedBatch:
     src_port: np.ndarray  # int32, -1 without ports (ICMP, non-first fragment, not IP)
     dst_port: np.ndarray
     tcp_flags: np.ndarray  # uint8, 0 when not TCP
-    icmp_type: np.ndarray  # int16, -1 when not ICMP/ICMPv6
-    icmp_code: np.ndarray
+    l4_word: np.ndarray  # int64 first 4 bytes of the parsed L4 header (ports / ICMP type+code)
+    icmp: np.ndarray  # bool: an ICMP/ICMPv6 header was parsed (icmp_type/code are valid)
     fragment: np.ndarray  # bool: part of a fragmented IP packet
     later_fragment: np.ndarray  # bool: a non-first fragment, which carries no L4 header
 
     def __len__(self) -> int:
         return int(self.length.shape[0])
+
+    # ICMP type and code are for reports, not the hot path: derived on demand.
+    @property
+    def icmp_type(self) -> np.ndarray:
+        """int64, -1 when not ICMP/ICMPv6."""
+        return np.where(self.icmp, self.l4_word >> 24, -1)
+
+    @property
+    def icmp_code(self) -> np.ndarray:
+        return np.where(self.icmp, (self.l4_word >> 16) & 0xFF, -1)
 
 
 def offsets_from_bytes(raw: bytes | memoryview) -> np.ndarray:
@@ -266,21 +288,20 @@ def parse_batch(
     # masked by `fits` (the minimum header lies inside the frame) before it counts.
     is4 = ethertype == ETH_IPV4
     is6 = ethertype == ETH_IPV6
-    is_ip = is4 | is6
-    fits = is_ip & (pos + np.where(is6, 40, 20) <= end)
+    fits = pos + _IP_MIN_HEADER[ethertype] <= end  # never for non-IP ethertypes
     header = _window(data, pos)
-    first = header["first"].astype(np.int64)
-    header_len = np.where(is6, 40, (first & 0x0F) << 2)
+    first = header["first"]
+    header_len = np.where(is6, 40, _IHL_BYTES[first])
     length_field = np.where(is6, header["v6_payload"], header["v4_total"]).astype(np.int64)
-    ip_end = np.where(is6, pos + 40, pos) + length_field
+    ip_end = pos + length_field + is6 * 40  # v4: total length; v6: 40 + payload length
     bad = fits & (
-        ((first >> 4) != np.where(is6, 6, 4))
-        | (is4 & ((header_len < 20) | (length_field < header_len)))
+        np.where(is6, _BAD_V6_FIRST[first], _BAD_V4_FIRST[first])
+        | (is4 & (length_field < header_len))
     )
-    good = fits & ~bad
-    short = good & (ip_end > end)
-    good &= ~short
-    if not (good == is_ip).all():  # some IP frame is broken: say which way (rare)
+    good = fits & ~bad & (ip_end <= end)
+    if np.count_nonzero(good) != np.count_nonzero(is4) + np.count_nonzero(is6):
+        # some IP frame is broken: say which way (rare)
+        short = fits & ~bad & (ip_end > end)
         _mark(error, is4 & ~fits, TRUNCATED_IPV4)
         _mark(error, is6 & ~fits, TRUNCATED_IPV6)
         _mark(error, bad & is4, BAD_IPV4_HEADER)
@@ -288,59 +309,30 @@ def parse_batch(
         _mark(error, short & is4, TRUNCATED_IPV4)
         _mark(error, short & is6, TRUNCATED_IPV6)
     protocol = np.where(is6, header["v6_next"], header["v4_proto"]).astype(np.int64)
-    frag_field = header["v4_frag"]
-    fragment = is4 & ((frag_field & 0x3FFF) != 0)  # MF flag or a non-zero offset
-    later_fragment = is4 & ((frag_field & 0x1FFF) != 0)
-    src_hi = header["v6_src_hi"] * is6
-    src_lo = np.where(is6, header["v6_src_lo"], header["v4_src"] | V4_MAPPED_LO)
-    dst_hi = header["v6_dst_hi"] * is6
-    dst_lo = np.where(is6, header["v6_dst_lo"], header["v4_dst"] | V4_MAPPED_LO)
+    frag_field = header["v4_frag"] & 0x3FFF  # MF flag and offset
+    fragment = is4 & (frag_field != 0)
+    later_fragment = is4 & ((frag_field & 0x1FFF) != 0)  # a non-zero offset
     l4 = pos + header_len
 
-    # IPv6 extension headers, walked only for the (few) rows that have one.
-    walking = good & is6 & _IS_EXT[protocol & 0xFF]
+    # IPv6 extension headers, walked only for the (few) rows that have one; a row leaves
+    # the walk as soon as its chain ends, so each step works on the rows still walking.
+    walking = good & is6 & _IS_EXT[protocol]
     if walking.any():
-        rows = np.flatnonzero(walking)
-        cursor, next_header, stop_at = l4[rows], protocol[rows], ip_end[rows]
-        failed = np.zeros(rows.size, dtype=np.uint8)
-        is_fragment = np.zeros(rows.size, dtype=bool)
-        is_later = np.zeros(rows.size, dtype=bool)
-        alive = np.ones(rows.size, dtype=bool)
-        for _ in range(MAX_IPV6_EXT_HEADERS):
-            fits = alive & (cursor + 8 <= stop_at)
-            q = np.where(fits, cursor, 0)
-            head = u16[q].astype(np.int64)  # next header, length field
-            size = (head & 0xFF) * _EXT_UNIT[next_header] + 8
-            step = fits & (cursor + size <= stop_at)
-            failed[alive & ~step] = TRUNCATED_IPV6_EXT
-            frag_header = step & (next_header == IPV6_EXT_FRAGMENT)
-            if frag_header.any():
-                later = frag_header & ((u16[q + 2] >> 3) != 0)
-                is_fragment |= frag_header
-                is_later |= later
-                step_on = step & ~later
-            else:
-                step_on = step
-            next_header = np.where(step, head >> 8, next_header)
-            cursor = np.where(step, cursor + size, cursor)
-            # Bytes after a non-first fragment's header are payload, not more headers.
-            alive = step_on & _IS_EXT[next_header]
-            if not alive.any():
-                break
-        failed[alive] = IPV6_EXT_CHAIN_TOO_LONG
-        l4[rows] = cursor
-        protocol[rows] = next_header
-        fragment[rows] |= is_fragment
-        later_fragment[rows] |= is_later
-        broken = failed != 0
-        if broken.any():
-            error[rows[broken]] = failed[broken]
-            good[rows[broken]] = False
+        _walk_ipv6_extensions(
+            u16,
+            np.flatnonzero(walking),
+            l4,
+            protocol,
+            ip_end,
+            error,
+            good,
+            fragment,
+            later_fragment,
+        )
 
     # ---------------------------------------------------------------- layer 4
     has_l4 = good & ~later_fragment
-    proto_byte = protocol & 0xFF
-    need = _L4_HEADER[proto_byte]  # bytes the L4 header needs; 0 = not parsed
+    need = _L4_HEADER[protocol]  # bytes the L4 header needs; 0 = not parsed
     short = has_l4 & (l4 + need > ip_end)
     if short.any():  # truncated TCP/UDP/ICMP: a verdict and a reason, no fields (rare)
         _mark(error, short & (protocol == PROTO_TCP), TRUNCATED_TCP)
@@ -351,25 +343,22 @@ def parse_batch(
         good &= ~short
         has_l4 &= ~short
     parsed_l4 = has_l4 & (need > 0)
-    first_word = u32[np.where(parsed_l4, l4, 0)].astype(np.int64)  # ports, or ICMP type/code
-    ported = parsed_l4 & _HAS_PORTS[proto_byte]
+    first_word = u32[l4 * parsed_l4].astype(np.int64)  # ports, or ICMP type/code
+    ported = parsed_l4 & _HAS_PORTS[protocol]
     src_port = np.where(ported, first_word >> 16, -1)
     dst_port = np.where(ported, first_word & 0xFFFF, -1)
     tcp = parsed_l4 & (protocol == PROTO_TCP)
-    tcp_flags = u8[np.where(tcp, l4 + 13, 0)] * tcp
-    icmp = parsed_l4 & ~ported
-    icmp_type = np.where(icmp, first_word >> 24, -1)
-    icmp_code = np.where(icmp, (first_word >> 16) & 0xFF, -1)
+    tcp_flags = u8[(l4 + 13) * tcp] * tcp
 
     # Rows that are not (valid) IP carry no L3/L4 fields.
-    ip_version = np.where(good, np.where(is6, 6, 4), 0).astype(np.uint8)
-    if not good.all():
-        bad_rows = ~good
-        protocol[bad_rows] = -1
-        for column in (src_hi, src_lo, dst_hi, dst_lo):
-            column[bad_rows] = 0
-        fragment &= good
-        later_fragment &= good
+    ip_version = _IP_VERSION[ethertype] * good
+    src_hi = header["v6_src_hi"] * (is6 & good)
+    dst_hi = header["v6_dst_hi"] * (is6 & good)
+    src_lo = np.where(is6, header["v6_src_lo"], header["v4_src"] | V4_MAPPED_LO) * good
+    dst_lo = np.where(is6, header["v6_dst_lo"], header["v4_dst"] | V4_MAPPED_LO) * good
+    protocol = np.where(good, protocol, -1)
+    fragment &= good
+    later_fragment &= good
     return ParsedBatch(
         length=length,
         error=error,
@@ -384,11 +373,78 @@ def parse_batch(
         src_port=src_port,
         dst_port=dst_port,
         tcp_flags=tcp_flags,
-        icmp_type=icmp_type,
-        icmp_code=icmp_code,
+        l4_word=first_word,
+        icmp=parsed_l4 & ~ported,
         fragment=fragment,
         later_fragment=later_fragment,
     )
+
+
+def _walk_ipv6_extensions(
+    u16: np.ndarray,
+    rows: np.ndarray,
+    l4: np.ndarray,
+    protocol: np.ndarray,
+    ip_end: np.ndarray,
+    error: np.ndarray,
+    good: np.ndarray,
+    fragment: np.ndarray,
+    later_fragment: np.ndarray,
+) -> None:
+    """Step `rows` through their extension headers, updating the columns in place: l4 and
+    protocol end at the upper-layer header; broken chains get a reason and lose `good`."""
+    cursor, next_header, stop_at = l4[rows], protocol[rows], ip_end[rows]
+    for _ in range(MAX_IPV6_EXT_HEADERS):
+        fits = cursor + 8 <= stop_at
+        if not fits.all():
+            _truncated(rows[~fits], error, good)
+            rows, cursor, next_header, stop_at = (
+                rows[fits],
+                cursor[fits],
+                next_header[fits],
+                stop_at[fits],
+            )
+        head = u16[cursor].astype(np.int64)  # next header, length field
+        after = cursor + (head & 0xFF) * _EXT_UNIT[next_header] + 8
+        inside = after <= stop_at
+        if not inside.all():
+            _truncated(rows[~inside], error, good)
+            rows, cursor, next_header, head, after = (
+                rows[inside],
+                cursor[inside],
+                next_header[inside],
+                head[inside],
+                after[inside],
+            )
+            stop_at = stop_at[inside]
+        more = _IS_EXT[head >> 8]
+        frag_header = next_header == IPV6_EXT_FRAGMENT
+        if frag_header.any():
+            later = frag_header & ((u16[cursor + 2] >> 3) != 0)
+            fragment[rows[frag_header]] = True
+            later_fragment[rows[later]] = True
+            more &= ~later  # a non-first fragment's payload is not more headers
+        next_header = head >> 8
+        cursor = after
+        if not more.all():
+            done = ~more
+            l4[rows[done]] = cursor[done]
+            protocol[rows[done]] = next_header[done]
+            rows, cursor, next_header, stop_at = (
+                rows[more],
+                cursor[more],
+                next_header[more],
+                stop_at[more],
+            )
+        if not rows.size:
+            return
+    error[rows] = IPV6_EXT_CHAIN_TOO_LONG
+    good[rows] = False
+
+
+def _truncated(rows: np.ndarray, error: np.ndarray, good: np.ndarray) -> None:
+    error[rows] = TRUNCATED_IPV6_EXT
+    good[rows] = False
 
 
 def _mark(error: np.ndarray, mask: np.ndarray, reason: int) -> None:
