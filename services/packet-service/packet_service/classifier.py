@@ -173,16 +173,20 @@ def _side_bits(table: SideTable, side: str, keys: _Keys) -> np.ndarray | int:
     if table.v6_bounds is not None or table.long_v6:
         batch = keys.batch
         hi = batch.src_hi if side == "src" else batch.dst_hi
-        six = np.zeros(len(batch), dtype=np.uint8)
         if table.v6_bounds is not None:
-            six |= table.v6_bits[np.searchsorted(table.v6_bounds, hi, side="right")]
+            six = table.v6_bits[np.searchsorted(table.v6_bounds, hi, side="right")]
+        else:
+            six = np.zeros(len(batch), dtype=np.uint8)
         lo = batch.src_lo if side == "src" else batch.dst_lo
         for prefix in table.long_v6:
             match = ((hi & prefix.mask_hi) == prefix.net_hi) & (
                 (lo & prefix.mask_lo) == prefix.net_lo
             )
             six |= match.view(np.uint8) * prefix.bits
-        six *= keys.is6()
+        # Rows that are not IPv6 have a zero high word: mask them only when some IPv6
+        # CIDR on this side covers that value (::/0, ::ffff:0:0/96, ...).
+        if table.v6_covers_zero:
+            six *= keys.is6()
         bits = six | bits
     return bits
 

@@ -50,6 +50,7 @@ class SideTable:
     v6_bounds: np.ndarray | None  # uint64 interval starts over the high word
     v6_bits: np.ndarray | None
     long_v6: list[LongPrefix] = field(default_factory=list)
+    v6_covers_zero: bool = True  # some IPv6 CIDR matches a zero high word
 
 
 @dataclass(slots=True)
@@ -145,7 +146,10 @@ def _side_table(rules: list[CompiledRule], side: str) -> SideTable | None:
         v4_bounds, v4_bits = _interval_table(v4_spans)
     if v6_spans:
         v6_bounds, v6_bits = _interval_table(v6_spans)
-    return SideTable(any_bits, v4_bounds, v4_bits, v6_bounds, v6_bits, long_v6)
+    covers_zero = any(low == 0 for low, _, _ in v6_spans) or any(
+        int(p.net_hi) == 0 for p in long_v6
+    )
+    return SideTable(any_bits, v4_bounds, v4_bits, v6_bounds, v6_bits, long_v6, covers_zero)
 
 
 def _chunk_tables(rules: list[CompiledRule]) -> ChunkTables:
