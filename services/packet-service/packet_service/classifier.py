@@ -170,23 +170,28 @@ def _side_bits(table: SideTable, side: str, keys: _Keys) -> np.ndarray | int:
     if table.v4_bounds is not None:
         at = np.searchsorted(table.v4_bounds, keys.v4(side), side="right")
         bits = table.v4_bits[at] | np.uint8(bits)
-    if table.v6_bounds is not None or table.long_v6:
+    elif table.v4_prefixes:
+        key = keys.v4(side)
+        for mask, net, prefix_bits in table.v4_prefixes:
+            bits = ((key & mask) == net).view(np.uint8) * prefix_bits | bits
+    if table.v6_bounds is not None or table.v6_prefixes or table.long_v6:
         batch = keys.batch
         hi = batch.src_hi if side == "src" else batch.dst_hi
+        six: np.ndarray | int = 0
         if table.v6_bounds is not None:
             six = table.v6_bits[np.searchsorted(table.v6_bounds, hi, side="right")]
-        else:
-            six = np.zeros(len(batch), dtype=np.uint8)
+        for mask, net, prefix_bits in table.v6_prefixes:
+            six = ((hi & mask) == net).view(np.uint8) * prefix_bits | six
         lo = batch.src_lo if side == "src" else batch.dst_lo
         for prefix in table.long_v6:
             match = ((hi & prefix.mask_hi) == prefix.net_hi) & (
                 (lo & prefix.mask_lo) == prefix.net_lo
             )
-            six |= match.view(np.uint8) * prefix.bits
+            six = match.view(np.uint8) * prefix.bits | six
         # Rows that are not IPv6 have a zero high word: mask them only when some IPv6
         # CIDR on this side covers that value (::/0, ::ffff:0:0/96, ...).
         if table.v6_covers_zero:
-            six *= keys.is6()
+            six = six * keys.is6()
         bits = six | bits
     return bits
 

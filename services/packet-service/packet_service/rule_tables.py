@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from packet_service.rules import Cidr, CompiledRule
 
 CHUNK_RULES = 8
+FEW_PREFIXES = 4  # up to this many CIDRs of a family on a side: compared one by one
 _ANY = -1
 _ACTION_COUNT = 3
 _TOP64 = (1 << 64) - 1
@@ -51,6 +52,10 @@ class SideTable:
     v6_bits: np.ndarray | None
     long_v6: list[LongPrefix] = field(default_factory=list)
     v6_covers_zero: bool = True  # some IPv6 CIDR matches a zero high word
+    # A side with only a few CIDRs of a family compares them one by one (a masked compare
+    # per CIDR is cheaper than a binary search per row): (mask, net, bits) triples.
+    v4_prefixes: list[tuple[np.uint64, np.uint64, np.uint8]] = field(default_factory=list)
+    v6_prefixes: list[tuple[np.uint64, np.uint64, np.uint8]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -118,6 +123,8 @@ def _side_table(rules: list[CompiledRule], side: str) -> SideTable | None:
     any_bits = 0
     v4_spans: list[tuple[int, int, int]] = []
     v6_spans: list[tuple[int, int, int]] = []
+    v4_prefixes: list[tuple[np.uint64, np.uint64, np.uint8]] = []
+    v6_prefixes: list[tuple[np.uint64, np.uint64, np.uint8]] = []
     long_v6: list[LongPrefix] = []
     for bit, rule in enumerate(rules):
         cidrs: list[Cidr] = rule.src if side == "src" else rule.dst
@@ -127,8 +134,10 @@ def _side_table(rules: list[CompiledRule], side: str) -> SideTable | None:
         for c in cidrs:
             if c.family == 4:  # prefix >= 96: the high word is 0, the low word decides
                 v4_spans.append((c.net_lo, c.net_lo | (~c.mask_lo & _TOP64), 1 << bit))
+                v4_prefixes.append((np.uint64(c.mask_lo), np.uint64(c.net_lo), np.uint8(1 << bit)))
             elif c.mask_lo == 0:  # /64 or shorter: the high word decides
                 v6_spans.append((c.net_hi, c.net_hi | (~c.mask_hi & _TOP64), 1 << bit))
+                v6_prefixes.append((np.uint64(c.mask_hi), np.uint64(c.net_hi), np.uint8(1 << bit)))
             else:
                 long_v6.append(
                     LongPrefix(
@@ -142,14 +151,26 @@ def _side_table(rules: list[CompiledRule], side: str) -> SideTable | None:
     if any_bits == (1 << len(rules)) - 1:
         return None
     v4_bounds = v4_bits = v6_bounds = v6_bits = None
-    if v4_spans:
+    if len(v4_spans) > FEW_PREFIXES:
         v4_bounds, v4_bits = _interval_table(v4_spans)
-    if v6_spans:
+        v4_prefixes = []
+    if len(v6_spans) > FEW_PREFIXES:
         v6_bounds, v6_bits = _interval_table(v6_spans)
+        v6_prefixes = []
     covers_zero = any(low == 0 for low, _, _ in v6_spans) or any(
         int(p.net_hi) == 0 for p in long_v6
     )
-    return SideTable(any_bits, v4_bounds, v4_bits, v6_bounds, v6_bits, long_v6, covers_zero)
+    return SideTable(
+        any_bits,
+        v4_bounds,
+        v4_bits,
+        v6_bounds,
+        v6_bits,
+        long_v6,
+        covers_zero,
+        v4_prefixes,
+        v6_prefixes,
+    )
 
 
 def _chunk_tables(rules: list[CompiledRule]) -> ChunkTables:
