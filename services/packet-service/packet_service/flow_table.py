@@ -69,13 +69,14 @@ def pack_keys(
     keys[:, 1] = src_lo
     keys[:, 2] = dst_hi
     keys[:, 3] = dst_lo
-    keys[:, 4] = (
-        (family.astype(np.uint64) << np.uint64(56))
-        | ((vlan.astype(np.int64) + 1).astype(np.uint64) << np.uint64(40))
-        | (np.maximum(src_port, 0).astype(np.uint64) << np.uint64(24))
-        | (np.maximum(dst_port, 0).astype(np.uint64) << np.uint64(8))
-        | np.maximum(protocol, 0).astype(np.uint64)
-    )
+    # Built in int64 (every part is non-negative and the family, <= 6, keeps the top bit
+    # clear) and stored as the same bits in uint64: no per-part casts.
+    meta = family.astype(np.int64) << 56
+    meta |= (vlan + 1) << 40
+    meta |= np.maximum(src_port, 0) << 24
+    meta |= np.maximum(dst_port, 0) << 8
+    meta |= np.maximum(protocol, 0)
+    keys[:, 4] = meta.view(np.uint64)
     return keys
 
 
