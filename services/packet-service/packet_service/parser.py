@@ -394,17 +394,12 @@ def _walk_ipv6_extensions(
     """Step `rows` through their extension headers, updating the columns in place: l4 and
     protocol end at the upper-layer header; broken chains get a reason and lose `good`."""
     cursor, next_header, stop_at = l4[rows], protocol[rows], ip_end[rows]
+    last_word = u16.shape[0] - 1
     for _ in range(MAX_IPV6_EXT_HEADERS):
-        fits = cursor + 8 <= stop_at
-        if not fits.all():
-            _truncated(rows[~fits], error, good)
-            rows, cursor, next_header, stop_at = (
-                rows[fits],
-                cursor[fits],
-                next_header[fits],
-                stop_at[fits],
-            )
-        head = u16[cursor].astype(np.int64)  # next header, length field
+        # A header that does not fit ends past stop_at whatever its length byte says
+        # (its size is at least 8), so one check covers both; the clamp only keeps the
+        # read of such a (failing) row inside the blob.
+        head = u16[np.minimum(cursor, last_word)].astype(np.int64)  # next header, length
         after = cursor + (head & 0xFF) * _EXT_UNIT[next_header] + 8
         inside = after <= stop_at
         if not inside.all():
@@ -417,14 +412,14 @@ def _walk_ipv6_extensions(
                 after[inside],
             )
             stop_at = stop_at[inside]
-        more = _IS_EXT[head >> 8]
         frag_header = next_header == IPV6_EXT_FRAGMENT
+        next_header = head >> 8
+        more = _IS_EXT[next_header]
         if frag_header.any():
             later = frag_header & ((u16[cursor + 2] >> 3) != 0)
             fragment[rows[frag_header]] = True
             later_fragment[rows[later]] = True
             more &= ~later  # a non-first fragment's payload is not more headers
-        next_header = head >> 8
         cursor = after
         if not more.all():
             done = ~more
