@@ -81,13 +81,16 @@ def pack_keys(
 
 
 def _keys_equal(
-    table_keys: np.ndarray, table_rows: np.ndarray, keys: np.ndarray, key_rows: np.ndarray
+    table_keys: np.ndarray, table_rows: np.ndarray, keys: np.ndarray, key_rows: np.ndarray | None
 ) -> np.ndarray:
-    """Row-wise equality of table_keys[table_rows] and keys[key_rows], a word at a time
-    (an (n, 5) gather and .all(1) costs several times more)."""
-    equal = table_keys[:, 0][table_rows] == keys[:, 0][key_rows]
-    for word in range(1, KEY_WORDS):
-        equal &= table_keys[:, word][table_rows] == keys[:, word][key_rows]
+    """Row-wise equality of table_keys[table_rows] and keys[key_rows] (all of `keys` when
+    key_rows is None), a word at a time (an (n, 5) gather and .all(1) costs several
+    times more)."""
+    equal = None
+    for word in range(KEY_WORDS):
+        theirs = keys[:, word] if key_rows is None else keys[:, word][key_rows]
+        same = table_keys[:, word][table_rows] == theirs
+        equal = same if equal is None else equal & same
     return equal
 
 
@@ -257,9 +260,21 @@ class FlowTable:
     def _lookup(self, keys: np.ndarray, hashes: np.ndarray) -> np.ndarray:
         """Table row of every key, -1 where absent (linear probing, all rows at once)."""
         mask = self.index.shape[0] - 1
-        rows = np.full(keys.shape[0], _EMPTY, dtype=np.int64)
-        pending = np.arange(keys.shape[0], dtype=np.int64)
         slots = (hashes & np.uint64(mask)).astype(np.int64)
+        # First probe for every key without index bookkeeping: in a table at load <= 0.5
+        # most keys sit in their home slot.
+        rows = self.index[slots].astype(np.int64)
+        hit = self.hashes[rows] == hashes  # rows == -1 reads the last entry, masked below
+        hit &= rows != _EMPTY
+        check = np.flatnonzero(hit)
+        if check.size == keys.shape[0]:
+            hit = _keys_equal(self.keys, rows, keys, None)
+        elif check.size:
+            hit[check] = _keys_equal(self.keys, rows[check], keys, check)
+        # The rest probe on: keys whose home slot holds another key (empty slot: absent).
+        pending = np.flatnonzero(~hit & (rows != _EMPTY))
+        rows[~hit] = _EMPTY
+        slots[pending] = (slots[pending] + 1) & mask
         while pending.size:
             occupant = self.index[slots[pending]].astype(np.int64)
             present = occupant != _EMPTY
