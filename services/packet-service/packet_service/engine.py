@@ -22,7 +22,7 @@ from packet_service.classifier import (
     RuleSetHolder,
     classify,
 )
-from packet_service.flow_table import FlowTable, pack_keys
+from packet_service.flow_table import KEY_WORDS, FlowTable, pack_keys
 from packet_service.parser import LINK_ETHERNET, PARSE_ERROR_REASONS, ParsedBatch, parse_batch
 from packet_service.rules import CompiledRuleSet
 
@@ -76,36 +76,6 @@ class BatchResult:
 # Flow accounting is deferred until this many packets are pending (or someone reads the
 # table): the table's fixed cost per update is then paid per few thousand packets.
 FLOW_FLUSH_PACKETS = 8192
-_FLOW_COLUMNS = (
-    "ip_version",
-    "vlan",
-    "src_hi",
-    "src_lo",
-    "dst_hi",
-    "dst_lo",
-    "src_port",
-    "dst_port",
-    "protocol",
-    "length",
-    "tcp_flags",
-)
-
-
-@dataclass(slots=True)
-class _FlowColumns:
-    """The ParsedBatch columns the flow table needs, concatenated over pending batches."""
-
-    ip_version: np.ndarray
-    vlan: np.ndarray
-    src_hi: np.ndarray
-    src_lo: np.ndarray
-    dst_hi: np.ndarray
-    dst_lo: np.ndarray
-    src_port: np.ndarray
-    dst_port: np.ndarray
-    protocol: np.ndarray
-    length: np.ndarray
-    tcp_flags: np.ndarray
 
 
 class PacketEngine:
@@ -121,11 +91,14 @@ class PacketEngine:
         self.counters = EngineCounters()
         self.lock = threading.RLock()
         self.started_at = time.time()
-        # Batches whose flows are not in the table yet: their parsed columns (fresh arrays
-        # owned by the batch) and a copy of their timestamps. Keys are packed at flush
-        # time, once per few thousand packets.
-        self._pending: list[tuple[ParsedBatch, np.ndarray | float]] = []
-        self._pending_packets = 0
+        # Pending-flow buffers, preallocated and filled in place while each batch's
+        # columns are still in cache; the table is updated once per FLOW_FLUSH_PACKETS.
+        self._pending = 0
+        self._pending_keys = np.zeros((FLOW_FLUSH_PACKETS, KEY_WORDS), dtype=np.uint64)
+        self._pending_lengths = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.int64)
+        self._pending_times = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.float64)
+        self._pending_flags = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.uint8)
+        self._pending_ip = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.uint8)
 
     @property
     def flow_table(self) -> FlowTable:
@@ -137,40 +110,15 @@ class PacketEngine:
     def _flush_flows(self) -> None:
         if not self._pending:
             return
-        pending, self._pending, self._pending_packets = self._pending, [], 0
-        if len(pending) == 1:
-            self._update_flows(*pending[0])
-            return
-        columns = {
-            name: np.concatenate([getattr(parsed, name) for parsed, _ in pending])
-            for name in _FLOW_COLUMNS
-        }
-        times = np.concatenate(
-            [
-                np.full(len(parsed), stamp) if isinstance(stamp, float) else stamp
-                for parsed, stamp in pending
-            ]
-        )
-        self._update_flows(_FlowColumns(**columns), times)
-
-    def _update_flows(self, parsed, times: np.ndarray | float) -> None:
-        """Account the IP rows of `parsed` (non-IP and malformed rows have no flow)."""
-        rows = np.flatnonzero(parsed.ip_version)
-        if not rows.size:
-            return
-        times = np.full(rows.size, times) if isinstance(times, float) else times[rows]
-        keys = pack_keys(
-            parsed.ip_version[rows],
-            parsed.vlan[rows],
-            parsed.src_hi[rows],
-            parsed.src_lo[rows],
-            parsed.dst_hi[rows],
-            parsed.dst_lo[rows],
-            parsed.src_port[rows],
-            parsed.dst_port[rows],
-            parsed.protocol[rows],
-        )
-        self._flow_table.update(keys, parsed.length[rows], times, parsed.tcp_flags[rows])
+        count, self._pending = self._pending, 0
+        rows = np.flatnonzero(self._pending_ip[:count])  # IP rows only: others have no flow
+        if rows.size:
+            self._flow_table.update(
+                self._pending_keys[rows],
+                self._pending_lengths[rows],
+                self._pending_times[rows],
+                self._pending_flags[rows],
+            )
 
     def process(
         self,
@@ -216,19 +164,46 @@ class PacketEngine:
         )
 
     def _account_flows(self, parsed: ParsedBatch, timestamps: np.ndarray | None) -> None:
-        """Queue the batch for the flow table; the table is updated once enough packets
-        are pending (or someone reads it)."""
+        """Append the batch to the pending-flow buffers; the table is updated once enough
+        packets are pending (or someone reads it)."""
         count = len(parsed)
-        if self._pending_packets + count > FLOW_FLUSH_PACKETS:
+        if self._pending + count > FLOW_FLUSH_PACKETS:
             self._flush_flows()
-        # The caller may reuse its timestamp buffer (slots): keep a copy.
-        stamp = time.time() if timestamps is None else np.array(timestamps, dtype=np.float64)
-        if count >= FLOW_FLUSH_PACKETS:  # a big batch goes straight in
-            self._update_flows(parsed, stamp)
+        if count > FLOW_FLUSH_PACKETS:  # a huge batch goes straight in
+            rows = np.flatnonzero(parsed.ip_version)
+            keys = pack_keys(
+                parsed.ip_version[rows],
+                parsed.vlan[rows],
+                parsed.src_hi[rows],
+                parsed.src_lo[rows],
+                parsed.dst_hi[rows],
+                parsed.dst_lo[rows],
+                parsed.src_port[rows],
+                parsed.dst_port[rows],
+                parsed.protocol[rows],
+            )
+            times = np.full(rows.size, time.time()) if timestamps is None else timestamps[rows]
+            self._flow_table.update(keys, parsed.length[rows], times, parsed.tcp_flags[rows])
             return
-        self._pending.append((parsed, stamp))
-        self._pending_packets += count
-        if self._pending_packets == FLOW_FLUSH_PACKETS:
+        at = slice(self._pending, self._pending + count)
+        pack_keys(
+            parsed.ip_version,
+            parsed.vlan,
+            parsed.src_hi,
+            parsed.src_lo,
+            parsed.dst_hi,
+            parsed.dst_lo,
+            parsed.src_port,
+            parsed.dst_port,
+            parsed.protocol,
+            out=self._pending_keys[at],
+        )
+        self._pending_ip[at] = parsed.ip_version
+        self._pending_lengths[at] = parsed.length
+        self._pending_times[at] = time.time() if timestamps is None else timestamps
+        self._pending_flags[at] = parsed.tcp_flags
+        self._pending += count
+        if self._pending == FLOW_FLUSH_PACKETS:
             self._flush_flows()
 
     def rule_set(self) -> CompiledRuleSet:
