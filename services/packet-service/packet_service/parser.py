@@ -261,9 +261,11 @@ def parse_batch(
         pos = start
     else:
         eth_ok = length >= 14
-        _mark(error, ~eth_ok, TRUNCATED_ETHERNET)
-        ethertype = u16[np.where(eth_ok, start + 12, 0)].astype(np.int64)
-        if not eth_ok.all():
+        if eth_ok.all():
+            ethertype = u16[start + 12].astype(np.int64)
+        else:
+            error[~eth_ok] = TRUNCATED_ETHERNET
+            ethertype = u16[np.where(eth_ok, start + 12, 0)].astype(np.int64)
             ethertype[~eth_ok] = 0
         pos = start + 14
         # Tagged frames are a minority: walk the tags on that subset only.
