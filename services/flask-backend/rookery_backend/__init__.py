@@ -162,6 +162,10 @@ def _install_request_lifecycle(app: Flask, database: Database, metrics: Metrics)
     @app.after_request
     def finish_request(response: Any) -> Any:
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        if isinstance(response.response, list) and not response.response:
+            # hypercorn's WSGI bridge sends the status line with the first body chunk; a
+            # body of no chunks at all (Flask's automatic OPTIONS answer) became a 500.
+            response.set_data(b"")
         route = request.url_rule.rule if request.url_rule else "<unmatched>"
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         metrics.observe(request.method, route, response.status_code, elapsed)

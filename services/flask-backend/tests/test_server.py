@@ -176,6 +176,9 @@ def test_real_server_under_concurrent_load(server) -> None:
     assert 'db_pool_connections{state="idle"}' in metrics and "db_pool_size" in metrics
     assert f'build_info{{service="flask-backend",version="{health["version"]}"}} 1.0' in metrics
 
+    options = requests.options(f"{base}/api/v1/users", timeout=5)  # an empty body
+    assert options.status_code == 200 and "GET" in options.headers["Allow"]
+
     echoed = requests.get(f"{base}/healthz", headers={"X-Request-ID": "trace-42"}, timeout=5)
     assert echoed.headers["X-Request-ID"] == "trace-42"
     docs = requests.get(f"{base}/api/v1/docs", timeout=5)
