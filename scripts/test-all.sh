@@ -12,7 +12,9 @@ DBS=${DBS:-$([ "${CI:-}" = true ] && echo all || echo sqlite)}
 if [ "$DBS" = all ]; then
   scripts/test-dbs.sh start || { echo "error: could not start the test databases" >&2; exit 1; }
   set -a; . .data/test-dbs.env; set +a
-  # CI must not silently lose a backend.
+  # CI must not silently lose a backend: every one is required, and a server that did not
+  # start makes its suites fail instead of skip.
+  export ROOKERY_TEST_DBS=sqlite,postgresql,mysql
   export ROOKERY_REQUIRE_DBS=$ROOKERY_TEST_DBS
 else
   export ROOKERY_TEST_DBS=sqlite
