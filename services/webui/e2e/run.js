@@ -202,11 +202,19 @@ async function main() {
         await admin.getByLabel("Search by email").fill("");
         await admin.getByRole("cell", { name: VIEWER.email, exact: true }).waitFor();
         // A throwaway account: deactivate it, find it under "Inactive", then delete it.
-        const temp = `temp-${Date.now()}@rookery.test`;
+        const created = `temp-${Date.now()}@rookery.test`;
         await admin.getByRole("button", { name: "New user" }).click();
-        await dialog.getByLabel("Email").fill(temp);
+        await dialog.getByLabel("Email").fill(created);
         await dialog.getByLabel("Initial password").fill("Temp-e2e-Passw0rd!");
         await dialog.getByRole("button", { name: "Create user" }).click();
+        await admin.getByRole("cell", { name: created, exact: true }).waitFor();
+        // Edit its e-mail and password through the edit dialog.
+        const temp = created.replace("temp-", "renamed-");
+        await admin.getByRole("button", { name: `Edit ${created}` }).click();
+        const edit = admin.getByRole("dialog", { name: `Edit ${created}` });
+        await edit.getByLabel("Email").fill(temp);
+        await edit.getByLabel(/New password/).fill("Renamed-e2e-Passw0rd!");
+        await edit.getByRole("button", { name: "Save" }).click();
         await admin.getByRole("cell", { name: temp, exact: true }).waitFor();
         await admin.getByRole("button", { name: `Deactivate ${temp}` }).click();
         await admin.getByRole("dialog", { name: "Deactivate user" }).getByRole("button", { name: "Deactivate" }).click();

@@ -11,7 +11,7 @@ import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore, type User } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { useDebounced } from "../../lib/use-debounced";
-import { useRoles, useUserMutations, useUsers, type Role, type UserFilters } from "./api";
+import { useRoles, useUserMutations, useUsers, type Role, type UserFilters, type UserInput } from "./api";
 
 function RolePicker({ roles, value, onChange, legend }: { roles: Role[]; value: string[]; onChange: (v: string[]) => void; legend: string }) {
   return (
@@ -74,28 +74,46 @@ function CreateUserDialog({ open, onClose, roles }: { open: boolean; onClose: ()
   );
 }
 
-function EditRolesDialog({ user, onClose, roles }: { user: User | null; onClose: () => void; roles: Role[] }) {
+function EditUserDialog({ user, onClose, roles, canAdmin }: { user: User | null; onClose: () => void; roles: Role[]; canAdmin: boolean }) {
   const { update } = useUserMutations();
+  const [email, setEmail] = useState(user?.email ?? "");
+  const [password, setPassword] = useState("");
   const [picked, setPicked] = useState<string[]>(user?.roles ?? []);
   const [error, setError] = useState<string | null>(null);
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   async function onSubmit(e: FormEvent) {
     e.preventDefault();
     if (!user) return;
+    setError(null);
+    setFieldErrors({});
+    // Only what changed: roles need users:admin, e-mail and password users:write.
+    const changes: UserInput = {};
+    if (email.trim() !== user.email) changes.email = email.trim();
+    if (password) changes.password = password;
+    if (canAdmin && [...picked].sort().join() !== [...user.roles].sort().join()) changes.roles = picked;
+    if (Object.keys(changes).length === 0) {
+      onClose();
+      return;
+    }
     try {
-      await update.mutateAsync({ id: user.id, roles: picked });
+      await update.mutateAsync({ id: user.id, ...changes });
       onClose();
     } catch (err) {
-      setError(toApiError(err).message);
+      const apiErr = toApiError(err);
+      setFieldErrors(apiErr.fieldErrors);
+      setError(apiErr.code === "conflict" ? "Another user already has this email." : apiErr.message);
     }
   }
   return (
-    <Dialog open={!!user} title={`Roles of ${user?.email ?? ""}`} onClose={onClose}>
+    <Dialog open={!!user} title={`Edit ${user?.email ?? ""}`} onClose={onClose}>
       <form onSubmit={onSubmit} className="space-y-3">
         {error && <Alert>{error}</Alert>}
-        <RolePicker legend="Roles" roles={roles} value={picked} onChange={setPicked} />
+        <Field label="Email" type="email" required value={email} error={fieldErrors.email} onChange={(e) => setEmail(e.target.value)} />
+        <Field label="New password (leave empty to keep)" type="password" autoComplete="new-password" value={password} error={fieldErrors.password} onChange={(e) => setPassword(e.target.value)} />
+        {canAdmin && <RolePicker legend="Roles" roles={roles} value={picked} onChange={setPicked} />}
         <div className="flex justify-end gap-2 pt-2">
           <button type="button" className="btn-secondary" onClick={onClose}>Cancel</button>
-          <button type="submit" className="btn-primary" disabled={update.isPending}>Save roles</button>
+          <button type="submit" className="btn-primary" disabled={update.isPending}>Save</button>
         </div>
       </form>
     </Dialog>
@@ -184,11 +202,9 @@ export default function UsersPage() {
                   {canWrite && (
                     <td className="whitespace-nowrap text-right">
                       <span className="inline-flex gap-1">
-                        {canAdmin && (
-                          <button type="button" className="btn-icon" aria-label={`Edit roles of ${u.email}`} onClick={() => setEditing(u)}>
-                            <Pencil aria-hidden className="h-4 w-4" />
-                          </button>
-                        )}
+                        <button type="button" className="btn-icon" aria-label={`Edit ${u.email}`} onClick={() => setEditing(u)}>
+                          <Pencil aria-hidden className="h-4 w-4" />
+                        </button>
                         {u.id !== me?.id && <button type="button" className="btn-icon" aria-label={`${u.active ? "Deactivate" : "Activate"} ${u.email}`}
                           onClick={() => setConfirm({ kind: u.active ? "deactivate" : "activate", user: u })}>
                           {u.active ? <UserX aria-hidden className="h-4 w-4" /> : <UserCheck aria-hidden className="h-4 w-4" />}
@@ -215,7 +231,7 @@ export default function UsersPage() {
           onPage={(p) => setFilters((f) => ({ ...f, page: p }))} />
       )}
       {creating && <CreateUserDialog open onClose={() => setCreating(false)} roles={canAdmin ? roles.data ?? [] : []} />}
-      {editing && <EditRolesDialog user={editing} onClose={() => setEditing(null)} roles={roles.data ?? []} />}
+      {editing && <EditUserDialog user={editing} onClose={() => setEditing(null)} roles={roles.data ?? []} canAdmin={canAdmin} />}
       <ConfirmDialog
         open={!!confirm}
         title={confirm?.kind === "delete" ? "Delete user" : confirm?.kind === "deactivate" ? "Deactivate user" : "Activate user"}
