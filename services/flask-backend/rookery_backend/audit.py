@@ -60,3 +60,23 @@ def record(
         created_at=utcnow(),
     )
     log.info("audit", extra={"event": event, "actor": actor_email, "target": target})
+
+
+def record_caller_action(event: str, target: str, details: dict[str, Any]) -> None:
+    """An audit line for what the authenticated caller of the current request did."""
+    # Imported here: the REST layer builds on this module, not the other way round.
+    from flask import request
+
+    from .guard import current_principal
+    from .services import services
+
+    principal = current_principal()
+    record(
+        services().dal,
+        event,
+        actor_id=principal.user.id,
+        actor_email=principal.user.email,
+        target=target,
+        ip=request.remote_addr,
+        details=details,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from ... import audit
 from ...accounts import check_grantable, check_scopes_known
@@ -49,16 +49,7 @@ def _load_own(key_id: int) -> Any:
 
 def _audit(event: str, row: Any) -> None:
     services().datastore.changed()  # a revoked or rotated key must stop working at once
-    principal = current_principal()
-    audit.record(
-        services().dal,
-        event,
-        actor_id=principal.user.id,
-        actor_email=principal.user.email,
-        target=f"apikey:{row.id}",
-        ip=request.remote_addr,
-        details={"name": row.name, "prefix": row.prefix},
-    )
+    audit.record_caller_action(event, f"apikey:{row.id}", {"name": row.name, "prefix": row.prefix})
 
 
 @endpoint(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from ... import audit
 from ...accounts import check_grantable, check_scopes_known, role_json
@@ -28,16 +28,7 @@ def _load(role_id: int) -> Role:
 
 
 def _audit(event: str, role: Role, details: dict[str, Any]) -> None:
-    principal = current_principal()
-    audit.record(
-        services().dal,
-        event,
-        actor_id=principal.user.id,
-        actor_email=principal.user.email,
-        target=f"role:{role.name}",
-        ip=request.remote_addr,
-        details=details,
-    )
+    audit.record_caller_action(event, f"role:{role.name}", details)
 
 
 @endpoint(bp, "/roles", "GET", "List roles", response=RoleOut, many=True)

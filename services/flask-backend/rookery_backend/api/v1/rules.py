@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g
 from pydantic import ValidationError
 
 from ... import audit
 from ...errors import ApiError, validation_error
-from ...guard import current_principal
 from ...rules import store
 from ...rules.model import (
     DefaultActionIn,
@@ -44,19 +43,6 @@ def _publish(version: int) -> str:
     return "applied" if applied else "pending"
 
 
-def _audit(event: str, target: str, details: dict[str, Any]) -> None:
-    principal = current_principal()
-    audit.record(
-        services().dal,
-        event,
-        actor_id=principal.user.id,
-        actor_email=principal.user.email,
-        target=target,
-        ip=request.remote_addr,
-        details=details,
-    )
-
-
 def _load(rule_id: str) -> dict[str, Any]:
     rule = store.get_rule(services().dal, rule_id)
     if rule is None:
@@ -87,7 +73,9 @@ def list_rules() -> Any:
 def create_rule() -> Any:
     payload = parse_body(RuleIn)
     rule, version = store.create_rule(services().dal, payload.model_dump())
-    _audit("rule_created", f"rule:{rule['id']}", {"name": rule["name"], "version": version})
+    audit.record_caller_action(
+        "rule_created", f"rule:{rule['id']}", {"name": rule["name"], "version": version}
+    )
     return _written(rule, RuleOut, version, status=201)
 
 
@@ -107,7 +95,9 @@ def patch_rule(rule_id: str) -> Any:
     except ValidationError as error:
         raise validation_error(error, "body") from None
     version = store.update_rule(services().dal, rule_id, merged)
-    _audit("rule_updated", f"rule:{rule_id}", {"fields": sorted(patch), "version": version})
+    audit.record_caller_action(
+        "rule_updated", f"rule:{rule_id}", {"fields": sorted(patch), "version": version}
+    )
     return _written(_load(rule_id), RuleOut, version)
 
 
@@ -115,7 +105,9 @@ def patch_rule(rule_id: str) -> Any:
 def delete_rule(rule_id: str) -> Any:
     rule = _load(rule_id)
     version = store.delete_rule(services().dal, rule_id)
-    _audit("rule_deleted", f"rule:{rule_id}", {"name": rule["name"], "version": version})
+    audit.record_caller_action(
+        "rule_deleted", f"rule:{rule_id}", {"name": rule["name"], "version": version}
+    )
     return _written(rule, RuleOut, version)
 
 
@@ -146,7 +138,7 @@ def reorder_rules() -> Any:
             },
         )
     version = store.reorder(dal, ids)
-    _audit("rules_reordered", "rules", {"version": version})
+    audit.record_caller_action("rules_reordered", "rules", {"version": version})
     return _written(store.list_rules(dal), RuleOut, version)
 
 
@@ -161,7 +153,9 @@ def reorder_rules() -> Any:
 def set_default_action() -> Any:
     action = parse_body(DefaultActionIn).default_action
     version = store.set_default_action(services().dal, action)
-    _audit("rules_default_action", "rules", {"default_action": action, "version": version})
+    audit.record_caller_action(
+        "rules_default_action", "rules", {"default_action": action, "version": version}
+    )
     publish = _publish(version)
     return respond(_status(), RuleStatusOut, meta={"version": version, "publish": publish})
 
