@@ -95,6 +95,9 @@ class PacketEngine:
         # columns are still in cache; the table is updated once per FLOW_FLUSH_PACKETS.
         self._pending = 0
         self._pending_keys = np.zeros((FLOW_FLUSH_PACKETS, KEY_WORDS), dtype=np.uint64)
+        self._pending_key_records = self._pending_keys.view(np.dtype((np.void, 8 * KEY_WORDS)))[
+            :, 0
+        ]
         self._pending_lengths = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.int64)
         self._pending_times = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.float64)
         self._pending_flags = np.zeros(FLOW_FLUSH_PACKETS, dtype=np.uint8)
@@ -113,8 +116,11 @@ class PacketEngine:
         count, self._pending = self._pending, 0
         rows = np.flatnonzero(self._pending_ip[:count])  # IP rows only: others have no flow
         if rows.size:
+            # Keys gathered as whole 40-byte records (a (n, 5) uint64 gather copies word
+            # by word, about twice as slow).
+            keys = self._pending_key_records[rows].view(np.uint64).reshape(-1, KEY_WORDS)
             self._flow_table.update(
-                self._pending_keys[rows],
+                keys,
                 self._pending_lengths[rows],
                 self._pending_times[rows],
                 self._pending_flags[rows],
