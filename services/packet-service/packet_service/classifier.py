@@ -232,7 +232,7 @@ def classify(batch: ParsedBatch, rule_set: CompiledRuleSet) -> tuple[np.ndarray,
     tables = rule_set.tables
     n = len(batch)
     malformed = batch.error != 0
-    any_malformed = bool(malformed.any())
+    any_malformed = np.count_nonzero(malformed) > 0  # cheaper than .any() on a batch
     if not tables.chunks:
         verdicts = np.full(n, tables.default_verdict, dtype=np.uint8)
         if any_malformed:

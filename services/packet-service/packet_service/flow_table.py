@@ -280,7 +280,7 @@ class FlowTable:
             present = occupant != _EMPTY
             pending, occupant = pending[present], occupant[present]  # an empty slot: absent
             same = self.hashes[occupant] == hashes[pending]
-            if same.any():
+            if np.count_nonzero(same):
                 check = np.flatnonzero(same)
                 equal = _keys_equal(self.keys, occupant[check], keys, pending[check])
                 same[check[~equal]] = False
