@@ -25,7 +25,6 @@ from packet_service.rules import (
 )
 
 VERDICT_ALLOW, VERDICT_DROP, VERDICT_MALFORMED = 1, 2, 3
-_ZERO64 = np.uint64(0)
 VERDICT_NAMES = {VERDICT_ALLOW: "allow", VERDICT_DROP: "drop", VERDICT_MALFORMED: "malformed"}
 
 
@@ -144,18 +143,21 @@ class _Keys:
     """Per-batch address keys shared by every chunk: IPv4 rows' mapped low word (0 on
     other rows, which no IPv4 CIDR covers) and the IPv6 row mask."""
 
-    __slots__ = ("_is6", "_v4", "batch")
+    __slots__ = ("_is4", "_is6", "_v4", "batch")
 
     def __init__(self, batch: ParsedBatch) -> None:
         self.batch = batch
         self._v4: dict[str, np.ndarray] = {}
+        self._is4: np.ndarray | None = None
         self._is6: np.ndarray | None = None
 
     def v4(self, side: str) -> np.ndarray:
         key = self._v4.get(side)
         if key is None:
+            if self._is4 is None:  # shared by both sides
+                self._is4 = self.batch.ip_version == 4
             lo = self.batch.src_lo if side == "src" else self.batch.dst_lo
-            key = np.where(self.batch.ip_version == 4, lo, _ZERO64)
+            key = lo * self._is4  # a multiply costs a third of np.where here
             self._v4[side] = key
         return key
 
