@@ -165,15 +165,14 @@ def validate_offsets(offsets: np.ndarray, blob_size: int) -> str | None:
     return None
 
 
-def _views(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Big-endian 1/2/4/8-byte words starting at EVERY byte offset of the blob (stride 1),
+def _views(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Big-endian 1/2/4-byte words starting at EVERY byte offset of the blob (stride 1),
     so reading a field at any position is one gather instead of one per byte."""
     size = data.shape[0]
     return (
         data,
         np.ndarray((size - 1,), dtype=">u2", buffer=data, strides=(1,)),
         np.ndarray((size - 3,), dtype=">u4", buffer=data, strides=(1,)),
-        np.ndarray((size - 7,), dtype=">u8", buffer=data, strides=(1,)),
     )
 
 
@@ -263,7 +262,7 @@ def parse_batch(
         padded = np.zeros(_MIN_BLOB, dtype=np.uint8)
         padded[: data.shape[0]] = data
         data = padded
-    u8, u16, u32, _ = _views(data)
+    u8, u16, u32 = _views(data)
     start = offsets[:, 0].astype(np.int64)
     length = offsets[:, 1].astype(np.int64)
     end = start + length
