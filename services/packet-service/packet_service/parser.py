@@ -93,18 +93,19 @@ _EXT_UNIT[[IPV6_EXT_HOP, IPV6_EXT_ROUTING, IPV6_EXT_DSTOPTS]] = 8
 _EXT_UNIT[IPV6_EXT_AH] = 4
 _HAS_PORTS = np.zeros(256, dtype=bool)
 _HAS_PORTS[[PROTO_TCP, PROTO_UDP]] = True
-# Per ethertype: minimum network header (non-IP: more than any blob, so it never "fits")
-# and the IP version it stands for.
-_IP_MIN_HEADER = np.full(1 << 16, 1 << 40, dtype=np.int64)
-_IP_MIN_HEADER[[ETH_IPV4, ETH_IPV6]] = (20, 40)
+# Per ethertype: the IP version it stands for; per version: the minimum network header
+# (non-IP: more than any blob, so it never "fits").
 _IP_VERSION = np.zeros(1 << 16, dtype=np.uint8)
 _IP_VERSION[[ETH_IPV4, ETH_IPV6]] = (4, 6)
-# Per first header byte: IPv4 header bytes (IHL * 4), and whether it cannot start a valid
-# IPv4 (version not 4, or IHL < 5) / IPv6 (version not 6) header.
 _FIRST = np.arange(256)
-_IHL_BYTES = ((_FIRST & 0x0F) << 2).astype(np.int64)
-_BAD_V4_FIRST = ((_FIRST >> 4) != 4) | ((_FIRST & 0x0F) < 5)
-_BAD_V6_FIRST = (_FIRST >> 4) != 6
+# Per first header byte: the header length (IHL * 4 for IPv4, 40 for version 6) and the
+# family it can start (4: version 4 with IHL >= 5, 6: version 6, 255: neither).
+_HEADER_BYTES = np.where(_FIRST >> 4 == 6, 40, (_FIRST & 0x0F) << 2).astype(np.int64)
+_FIRST_FAMILY = np.where(
+    (_FIRST >> 4 == 4) & ((_FIRST & 0x0F) >= 5), 4, np.where(_FIRST >> 4 == 6, 6, 255)
+).astype(np.uint8)
+_MIN_HEADER_BY_FAMILY = np.full(7, 1 << 40, dtype=np.int64)
+_MIN_HEADER_BY_FAMILY[[4, 6]] = (20, 40)
 
 
 @dataclass(slots=True)
@@ -309,20 +310,20 @@ def parse_batch(
     # network-header start (one gather); fields are then column views of that window at
     # per-family offsets. Window bytes past a frame's end are never used: every field is
     # masked by `fits` (the minimum header lies inside the frame) before it counts.
-    is4 = ethertype == ETH_IPV4
-    is6 = ethertype == ETH_IPV6
-    fits = pos + _IP_MIN_HEADER[ethertype] <= end  # never for non-IP ethertypes
+    family = _IP_VERSION[ethertype]  # 4, 6, or 0 (not IP)
+    is4 = family == 4
+    is6 = family == 6
+    fits = pos + _MIN_HEADER_BY_FAMILY[family] <= end  # never for non-IP rows
     header = _window(data, pos)
     first = header["first"]
-    header_len = np.where(is6, 40, _IHL_BYTES[first])
+    # Tables by the first header byte alone: a row whose version nibble disagrees with
+    # its ethertype is bad, so its (wrong-family) header length never counts.
+    header_len = _HEADER_BYTES[first]
     length_field = np.where(is6, header["v6_payload"], header["v4_total"]).astype(np.int64)
     ip_end = pos + length_field + is6 * 40  # v4: total length; v6: 40 + payload length
-    bad = fits & (
-        np.where(is6, _BAD_V6_FIRST[first], _BAD_V4_FIRST[first])
-        | (is4 & (length_field < header_len))
-    )
+    bad = fits & ((_FIRST_FAMILY[first] != family) | (is4 & (length_field < header_len)))
     good = fits & ~bad & (ip_end <= end)
-    if np.count_nonzero(good) != np.count_nonzero(is4) + np.count_nonzero(is6):
+    if np.count_nonzero(good) != np.count_nonzero(family):
         # some IP frame is broken: say which way (rare)
         short = fits & ~bad & (ip_end > end)
         _mark(error, is4 & ~fits, TRUNCATED_IPV4)
@@ -374,7 +375,7 @@ def parse_batch(
     tcp_flags = u8[(l4 + 13) * tcp] * tcp
 
     # Rows that are not (valid) IP carry no L3/L4 fields.
-    ip_version = _IP_VERSION[ethertype] * good
+    ip_version = family * good
     src_hi = header["v6_src_hi"] * (is6 & good)
     dst_hi = header["v6_dst_hi"] * (is6 & good)
     src_lo = np.where(is6, header["v6_src_lo"], header["v4_src"] | V4_MAPPED_LO) * good
