@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 from flask_security.utils import hash_password
 
 from ... import audit
@@ -126,7 +126,6 @@ def _roles_for(user_ids: list[int]) -> dict[int, list[Role]]:
 @endpoint(bp, "", "POST", "Create a user", body=UserCreateIn, response=UserOut, status=201)
 def create_user() -> Any:
     svc = services()
-    principal = current_principal()
     payload = parse_body(UserCreateIn)
     email = str(payload.email).lower()
     roles = _check_role_grant(payload.roles) if payload.roles else []
@@ -143,14 +142,8 @@ def create_user() -> Any:
         roles=roles,
         active=payload.active,
     )
-    audit.record(
-        svc.dal,
-        "user_created",
-        actor_id=principal.user.id,
-        actor_email=principal.user.email,
-        target=f"user:{user.id}",
-        ip=request.remote_addr,
-        details={"email": email, "roles": user.role_names},
+    audit.record_caller_action(
+        "user_created", f"user:{user.id}", {"email": email, "roles": user.role_names}
     )
     return respond(user_json(user), UserOut, status=201)
 
@@ -212,14 +205,8 @@ def patch_user(user_id: int) -> Any:
         changed.append("password")
     if changed:
         svc.datastore.put(user)
-        audit.record(
-            svc.dal,
-            "user_updated",
-            actor_id=principal.user.id,
-            actor_email=principal.user.email,
-            target=f"user:{user.id}",
-            ip=request.remote_addr,
-            details={"fields": changed, "roles": user.role_names},
+        audit.record_caller_action(
+            "user_updated", f"user:{user.id}", {"fields": changed, "roles": user.role_names}
         )
     return respond(user_json(user), UserOut)
 
@@ -237,13 +224,5 @@ def delete_user(user_id: int) -> Any:
     dal(dal.api_key.user_id == user.id).delete()
     dal(dal.refresh_token.user_id == user.id).delete()
     svc.datastore.delete_user(user)
-    audit.record(
-        dal,
-        "user_deleted",
-        actor_id=principal.user.id,
-        actor_email=principal.user.email,
-        target=f"user:{user.id}",
-        ip=request.remote_addr,
-        details={"email": user.email},
-    )
+    audit.record_caller_action("user_deleted", f"user:{user.id}", {"email": user.email})
     return respond(snapshot, UserOut)
