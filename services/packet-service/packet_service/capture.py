@@ -11,10 +11,10 @@ import mmap
 import select
 import socket
 import struct
-import threading
 
 import numpy as np
 
+from packet_service.background import BackgroundLoop
 from packet_service.engine import PacketEngine
 from packet_service.parser import LINK_ETHERNET
 from packet_service.slot_pool import SlotPool
@@ -80,7 +80,7 @@ def attach_bpf(sock: socket.socket, program: list[tuple[int, int, int, int]]) ->
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(fprog))
 
 
-class LiveCapture:
+class LiveCapture(BackgroundLoop):
     def __init__(
         self,
         engine: PacketEngine,
@@ -128,20 +128,9 @@ class LiveCapture:
         self.slot = self.pool.acquire()
         self.frames = 0
         self.blocks = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="live-capture", daemon=True)
+        super().__init__("live-capture")
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+    def _close(self) -> None:
         del self.ring_bytes
         self.ring.close()
         self.sock.close()

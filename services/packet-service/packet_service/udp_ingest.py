@@ -10,11 +10,11 @@ import errno
 import logging
 import socket
 import struct
-import threading
 import time
 
 import numpy as np
 
+from packet_service.background import BackgroundLoop
 from packet_service.engine import PacketEngine
 from packet_service.parser import LINK_ETHERNET
 from packet_service.slot_pool import SlotPool
@@ -112,7 +112,7 @@ class BatchReceiver:
         return got
 
 
-class UdpIngest:
+class UdpIngest(BackgroundLoop):
     def __init__(self, engine: PacketEngine, host: str, port: int, batch: int = 256) -> None:
         self.engine = engine
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -129,20 +129,9 @@ class UdpIngest:
         self.port = self.sock.getsockname()[1]
         self.receiver = BatchReceiver(self.sock, batch)
         self.datagrams = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="udp-ingest", daemon=True)
+        super().__init__("udp-ingest")
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+    def _close(self) -> None:
         self.sock.close()
 
     def _run(self) -> None:
