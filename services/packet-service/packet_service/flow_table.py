@@ -16,6 +16,7 @@ No grpc here.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,41 @@ class FlowRecord:
     tcp_flags: int
 
 
+# The meta word of a key: family << 56 | (vlan + 1) << 40 | src port << 24 | dst port << 8
+# | protocol. Per IP version (uint8 column) its top byte, by table: no cast, no shift.
+_FAMILY_META = np.arange(256, dtype=np.int64) << 56
+
+
+def pack_key_columns(
+    family: np.ndarray,
+    vlan: np.ndarray,
+    src_hi: np.ndarray,
+    src_lo: np.ndarray,
+    dst_hi: np.ndarray,
+    dst_lo: np.ndarray,
+    ports: np.ndarray,
+    protocol: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """(5, n) uint64 key columns (into `out` when given), one contiguous row per word.
+    `ports` is src port << 16 | dst port (0 without ports), `vlan` -1 untagged (stored as
+    id + 1), `protocol` >= 0 on IP rows. Rows that are not IP get keys no IP flow has
+    (their family byte is not 4 or 6) and are not meant to be counted."""
+    n = family.shape[0]
+    cols = np.empty((KEY_WORDS, n), dtype=np.uint64) if out is None else out
+    cols[0] = src_hi
+    cols[1] = src_lo
+    cols[2] = dst_hi
+    cols[3] = dst_lo
+    # Built in int64 (every IP row's parts are non-negative and the family, <= 6, keeps
+    # the top bit clear) and stored as the same bits in uint64.
+    meta = _FAMILY_META[family]
+    meta |= (vlan + 1) << 40
+    meta |= ports << 8
+    np.bitwise_or(meta, protocol, out=cols[4].view(np.int64))
+    return cols
+
+
 def pack_keys(
     family: np.ndarray,
     vlan: np.ndarray,
@@ -60,44 +96,50 @@ def pack_keys(
     src_port: np.ndarray,
     dst_port: np.ndarray,
     protocol: np.ndarray,
-    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n, 5) uint64 keys (into `out` when given). Absent values (-1) are stored as 0,
-    VLAN as id + 1."""
-    keys = np.empty((family.shape[0], KEY_WORDS), dtype=np.uint64) if out is None else out
-    keys[:, 0] = src_hi
-    keys[:, 1] = src_lo
-    keys[:, 2] = dst_hi
-    keys[:, 3] = dst_lo
-    # Built in int64 (every part is non-negative and the family, <= 6, keeps the top bit
-    # clear) and stored as the same bits in uint64: no per-part casts.
-    meta = family.astype(np.int64) << 56
-    meta |= (vlan + 1) << 40
-    meta |= np.maximum(src_port, 0) << 24
-    meta |= np.maximum(dst_port, 0) << 8
-    meta |= np.maximum(protocol, 0)
-    keys[:, 4] = meta.view(np.uint64)
-    return keys
+    """(n, 5) uint64 keys from separate port columns (absent ports, -1, are stored as 0)."""
+    ports = (np.maximum(src_port, 0).astype(np.int64) << 16) | np.maximum(dst_port, 0)
+    cols = pack_key_columns(
+        family.astype(np.uint8),
+        np.asarray(vlan, dtype=np.int64),
+        src_hi,
+        src_lo,
+        dst_hi,
+        dst_lo,
+        ports,
+        np.maximum(protocol, 0).astype(np.int64),
+    )
+    return np.ascontiguousarray(cols.T)
+
+
+def key_columns(keys: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The five key words as 1-D arrays: of an (n, 5) array, or a sequence of columns."""
+    if isinstance(keys, np.ndarray):
+        return [keys[:, word] for word in range(KEY_WORDS)]
+    return list(keys)
 
 
 def _keys_equal(
-    table_keys: np.ndarray, table_rows: np.ndarray, keys: np.ndarray, key_rows: np.ndarray | None
+    table_keys: np.ndarray,
+    table_rows: np.ndarray,
+    cols: Sequence[np.ndarray],
+    key_rows: np.ndarray | None,
 ) -> np.ndarray:
-    """Row-wise equality of table_keys[table_rows] and keys[key_rows] (all of `keys` when
-    key_rows is None), a word at a time (an (n, 5) gather and .all(1) costs several
-    times more)."""
+    """Row-wise equality of table_keys[table_rows] and the key columns at key_rows (all
+    of them when key_rows is None), a word at a time (an (n, 5) gather and .all(1) costs
+    several times more)."""
     equal = None
     for word in range(KEY_WORDS):
-        theirs = keys[:, word] if key_rows is None else keys[:, word][key_rows]
+        theirs = cols[word] if key_rows is None else cols[word][key_rows]
         same = table_keys[:, word][table_rows] == theirs
         equal = same if equal is None else equal & same
     return equal
 
 
-def hash_keys(keys: np.ndarray) -> np.ndarray:
-    h = keys[:, 0] * _MIX[0]
+def hash_keys(cols: Sequence[np.ndarray]) -> np.ndarray:
+    h = cols[0] * _MIX[0]
     for word in range(1, KEY_WORDS):
-        h ^= keys[:, word] * _MIX[word]
+        h ^= cols[word] * _MIX[word]
     h ^= h >> np.uint64(33)
     h *= _FINAL
     h ^= h >> np.uint64(29)
@@ -131,13 +173,17 @@ class FlowTable:
 
     def _allocate(self, capacity: int) -> None:
         self.capacity = capacity
-        self.keys = np.zeros((capacity, KEY_WORDS), dtype=np.uint64)
-        self.hashes = np.zeros(capacity, dtype=np.uint64)
-        self.packets = np.zeros(capacity, dtype=np.uint64)
-        self.bytes = np.zeros(capacity, dtype=np.uint64)
-        self.first_seen = np.zeros(capacity, dtype=np.float64)
-        self.last_seen = np.zeros(capacity, dtype=np.float64)
-        self.tcp_flags = np.zeros(capacity, dtype=np.uint8)
+        # One row more than the capacity: row `capacity` is a sink that absorbs the
+        # updates of rows that are not counted (frames that are not IP), so a batch
+        # needs no compaction first. It is never indexed, reported or evicted.
+        rows = capacity + 1
+        self.keys = np.zeros((rows, KEY_WORDS), dtype=np.uint64)
+        self.hashes = np.zeros(rows, dtype=np.uint64)
+        self.packets = np.zeros(rows, dtype=np.uint64)
+        self.bytes = np.zeros(rows, dtype=np.uint64)
+        self.first_seen = np.zeros(rows, dtype=np.float64)
+        self.last_seen = np.zeros(rows, dtype=np.float64)
+        self.tcp_flags = np.zeros(rows, dtype=np.uint8)
         self.index = np.full(_index_size(capacity), _EMPTY, dtype=np.int32)
 
     def _columns(self) -> tuple[np.ndarray, ...]:
@@ -222,31 +268,53 @@ class FlowTable:
     # ---------------------------------------------------------------- updates
 
     def update(
-        self, keys: np.ndarray, lengths: np.ndarray, times: np.ndarray, tcp_flags: np.ndarray
+        self,
+        keys: np.ndarray | Sequence[np.ndarray],
+        lengths: np.ndarray,
+        times: np.ndarray,
+        tcp_flags: np.ndarray,
+        counted: np.ndarray | None = None,
     ) -> None:
-        """Account one packet per row of `keys`."""
-        if keys.shape[0] == 0:
+        """Account one packet per key: `keys` is (n, 5) or five key columns (see
+        pack_key_columns). With `counted` (bool or 0/non-zero per row) only those rows
+        are accounted; the others must carry keys no flow has (pack_key_columns gives
+        rows that are not IP such keys)."""
+        cols = key_columns(keys)
+        if cols[0].shape[0] == 0:
             return
         self.clock = max(self.clock, float(times.max()))
         if self.clock - self._last_sweep > max(self.idle_timeout / 4, 1.0):
             self.sweep_idle()
-        hashes = hash_keys(keys)
+        hashes = hash_keys(cols)
         # Fast path: most packets belong to flows already in the table, so look every row
-        # up directly and add with ufunc.at; only the (few) missing flows are grouped and
-        # inserted. A burst of new flows too big for the table takes the grouped path.
-        rows = self._lookup(keys, hashes)
-        missing = np.flatnonzero(rows < 0)
+        # up directly and add with ufunc.at; only the (few) missing flows are inserted.
+        # A burst of new flows too big for the table takes the grouped path.
+        rows = self._lookup(cols, hashes)
+        absent = rows < 0
+        if counted is not None:
+            skipped = counted == 0
+            absent &= ~skipped
+        missing = np.flatnonzero(absent)
         if missing.size:
             if missing.size > self.max_flows // 2:
-                self._update_grouped(keys, hashes, lengths, times, tcp_flags)
+                self._update_grouped(cols, hashes, lengths, times, tcp_flags, counted)
                 return
             if self.count + missing.size > self.capacity:
                 before = self.evicted_total
                 self._make_room(missing.size)
                 if self.evicted_total != before:  # rows moved: look up again
-                    rows = self._lookup(keys, hashes)
-                    missing = np.flatnonzero(rows < 0)
-            rows[missing] = self._insert_missing(keys[missing], hashes[missing], times[missing])
+                    rows = self._lookup(cols, hashes)
+                    absent = rows < 0
+                    if counted is not None:
+                        absent &= ~skipped
+                    missing = np.flatnonzero(absent)
+            # Inserting may grow the table (moving the sink): skipped rows are pointed
+            # at it only afterwards.
+            rows[missing] = self._insert_missing(
+                [col[missing] for col in cols], hashes[missing], times[missing]
+            )
+        if counted is not None:
+            rows[skipped] = self.capacity  # the sink row
         np.add.at(self.packets, rows, _ONE)
         np.add.at(self.bytes, rows, lengths.astype(np.uint64))
         np.maximum.at(self.last_seen, rows, times)
@@ -257,20 +325,19 @@ class FlowTable:
         if fresh.size:
             np.bitwise_or.at(self.tcp_flags, rows[fresh], adds[fresh])
 
-    def _lookup(self, keys: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    def _lookup(self, cols: Sequence[np.ndarray], hashes: np.ndarray) -> np.ndarray:
         """Table row of every key, -1 where absent (linear probing, all rows at once)."""
         mask = self.index.shape[0] - 1
         slots = (hashes & np.uint64(mask)).astype(np.int64)
         # First probe for every key without index bookkeeping: in a table at load <= 0.5
         # most keys sit in their home slot.
         rows = self.index[slots].astype(np.int64)
-        hit = self.hashes[rows] == hashes  # rows == -1 reads the last entry, masked below
+        # Every row compares its whole key with its home slot's occupant (rows == -1 read
+        # the last entry and are masked): cheaper than first narrowing to the hash hits,
+        # which costs a gather of every key word on the batch side.
+        hit = self.hashes[rows] == hashes
         hit &= rows != _EMPTY
-        check = np.flatnonzero(hit)
-        if check.size == keys.shape[0]:
-            hit = _keys_equal(self.keys, rows, keys, None)
-        elif check.size:
-            hit[check] = _keys_equal(self.keys, rows[check], keys, check)
+        hit &= _keys_equal(self.keys, rows, cols, None)
         # The rest probe on: keys whose home slot holds another key (empty slot: absent).
         pending = np.flatnonzero(~hit & (rows != _EMPTY))
         rows[~hit] = _EMPTY
@@ -282,7 +349,7 @@ class FlowTable:
             same = self.hashes[occupant] == hashes[pending]
             if np.count_nonzero(same):
                 check = np.flatnonzero(same)
-                equal = _keys_equal(self.keys, occupant[check], keys, pending[check])
+                equal = _keys_equal(self.keys, occupant[check], cols, pending[check])
                 same[check[~equal]] = False
             rows[pending[same]] = occupant[same]
             pending = pending[~same]
@@ -290,35 +357,30 @@ class FlowTable:
         return rows
 
     def _insert_missing(
-        self, keys: np.ndarray, hashes: np.ndarray, times: np.ndarray
+        self, cols: Sequence[np.ndarray], hashes: np.ndarray, times: np.ndarray
     ) -> np.ndarray:
-        """Insert the distinct keys among `keys` (all absent from the table); returns the
-        row of each input key. The caller made room."""
-        # Sorted by hash, then by every key word, so equal keys are always adjacent.
-        order = np.lexsort((*(keys[:, w] for w in range(KEY_WORDS - 1, -1, -1)), hashes))
-        sorted_keys = keys[order]
-        sorted_hashes = hashes[order]
-        starts_mask = np.empty(order.shape[0], dtype=bool)
-        starts_mask[0] = True
-        np.not_equal(sorted_hashes[1:], sorted_hashes[:-1], out=starts_mask[1:])
-        # Equal hashes but different keys start a new group too (exact grouping).
-        starts_mask[1:] |= (sorted_keys[1:] != sorted_keys[:-1]).any(1)
-        starts = np.flatnonzero(starts_mask)
-        group = np.cumsum(starts_mask) - 1
-        first_seen = np.minimum.reduceat(times[order], starts)
-        new_rows = self._find_or_insert(sorted_keys[starts], sorted_hashes[starts], first_seen)
-        rows = np.empty(order.shape[0], dtype=np.int64)
-        rows[order] = new_rows[group]
+        """Insert the keys among `keys` (all absent from the table, repeats allowed);
+        returns the row of each input key. The caller made room. Repeats need no grouping
+        sort: the probe itself sends every repeat to the row its first copy claimed."""
+        rows = self._find_or_insert(cols, hashes, times)
+        np.minimum.at(self.first_seen, rows, times)  # a repeat may be older than its winner
         return rows
 
     def _update_grouped(
         self,
-        keys: np.ndarray,
+        cols: Sequence[np.ndarray],
         hashes: np.ndarray,
         lengths: np.ndarray,
         times: np.ndarray,
         tcp_flags: np.ndarray,
+        counted: np.ndarray | None,
     ) -> None:
+        if counted is not None:  # rare path: drop the rows that are not counted first
+            keep = np.flatnonzero(counted)
+            cols = [col[keep] for col in cols]
+            hashes, lengths, times = hashes[keep], lengths[keep], times[keep]
+            tcp_flags = tcp_flags[keep]
+        keys = np.stack(cols, axis=1)
         # Group the batch by flow with one sort: runs of equal hashes are one flow, and
         # reduceat over the runs sums/mins/maxes/ORs them without any per-row Python.
         order = np.argsort(hashes, kind="stable")
@@ -351,37 +413,54 @@ class FlowTable:
         step = max(1, self.max_flows // 2)
         for begin in range(0, flows, step):
             part = slice(begin, begin + step)
-            rows = self._find_or_insert(unique_keys[part], unique_hashes[part], oldest[part])
+            rows = self._find_or_insert(
+                key_columns(unique_keys[part]), unique_hashes[part], oldest[part]
+            )
             self.packets[rows] += packets[part]
             self.bytes[rows] += byte_sums[part]
             self.last_seen[rows] = np.maximum(self.last_seen[rows], newest[part])
             self.tcp_flags[rows] |= flags[part]
 
     def _find_or_insert(
-        self, keys: np.ndarray, hashes: np.ndarray, first_seen: np.ndarray
+        self, cols: Sequence[np.ndarray], hashes: np.ndarray, first_seen: np.ndarray
     ) -> np.ndarray:
-        self._make_room(keys.shape[0])
+        """Row of every key, inserting the absent ones (repeats of one key get one row).
+
+        All keys probe together, a slot per loop turn. A key that finds its slot taken by
+        another key moves to the next slot; several keys reaching the same empty slot
+        elect one to claim it and the others stay put, so next turn they meet the winner
+        and either match it (a repeat) or move on."""
+        count = hashes.shape[0]
+        self._make_room(count)
         mask = self.index.shape[0] - 1
-        rows = np.full(keys.shape[0], _EMPTY, dtype=np.int64)
-        pending = np.arange(keys.shape[0], dtype=np.int64)
+        rows = np.full(count, _EMPTY, dtype=np.int64)
+        pending = np.arange(count, dtype=np.int64)
         slots = (hashes & np.uint64(mask)).astype(np.int64)
         while pending.size:
             at = slots[pending]
             occupant = self.index[at].astype(np.int64)
             empty = occupant == _EMPTY
-            taken = np.flatnonzero(~empty)
+            advance = ~empty
+            taken = np.flatnonzero(advance)
             if taken.size:
                 who, row = pending[taken], occupant[taken]
-                same = (self.hashes[row] == hashes[who]) & _keys_equal(self.keys, row, keys, who)
+                same = (self.hashes[row] == hashes[who]) & _keys_equal(self.keys, row, cols, who)
                 rows[who[same]] = row[same]
             free = np.flatnonzero(empty)
             if free.size:
-                claimed_at, first = np.unique(at[free], return_index=True)
-                winners = pending[free[first]]
+                # One claimant per empty slot: all scatter their (negative) ticket into
+                # it, the last write wins, and reading back tells who won.
+                claimed_at = at[free]
+                tickets = -2 - np.arange(free.size, dtype=np.int32)
+                self.index[claimed_at] = tickets
+                won = self.index[claimed_at] == tickets
+                claimed_at = claimed_at[won]
+                winners = pending[free[won]]
                 new_rows = np.arange(self.count, self.count + winners.size, dtype=np.int64)
                 self.count += winners.size
                 self.index[claimed_at] = new_rows
-                self.keys[new_rows] = keys[winners]
+                for word in range(KEY_WORDS):
+                    self.keys[new_rows, word] = cols[word][winners]
                 self.hashes[new_rows] = hashes[winners]
                 self.packets[new_rows] = 0
                 self.bytes[new_rows] = 0
@@ -389,8 +468,10 @@ class FlowTable:
                 self.last_seen[new_rows] = first_seen[winners]
                 self.tcp_flags[new_rows] = 0
                 rows[winners] = new_rows
-            pending = pending[rows[pending] == _EMPTY]
-            slots[pending] = (slots[pending] + 1) & mask
+            unresolved = rows[pending] == _EMPTY
+            moving = pending[unresolved & advance]  # losers of an empty slot stay put
+            slots[moving] = (slots[moving] + 1) & mask
+            pending = pending[unresolved]
         return rows
 
     # ---------------------------------------------------------------- reports

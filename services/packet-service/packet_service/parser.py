@@ -124,6 +124,7 @@ class ParsedBatch:
     dst_lo: np.ndarray
     src_port: np.ndarray  # int32, -1 without ports (ICMP, non-first fragment, not IP)
     dst_port: np.ndarray
+    ports: np.ndarray  # int64 src port << 16 | dst port, 0 without ports (the flow key's)
     tcp_flags: np.ndarray  # uint8, 0 when not TCP
     l4_word: np.ndarray  # int64 first 4 bytes of the parsed L4 header (ports / ICMP type+code)
     icmp: np.ndarray  # bool: an ICMP/ICMPv6 header was parsed (icmp_type/code are valid)
@@ -371,6 +372,7 @@ def parse_batch(
     ported = parsed_l4 & _HAS_PORTS[protocol]
     src_port = np.where(ported, first_word >> 16, -1)
     dst_port = np.where(ported, first_word & 0xFFFF, -1)
+    ports = first_word * ported
     tcp = parsed_l4 & (protocol == PROTO_TCP)
     tcp_flags = u8[(l4 + 13) * tcp] * tcp
 
@@ -396,6 +398,7 @@ def parse_batch(
         dst_lo=dst_lo,
         src_port=src_port,
         dst_port=dst_port,
+        ports=ports,
         tcp_flags=tcp_flags,
         l4_word=first_word,
         icmp=parsed_l4 & ~ported,

@@ -121,7 +121,7 @@ def test_engine_feeds_the_table_from_real_frames():
 def test_flows_sharing_a_hash_stay_separate(monkeypatch):
     from packet_service import flow_table as module
 
-    monkeypatch.setattr(module, "hash_keys", lambda keys: np.zeros(keys.shape[0], np.uint64))
+    monkeypatch.setattr(module, "hash_keys", lambda cols: np.zeros(cols[0].shape[0], np.uint64))
     table = FlowTable(max_flows=100, initial_capacity=16)
     keys = keys_for(5)
     batch = np.concatenate([keys, keys[2:3]])
@@ -131,3 +131,19 @@ def test_flows_sharing_a_hash_stay_separate(monkeypatch):
     by_port = {f.src_port: f for f in table.top(5)}
     assert [by_port[p].packets for p in range(5)] == [2, 2, 2, 1, 1]
     assert by_port[2].bytes == 30 + 60 and by_port[2].last_seen == 5.0
+
+
+def test_rows_not_counted_leave_no_trace_even_while_the_table_grows():
+    # Rows that are not IP reach the table uncompacted and must be skipped, including in
+    # a batch that makes the table grow (the skipped rows' sink row moves then).
+    table = FlowTable(max_flows=1000, initial_capacity=16)
+    keys = keys_for(40)
+    counted = np.arange(40) % 3 != 0
+    table.update(keys, np.full(40, 100), np.full(40, 1.0), np.zeros(40, np.uint8), counted=counted)
+    assert table.count == int(counted.sum())
+    assert table.packets[: table.count].sum() == counted.sum()
+    assert table.bytes[: table.count].sum() == 100 * counted.sum()
+    ports = sorted(f.src_port for f in table.top(100))
+    assert ports == [int(p) for p in np.flatnonzero(counted)]
+    feed(table, keys[1:2], 2.0)
+    assert table.top(1)[0].packets == 2 and table.top(1)[0].src_port == 1
