@@ -249,11 +249,12 @@ def classify(batch: ParsedBatch, rule_set: CompiledRuleSet) -> tuple[np.ndarray,
             bits[malformed] = 0
         if decided is not None:
             bits *= decided == 0  # rows a previous chunk decided reach no further rule
-            decided |= chunk.verdict[bits]
+            decided |= chunk.verdict.take(bits)
         else:
-            decided = chunk.verdict[bits]
+            decided = chunk.verdict.take(bits)
         hit_parts.append(np.bincount(bits, minlength=256) @ chunk.hit_matrix)
-    verdicts = tables.final[decided]
+    # take(): a uint8 index array costs fancy indexing three times an int64 one
+    verdicts = tables.final.take(decided)
     if any_malformed:
         verdicts[malformed] = VERDICT_MALFORMED
     hits = hit_parts[0] if len(hit_parts) == 1 else np.concatenate(hit_parts)

@@ -51,9 +51,7 @@ class FlowRecord:
     tcp_flags: int
 
 
-# The meta word of a key: family << 56 | (vlan + 1) << 40 | src port << 24 | dst port << 8
-# | protocol. Per IP version (uint8 column) its top byte, by table: no cast, no shift.
-_FAMILY_META = np.arange(256, dtype=np.int64) << 56
+_FAMILY_SHIFT = np.int64(56)
 
 
 def pack_key_columns(
@@ -77,9 +75,10 @@ def pack_key_columns(
     cols[1] = src_lo
     cols[2] = dst_hi
     cols[3] = dst_lo
-    # Built in int64 (every IP row's parts are non-negative and the family, <= 6, keeps
-    # the top bit clear) and stored as the same bits in uint64.
-    meta = _FAMILY_META[family]
+    # The meta word: family << 56 | (vlan + 1) << 40 | src port << 24 | dst port << 8 |
+    # protocol, built in int64 (every IP row's parts are non-negative and the family,
+    # <= 6, keeps the top bit clear) and stored as the same bits in uint64.
+    meta = np.left_shift(family, _FAMILY_SHIFT, dtype=np.int64)
     meta |= (vlan + 1) << 40
     meta |= ports << 8
     np.bitwise_or(meta, protocol, out=cols[4].view(np.int64))
