@@ -542,15 +542,26 @@ def main() -> int:
         f"flow table memory at 1,000,000 flows: {per_flow_traced:.1f} B/flow traced "
         f"({per_flow_columns:.1f} B/flow of columns + index); target <= 200"
     )
-    b1024 = next(
-        r for n, r, _ in results if n.startswith("(b) in process, engine.process per batch of 1024")
-    )
-    c1024 = next(
-        r for n, r, _ in results if n.startswith("(c) gRPC Ingest client stream, batch 1024")
-    )
+
+    def rate_of(prefix: str) -> float:
+        return next(r for n, r, _ in results if n.startswith(prefix))
+
+    # (b) is read two ways: the ingest path (what the service does with incoming batches
+    # it needs no per-batch answer for) and one engine call per batch (what a Classify
+    # request costs, verdicts included). The target is stated for both.
+    ingest = [rate_of(f"(b') in process, ingest path, batches of {size}") for size in (256, 1024)]
+    per_call = [
+        rate_of(f"(b) in process, engine.process per batch of {size}") for size in (256, 1024)
+    ]
+    c1024 = rate_of("(c) gRPC Ingest client stream, batch 1024")
     print(
-        f"targets: (b) >= 40x (a): {b1024 / base_rate:.1f}x at batch 1024; "
-        f"(c) >= 1.5 M/s at batch 1024: {c1024 / 1e6:.2f} M/s"
+        f"targets: (b) >= 40x (a): ingest path {ingest[0] / base_rate:.1f}x / "
+        f"{ingest[1] / base_rate:.1f}x at batch 256 / 1024 "
+        f"({'met' if min(ingest) >= 40 * base_rate else 'MISSED'}); one call per batch "
+        f"{per_call[0] / base_rate:.1f}x / {per_call[1] / base_rate:.1f}x "
+        f"({'met' if min(per_call) >= 40 * base_rate else 'missed'}); "
+        f"(c) >= 1.5 M/s at batch 1024: {c1024 / 1e6:.2f} M/s "
+        f"({'met' if c1024 >= 1.5e6 else 'MISSED'})"
     )
     return 0
 
