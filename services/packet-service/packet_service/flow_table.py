@@ -145,6 +145,14 @@ def hash_keys(cols: Sequence[np.ndarray]) -> np.ndarray:
     return h
 
 
+def _missing(rows: np.ndarray, skipped: np.ndarray | None) -> np.ndarray:
+    """Positions of the keys the lookup did not find, leaving out the skipped rows."""
+    absent = rows < 0
+    if skipped is not None:
+        absent &= ~skipped
+    return np.flatnonzero(absent)
+
+
 def _index_size(capacity: int) -> int:
     size = 1
     while size < 2 * capacity:
@@ -289,11 +297,8 @@ class FlowTable:
         # up directly and add with ufunc.at; only the (few) missing flows are inserted.
         # A burst of new flows too big for the table takes the grouped path.
         rows = self._lookup(cols, hashes)
-        absent = rows < 0
-        if counted is not None:
-            skipped = counted == 0
-            absent &= ~skipped
-        missing = np.flatnonzero(absent)
+        skipped = None if counted is None else counted == 0
+        missing = _missing(rows, skipped)
         if missing.size:
             if missing.size > self.max_flows // 2:
                 self._update_grouped(cols, hashes, lengths, times, tcp_flags, counted)
@@ -303,16 +308,13 @@ class FlowTable:
                 self._make_room(missing.size)
                 if self.evicted_total != before:  # rows moved: look up again
                     rows = self._lookup(cols, hashes)
-                    absent = rows < 0
-                    if counted is not None:
-                        absent &= ~skipped
-                    missing = np.flatnonzero(absent)
+                    missing = _missing(rows, skipped)
             # Inserting may grow the table (moving the sink): skipped rows are pointed
             # at it only afterwards.
             rows[missing] = self._insert_missing(
                 [col[missing] for col in cols], hashes[missing], times[missing]
             )
-        if counted is not None:
+        if skipped is not None:
             rows[skipped] = self.capacity  # the sink row
         np.add.at(self.packets, rows, _ONE)
         np.add.at(self.bytes, rows, lengths.astype(np.uint64))
@@ -358,8 +360,8 @@ class FlowTable:
     def _insert_missing(
         self, cols: Sequence[np.ndarray], hashes: np.ndarray, times: np.ndarray
     ) -> np.ndarray:
-        """Insert the keys among `keys` (all absent from the table, repeats allowed);
-        returns the row of each input key. The caller made room. Repeats need no grouping
+        """Insert the keys of `cols` (all absent from the table, repeats allowed);
+        returns the row of each key. The caller made room. Repeats need no grouping
         sort: the probe itself sends every repeat to the row its first copy claimed."""
         rows = self._find_or_insert(cols, hashes, times)
         np.minimum.at(self.first_seen, rows, times)  # a repeat may be older than its winner
