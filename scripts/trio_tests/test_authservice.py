@@ -1,4 +1,8 @@
-"""flask-backend's AuthService, from a plain grpcio client, and packet-service's use of it."""
+"""flask-backend's AuthService, from a plain grpcio client, and packet-service's use of it.
+
+Every AuthService call presents the caller's own service credential in metadata (the
+trio's AUTH_SERVICE_API_KEY, which flask-backend provisions for its sibling-service
+account); the token asked about travels in the message."""
 
 from __future__ import annotations
 
@@ -21,6 +25,25 @@ def backend(trio: Trio) -> Trio:
 
 def stub(trio: Trio) -> auth_pb2_grpc.AuthServiceStub:
     return auth_pb2_grpc.AuthServiceStub(grpc.insecure_channel(f"127.0.0.1:{trio.auth_grpc_port}"))
+
+
+def bearer(credential: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {credential}")]
+
+
+def validate(trio: Trio, token: str) -> auth_pb2.ValidateTokenResponse:
+    """ValidateToken as packet-service asks it: with its own service credential."""
+    return stub(trio).ValidateToken(
+        auth_pb2.ValidateTokenRequest(token=token), timeout=5, metadata=bearer(trio.service_key)
+    )
+
+
+def check_scope(trio: Trio, token: str, scope: str) -> auth_pb2.CheckScopeResponse:
+    return stub(trio).CheckScope(
+        auth_pb2.CheckScopeRequest(token=token, scope=scope),
+        timeout=5,
+        metadata=bearer(trio.service_key),
+    )
 
 
 def make_user(trio: Trio, admin: str, email: str, roles: list[str]) -> str:
@@ -48,15 +71,14 @@ def api_key(trio: Trio, token: str, scopes: list[str]) -> dict:
 
 def test_valid_jwt_names_the_principal_and_scopes(backend: Trio) -> None:
     token = backend.login()
-    answer = stub(backend).ValidateToken(auth_pb2.ValidateTokenRequest(token=token), timeout=5)
+    answer = validate(backend, token)
     assert answer.valid and answer.principal.kind == auth_pb2.PRINCIPAL_KIND_USER
     assert answer.principal.email == "admin@localhost.local"
     assert {"users:admin", "rules:write", "packets:write"} <= set(answer.scopes)
     assert answer.expires_at > time.time()
+    # GetUser: the admin's own token carries auth:introspect and users:read
     user = stub(backend).GetUser(
-        auth_pb2.GetUserRequest(id=answer.principal.user_id),
-        timeout=5,
-        metadata=[("authorization", f"Bearer {token}")],
+        auth_pb2.GetUserRequest(id=answer.principal.user_id), timeout=5, metadata=bearer(token)
     )
     assert user.email == "admin@localhost.local" and "admin" in user.roles
 
@@ -67,13 +89,13 @@ def test_expired_tampered_and_empty_tokens(trio: Trio) -> None:
     backend = trio
     token = backend.login()
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    answer = stub(backend).ValidateToken(auth_pb2.ValidateTokenRequest(token=tampered), timeout=5)
+    answer = validate(backend, tampered)
     assert not answer.valid and answer.reason
-    time.sleep(6)
-    answer = stub(backend).ValidateToken(auth_pb2.ValidateTokenRequest(token=token), timeout=5)
+    time.sleep(6)  # the backend's own clock, in another process
+    answer = validate(backend, token)
     assert not answer.valid and answer.reason == "expired"
     with pytest.raises(grpc.RpcError) as caught:
-        stub(backend).ValidateToken(auth_pb2.ValidateTokenRequest(token=""), timeout=5)
+        validate(backend, "")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "token" in caught.value.details()
 
@@ -81,35 +103,28 @@ def test_expired_tampered_and_empty_tokens(trio: Trio) -> None:
 def test_wrong_scope_and_unknown_scope(backend: Trio) -> None:
     admin = backend.login()
     viewer = make_user(backend, admin, "viewer1@example.com", ["viewer"])
-    answer = stub(backend).CheckScope(
-        auth_pb2.CheckScopeRequest(token=viewer, scope="rules:write"), timeout=5
-    )
+    answer = check_scope(backend, viewer, "rules:write")
     assert answer.valid and not answer.allowed
-    answer = stub(backend).CheckScope(
-        auth_pb2.CheckScopeRequest(token=viewer, scope="rules:read"), timeout=5
-    )
+    answer = check_scope(backend, viewer, "rules:read")
     assert answer.valid and answer.allowed
     with pytest.raises(grpc.RpcError) as caught:
-        stub(backend).CheckScope(
-            auth_pb2.CheckScopeRequest(token=viewer, scope="no:such"), timeout=5
-        )
+        check_scope(backend, viewer, "no:such")
     assert (
         caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         and "scope" in caught.value.details()
     )
-    with pytest.raises(grpc.RpcError) as caught:  # GetUser needs users:read
+    with pytest.raises(grpc.RpcError) as caught:  # the service credential lacks users:read
         stub(backend).GetUser(
-            auth_pb2.GetUserRequest(id="1"),
-            timeout=5,
-            metadata=[("authorization", f"Bearer {viewer}")],
+            auth_pb2.GetUserRequest(id="1"), timeout=5, metadata=bearer(backend.service_key)
         )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "users:read" in caught.value.details()
 
 
 def test_api_key_valid_then_revoked(backend: Trio) -> None:
     admin = backend.login()
     key = api_key(backend, admin, ["packets:write"])
-    answer = stub(backend).ValidateToken(auth_pb2.ValidateTokenRequest(token=key["key"]), timeout=5)
+    answer = validate(backend, key["key"])
     assert answer.valid and answer.principal.kind == auth_pb2.PRINCIPAL_KIND_API_KEY
     assert list(answer.scopes) == ["packets:write"]
     reply = requests.delete(
@@ -118,7 +133,7 @@ def test_api_key_valid_then_revoked(backend: Trio) -> None:
         timeout=5,
     )
     assert reply.status_code in (200, 204)
-    answer = stub(backend).ValidateToken(auth_pb2.ValidateTokenRequest(token=key["key"]), timeout=5)
+    answer = validate(backend, key["key"])
     assert not answer.valid and answer.reason == "revoked"
 
 
@@ -137,7 +152,9 @@ def test_health_reflection_and_version_metadata(backend: Trio) -> None:
     }
     assert {"rookery.auth.v1.AuthService", "grpc.health.v1.Health"} <= names
     call = stub(backend).ValidateToken.with_call(
-        auth_pb2.ValidateTokenRequest(token="rk_nope"), timeout=5
+        auth_pb2.ValidateTokenRequest(token="rk_nope"),
+        timeout=5,
+        metadata=bearer(backend.service_key),
     )[1]
     assert ("rookery-version", backend.version()) in call.initial_metadata()
 
@@ -166,3 +183,105 @@ def test_packet_service_enforces_scopes_through_authservice(trio: Trio) -> None:
             metadata=[("authorization", f"Bearer {key['key']}")],
         )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def revoke(trio: Trio, admin: str, key_id: object) -> None:
+    reply = requests.delete(
+        f"{trio.api}/apikeys/{key_id}", headers={"Authorization": f"Bearer {admin}"}, timeout=5
+    )
+    assert reply.status_code in (200, 204), reply.text
+
+
+def rpc_code(call, *args, **kwargs) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    try:
+        call(*args, **kwargs)
+    except grpc.RpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+def test_authservice_answers_only_sibling_services(backend: Trio) -> None:
+    admin = backend.login()
+    viewer = make_user(backend, admin, "viewer3@example.com", ["viewer"])
+    plain_key = api_key(backend, admin, ["packets:write"])["key"]
+    auth = stub(backend)
+    calls = [
+        (auth.ValidateToken, auth_pb2.ValidateTokenRequest(token=admin)),
+        (auth.CheckScope, auth_pb2.CheckScopeRequest(token=admin, scope="rules:read")),
+        (auth.GetUser, auth_pb2.GetUserRequest(id="1")),
+    ]
+    for call, request in calls:
+        # no credential of its own, or one that is not valid: UNAUTHENTICATED
+        assert rpc_code(call, request, timeout=5) == grpc.StatusCode.UNAUTHENTICATED
+        for bogus in ("rk_00000000_" + "x" * 40, "not-a-credential", admin[:-3] + "abc"):
+            code = rpc_code(call, request, timeout=5, metadata=bearer(bogus))
+            assert code == grpc.StatusCode.UNAUTHENTICATED, (call, bogus)
+        # valid credentials without auth:introspect: PERMISSION_DENIED
+        for other in (viewer, plain_key):
+            code = rpc_code(call, request, timeout=5, metadata=bearer(other))
+            assert code == grpc.StatusCode.PERMISSION_DENIED
+    # the token asked about is never taken for the caller's own credential
+    assert (
+        rpc_code(
+            auth.ValidateToken, auth_pb2.ValidateTokenRequest(token=backend.service_key), timeout=5
+        )
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+    assert validate(backend, admin).valid
+
+
+def test_each_caller_has_its_own_request_budget(trio: Trio) -> None:
+    trio.backend.env["AUTH_RPC_RATE_LIMIT"] = "5/minute"
+    trio.backend.start()
+    admin = trio.login()
+    for _ in range(5):
+        assert validate(trio, admin).valid
+    with pytest.raises(grpc.RpcError) as caught:
+        validate(trio, admin)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "AUTH_RPC_RATE_LIMIT" in caught.value.details()
+    retry_after = dict(caught.value.trailing_metadata() or ())["retry-after-ms"]
+    assert 1 <= int(retry_after) <= 12_000  # one request back every 12 s
+    # another caller (the admin's own token, which carries auth:introspect) is unaffected
+    answer = stub(trio).ValidateToken(
+        auth_pb2.ValidateTokenRequest(token=admin), timeout=5, metadata=bearer(admin)
+    )
+    assert answer.valid
+    # guessing credentials spends a budget of the guessing address, not of real callers
+    request = auth_pb2.ValidateTokenRequest(token=admin)
+    codes = [
+        rpc_code(stub(trio).ValidateToken, request, timeout=5, metadata=bearer(f"rk_guess{n:03}_x"))
+        for n in range(7)
+    ]
+    assert codes[:5] == [grpc.StatusCode.UNAUTHENTICATED] * 5
+    assert codes[5:] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
+    answer = stub(trio).ValidateToken(request, timeout=5, metadata=bearer(admin))
+    assert answer.valid  # a known caller from the same address still gets through
+
+
+def test_a_revoked_api_key_is_refused_by_packet_service_within_two_seconds(trio: Trio) -> None:
+    trio.backend.start()
+    trio.packet.start()
+    admin = trio.login()
+    key = api_key(trio, admin, ["packets:write"])
+    packets = packet_pb2_grpc.PacketServiceStub(
+        grpc.insecure_channel(f"127.0.0.1:{trio.packet_grpc_port}")
+    )
+    classify = packets.Classify
+    batch = packet_pb2.PacketBatch()
+    # twice: the second answer comes from packet-service's cache of the first
+    for _ in range(2):
+        assert rpc_code(classify, batch, timeout=5, metadata=bearer(key["key"])) == (
+            grpc.StatusCode.OK
+        )
+    revoke(trio, admin, key["id"])
+    revoked_at = time.monotonic()
+    deadline = revoked_at + 10  # generous: the bound is asserted below, not here
+    code = grpc.StatusCode.OK
+    while code == grpc.StatusCode.OK and time.monotonic() < deadline:
+        code = rpc_code(classify, batch, timeout=5, metadata=bearer(key["key"]))
+        if code == grpc.StatusCode.OK:
+            time.sleep(0.05)  # polling interval, not a clock stand-in
+    refused_after = time.monotonic() - revoked_at
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert refused_after <= 2.5, f"still accepted {refused_after:.2f} s after revocation"

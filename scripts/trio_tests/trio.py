@@ -4,6 +4,7 @@ their own processes on free loopback ports, exactly as `make run` starts them.""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import struct
@@ -20,6 +21,11 @@ BACKEND_DIR = ROOT / "services" / "flask-backend"
 PACKET_DIR = ROOT / "services" / "packet-service"
 PY = os.environ.get("PY", sys.executable)
 ADMIN = ("admin@localhost.local", "admin123")
+
+
+def new_service_key() -> str:
+    """A fresh API key in flask-backend's format, for AUTH_SERVICE_API_KEY."""
+    return f"rk_{secrets.token_hex(4)}_{secrets.token_urlsafe(30)}"
 
 
 def free_port() -> int:
@@ -79,6 +85,8 @@ class Trio:
     auth_grpc_port: int = field(default_factory=free_port)
     packet_grpc_port: int = field(default_factory=free_port)
     packet_http_port: int = field(default_factory=free_port)
+    # packet-service's own credential towards AuthService; flask-backend provisions it
+    service_key: str = field(default_factory=new_service_key)
     backend: Proc | None = None
     packet: Proc | None = None
 
@@ -106,6 +114,7 @@ class Trio:
                 "RULES_RECONCILE_INTERVAL": "0.5",
                 "PACKET_BREAKER_RESET": "1",
                 "STATS_MAX_STALE": "3",
+                "AUTH_SERVICE_API_KEY": self.service_key,
                 **(backend_env or {}),
             },
             f"http://127.0.0.1:{self.http_port}/healthz",
@@ -121,6 +130,7 @@ class Trio:
                 "RELEASE_MODE": "development",
                 "AUTH_REQUIRED": "true",
                 "AUTH_SERVICE_TARGET": f"127.0.0.1:{self.auth_grpc_port}",
+                "AUTH_SERVICE_API_KEY": self.service_key,
                 **(packet_env or {}),
             },
             f"http://127.0.0.1:{self.packet_http_port}/healthz",

@@ -49,14 +49,14 @@ class RateLimit:
     period_seconds: int
 
     @classmethod
-    def parse(cls, text: str) -> RateLimit:
+    def parse(cls, text: str, name: str = "LOGIN_RATE_LIMIT") -> RateLimit:
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*", text)
         if not match:
-            raise ConfigError(f"LOGIN_RATE_LIMIT: expected like '10/minute', got {text!r}")
+            raise ConfigError(f"{name}: expected like '10/minute', got {text!r}")
         count = int(match.group(1))
         multiplier = int(match.group(2) or 1)
         if count < 1:
-            raise ConfigError("LOGIN_RATE_LIMIT: the count must be at least 1")
+            raise ConfigError(f"{name}: the count must be at least 1")
         return cls(count, multiplier * RATE_PERIODS[match.group(3)])
 
 
@@ -100,6 +100,10 @@ class Settings:
     admin_email: str = "admin@localhost.local"
     admin_password: str = "admin123"
     login_rate_limit: RateLimit = field(default_factory=lambda: RateLimit(10, 60))
+    # gRPC AuthService callers (grpc_auth.py): the key the built-in sibling-service account
+    # holds (empty = none provisioned) and the per-caller request budget
+    auth_service_api_key: str = ""
+    auth_rpc_rate_limit: RateLimit = field(default_factory=lambda: RateLimit(100, 1))
     mail_server: str = ""
     mail_port: int = 25
     mail_username: str = ""
@@ -191,6 +195,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "SECRET_KEY": "secret_key",
         "SECURITY_PASSWORD_SALT": "security_password_salt",
         "PACKET_SERVICE_TARGETS": "packet_service_targets",
+        "AUTH_SERVICE_API_KEY": "auth_service_api_key",
     }
     for var, attr in str_vars.items():
         if var in env:
@@ -281,6 +286,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 
     if "LOGIN_RATE_LIMIT" in env:
         values["login_rate_limit"] = RateLimit.parse(env["LOGIN_RATE_LIMIT"])
+    if "AUTH_RPC_RATE_LIMIT" in env:
+        values["auth_rpc_rate_limit"] = RateLimit.parse(
+            env["AUTH_RPC_RATE_LIMIT"], "AUTH_RPC_RATE_LIMIT"
+        )
+    service_key = str(values.get("auth_service_api_key", "")).strip()
+    if service_key and not re.fullmatch(r"rk_[0-9A-Za-z]{8}_[0-9A-Za-z_-]{32,}", service_key):
+        raise ConfigError(
+            "AUTH_SERVICE_API_KEY: expected an API key like rk_<8 characters>_<32 or more "
+            "random characters> (docs/SECURITY.md shows how to make one)"
+        )
+    values["auth_service_api_key"] = service_key
 
     data_dir = Path(get("DATA_DIR") or base.data_dir).resolve()
     values["data_dir"] = data_dir

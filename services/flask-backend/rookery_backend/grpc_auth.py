@@ -2,12 +2,27 @@
 
 A thin servicer over credentials.validate_credential, the same function the REST guard
 uses, so a token means the same thing on both transports. Served on GRPC_PORT next to
-the standard health service and server reflection."""
+the standard health service and server reflection.
+
+Only sibling services may ask. Every call carries the caller's OWN credential as
+`authorization: Bearer <API key or JWT>` metadata, separate from the token it asks about
+(which travels in the request message); that credential needs the auth:introspect scope.
+No or an invalid credential → UNAUTHENTICATED, without the scope → PERMISSION_DENIED. Each
+caller has a request budget (AUTH_RPC_RATE_LIMIT, a token bucket per credential; failed
+authentications spend a budget per peer address) and past it gets RESOURCE_EXHAUSTED.
+With AUTH_SERVICE_API_KEY set, flask-backend provisions that key at start-up for its
+built-in sibling-service account, so packet-service can be given the same value."""
 
 from __future__ import annotations
 
+import hmac
 import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -15,14 +30,68 @@ from flask import Flask
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .config import ConfigError, RateLimit
 from .credentials import CredentialCheck, Principal, validate_credential
 from .gen import auth_pb2, auth_pb2_grpc
 from .policy import SCOPES
+from .security import api_key_prefix
 from .services import Services
+from .utils import sha256_hex, utcnow
 
 log = logging.getLogger("rookery.grpc")
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 KINDS = {"user": auth_pb2.PRINCIPAL_KIND_USER, "api_key": auth_pb2.PRINCIPAL_KIND_API_KEY}
+CALLER_SCOPE = "auth:introspect"  # what a caller's own credential must carry
+SERVICE_ACCOUNT = "sibling-service@rookery.internal"
+SERVICE_ROLE = "sibling-service"
+SERVICE_KEY_NAME = "AUTH_SERVICE_API_KEY"
+
+
+class CallerThrottle:
+    """A token bucket per caller: `limit.count` requests of burst, refilled at
+    count/period per second. Bounded: the least recently seen callers are forgotten."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        clock: Callable[[], float] = time.monotonic,
+        max_callers: int = 10_000,
+    ) -> None:
+        self.capacity = float(limit.count)
+        self.rate = limit.count / limit.period_seconds
+        self._clock = clock
+        self._max_callers = max_callers
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+        self._lock = threading.Lock()
+
+    def _level(self, caller: str, now: float) -> float:
+        tokens, at = self._buckets.get(caller, (self.capacity, now))
+        return min(self.capacity, tokens + (now - at) * self.rate)
+
+    def exhausted(self, caller: str) -> float:
+        """Seconds until `caller` may spend again (0 = it may now). Spends nothing."""
+        with self._lock:
+            level = self._level(caller, self._clock())
+        return 0.0 if level >= 1.0 else (1.0 - level) / self.rate
+
+    def spend(self, caller: str) -> float:
+        """Spends one request. Returns 0 when allowed, else the seconds to wait."""
+        with self._lock:
+            now = self._clock()
+            level = self._level(caller, now)
+            if level < 1.0:
+                return (1.0 - level) / self.rate
+            self._buckets[caller] = (level - 1.0, now)
+            self._buckets.move_to_end(caller)
+            while len(self._buckets) > self._max_callers:
+                self._buckets.popitem(last=False)
+            return 0.0
+
+
+@dataclass(slots=True)
+class Caller:
+    principal: Principal
+    bucket: str  # the throttle key: one per credential
 
 
 def _principal(principal: Principal) -> auth_pb2.Principal:
@@ -45,6 +114,12 @@ def _bearer(context: grpc.ServicerContext) -> str:
     return ""
 
 
+def _peer_host(context: grpc.ServicerContext) -> str:
+    # "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555": the address without the port
+    peer = context.peer() or ""
+    return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
+
+
 def _request_id(context: grpc.ServicerContext) -> str:
     for key, value in context.invocation_metadata():
         if key == "x-request-id" and isinstance(value, str):
@@ -53,12 +128,73 @@ def _request_id(context: grpc.ServicerContext) -> str:
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, clock: Callable[[], float] = time.monotonic) -> None:
         self._app = app
         self._svc: Services = app.extensions["rookery"]
+        self._throttle = CallerThrottle(self._svc.settings.auth_rpc_rate_limit, clock)
+        # Credentials that authenticated before (hashes; bounded): an address spent on
+        # failed guesses still lets them through, so a guesser cannot lock a sibling out.
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._known_lock = threading.Lock()
 
-    def _start(self, context: grpc.ServicerContext) -> None:
+    def _known_caller(self, credential: str, remember: bool = False) -> bool:
+        digest = sha256_hex(credential)
+        with self._known_lock:
+            if remember:
+                self._known[digest] = None
+                self._known.move_to_end(digest)
+                while len(self._known) > 10_000:
+                    self._known.popitem(last=False)
+                return True
+            return digest in self._known
+
+    def _start(self, context: grpc.ServicerContext) -> Caller:
+        """Every RPC begins here: version metadata, then the caller's own credential and
+        its budget. Aborts the call unless the caller may go on."""
         context.send_initial_metadata((("rookery-version", self._svc.settings.version),))
+        credential = _bearer(context)
+        if not credential:
+            context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "missing 'authorization: Bearer <your service credential>' metadata",
+            )
+        peer = f"peer:{_peer_host(context)}"
+        # Failed authentications are throttled per address, before the credential is
+        # looked up: guessing costs the guesser, not the database.
+        wait = self._throttle.exhausted(peer)
+        if wait and not self._known_caller(credential):
+            self._exhausted(context, wait, "too many failed authentications from this address")
+        check = self._validate(credential)
+        if check.principal is None:
+            self._throttle.spend(peer)
+            context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, f"invalid service credential: {check.reason}"
+            )
+        principal = check.principal
+        self._known_caller(credential, remember=True)
+        if CALLER_SCOPE not in principal.scopes:
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"scope {CALLER_SCOPE!r} required: only sibling services may call AuthService",
+            )
+        if principal.kind == "api_key":
+            bucket = f"api_key:{principal.api_key_id}"
+        else:
+            bucket = f"user:{principal.user.id}"
+        wait = self._throttle.spend(bucket)
+        if wait:
+            self._exhausted(context, wait, "request budget of this caller exhausted")
+        return Caller(principal, bucket)
+
+    def _exhausted(self, context: grpc.ServicerContext, wait: float, why: str) -> None:
+        limit = self._svc.settings.auth_rpc_rate_limit
+        retry_ms = max(1, int(wait * 1000 + 0.999))
+        context.set_trailing_metadata((("retry-after-ms", str(retry_ms)),))
+        context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"{why} ({limit.count} per {limit.period_seconds} s, AUTH_RPC_RATE_LIMIT); "
+            f"retry in {retry_ms} ms",
+        )
 
     def _validate(self, token: str) -> CredentialCheck:
         svc = self._svc
@@ -109,15 +245,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
 
     def GetUser(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._start(context)
-        token = _bearer(context)
-        if not token:
-            context.abort(
-                grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer' metadata"
-            )
-        caller = self._validate(token)
-        if caller.principal is None:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, f"invalid credential: {caller.reason}")
+        caller = self._start(context)
         if "users:read" not in caller.principal.scopes:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "scope 'users:read' required")
         if not request.id.isdigit():
@@ -144,7 +272,65 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         )
 
 
+def provision_service_key(app: Flask) -> None:
+    """Gives the built-in sibling-service account the API key AUTH_SERVICE_API_KEY names
+    (the credential packet-service presents). Idempotent; a different key replaces the
+    account's previous one. A key revoked through the API stays revoked: the operator
+    configures a new one."""
+    svc: Services = app.extensions["rookery"]
+    key = svc.settings.auth_service_api_key
+    if not key:
+        return
+    prefix = api_key_prefix(key)
+    datastore = svc.datastore
+    dal = svc.database.dal
+    table = dal.api_key
+    ok = False
+    svc.database.begin_request()
+    try:
+        with app.app_context():
+            user = datastore.find_user(email=SERVICE_ACCOUNT)
+            if user is None:
+                datastore.create_user(
+                    email=SERVICE_ACCOUNT, password=None, roles=[SERVICE_ROLE], active=True
+                )
+                user = datastore.find_user(email=SERVICE_ACCOUNT)
+            row = dal(table.prefix == prefix).select(limitby=(0, 1)).first()
+            if row is None:
+                live = table.revoked_at == None  # noqa: E711 - PyDAL builds SQL from ==
+                mine = (table.user_id == user.id) & (table.name == SERVICE_KEY_NAME)
+                dal(mine & live).update(revoked_at=utcnow())
+                try:
+                    table.insert(
+                        user_id=user.id,
+                        name=SERVICE_KEY_NAME,
+                        prefix=prefix,
+                        key_hash=sha256_hex(key),
+                        scopes=[CALLER_SCOPE],
+                        created_at=utcnow(),
+                    )
+                except Exception:  # the prefix is unique: another replica inserted it first
+                    log.info("AuthService caller key provisioned by another replica")
+                    return
+                log.info("AuthService caller key provisioned", extra={"account": SERVICE_ACCOUNT})
+            elif row.user_id != user.id or not hmac.compare_digest(row.key_hash, sha256_hex(key)):
+                raise ConfigError(
+                    "AUTH_SERVICE_API_KEY: its prefix belongs to another API key; generate a "
+                    "new key"
+                )
+            elif row.revoked_at is not None:
+                log.error(
+                    "AUTH_SERVICE_API_KEY was revoked and stays revoked: configure a new key "
+                    "on flask-backend and packet-service"
+                )
+        ok = True
+    finally:
+        svc.database.end_request(ok=ok)
+    datastore.changed()
+
+
 def build_grpc_server(app: Flask, host: str, port: int, workers: int = 8) -> grpc.Server:
+    provision_service_key(app)
     server = grpc.server(futures.ThreadPoolExecutor(workers, thread_name_prefix="grpc-auth"))
     auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(app), server)
     health_servicer = health.HealthServicer()

@@ -23,6 +23,7 @@ SCOPES: dict[str, str] = {
     "rules:write": "Create, edit, reorder and delete packet-filter rules",
     "stats:read": "Read packet statistics",
     "packets:write": "Submit packets to the packet service",
+    "auth:introspect": "Sibling services: ask the gRPC AuthService about credentials",
 }
 
 BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
@@ -42,6 +43,7 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "viewer": ("Read only", ["roles:read", "rules:read", "stats:read"]),
+    "sibling-service": ("A sibling service's own account", ["auth:introspect"]),
 }
 
 V1 = "/api/v1"

@@ -1,10 +1,13 @@
 """Caller authentication for packet-service's gRPC API (AUTH_REQUIRED).
 
 A caller presents `authorization: Bearer <JWT or API key>` metadata; the credential is
-validated through flask-backend's AuthService and the answer is cached (bounded by the
-credential's own expiry and AUTH_CACHE_TTL) so the hot path rarely leaves the process.
+validated through flask-backend's AuthService, which packet-service calls with its OWN
+credential (AUTH_SERVICE_API_KEY, scope auth:introspect). The answer is cached so the hot
+path rarely leaves the process: a valid one for at most AUTH_CACHE_TTL (≤ 2 s, so a
+revoked credential stops working within 2 s) and never past the credential's own expiry.
 Missing or invalid credential → UNAUTHENTICATED; valid but without the method's scope →
-PERMISSION_DENIED. Health and reflection stay open."""
+PERMISSION_DENIED; a PacketService method missing from METHOD_SCOPES → PERMISSION_DENIED
+for every caller (fail closed). Health and reflection stay open."""
 
 from __future__ import annotations
 
@@ -18,12 +21,14 @@ from dataclasses import dataclass
 
 import grpc
 
+from packet_service.config import MAX_AUTH_CACHE_TTL, ConfigError, ServiceConfig
 from packet_service.gen import auth_pb2, auth_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 SERVICE = "/rookery.packet.v1.PacketService/"
-# The one table of which scope each PacketService method needs.
+# The one table of which scope each PacketService method needs. A method missing here is
+# refused to everyone: a new RPC is closed until someone decides its scope.
 METHOD_SCOPES: dict[str, str] = {
     "Classify": "packets:write",
     "StreamClassify": "packets:write",
@@ -32,6 +37,7 @@ METHOD_SCOPES: dict[str, str] = {
     "GetRules": "rules:read",
     "GetStats": "stats:read",
     "TopFlows": "stats:read",
+    "GetSeries": "stats:read",
 }
 NEGATIVE_TTL = 5.0  # seconds a rejected credential stays rejected without asking again
 
@@ -52,9 +58,11 @@ class CredentialCache:
         validate: Callable[[str], auth_pb2.ValidateTokenResponse],
         ttl: float,
         size: int = 10_000,
+        clock: Callable[[], float] = time.time,  # unix seconds: compared with expires_at
     ) -> None:
         self._validate = validate
-        self._ttl = ttl
+        self._ttl = min(ttl, MAX_AUTH_CACHE_TTL)
+        self._clock = clock
         self._size = size
         self._entries: OrderedDict[bytes, Verdict] = OrderedDict()
         self._lock = threading.Lock()
@@ -63,7 +71,7 @@ class CredentialCache:
 
     def check(self, token: str) -> Verdict:
         key = hashlib.sha256(token.encode()).digest()
-        now = time.time()
+        now = self._clock()  # taken before asking: the answer may be older than it looks
         with self._lock:
             verdict = self._entries.get(key)
             if verdict is not None and verdict.cached_until > now:
@@ -88,7 +96,9 @@ class CredentialCache:
 
 
 class AuthServiceClient:
-    def __init__(self, target: str, deadline: float = 2.0) -> None:
+    """flask-backend's AuthService, called with this service's own credential."""
+
+    def __init__(self, target: str, api_key: str, deadline: float = 2.0) -> None:
         # Short reconnect backoff: a restarted flask-backend must be found again quickly.
         options = (
             ("grpc.initial_reconnect_backoff_ms", 100),
@@ -97,11 +107,14 @@ class AuthServiceClient:
         )
         self._channel = grpc.insecure_channel(target, options=options)
         self._stub = auth_pb2_grpc.AuthServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {api_key}"),)
         self._deadline = deadline
 
     def validate(self, token: str) -> auth_pb2.ValidateTokenResponse:
         return self._stub.ValidateToken(
-            auth_pb2.ValidateTokenRequest(token=token), timeout=self._deadline
+            auth_pb2.ValidateTokenRequest(token=token),
+            timeout=self._deadline,
+            metadata=self._metadata,
         )
 
     def close(self) -> None:
@@ -133,6 +146,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
         if handler is None or not method.startswith(SERVICE):
             return handler  # health, reflection, unknown methods
         scope = METHOD_SCOPES.get(method[len(SERVICE) :])
+        if scope is None:
+            return _deny(
+                handler,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{method[len(SERVICE) :]} has no scope in packet-service's table: refused",
+            )
         token = ""
         for key, value in handler_call_details.invocation_metadata or ():
             if (
@@ -150,24 +169,45 @@ class AuthInterceptor(grpc.ServerInterceptor):
         try:
             verdict = self._cache.check(token)
         except grpc.RpcError as error:
-            log.warning("AuthService unreachable: %s", error.code().name)
-            return _deny(handler, grpc.StatusCode.UNAVAILABLE, "authentication service unavailable")
+            return _auth_service_failed(handler, error)
         if not verdict.valid:
             return _deny(
                 handler, grpc.StatusCode.UNAUTHENTICATED, f"invalid credential: {verdict.reason}"
             )
-        if scope is not None and scope not in verdict.scopes:
+        if scope not in verdict.scopes:
             return _deny(handler, grpc.StatusCode.PERMISSION_DENIED, f"scope {scope!r} required")
         return handler
 
 
-def auth_interceptors(
-    required: bool, target: str, cache_ttl: float
-) -> list[grpc.ServerInterceptor]:
+def _auth_service_failed(
+    handler: grpc.RpcMethodHandler, error: grpc.RpcError
+) -> grpc.RpcMethodHandler:
+    code = error.code()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # AuthService throttles this service; the caller may retry a little later.
+        log.warning("AuthService throttles this service: %s", error.details())
+        return _deny(
+            handler, code, "authentication service busy: too many credentials to check, retry"
+        )
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        # Our own credential (AUTH_SERVICE_API_KEY) is wrong: nothing the caller can fix.
+        log.error("AuthService refused this service's credential: %s", error.details())
+    else:
+        log.warning("AuthService unreachable: %s", code.name)
+    return _deny(handler, grpc.StatusCode.UNAVAILABLE, "authentication service unavailable")
+
+
+def auth_interceptors(config: ServiceConfig) -> list[grpc.ServerInterceptor]:
     """The interceptors AUTH_REQUIRED asks for (none when it is off)."""
-    if not required:
+    if not config.auth_required:
         log.warning("AUTH_REQUIRED is off: any caller may classify packets and replace rules")
         return []
-    client = AuthServiceClient(target)
+    if not config.auth_service_api_key:
+        raise ConfigError(
+            "AUTH_REQUIRED is on but AUTH_SERVICE_API_KEY is empty: packet-service needs its "
+            "own API key (scope auth:introspect) to ask flask-backend's AuthService"
+        )
+    target = config.auth_service_target
+    client = AuthServiceClient(target, config.auth_service_api_key)
     log.info("callers must authenticate", extra={"auth_service": target})
-    return [AuthInterceptor(CredentialCache(client.validate, cache_ttl))]
+    return [AuthInterceptor(CredentialCache(client.validate, config.auth_cache_ttl))]

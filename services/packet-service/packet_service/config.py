@@ -47,6 +47,19 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+MAX_AUTH_CACHE_TTL = 2.0  # seconds: a revoked credential stops working within this
+
+
+def _auth_cache_ttl(env: dict[str, str]) -> float:
+    ttl = _float(env, "AUTH_CACHE_TTL", MAX_AUTH_CACHE_TTL)
+    if ttl > MAX_AUTH_CACHE_TTL:
+        raise ConfigError(
+            f"AUTH_CACHE_TTL={ttl} is above {MAX_AUTH_CACHE_TTL}: a revoked credential must "
+            f"stop working within {MAX_AUTH_CACHE_TTL} s"
+        )
+    return ttl
+
+
 @dataclass(slots=True)
 class ServiceConfig:
     bind_address: str = "0.0.0.0"
@@ -68,7 +81,8 @@ class ServiceConfig:
     # development): see auth_guard.py.
     auth_required: bool = False
     auth_service_target: str = "127.0.0.1:50051"
-    auth_cache_ttl: float = 30.0
+    auth_service_api_key: str = ""  # this service's own credential towards AuthService
+    auth_cache_ttl: float = 2.0  # at most 2 s: the bound on how long a revocation takes
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServiceConfig:
@@ -92,5 +106,6 @@ class ServiceConfig:
             release_mode=release_mode,
             auth_required=_bool(env, "AUTH_REQUIRED", release_mode != "development"),
             auth_service_target=env.get("AUTH_SERVICE_TARGET", "").strip() or "127.0.0.1:50051",
-            auth_cache_ttl=_float(env, "AUTH_CACHE_TTL", 30.0),
+            auth_service_api_key=env.get("AUTH_SERVICE_API_KEY", "").strip(),
+            auth_cache_ttl=_auth_cache_ttl(env),
         )

@@ -34,9 +34,7 @@ class PacketServiceApp:
             rules=RuleSetHolder(initial),
             flow_table=FlowTable(config.flow_table_max, config.flow_idle_timeout),
         )
-        guards = auth_interceptors(
-            config.auth_required, config.auth_service_target, config.auth_cache_ttl
-        )
+        guards = auth_interceptors(config)
         built = build_server(config, self.engine, (*guards, *interceptors))
         self.grpc_server, self.grpc_port, self.health = built.server, built.port, built.health
         self.servicer = built.servicer
