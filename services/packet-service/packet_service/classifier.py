@@ -9,6 +9,8 @@ rules, never over packets. No grpc here.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -265,13 +267,16 @@ class RuleSetHolder:
     """The rule set in force. Readers take `current` once per batch, so a batch sees one
     set from start to end; `replace` swaps the reference (atomic in CPython)."""
 
-    def __init__(self, initial: CompiledRuleSet | None = None) -> None:
-        self.current: CompiledRuleSet = initial or compile_rule_set(RuleSet())
+    def __init__(
+        self, initial: CompiledRuleSet | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.clock = clock  # stamps loaded_at (the start of a set's hit counters)
+        self.current: CompiledRuleSet = initial or compile_rule_set(RuleSet(), clock())
         self._write_lock = threading.Lock()
         self.published = False  # True once replace() (SetRules) installed a set
 
     def replace(self, rule_set: RuleSet) -> CompiledRuleSet:
-        compiled = compile_rule_set(rule_set)  # raises before anything changes
+        compiled = compile_rule_set(rule_set, self.clock())  # raises before anything changes
         with self._write_lock:
             self.current = compiled
             self.published = True

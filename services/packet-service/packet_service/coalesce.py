@@ -1,14 +1,16 @@
 """Statistics-only ingest (gRPC Ingest) needs no verdict per incoming batch, so small
 incoming batches are copied into a preallocated slot and processed together once the slot
 holds `flush_packets` frames: numpy's fixed cost per call is paid per few thousand frames
-instead of per 256. Frames never wait long: `flush_if_idle` (called by a timer) processes
-a slot that has not grown for a moment, so statistics stay current on a slow stream.
+instead of per 256. Frames never wait long: `flush_if_waiting` (called by a timer)
+processes a slot whose oldest frame has waited `max_age`, whether or not the stream is
+still sending, so statistics move while a slow but steady stream (a replay) runs.
 No grpc here."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,7 @@ class IngestTotals:
     drop: int = 0
     malformed: int = 0
     parse_errors: int = 0
+    bytes_wire: int = 0
 
 
 class IngestAccumulator:
@@ -35,6 +38,7 @@ class IngestAccumulator:
         engine: PacketEngine,
         pool: SlotPool,
         flush_packets: int = 8192,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.pool = pool
@@ -42,7 +46,11 @@ class IngestAccumulator:
         self.flush_packets = min(flush_packets, self.slot.max_packets)
         self.totals = IngestTotals()
         self.lock = threading.Lock()
-        self.last_add = time.monotonic()
+        self._monotonic = monotonic
+        # When the oldest frame now in the slot arrived (None: the slot is empty). Age, not
+        # idleness, decides: a stream sending a few frames every 100 ms is never idle, yet
+        # its frames must not wait until a slot of 8,192 fills.
+        self.oldest_at: float | None = None
 
     def add(
         self,
@@ -54,7 +62,8 @@ class IngestAccumulator:
         """Account one already-validated incoming batch."""
         with self.lock:
             self._add(data, offsets, timestamps, link_type)
-            self.last_add = time.monotonic()
+            if self.slot.count and self.oldest_at is None:
+                self.oldest_at = self._monotonic()
 
     def _add(self, data, offsets, timestamps, link_type) -> None:
         self.totals.batches += 1
@@ -84,8 +93,10 @@ class IngestAccumulator:
         if slot.count >= self.flush_packets:
             self._flush()
 
-    def flush_if_idle(self, max_age: float) -> None:
-        if self.slot.count and time.monotonic() - self.last_add >= max_age:
+    def flush_if_waiting(self, max_age: float) -> None:
+        """Process the slot if its oldest frame has waited at least `max_age` seconds."""
+        oldest = self.oldest_at
+        if oldest is not None and self._monotonic() - oldest >= max_age:
             with self.lock:
                 self._flush()
 
@@ -99,6 +110,7 @@ class IngestAccumulator:
             data, offsets, timestamps = slot.views()
             self._account(data, offsets, timestamps, slot.link_type)
         slot.reset()
+        self.oldest_at = None
 
     def close(self) -> IngestTotals:
         with self.lock:
@@ -111,6 +123,7 @@ class IngestAccumulator:
         totals = self.totals
         totals.packets += result.verdicts.shape[0]
         totals.bytes += result.bytes
+        totals.bytes_wire += result.bytes_wire
         totals.allow += result.allow
         totals.drop += result.drop
         totals.malformed += result.malformed

@@ -70,6 +70,7 @@ class ServiceConfig:
     max_message_bytes: int = 64 * 1024 * 1024
     flow_table_max: int = 1_000_000
     flow_idle_timeout: float = 300.0
+    history_seconds: int = 3600  # per-second counter history (GetSeries); 0 = off
     udp_ingest_port: int = 0  # 0 = off
     udp_batch: int = 256
     capture_iface: str = ""
@@ -97,6 +98,7 @@ class ServiceConfig:
             max_message_bytes=_int(env, "MAX_MESSAGE_BYTES", 64 << 20, 1 << 16, 1 << 30),
             flow_table_max=_int(env, "FLOW_TABLE_MAX", 1_000_000, 1, 1 << 28),
             flow_idle_timeout=_float(env, "FLOW_IDLE_TIMEOUT", 300.0),
+            history_seconds=_int(env, "HISTORY_SECONDS", 3600, 0, 7 * 86400),
             udp_ingest_port=_int(env, "UDP_INGEST_PORT", 0, 0, 65535),
             udp_batch=_int(env, "UDP_BATCH", 256, 1, 4096),
             capture_iface=env.get("CAPTURE_IFACE", "").strip(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ from packet_service.classifier import (
     classify,
 )
 from packet_service.flow_table import KEY_WORDS, FlowTable, pack_key_columns
+from packet_service.history import CounterHistory, SeriesPlan, SeriesValues
 from packet_service.parser import LINK_ETHERNET, PARSE_ERROR_REASONS, ParsedBatch, parse_batch
 from packet_service.rules import CompiledRuleSet
 
@@ -52,7 +54,8 @@ class EngineCounters:
     """Totals since start. Read by GetStats and the Prometheus collector."""
 
     packets: int = 0
-    bytes: int = 0
+    bytes: int = 0  # as captured
+    bytes_wire: int = 0  # as on the wire (differs for frames cut at a snap length)
     batches: int = 0
     verdicts: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
     parse_errors: np.ndarray = field(
@@ -66,6 +69,7 @@ class EngineCounters:
 class BatchResult:
     verdicts: np.ndarray  # uint8 per frame
     bytes: int
+    bytes_wire: int
     allow: int
     drop: int
     malformed: int
@@ -84,13 +88,18 @@ class PacketEngine:
         rules: RuleSetHolder | None = None,
         flow_table: FlowTable | None = None,
         track_flows: bool = True,
+        clock: Callable[[], float] = time.time,
+        history_seconds: int = 3600,
     ) -> None:
-        self.rules = rules or RuleSetHolder()
+        self.rules = rules or RuleSetHolder(clock=clock)
         self._flow_table = flow_table or FlowTable()
         self.track_flows = track_flows
         self.counters = EngineCounters()
         self.lock = threading.RLock()
-        self.started_at = time.time()
+        self.clock = clock  # Unix seconds: frames without timestamps, the history
+        self.started_at = clock()
+        # 0 = no history (the `ingest` command has no use for one).
+        self.history = CounterHistory(history_seconds, self.started_at) if history_seconds else None
         # Pending-flow buffers, preallocated and filled in place while each batch's
         # columns are still in cache; the table is updated once per FLOW_FLUSH_PACKETS.
         # Keys are held as five contiguous word columns (see pack_key_columns).
@@ -128,14 +137,19 @@ class PacketEngine:
         offsets: np.ndarray,
         timestamps: np.ndarray | None = None,
         link_type: int = LINK_ETHERNET,
+        wire_lengths: np.ndarray | None = None,
     ) -> BatchResult:
-        """Classify and account one batch. `offsets` must already be validated."""
+        """Classify and account one batch. `offsets` must already be validated.
+        `wire_lengths` (per frame, >= the captured length) are the frames' lengths on the
+        wire where a capture cut them at a snap length; None = as captured."""
         began = time.perf_counter()
         rule_set = self.rules.current  # one set for the whole batch
-        parsed = parse_batch(data, offsets, link_type)
+        parsed = parse_batch(data, offsets, link_type, wire_lengths)
         verdicts, hits = classify(parsed, rule_set)
         tally = np.bincount(verdicts, minlength=4)
         batch_bytes = int(parsed.length.sum())
+        wire = parsed.length if wire_lengths is None else wire_lengths
+        wire_bytes = batch_bytes if wire_lengths is None else int(wire_lengths.sum())
         # Well-formed traffic has no errors: skip the histogram of reasons then.
         errors = (
             np.bincount(parsed.error, minlength=len(PARSE_ERROR_REASONS))
@@ -143,12 +157,18 @@ class PacketEngine:
             else None
         )
         with self.lock:
+            history = self.history
+            if history is not None:
+                second = int(self.clock())
+                if second > history.second:  # the first batch of a new second closes the last
+                    self._advance_history(history, second)
             if self.track_flows:
-                self._account_flows(parsed, timestamps)
+                self._account_flows(parsed, timestamps, wire)
             rule_set.hits += hits
             counters = self.counters
             counters.packets += len(parsed)
             counters.bytes += batch_bytes
+            counters.bytes_wire += wire_bytes
             counters.batches += 1
             counters.verdicts += tally
             if errors is not None:
@@ -158,6 +178,7 @@ class PacketEngine:
         return BatchResult(
             verdicts=verdicts,
             bytes=batch_bytes,
+            bytes_wire=wire_bytes,
             allow=int(tally[VERDICT_ALLOW]),
             drop=int(tally[VERDICT_DROP]),
             malformed=int(tally[VERDICT_MALFORMED]),
@@ -165,24 +186,27 @@ class PacketEngine:
             ruleset_version=rule_set.version,
         )
 
-    def _account_flows(self, parsed: ParsedBatch, timestamps: np.ndarray | None) -> None:
+    def _account_flows(
+        self, parsed: ParsedBatch, timestamps: np.ndarray | None, wire: np.ndarray
+    ) -> None:
         """Append the batch to the pending-flow buffers; the table is updated once enough
-        packets are pending (or someone reads it)."""
+        packets are pending (or someone reads it). Flows count wire bytes, as tshark's
+        conversations do."""
         count = len(parsed)
         if self._pending + count > FLOW_FLUSH_PACKETS:
             self._flush_flows()
         if count > FLOW_FLUSH_PACKETS:  # a huge batch goes straight in
             keys = _flow_keys(parsed)
-            times = np.full(count, time.time()) if timestamps is None else timestamps
+            times = np.full(count, self.clock()) if timestamps is None else timestamps
             self._flow_table.update(
-                list(keys), parsed.length, times, parsed.tcp_flags, counted=parsed.ip_version
+                list(keys), wire, times, parsed.tcp_flags, counted=parsed.ip_version
             )
             return
         at = slice(self._pending, self._pending + count)
         _flow_keys(parsed, out=self._pending_keys[:, at])
         self._pending_ip[at] = parsed.ip_version
-        self._pending_lengths[at] = parsed.length
-        self._pending_times[at] = time.time() if timestamps is None else timestamps
+        self._pending_lengths[at] = wire
+        self._pending_times[at] = self.clock() if timestamps is None else timestamps
         self._pending_flags[at] = parsed.tcp_flags
         self._pending += count
         if self._pending == FLOW_FLUSH_PACKETS:
@@ -190,6 +214,39 @@ class PacketEngine:
 
     def rule_set(self) -> CompiledRuleSet:
         return self.rules.current
+
+    # ---------------------------------------------------------------- history
+
+    def _history_totals(self) -> np.ndarray:
+        """The counters in the history's column order (history.METRICS)."""
+        c = self.counters
+        return np.array(
+            [
+                c.packets,
+                c.bytes,
+                c.bytes_wire,
+                c.verdicts[VERDICT_ALLOW],
+                c.verdicts[VERDICT_DROP],
+                c.verdicts[VERDICT_MALFORMED],
+                c.parse_errors[1:].sum(),
+            ],
+            dtype=np.int64,
+        )
+
+    def _advance_history(self, history: CounterHistory, second: int) -> None:
+        rule_set = self.rules.current
+        history.advance(second, self._history_totals(), rule_set, rule_set.hits, rule_set.loaded_at)
+
+    def series(self, plan: SeriesPlan) -> tuple[SeriesValues, CompiledRuleSet]:
+        """The history over `plan`, up to now, with the rule set its rule_hits belong to."""
+        if self.history is None:
+            raise RuntimeError("this engine keeps no history")
+        with self.lock:
+            rule_set = self.rules.current
+            self.history.sync(
+                self.clock(), self._history_totals(), rule_set, rule_set.hits, rule_set.loaded_at
+            )
+            return self.history.query(plan), rule_set
 
 
 def _flow_keys(parsed: ParsedBatch, out: np.ndarray | None = None) -> np.ndarray:

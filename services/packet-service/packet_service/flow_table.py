@@ -15,7 +15,9 @@ No grpc here.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +51,40 @@ class FlowRecord:
     first_seen: float
     last_seen: float
     tcp_flags: int
+
+
+@dataclass(slots=True)
+class FlowPosition:
+    """A place in a top-flows ordering: the value and key hash of the last flow shown."""
+
+    value: int
+    hash: int
+
+
+_TOKEN = struct.Struct("<BBQQ")  # format version, order, value, hash
+_TOKEN_VERSION = 1
+_ORDERS = ("packets", "bytes")
+
+
+def position_token(position: FlowPosition, order_by: str) -> str:
+    """An opaque page token for `position` in the `order_by` ordering."""
+    raw = _TOKEN.pack(_TOKEN_VERSION, _ORDERS.index(order_by), position.value, position.hash)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def position_from_token(token: str, order_by: str) -> FlowPosition:
+    """The position a page token names; ValueError when it is not one this service
+    issued for the `order_by` ordering."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        version, order, value, hashed = _TOKEN.unpack(raw)
+    except (ValueError, struct.error):
+        raise ValueError("not a page token of this service") from None
+    if version != _TOKEN_VERSION or order >= len(_ORDERS):
+        raise ValueError("not a page token of this service")
+    if _ORDERS[order] != order_by:
+        raise ValueError(f"was issued for order by {_ORDERS[order]}, not {order_by}")
+    return FlowPosition(value, hashed)
 
 
 _FAMILY_SHIFT = np.int64(56)
@@ -172,7 +208,11 @@ class FlowTable:
         self.idle_timeout = idle_timeout
         self.count = 0
         self.evicted_total = 0
-        self.clock = 0.0  # newest timestamp seen: idleness is measured against traffic time
+        # Traffic time (not the wall clock) that idleness is measured against: it follows
+        # the bulk of each batch's timestamps, never a single outlier (see _advance_clock).
+        self.clock = 0.0
+        self._clock_set = False
+        self._jump: float | None = None  # a far jump of the clock, awaiting confirmation
         self._last_sweep = 0.0
         self._allocate(min(max(initial_capacity, 16), max_flows))
 
@@ -289,9 +329,40 @@ class FlowTable:
         cols = key_columns(keys)
         if cols[0].shape[0] == 0:
             return
-        self.clock = max(self.clock, float(times.max()))
+        self._account(cols, lengths, times, tcp_flags, counted)
+        # Only now, with the batch's packets in their flows, is idleness judged, by the
+        # batch's own time: sweeping first would cut every flow whose next packet is in
+        # this very batch once the batch's time passed its timeout.
+        self._advance_clock(times)
         if self.clock - self._last_sweep > max(self.idle_timeout / 4, 1.0):
             self.sweep_idle()
+
+    def _advance_clock(self, times: np.ndarray) -> None:
+        """Move the traffic clock to the batch's median time (of a sample: a batch is
+        time-ordered in bulk, and the median ignores a few corrupted records). A jump of
+        more than the idle timeout (a lone record years ahead, alone in its batch) waits
+        until the next batch confirms it, so one bad record cannot sweep the table."""
+        step = max(1, times.shape[0] // 255)
+        candidate = float(np.median(times[::step]))
+        if not self._clock_set or candidate - self.clock <= self.idle_timeout:
+            if candidate > self.clock or not self._clock_set:
+                self.clock = candidate
+            self._clock_set = True
+            self._jump = None
+        elif self._jump is not None and abs(candidate - self._jump) <= self.idle_timeout:
+            self.clock = min(candidate, self._jump)  # two batches agree: time moved on
+            self._jump = None
+        else:
+            self._jump = candidate
+
+    def _account(
+        self,
+        cols: list[np.ndarray],
+        lengths: np.ndarray,
+        times: np.ndarray,
+        tcp_flags: np.ndarray,
+        counted: np.ndarray | None,
+    ) -> None:
         hashes = hash_keys(cols)
         # Fast path: most packets belong to flows already in the table, so look every row
         # up directly and add with ufunc.at; only the (few) missing flows are inserted.
@@ -319,6 +390,11 @@ class FlowTable:
         np.add.at(self.packets, rows, _ONE)
         np.add.at(self.bytes, rows, lengths.astype(np.uint64))
         np.maximum.at(self.last_seen, rows, times)
+        # A packet older than its flow's first (out of order, or an earlier capture) moves
+        # first_seen back; rare, so only those rows take the slow ufunc.at.
+        older = np.flatnonzero(times < self.first_seen[rows])
+        if older.size:
+            np.minimum.at(self.first_seen, rows[older], times[older])
         # bitwise_or.at has no fast loop; most packets bring flags their flow already has,
         # so only rows adding a new flag bit take it.
         adds = tcp_flags & ~self.tcp_flags[rows]
@@ -419,6 +495,7 @@ class FlowTable:
             )
             self.packets[rows] += packets[part]
             self.bytes[rows] += byte_sums[part]
+            self.first_seen[rows] = np.minimum(self.first_seen[rows], oldest[part])
             self.last_seen[rows] = np.maximum(self.last_seen[rows], newest[part])
             self.tcp_flags[rows] |= flags[part]
 
@@ -478,13 +555,38 @@ class FlowTable:
     # ---------------------------------------------------------------- reports
 
     def top(self, n: int, order_by: str = "packets") -> list[FlowRecord]:
+        return self.page(n, order_by)[0]
+
+    def page(
+        self, n: int, order_by: str = "packets", after: FlowPosition | None = None
+    ) -> tuple[list[FlowRecord], FlowPosition | None]:
+        """The `n` largest flows by `order_by` that come after `after` in the order
+        (value descending, then key hash ascending), and the position of the last one
+        when more follow (None on the last page). Positions are values, not row numbers:
+        rows move when flows are evicted, a flow's value only grows, so a flow already
+        shown never comes back on a later page."""
         if self.count == 0 or n <= 0:
-            return []
+            return [], None
         column = (self.bytes if order_by == "bytes" else self.packets)[: self.count]
-        n = min(n, self.count)
-        candidates = np.argpartition(column, self.count - n)[self.count - n :]
-        ordered = candidates[np.argsort(column[candidates], kind="stable")[::-1]]
-        return [self.record(int(row)) for row in ordered]
+        hashes = self.hashes[: self.count]
+        if after is None:
+            rows = np.arange(self.count)
+        else:
+            value, hashed = np.uint64(after.value), np.uint64(after.hash)
+            rows = np.flatnonzero((column < value) | ((column == value) & (hashes > hashed)))
+        more = rows.shape[0] > n
+        if more:
+            values = column[rows]
+            threshold = np.partition(values, rows.shape[0] - n)[rows.shape[0] - n]
+            above = rows[values > threshold]
+            tied = rows[values == threshold]
+            tied = tied[np.argsort(hashes[tied], kind="stable")[: n - above.shape[0]]]
+            rows = np.concatenate((above, tied))
+        order = np.lexsort((hashes[rows], np.iinfo(np.uint64).max - column[rows]))
+        rows = rows[order]
+        last = int(rows[-1]) if rows.shape[0] else 0
+        position = FlowPosition(int(column[last]), int(hashes[last])) if more else None
+        return [self.record(int(row)) for row in rows], position
 
     def record(self, row: int) -> FlowRecord:
         src_hi, src_lo, dst_hi, dst_lo, meta = (int(w) for w in self.keys[row])

@@ -1,12 +1,11 @@
 """The gRPC transport: a thin servicer that maps messages to the engine and back, plus
 health and reflection. `build_server` is the one place a caller-authentication
-interceptor will be added (issue 4)."""
+interceptor is added."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -20,7 +19,9 @@ from packet_service.batches import BatchError, DecodedBatch, decode_batch
 from packet_service.coalesce import IngestAccumulator
 from packet_service.config import ServiceConfig
 from packet_service.engine import PacketEngine
+from packet_service.flow_table import position_from_token, position_token
 from packet_service.gen import packet_pb2, packet_pb2_grpc
+from packet_service.history import RULE_HITS, SeriesError, plan_series
 from packet_service.parser import PARSE_ERROR_REASONS
 from packet_service.rules import CompiledRuleSet, Rule, RuleSet, RuleSetError
 from packet_service.slot_pool import SlotPool
@@ -110,7 +111,7 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
         """Frames of a slow Ingest stream are processed within ~INGEST_MAX_DELAY."""
         while not self._stop_flusher.wait(INGEST_MAX_DELAY / 2):
             for accumulator in list(self.open_ingests):
-                accumulator.flush_if_idle(INGEST_MAX_DELAY / 2)
+                accumulator.flush_if_waiting(INGEST_MAX_DELAY / 2)
 
     def close(self) -> None:
         self._stop_flusher.set()
@@ -161,6 +162,8 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
 
     def Ingest(self, request_iterator, context):
         self._begin(context)
+        # Evictions are the table's, so concurrent streams share theirs.
+        evicted_before = self.engine.flow_table.evicted_total
         accumulator = IngestAccumulator(self.engine, self.ingest_pool)
         self.open_ingests.add(accumulator)
         try:
@@ -176,11 +179,13 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             batches=totals.batches,
             packets=totals.packets,
             bytes=totals.bytes,
+            bytes_wire=totals.bytes_wire,
             counts=packet_pb2.VerdictCounts(
                 allow=totals.allow, drop=totals.drop, malformed=totals.malformed
             ),
             parse_errors=totals.parse_errors,
             ruleset_version=self.engine.rules.current.version,
+            flows_evicted=self.engine.flow_table.evicted_total - evicted_before,
         )
 
     def SetRules(self, request, context):
@@ -213,6 +218,7 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             stats = packet_pb2.Stats(
                 packets_total=counters.packets,
                 bytes_total=counters.bytes,
+                bytes_wire_total=counters.bytes_wire,
                 batches_total=counters.batches,
                 verdicts=packet_pb2.VerdictCounts(
                     allow=int(counters.verdicts[1]),
@@ -223,7 +229,8 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
                 flows_evicted_total=engine.flow_table.evicted_total,
                 flow_table_max=engine.flow_table.max_flows,
                 ruleset_version=rule_set.version,
-                uptime_seconds=time.time() - engine.started_at,
+                uptime_seconds=engine.clock() - engine.started_at,
+                rule_hits_since=rule_set.loaded_at,
             )
             for code, reason in enumerate(PARSE_ERROR_REASONS[1:], start=1):
                 stats.parse_errors.add(reason=reason, count=int(counters.parse_errors[code]))
@@ -242,11 +249,20 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"order_by: unknown value {request.order_by}"
             )
+        order_by = _ORDER_NAMES[request.order_by]
+        after = None
+        if request.page_token:
+            try:
+                after = position_from_token(request.page_token, order_by)
+            except ValueError as exc:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_token: {exc}")
         with self.engine.lock:
-            flows = self.engine.flow_table.top(request.n or 10, _ORDER_NAMES[request.order_by])
+            flows, last = self.engine.flow_table.page(request.n or 10, order_by, after)
             active = self.engine.flow_table.count
         reply = packet_pb2.TopFlowsResponse(
-            order_by=request.order_by or packet_pb2.FLOW_ORDER_PACKETS, flows_active=active
+            order_by=request.order_by or packet_pb2.FLOW_ORDER_PACKETS,
+            flows_active=active,
+            next_page_token=position_token(last, order_by) if last else "",
         )
         for f in flows:
             flow = reply.flows.add(
@@ -263,6 +279,44 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             )
             if f.vlan is not None:
                 flow.vlan = f.vlan
+        return reply
+
+    def GetSeries(self, request, context):
+        self._begin(context)
+        engine = self.engine
+        if engine.history is None:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "history is off (HISTORY_SECONDS=0)")
+        try:
+            plan = plan_series(
+                request.start,
+                request.end,
+                request.step_seconds,
+                list(request.metrics),
+                engine.clock(),
+            )
+        except SeriesError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        values, rule_set = engine.series(plan)
+        reply = packet_pb2.SeriesResponse(
+            start=plan.start,
+            step_seconds=plan.step,
+            points=plan.points,
+            history_start=values.history_start,
+            ruleset_version=rule_set.version,
+            rule_hits_since=rule_set.loaded_at,
+        )
+        for metric in plan.metrics:
+            if metric != RULE_HITS:
+                reply.series.add(metric=metric, values=values.counters[metric].tolist())
+                continue
+            for compiled, hits in zip(rule_set.rules, values.rule_hits, strict=True):
+                source = rule_set.source.rules[compiled.index]
+                reply.series.add(
+                    metric=metric,
+                    rule_id=source.id,
+                    rule_name=source.name,
+                    values=hits.tolist(),
+                )
         return reply
 
 
@@ -294,6 +348,9 @@ def packet_service_handler(servicer: PacketServicer) -> grpc.GenericRpcHandler:
         ),
         "TopFlows": unary(
             servicer.TopFlows, pb.TopFlowsRequest.FromString, pb.TopFlowsResponse.SerializeToString
+        ),
+        "GetSeries": unary(
+            servicer.GetSeries, pb.SeriesRequest.FromString, pb.SeriesResponse.SerializeToString
         ),
     }
     missing = set(pb.DESCRIPTOR.services_by_name["PacketService"].methods_by_name) - set(handlers)

@@ -50,6 +50,7 @@ class EngineCollector:
             verdicts = counters.verdicts.copy()
             errors = counters.parse_errors.copy()
             total_bytes, batches = counters.bytes, counters.batches
+            wire_bytes = counters.bytes_wire
             size_hist = _histogram("batch_size", "Frames per processed batch.", counters.batch_size)
             seconds_hist = _histogram(
                 "batch_seconds", "Time to process one batch.", counters.batch_seconds
@@ -61,7 +62,15 @@ class EngineCollector:
         for code, name in VERDICT_NAMES.items():
             family.add_metric([name], int(verdicts[code]))
         yield family
-        yield CounterMetricFamily("bytes", "Bytes of frames processed.", value=total_bytes)
+        yield CounterMetricFamily(
+            "bytes", "Bytes of frames processed, as captured.", value=total_bytes
+        )
+        yield CounterMetricFamily(
+            "bytes_wire",
+            "Bytes of frames processed, as on the wire (more than captured for frames cut "
+            "at a capture's snap length).",
+            value=wire_bytes,
+        )
         yield CounterMetricFamily("batches", "Batches processed.", value=batches)
         family = CounterMetricFamily(
             "parse_errors", "Malformed or truncated frames, by reason.", labels=["reason"]

@@ -254,9 +254,18 @@ def _absent(n: int) -> np.ndarray:
 
 
 def parse_batch(
-    data: np.ndarray, offsets: np.ndarray, link_type: int = LINK_ETHERNET
+    data: np.ndarray,
+    offsets: np.ndarray,
+    link_type: int = LINK_ETHERNET,
+    wire_lengths: np.ndarray | None = None,
 ) -> ParsedBatch:
     """Parse every frame of the batch. `offsets` must already fit `data` (validate_offsets).
+
+    `wire_lengths` are the frames' lengths on the wire when a capture kept only the first
+    bytes of each (a snap length); None = every frame is whole. A frame cut that way is
+    parsed as far as its captured headers go: its IP length fields are checked against
+    the wire length (they describe the packet, not the capture), its header reads against
+    the captured bytes. A frame that is not cut is checked exactly as before.
 
     Every gather index is either proven (by a mask) to lie inside its frame or replaced by 0
     first; error masks are built so that a frame fails at most once (first problem wins).
@@ -270,6 +279,13 @@ def parse_batch(
     start = offsets[:, 0].astype(np.int64)
     length = offsets[:, 1].astype(np.int64)
     end = start + length
+    wire_end = end  # where the frame ended on the wire
+    snap_cut = False
+    if wire_lengths is not None:
+        cut = wire_lengths > length
+        if np.count_nonzero(cut):
+            snap_cut = True
+            wire_end = np.where(cut, start + wire_lengths, end)
     error = np.zeros(n, dtype=np.uint8)
 
     # ---------------------------------------------------------------- layer 2
@@ -325,10 +341,10 @@ def parse_batch(
     length_field = np.where(is6, header["v6_payload"], header["v4_total"]).astype(np.int64)
     ip_end = pos + length_field + is6 * 40  # v4: total length; v6: 40 + payload length
     bad = fits & ((_FIRST_FAMILY[first] != family) | (is4 & (length_field < header_len)))
-    good = fits & ~bad & (ip_end <= end)
+    good = fits & ~bad & (ip_end <= wire_end)
     if np.count_nonzero(good) != np.count_nonzero(family):
         # some IP frame is broken: say which way (rare)
-        short = fits & ~bad & (ip_end > end)
+        short = fits & ~bad & (ip_end > wire_end)
         _mark(error, is4 & ~fits, TRUNCATED_IPV4)
         _mark(error, is6 & ~fits, TRUNCATED_IPV6)
         _mark(error, bad & is4, BAD_IPV4_HEADER)
@@ -340,6 +356,9 @@ def parse_batch(
     fragment = is4 & (frag_field != 0)
     later_fragment = is4 & ((frag_field & 0x1FFF) != 0)  # a non-zero offset
     l4 = pos + header_len
+    # Headers past this point must lie inside the IP packet and inside what was captured
+    # (the same thing unless the frame was cut at a snap length).
+    read_end = np.minimum(ip_end, end) if snap_cut else ip_end
 
     # IPv6 extension headers, walked only for the (few) rows that have one; a row leaves
     # the walk as soon as its chain ends, so each step works on the rows still walking.
@@ -350,7 +369,7 @@ def parse_batch(
             np.flatnonzero(walking),
             l4,
             protocol,
-            ip_end,
+            read_end,
             error,
             good,
             fragment,
@@ -360,7 +379,7 @@ def parse_batch(
     # ---------------------------------------------------------------- layer 4
     has_l4 = good & ~later_fragment
     need = _L4_HEADER[protocol]  # bytes the L4 header needs; 0 = not parsed
-    short = has_l4 & (l4 + need > ip_end)
+    short = has_l4 & (l4 + need > read_end)
     if np.count_nonzero(short):  # truncated TCP/UDP/ICMP: a verdict and a reason, no fields (rare)
         _mark(error, short & (protocol == PROTO_TCP), TRUNCATED_TCP)
         _mark(error, short & (protocol == PROTO_UDP), TRUNCATED_UDP)

@@ -145,7 +145,7 @@ def parse_protocol(text: str, field_path: str) -> int:
     raise RuleSetError(field_path, f"{text!r} is not any, tcp, udp, icmp, icmpv6 or 0-255")
 
 
-def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
+def compile_rule_set(rule_set: RuleSet, loaded_at: float | None = None) -> CompiledRuleSet:
     """Validate every field and build the evaluable form; raises RuleSetError on the first
     problem, so a bad set is never half-loaded."""
     if rule_set.version < 0:
@@ -200,7 +200,7 @@ def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
         default_verdict=default_verdict,
         rules=compiled,
         hits=np.zeros(len(compiled), dtype=np.int64),
-        loaded_at=time.time(),
+        loaded_at=time.time() if loaded_at is None else loaded_at,
         tables=build_rule_tables(compiled, default_verdict),
     )
 

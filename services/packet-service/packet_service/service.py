@@ -33,6 +33,7 @@ class PacketServiceApp:
         self.engine = PacketEngine(
             rules=RuleSetHolder(initial),
             flow_table=FlowTable(config.flow_table_max, config.flow_idle_timeout),
+            history_seconds=config.history_seconds,
         )
         guards = auth_interceptors(config)
         built = build_server(config, self.engine, (*guards, *interceptors))

@@ -54,3 +54,26 @@ def test_slot_pool_hands_out_preallocated_slots():
     assert again is a and again.count == 0 and again.used == 0
     with pytest.raises(queue.Empty):
         pool.acquire(timeout=0.01)
+
+
+def test_a_stream_that_never_pauses_is_flushed_by_the_age_of_its_oldest_frame():
+    now = [100.0]
+    engine = PacketEngine()
+    accumulator = IngestAccumulator(
+        engine, SlotPool(1, 1 << 20, 8192), flush_packets=8192, monotonic=lambda: now[0]
+    )
+    data, offsets = syn.to_batch(syn.mixed_frames(5, seed=6))
+    for _ in range(10):  # a batch every 62.5 ms: never idle for 250 ms
+        accumulator.add(data, offsets, None)
+        now[0] += 0.0625
+        accumulator.flush_if_waiting(0.25)
+    # flushed after the 4th and the 8th add, when their oldest frame had waited 250 ms
+    assert engine.counters.packets == 40 and engine.counters.batches == 2
+    accumulator.add(data, offsets, None)
+    accumulator.flush_if_waiting(0.25)
+    assert engine.counters.packets == 40  # the oldest frame has waited only 125 ms
+    now[0] += 0.125
+    accumulator.flush_if_waiting(0.25)
+    assert engine.counters.packets == 55
+    accumulator.flush_if_waiting(0.25)  # an empty slot: nothing to do
+    assert accumulator.close().packets == 55

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import time
@@ -238,6 +239,7 @@ def test_http_side_port(app, stub):
     for needle in (
         'packets_total{verdict="allow"}',
         "bytes_total ",
+        "bytes_wire_total ",
         'parse_errors_total{reason="truncated_ethernet"}',
         'rule_hits_total{rule="r1"}',
         "batch_size_bucket",
@@ -312,3 +314,133 @@ def test_garbage_request_bytes_are_invalid_argument(channel, stub):
         raw_classify(b"\x0a\xff\xff\x01abc")  # data field claims more bytes than sent
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert len(stub.Classify(batch_message([tcp_frame()])).verdicts) == 1
+
+
+def test_a_steady_stream_moves_the_statistics_on_every_poll(app, stub):
+    """A replay sends a few frames every few milliseconds for as long as it runs: it is
+    never idle, and its slot would take minutes to fill. GetStats, TopFlows, /metrics
+    and GetSeries must rise while the stream is still open."""
+    import threading
+
+    stop = threading.Event()
+    sent = {"frames": 0}
+    frame = tcp_frame("10.77.0.1", 7777)
+
+    def requests():
+        while not stop.wait(0.02):
+            sent["frames"] += 5
+            yield batch_message([frame] * 5)
+
+    done: dict = {}
+    caller = threading.Thread(target=lambda: done.setdefault("summary", stub.Ingest(requests())))
+    started = time.time()
+    caller.start()
+    try:
+        polls = []
+        metrics = []
+        deadline = time.monotonic() + 10
+        while len(polls) < 4 and time.monotonic() < deadline:
+            time.sleep(0.7)  # the poller's interval, not a stand-in for a clock
+            polls.append(stub.GetStats(packet_pb2.GetStatsRequest()).packets_total)
+            metrics.append(_get(app, "/metrics")[1])
+        top = stub.TopFlows(packet_pb2.TopFlowsRequest(n=10_000))
+        recent = stub.GetSeries(packet_pb2.SeriesRequest(start=started - 1, metrics=["packets"]))
+        assert caller.is_alive(), "the stream ended before the polls"
+    finally:
+        stop.set()
+        caller.join(timeout=10)
+    assert len(polls) == 4 and all(b > a for a, b in itertools.pairwise(polls)), polls
+    counted = [
+        float(line.split()[-1])
+        for text in metrics
+        for line in text.splitlines()
+        if line.startswith('packets_total{verdict="allow"}')
+    ]
+    assert all(b > a for a, b in itertools.pairwise(counted)), counted
+    ours = [f for f in top.flows if f.src == "10.77.0.1" and f.dst_port == 7777]
+    assert ours and ours[0].packets > 0
+    assert np.nansum(recent.series[0].values) > 0
+    assert done["summary"].packets == sent["frames"]
+
+
+def test_get_series_adds_up_to_get_stats(app, stub):
+    stub.SetRules(RULES)
+    stub.Classify(batch_message([tcp_frame()] * 3 + [tcp_frame("10.9.1.1")]))
+    reply = stub.GetSeries(
+        packet_pb2.SeriesRequest(
+            start=app.engine.started_at - 600, end=time.time() + 1, step_seconds=60
+        )
+    )
+    stats = stub.GetStats(packet_pb2.GetStatsRequest())
+    assert reply.step_seconds == 60 and reply.start % 60 == 0
+    assert reply.points == len(reply.series[0].values)
+    assert 0 < reply.history_start <= time.time()
+    by_metric = {s.metric: s for s in reply.series if s.metric != "rule_hits"}
+    assert set(by_metric) == {
+        "packets",
+        "bytes",
+        "bytes_wire",
+        "allow",
+        "drop",
+        "malformed",
+        "parse_errors",
+    }
+    assert np.nansum(by_metric["packets"].values) == stats.packets_total
+    assert np.nansum(by_metric["bytes_wire"].values) == stats.bytes_wire_total
+    assert np.nansum(by_metric["drop"].values) == stats.verdicts.drop
+    assert np.isnan(by_metric["packets"].values[0])  # long before the service started
+    hits = {s.rule_id: s for s in reply.series if s.metric == "rule_hits"}
+    assert {h.rule_id: h.hits for h in stats.rule_hits} == {
+        rule_id: np.nansum(s.values) for rule_id, s in hits.items()
+    }
+    assert hits["r2"].rule_name == "block lab" and hits["r2"].values
+    assert reply.ruleset_version == 7
+    assert reply.rule_hits_since == stats.rule_hits_since > 0
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"step_seconds": 86_401}, "step_seconds"),
+        ({"start": 1, "end": 100_000}, "step_seconds"),
+        ({"start": 200, "end": 100}, "end"),
+        ({"metrics": ["packets", "nope"]}, "metrics"),
+    ],
+)
+def test_get_series_rejects_bad_requests_naming_the_field(stub, request_fields, field):
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetSeries(packet_pb2.SeriesRequest(**request_fields))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(f"{field}: ")
+
+
+def test_top_flows_pages_through_every_flow_once(stub):
+    frames = [tcp_frame(f"198.18.0.{i}", 1000 + i) for i in range(40) for _ in range(i % 7 + 1)]
+    stub.Ingest(iter([batch_message(frames)]))
+    for order in (packet_pb2.FLOW_ORDER_PACKETS, packet_pb2.FLOW_ORDER_BYTES):
+        seen, token, pages = [], "", 0
+        while True:
+            page = stub.TopFlows(packet_pb2.TopFlowsRequest(n=7, order_by=order, page_token=token))
+            pages += 1
+            seen += [(f.src, f.dst, f.src_port, f.dst_port, f.packets) for f in page.flows]
+            token = page.next_page_token
+            if not token:
+                break
+            assert len(page.flows) == 7
+        assert len(seen) == len(set(seen)) == page.flows_active
+        assert pages == -(-page.flows_active // 7)
+        ours = [s[4] for s in seen if s[0].startswith("198.18.0.")]
+        assert len(ours) == 40
+        values = [s[4] for s in seen] if order == packet_pb2.FLOW_ORDER_PACKETS else None
+        if values:
+            assert values == sorted(values, reverse=True)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.TopFlows(packet_pb2.TopFlowsRequest(page_token="not a token!"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("page_token")
+    bytes_token = stub.TopFlows(
+        packet_pb2.TopFlowsRequest(n=1, order_by=packet_pb2.FLOW_ORDER_BYTES)
+    ).next_page_token
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.TopFlows(packet_pb2.TopFlowsRequest(n=1, page_token=bytes_token))
+    assert caught.value.details().startswith("page_token")
