@@ -38,7 +38,6 @@ METHOD_SCOPES: dict[str, str] = {
     "GetStats": "stats:read",
     "TopFlows": "stats:read",
     "GetSeries": "stats:read",
-    "GetSeries": "stats:read",
 }
 NEGATIVE_TTL = 5.0  # seconds a rejected credential stays rejected without asking again
 
