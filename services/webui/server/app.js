@@ -28,7 +28,8 @@ export function createApp(config) {
   const app = express();
   const metrics = createMetrics(config.version);
   app.disable("x-powered-by");
-  app.set("trust proxy", "loopback");
+  // The same hop count the /api proxy uses to tell who the client is (0 = nobody).
+  app.set("trust proxy", config.trustedProxies ?? 0);
 
   app.use((req, res, next) => {
     // Classified now: a mounted router rewrites req.path while it handles the request.
@@ -62,7 +63,15 @@ export function createApp(config) {
     res.set("Content-Type", metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.use("/api", createApiProxy({ target: config.flaskApiUrl, timeoutMs: config.proxyTimeoutMs, metrics }));
+  app.use(
+    "/api",
+    createApiProxy({
+      target: config.flaskApiUrl,
+      timeoutMs: config.proxyTimeoutMs,
+      metrics,
+      trustedProxies: config.trustedProxies ?? 0,
+    }),
+  );
 
   const index = join(config.distDir, "index.html");
   // Content-hashed files never change under one name: cache them for a year.

@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "./app.js";
+import { loadConfig } from "./config.js";
 
 /** A stand-in backend on loopback that echoes what it received. */
 function startBackend() {
@@ -38,6 +39,7 @@ function listen(app) {
 let backend;
 let web;
 let webDown;
+let webBehindProxy;
 const dist = mkdtempSync(join(tmpdir(), "webui-dist-"));
 
 beforeAll(async () => {
@@ -49,10 +51,11 @@ beforeAll(async () => {
   web = await listen(createApp({ flaskApiUrl: backend.url, distDir: dist, proxyTimeoutMs: 5000, version: "9.9.9" }));
   // Nothing listens on port 9 of loopback (discard): the proxy must answer 502 itself.
   webDown = await listen(createApp({ flaskApiUrl: "http://127.0.0.1:9", distDir: dist, proxyTimeoutMs: 2000, version: "9.9.9" }));
+  webBehindProxy = await listen(createApp({ flaskApiUrl: backend.url, distDir: dist, proxyTimeoutMs: 5000, version: "9.9.9", trustedProxies: 1 }));
 });
 
 afterAll(() => {
-  for (const s of [backend?.server, web?.server, webDown?.server]) s?.closeAllConnections?.(), s?.close();
+  for (const s of [backend?.server, web?.server, webDown?.server, webBehindProxy?.server]) s?.closeAllConnections?.(), s?.close();
 });
 
 describe("web UI server", () => {
@@ -81,6 +84,48 @@ describe("web UI server", () => {
     expect(got.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.headers.get("x-request-id")).toBe(got.headers["x-request-id"]);
     expect(got.headers["x-forwarded-proto"]).toBe("http");
+  });
+
+  it("replaces a client's X-Forwarded-* with what it saw itself", async () => {
+    const webHost = new URL(web.url).host;
+    await fetch(`${web.url}/api/v1/auth/me`, {
+      headers: {
+        "x-forwarded-for": "203.0.113.66, 198.51.100.1",
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "evil.example",
+        forwarded: "for=203.0.113.66",
+        "x-real-ip": "203.0.113.66",
+      },
+    });
+    const got = backend.seen.at(-1).headers;
+    // exactly one address, the socket's peer: the backend's one trusted hop finds the client
+    expect(got["x-forwarded-for"]).toBe("127.0.0.1");
+    expect(got["x-forwarded-proto"]).toBe("http");
+    expect(got["x-forwarded-host"]).toBe(webHost);
+    expect(got.forwarded).toBeUndefined();
+    expect(got["x-real-ip"]).toBeUndefined();
+  });
+
+  it("believes only as many proxies in front of it as TRUSTED_PROXIES says", async () => {
+    // one trusted proxy appended the address it saw; what the client wrote before is ignored
+    await fetch(`${webBehindProxy.url}/api/v1/auth/me`, {
+      headers: { "x-forwarded-for": "203.0.113.66, 198.51.100.7", "x-forwarded-proto": "https", "x-forwarded-host": "rookery.example" },
+    });
+    let got = backend.seen.at(-1).headers;
+    expect(got["x-forwarded-for"]).toBe("198.51.100.7");
+    expect(got["x-forwarded-proto"]).toBe("https");
+    expect(got["x-forwarded-host"]).toBe("rookery.example");
+    // no proxy in front after all (no header): the socket's peer is the client
+    await fetch(`${webBehindProxy.url}/api/v1/auth/me`);
+    got = backend.seen.at(-1).headers;
+    expect(got["x-forwarded-for"]).toBe("127.0.0.1");
+    expect(got["x-forwarded-proto"]).toBe("http");
+  });
+
+  it("reads TRUSTED_PROXIES as a hop count, none by default", () => {
+    expect(loadConfig({}).trustedProxies).toBe(0);
+    expect(loadConfig({ TRUSTED_PROXIES: "1" }).trustedProxies).toBe(1);
+    for (const bad of ["yes", "-1", "1.5", "11"]) expect(() => loadConfig({ TRUSTED_PROXIES: bad })).toThrow(/TRUSTED_PROXIES/);
   });
 
   it("keeps a caller's request id", async () => {

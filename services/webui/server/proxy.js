@@ -10,6 +10,40 @@ const HOP_BY_HOP = new Set([
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+// Forwarding headers a client could forge. The proxy drops whatever arrived under these
+// names and sends only its own X-Forwarded-For/-Proto/-Host: flask-backend trusts one hop
+// (TRUSTED_PROXIES=1) and so takes them as the truth about the browser.
+const FORWARDING = ["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+  "x-forwarded-port", "x-forwarded-prefix", "x-real-ip"];
+
+function values(header) {
+  const joined = Array.isArray(header) ? header.join(",") : (header ?? "");
+  return joined.split(",").map((v) => v.trim()).filter(Boolean);
+}
+
+/**
+ * Who the client is, as far as this server can tell: the socket's peer, its scheme and the
+ * Host it asked for. With `trustedProxies` = N (TRUSTED_PROXIES, default 0 = none), the N
+ * proxies in front of this server are believed: the client is the N-th X-Forwarded-For
+ * entry from the right (what the outermost trusted proxy saw), likewise for -Proto and
+ * -Host. Headers with fewer entries than N were not written by the trusted proxies and are
+ * ignored.
+ */
+export function forwardedClient(req, trustedProxies = 0) {
+  const seen = {
+    for: req.socket.remoteAddress ?? "",
+    proto: req.socket.encrypted ? "https" : "http",
+    host: req.headers.host ?? "",
+  };
+  if (trustedProxies > 0) {
+    for (const [key, header] of [["for", "x-forwarded-for"], ["proto", "x-forwarded-proto"], ["host", "x-forwarded-host"]]) {
+      const chain = values(req.headers[header]);
+      if (chain.length >= trustedProxies) seen[key] = chain[chain.length - trustedProxies];
+    }
+  }
+  return seen;
+}
+
 /** Keeps a client's X-Request-ID when it is sane, otherwise makes one. */
 export function requestId(req) {
   const given = req.headers["x-request-id"];
@@ -27,8 +61,9 @@ function sendError(res, status, code, message, rid) {
 /**
  * Streams /api/* to the backend unchanged (path, query, body) and streams the answer back,
  * headers included, so the backend's cookies, Retry-After and its own CSP (Swagger UI) pass.
+ * The forwarding headers are the exception: they are this server's own (forwardedClient).
  */
-export function createApiProxy({ target, timeoutMs, metrics }) {
+export function createApiProxy({ target, timeoutMs, metrics, trustedProxies = 0 }) {
   const base = new URL(target);
   const transport = base.protocol === "https:" ? https : http;
   const agent = new transport.Agent({ keepAlive: true, maxSockets: 64 });
@@ -38,12 +73,13 @@ export function createApiProxy({ target, timeoutMs, metrics }) {
     const rid = requestId(req);
     const headers = {};
     for (const [k, v] of Object.entries(req.headers)) {
-      if (!HOP_BY_HOP.has(k) && k !== "host") headers[k] = v;
+      if (!HOP_BY_HOP.has(k) && k !== "host" && !FORWARDING.includes(k)) headers[k] = v;
     }
     headers["x-request-id"] = rid;
-    headers["x-forwarded-for"] = [req.headers["x-forwarded-for"], req.socket.remoteAddress].filter(Boolean).join(", ");
-    headers["x-forwarded-proto"] = req.headers["x-forwarded-proto"] ?? (req.socket.encrypted ? "https" : "http");
-    headers["x-forwarded-host"] = req.headers["x-forwarded-host"] ?? req.headers.host ?? "";
+    const client = forwardedClient(req, trustedProxies);
+    headers["x-forwarded-for"] = client.for;
+    headers["x-forwarded-proto"] = client.proto;
+    headers["x-forwarded-host"] = client.host;
     headers.host = base.host;
 
     const upstream = transport.request(
