@@ -41,13 +41,16 @@ def error_response(
     return response
 
 
-def validation_error(error: ValidationError, location: str = "body") -> ApiError:
+def validation_error(
+    error: ValidationError, location: str = "body", message: str | None = None
+) -> ApiError:
     fields: dict[str, str] = {}
     for item in error.errors():
         name = ".".join(str(part) for part in item["loc"]) or location
         fields.setdefault(name, item["msg"])
     names = ", ".join(fields)
-    return ApiError(422, "validation_error", f"invalid {location}: {names}", {"fields": fields})
+    text = f"{message}: {names}" if message else f"invalid {location}: {names}"
+    return ApiError(422, "validation_error", text, {"fields": fields})
 
 
 HTTP_CODES = {

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import ApiError, validation_error
+from .v1.schemas import single_line
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,24 +51,58 @@ def endpoint(
             summary, blueprint.name, body, query, response, many, status, envelope
         )
         view.api_docs = docs  # type: ignore[attr-defined]
+
+        @functools.wraps(view)
+        def checked(**path: Any) -> Any:
+            check_path(path)
+            return view(**path)
+
         blueprint.add_url_rule(
-            rule, endpoint=f"{view.__name__}_{method.lower()}", view_func=view, methods=[method]
+            rule, endpoint=f"{view.__name__}_{method.lower()}", view_func=checked, methods=[method]
         )
         return view
 
     return decorate
 
 
+def is_json_media_type(mimetype: str) -> bool:
+    """application/json, or a structured-syntax +json type (application/merge-patch+json)."""
+    kind, _, subtype = mimetype.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
 def parse_body(model: type[M]) -> M:
+    """The request's JSON body as `model`. Not JSON → 415; not parseable → 400; missing or
+    invalid fields → 422 naming them."""
     raw = request.get_data(cache=True)
-    if not raw.strip():
+    missing = not raw.strip()
+    if missing:
         raw = b"{}"
+    elif not is_json_media_type(request.mimetype):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "the request body must be JSON (Content-Type: application/json)",
+            {"content_type": request.mimetype or None},
+        )
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
-        if any(item["type"] == "json_invalid" for item in error.errors()):
-            raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+        if not any(item["type"] == "json_invalid" for item in error.errors()):
+            if missing:
+                raise validation_error(error, "body", "this request needs a JSON body") from None
+            raise validation_error(error, "body") from None
+    # The fast parser refuses lone surrogates ("\ud800") that the JSON grammar allows;
+    # read the text with the standard parser so such a field is named like any other.
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+    try:
+        model.model_validate(value)
+    except ValidationError as error:
         raise validation_error(error, "body") from None
+    raise ApiError(400, "invalid_json", "the request body is not valid UTF-8 JSON")
 
 
 def parse_query(model: type[M]) -> M:
@@ -74,6 +110,22 @@ def parse_query(model: type[M]) -> M:
         return model.model_validate(request.args.to_dict())
     except ValidationError as error:
         raise validation_error(error, "query") from None
+
+
+def check_path(values: dict[str, Any]) -> None:
+    """Text path parameters (/rules/<rule_id>) obey the same rules as body text: 422 naming
+    the parameter, before a view hands it to the database."""
+    fields: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, str):
+            try:
+                single_line(value)
+            except ValueError as error:
+                fields[name] = str(error)
+    if fields:
+        raise ApiError(
+            422, "validation_error", f"invalid path: {', '.join(fields)}", {"fields": fields}
+        )
 
 
 @functools.cache

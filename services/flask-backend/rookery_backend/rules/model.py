@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from ..api.v1.schemas import MultilineText, text
 from ..gen import packet_pb2
 
 Action = Literal["allow", "drop", "count"]
@@ -53,7 +54,8 @@ def _port_range(value: str) -> str:
 Protocol = Annotated[str, Field(max_length=8), AfterValidator(_protocol)]
 Cidr = Annotated[str, Field(max_length=64), AfterValidator(_cidr)]
 PortRange = Annotated[str, Field(max_length=11), AfterValidator(_port_range)]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+Name = text(100, min_length=1)
+RuleId = text(64, min_length=1)
 Vlan = Annotated[int, Field(ge=0, le=4095)]
 MAX_ITEMS = 256
 
@@ -81,7 +83,7 @@ class RuleIn(_RuleFields):
     dst_ports: list[PortRange] = Field(default_factory=list, max_length=MAX_ITEMS)
     vlan: Vlan | None = None
     enabled: bool = True
-    description: str = Field(default="", max_length=2000)
+    description: MultilineText = Field(default="", max_length=2000)
 
 
 class RulePatchIn(_RuleFields):
@@ -96,7 +98,7 @@ class RulePatchIn(_RuleFields):
     dst_ports: list[PortRange] | None = Field(default=None, max_length=MAX_ITEMS)
     vlan: Vlan | None = None
     enabled: bool | None = None
-    description: str | None = Field(default=None, max_length=2000)
+    description: MultilineText | None = Field(default=None, max_length=2000)
 
 
 class RuleOut(BaseModel):
@@ -124,7 +126,7 @@ class RuleSetIn(BaseModel):
 
 class ReorderIn(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
-    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=10_000)
+    ids: list[RuleId] = Field(max_length=10_000)
 
 
 class DefaultActionIn(BaseModel):

@@ -1,0 +1,247 @@
+"""Hostile input is a 4xx naming what is wrong, never a 500: control characters in any text
+field (body, query, path), e-mail addresses that are not addresses, bodies that are not JSON.
+Each test here was a 500 (or a silent acceptance) before the input rules existed."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any
+
+import pytest
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+LOGIN = "/api/v1/auth/login"
+# Decoded: b, î, 😍, o, i, a private-use plane-16 character, a CJK extension-B ideograph, "@",
+# and a cedilla as the whole "domain".
+NOT_AN_ADDRESS = "b\u00ee\U0001f60doi\U000f436e\U00024773@\u00b8"
+
+
+def field_errors(reply: Any) -> dict[str, str]:
+    body = reply.get_json()
+    assert body and "error" in body, reply.get_data(as_text=True)
+    return body["error"]["details"].get("fields", {})
+
+
+def assert_refused(reply: Any, field: str, words: str = "control characters") -> None:
+    assert reply.status_code == 422, (reply.status_code, reply.get_data(as_text=True)[:300])
+    assert reply.get_json()["error"]["code"] == "validation_error"
+    fields = field_errors(reply)
+    assert field in fields, fields
+    assert words in fields[field], fields
+
+
+# -- control characters --------------------------------------------------------------------
+def test_nul_in_login_email_is_a_422_naming_the_field(api) -> None:
+    reply = api.call("POST", LOGIN, json={"email": "admin\x00@localhost.local", "password": "x"})
+    assert_refused(reply, "email")
+
+
+def test_nul_in_own_email_change_is_a_422(api) -> None:
+    admin = api.admin_token()
+    body = {"email": "me\x00@example.com", "current_password": ADMIN_PASSWORD}
+    reply = api.call("PATCH", "/api/v1/auth/me", admin, json=body)
+    assert_refused(reply, "email")
+    assert api.call("GET", "/api/v1/auth/me", admin).get_json()["data"]["email"] == ADMIN_EMAIL
+
+
+def test_nul_in_role_names_of_a_new_user_is_a_422(api) -> None:
+    admin = api.admin_token()
+    body = {"email": "n@example.com", "password": "password1", "roles": ["viewer\x00"]}
+    assert_refused(api.call("POST", "/api/v1/users", admin, json=body), "roles.0")
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f", "\x85", "\x9f", "\n"])
+def test_every_control_character_is_refused_in_one_line_text(api, character) -> None:
+    admin = api.admin_token()
+    body = {"name": f"web{character}", "action": "allow"}
+    assert_refused(api.call("POST", "/api/v1/rules", admin, json=body), "name")
+    # Not even at the end, where stripping whitespace would otherwise have hidden it.
+    body = {"name": f"web{character}", "action": "allow", "protocol": "tcp"}
+    assert_refused(api.call("POST", "/api/v1/rules", admin, json=body), "name")
+
+
+def test_free_text_keeps_tabs_and_line_breaks_but_no_other_controls(api) -> None:
+    admin = api.admin_token()
+    body = {"name": "dns", "action": "allow", "description": "line one\n\tline two\r\n"}
+    created = api.call("POST", "/api/v1/rules", admin, json=body)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["data"]["description"] == "line one\n\tline two"
+    body["description"] = "bell\x07"
+    assert_refused(api.call("POST", "/api/v1/rules", admin, json=body), "description")
+
+
+def _request_bodies(document: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(method, path, property, is_list) for every text property of every request body."""
+    schemas = document["components"]["schemas"]
+    found = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            ref = content.get("application/json", {}).get("schema", {}).get("$ref")
+            if not ref:
+                continue
+            model = schemas[ref.rsplit("/", 1)[1]]
+            for name, prop in model.get("properties", {}).items():
+                variants = prop.get("anyOf", [prop])
+                for variant in variants:
+                    if variant.get("type") == "string" and "enum" not in variant:
+                        found.append((method.upper(), path, name, False))
+                    items = variant.get("items", {})
+                    if variant.get("type") == "array" and items.get("type") == "string":
+                        found.append((method.upper(), path, name, True))
+    return found
+
+
+def test_every_text_field_of_every_request_body_refuses_nul(api) -> None:
+    """Walks the OpenAPI document, so a request model added later is covered too."""
+    admin = api.admin_token()
+    rule = api.call("POST", "/api/v1/rules", admin, json={"name": "r", "action": "allow"})
+    rule_id = rule.get_json()["data"]["id"]
+    user = api.create_user(admin, "target@example.com", ["viewer"])
+    ids = {"rule_id": rule_id, "user_id": user["id"], "role_id": 1, "key_id": 1}
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    cases = _request_bodies(document)
+    assert len(cases) > 20
+    for method, path, name, is_list in cases:
+        url = re.sub(r"\{(\w+)\}", lambda m: str(ids.get(m.group(1), "x")), path)
+        value: Any = ["x\x00y"] if is_list else "x\x00y"
+        reply = api.call(method, url, admin, json={name: value})
+        field = f"{name}.0" if is_list else name
+        assert reply.status_code == 422, (method, path, name, reply.get_json())
+        assert field in field_errors(reply), (method, path, name, reply.get_json())
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/api/v1/users?q=a%00b", "q"),
+        ("/api/v1/users?role=viewer%00", "role"),
+        ("/api/v1/audit?event=login%01", "event"),
+    ],
+)
+def test_control_characters_in_query_parameters_are_a_422(api, path, parameter) -> None:
+    assert_refused(api.call("GET", path, api.admin_token()), parameter)
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_nul_in_a_text_path_parameter_is_a_422(api, method) -> None:
+    kwargs = {"json": {"name": "x"}} if method == "PATCH" else {}
+    reply = api.call(method, "/api/v1/rules/a%00b", api.admin_token(), **kwargs)
+    assert_refused(reply, "rule_id")
+
+
+def test_lone_surrogate_in_json_is_a_422_naming_the_field(api) -> None:
+    # Valid JSON text ("\ud800" is a legal escape) that is no Unicode string.
+    raw = b'{"email": "\\ud800@example.com", "password": "x"}'
+    reply = api.call("POST", LOGIN, data=raw, content_type="application/json")
+    assert_refused(reply, "email", "")
+
+
+# -- e-mail addresses ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "path", "extra"),
+    [
+        ("POST", "/api/v1/users", {"password": "password1"}),
+        ("PATCH", "/api/v1/auth/me", {"current_password": ADMIN_PASSWORD}),
+        ("POST", LOGIN, {"password": "whatever"}),
+        ("POST", "/api/v1/auth/forgot", {}),
+    ],
+)
+def test_an_address_that_is_no_address_is_a_422(api, method, path, extra) -> None:
+    admin = api.admin_token()
+    for email in (NOT_AN_ADDRESS, "a@b", "no-at-sign", "x@localhost", "two@@example.com"):
+        reply = api.call(method, path, admin, json={"email": email, **extra})
+        assert_refused(reply, "email", "not a valid e-mail address")
+
+
+def test_login_and_forgot_still_do_not_say_whether_an_account_exists(api) -> None:
+    wrong = api.call("POST", LOGIN, json={"email": ADMIN_EMAIL, "password": "nope"})
+    ghost = api.call("POST", LOGIN, json={"email": "ghost@example.com", "password": "nope"})
+    assert wrong.status_code == ghost.status_code == 401
+    assert wrong.get_json() == ghost.get_json()
+    known = api.call("POST", "/api/v1/auth/forgot", json={"email": ADMIN_EMAIL})
+    unknown = api.call("POST", "/api/v1/auth/forgot", json={"email": "ghost@example.com"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.get_json() == unknown.get_json()
+
+
+def test_addresses_are_normalised_and_the_default_admin_domain_is_allowed(api) -> None:
+    admin = api.admin_token()
+    decomposed = "Jose\u0301.Lopez@Example.COM"  # e + combining acute, mixed case
+    created = api.create_user(admin, decomposed, ["viewer"])
+    expected = unicodedata.normalize("NFC", "jose\u0301.lopez@example.com")
+    assert created["email"] == expected and len(created["email"]) == len(decomposed) - 1
+    # Any spelling of the same address finds the same account.
+    assert api.login(decomposed.upper(), "password1")
+    assert api.login(expected, "password1")
+    # .local (the default admin's domain) is allowed for any account.
+    moved = api.call(
+        "PATCH",
+        f"/api/v1/users/{created['id']}",
+        admin,
+        json={"email": "ops@mail.corp.local"},
+    )
+    assert moved.status_code == 200 and moved.get_json()["data"]["email"] == "ops@mail.corp.local"
+    assert api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+# -- bodies that are not JSON --------------------------------------------------------------
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None],
+)
+def test_a_body_that_is_not_json_is_a_415(api, content_type) -> None:
+    body = json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    headers = {"Content-Type": content_type} if content_type else {}
+    reply = api.call("POST", LOGIN, data=body, headers=headers)
+    assert reply.status_code == 415, reply.get_data(as_text=True)
+    error = reply.get_json()["error"]
+    assert error["code"] == "unsupported_media_type" and "JSON" in error["message"]
+    assert set(error) == {"code", "message", "details"}
+
+
+def test_json_media_types_with_parameters_or_suffix_are_accepted(api) -> None:
+    body = json.dumps({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    for content_type in ("application/json; charset=utf-8", "application/vnd.rookery+json"):
+        reply = api.call("POST", LOGIN, data=body, content_type=content_type)
+        assert reply.status_code == 200, (content_type, reply.get_json())
+
+
+def test_a_missing_body_is_a_422_that_says_so(api) -> None:
+    reply = api.call("POST", LOGIN)
+    assert reply.status_code == 422
+    error = reply.get_json()["error"]
+    assert error["message"].startswith("this request needs a JSON body")
+    assert set(error["details"]["fields"]) == {"email", "password"}
+
+
+@pytest.mark.parametrize("raw", [b"[]", b'"text"', b"null", b"42"])
+def test_a_json_body_that_is_not_an_object_is_a_422(api, raw) -> None:
+    reply = api.call("POST", LOGIN, data=raw, content_type="application/json")
+    assert reply.status_code == 422, reply.get_json()
+
+
+# -- the docs page -------------------------------------------------------------------------
+def test_swagger_ui_has_a_content_security_policy_its_assets_satisfy(api) -> None:
+    page = api.call("GET", "/api/v1/docs")
+    policy = page.headers["Content-Security-Policy"]
+    directives = {}
+    for part in filter(None, (p.strip() for p in policy.split(";"))):
+        name, _, value = part.partition(" ")
+        directives[name] = value
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == "'self'"  # no inline script, no eval
+    assert "'self'" in directives["style-src"] and "'self'" in directives["connect-src"]
+    assert directives["frame-ancestors"] == "'none'"
+    html = page.get_data(as_text=True)
+    # Every script and stylesheet the page loads is same-origin, and none is inline.
+    sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    assert sources and all(source.startswith("/api/v1/docs/") for source in sources)
+    assert "<script>" not in html and "<style" not in html and " style=" not in html
+    for source in sources:
+        assert api.call("GET", source).status_code == 200, source
+    # The document the UI fetches is same-origin too (connect-src 'self').
+    init = api.call("GET", "/api/v1/docs/init.js").get_data(as_text=True)
+    assert 'url: "/api/v1/openapi.json"' in init
