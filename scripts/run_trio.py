@@ -4,6 +4,7 @@ all on Ctrl-C. A service whose code is not in the tree yet is skipped with a not
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,7 +27,14 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def catalogue(python: str) -> list[Service]:
+def new_service_key() -> str:
+    """packet-service's own credential towards AuthService, fresh for every run: flask-
+    backend provisions it for its sibling-service account (replacing the last run's)."""
+    return f"rk_{secrets.token_hex(4)}_{secrets.token_urlsafe(30)}"
+
+
+def catalogue(python: str, service_key: str | None = None) -> list[Service]:
+    service_key = service_key or new_service_key()
     backend = ROOT / "services" / "flask-backend"
     packet = ROOT / "services" / "packet-service"
     webui = ROOT / "services" / "webui"
@@ -48,6 +56,10 @@ def catalogue(python: str) -> list[Service]:
                 "DATA_DIR": str(DATA / "flask-backend"),
                 "RELEASE_MODE": "development",
                 "PACKET_SERVICE_TARGETS": "127.0.0.1:50052",
+                "AUTH_SERVICE_API_KEY": service_key,
+                # browsers reach the API through the web UI's proxy, which writes
+                # X-Forwarded-For itself: one hop, so each browser has its own login bucket
+                "TRUSTED_PROXIES": "1",
             },
         ),
         Service(
@@ -64,6 +76,7 @@ def catalogue(python: str) -> list[Service]:
                 # on even in development, so `make run` behaves like a deployment
                 "AUTH_REQUIRED": "true",
                 "AUTH_SERVICE_TARGET": "127.0.0.1:50051",
+                "AUTH_SERVICE_API_KEY": service_key,
             },
         ),
         Service(

@@ -91,6 +91,20 @@ def test_backend_talks_to_the_compose_postgres() -> None:
     assert env["DB_PASS"] == postgres["POSTGRES_PASSWORD"]
 
 
+def test_packet_service_authenticates_with_the_key_the_backend_provisions() -> None:
+    packet = SERVICES["packet-service"]["environment"]
+    backend = SERVICES["flask-backend"]["environment"]
+    assert packet["AUTH_REQUIRED"] == "true"
+    assert packet["AUTH_SERVICE_API_KEY"] == backend["AUTH_SERVICE_API_KEY"]
+    assert packet["AUTH_SERVICE_API_KEY"].startswith("${AUTH_SERVICE_API_KEY:-rk_")
+
+
+def test_backend_trusts_exactly_the_web_ui_hop() -> None:
+    assert SERVICES["flask-backend"]["environment"]["TRUSTED_PROXIES"] == "1"
+    # the web UI takes browsers' connections itself: it believes no forwarding header
+    assert "TRUSTED_PROXIES" not in SERVICES["webui"]["environment"]
+
+
 def test_packet_service_gets_capture_capabilities() -> None:
     # exactly what AF_PACKET capture needs; the service never sets promiscuous mode
     assert SERVICES["packet-service"]["cap_add"] == ["NET_RAW"]

@@ -76,6 +76,10 @@ def effective_env(container: dict[str, Any]) -> dict[str, str]:
             result.update(maps[source["configMapRef"]["name"]])
     for entry in container.get("env", []):
         ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+        secret = entry.get("valueFrom", {}).get("secretKeyRef")
+        if secret:  # no value here: name where it comes from
+            result[entry["name"]] = f"secret:{secret['name']}/{secret['key']}"
+            continue
         result[entry["name"]] = maps[ref["name"]][ref["key"]] if ref else entry["value"]
     return result
 
@@ -175,6 +179,27 @@ def test_secret_template_holds_only_placeholders() -> None:
             for source in container.get("envFrom", []):
                 if "secretRef" in source:
                     assert source["secretRef"]["name"] == secret["metadata"]["name"]
+
+
+def test_packet_services_authenticate_callers_with_their_own_key_from_the_secret() -> None:
+    (secret,) = SECRET
+    assert "AUTH_SERVICE_API_KEY" in secret["stringData"]
+    daemonset = by_kind(CAPTURE, "DaemonSet")["packet-capture"]
+    deployment = by_kind(BASE, "Deployment")["packet-service"]
+    for workload in (deployment, daemonset):
+        (container,) = pod_spec(workload)["containers"]
+        env = effective_env(container)
+        assert env["AUTH_REQUIRED"] == "true"
+        assert env["AUTH_SERVICE_API_KEY"] == "secret:rookery-secrets/AUTH_SERVICE_API_KEY"
+        assert not container.get("envFrom")  # only its own key, not the other secrets
+    # flask-backend reads the whole Secret, so it provisions the same key
+    (backend,) = pod_spec(by_kind(BASE, "Deployment")["flask-backend"])["containers"]
+    assert {"secretRef": {"name": "rookery-secrets"}} in backend["envFrom"]
+
+
+def test_backend_trusts_one_proxy_hop() -> None:
+    (backend,) = pod_spec(by_kind(BASE, "Deployment")["flask-backend"])["containers"]
+    assert effective_env(backend)["TRUSTED_PROXIES"] == "1"
 
 
 def test_capture_daemonset_has_exactly_the_capture_capabilities() -> None:
