@@ -121,6 +121,12 @@ class Settings:
     packet_breaker_reset: float = 3.0
     rules_reconcile_interval: float = 2.0
     stats_max_stale: float = 300.0
+    stats_rate_window: int = 10
+    # statistics as time series from Prometheus; empty = from packet-service's history
+    prometheus_url: str = ""
+    prometheus_job: str = "packet-service"
+    prometheus_scrape_interval: float = 15.0
+    prometheus_timeout: float = 5.0
 
     @property
     def production(self) -> bool:
@@ -195,6 +201,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "SECRET_KEY": "secret_key",
         "SECURITY_PASSWORD_SALT": "security_password_salt",
         "PACKET_SERVICE_TARGETS": "packet_service_targets",
+        "PROMETHEUS_URL": "prometheus_url",
+        "PROMETHEUS_JOB": "prometheus_job",
         "AUTH_SERVICE_API_KEY": "auth_service_api_key",
     }
     for var, attr in str_vars.items():
@@ -215,6 +223,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "BCRYPT_ROUNDS": ("bcrypt_rounds", 4, 31),
         "MAIL_PORT": ("mail_port", 1, 65535),
         "MAX_BODY_BYTES": ("max_body_bytes", 1024, None),
+        "STATS_RATE_WINDOW": ("stats_rate_window", 2, 3600),
     }
     for var, (attr, low, high) in int_vars.items():
         if var in env:
@@ -247,6 +256,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "PACKET_BREAKER_RESET": ("packet_breaker_reset", 0.1, 3600.0),
         "RULES_RECONCILE_INTERVAL": ("rules_reconcile_interval", 0.1, 3600.0),
         "STATS_MAX_STALE": ("stats_max_stale", 0.0, 86400.0),
+        "PROMETHEUS_SCRAPE_INTERVAL": ("prometheus_scrape_interval", 0.1, 3600.0),
+        "PROMETHEUS_TIMEOUT": ("prometheus_timeout", 0.1, 300.0),
     }
     for var, (attr, low, high) in seconds_vars.items():
         if var in env:

@@ -102,6 +102,7 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     ("GET", f"{V1}/stats/summary"): "stats:read",
     ("GET", f"{V1}/stats/flows/top"): "stats:read",
     ("GET", f"{V1}/stats/rules"): "stats:read",
+    ("GET", f"{V1}/stats/series"): "stats:read",
 }
 
 # Extra requirements a handler checks inside a route (kept here so they are visible):

@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--rules", help="rule set JSON (the REST shape)")
     ingest.add_argument("--batch", type=int, default=4096, help="frames per batch (default 4096)")
     ingest.add_argument("--top", type=int, default=10, help="top flows to show (default 10)")
+    ingest.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="end a flow after this much capture time without packets (default: never)",
+    )
     ingest.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
     for sub in commands.choices.values():
@@ -52,7 +59,12 @@ def serve() -> int:
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: app.stop())
-    app.start()
+    try:
+        app.start()
+    except OSError as exc:  # a listener that starts with the service (UDP) cannot bind
+        app.stop(grace=0)
+        print(f"packet-service: {exc}", file=sys.stderr)
+        return 2
     print(
         f"packet-service {app.version}: gRPC on :{app.grpc_port}, "
         f"/healthz /readyz /metrics on :{app.metrics_port}",

@@ -156,17 +156,18 @@ class LiveCapture(BackgroundLoop):
     def _consume(self, at: int) -> None:
         count, first = struct.unpack_from("=II", self.ring, at + BLOCK_NUM_PKTS_AT)
         slot = self.slot
-        offsets, stamps = slot.offsets, slot.timestamps
+        offsets, stamps, wire = slot.offsets, slot.timestamps, slot.wire_lengths
         count = min(count, offsets.shape[0])
         cursor = first
         ring = self.ring
         tagged: list[tuple[int, int, int]] = []  # (frame index, tpid, tci)
         for i in range(count):
-            nxt, sec, nsec, snaplen, _wire, status, mac, _net, _hash, tci, tpid, _pad = (
+            nxt, sec, nsec, snaplen, length, status, mac, _net, _hash, tci, tpid, _pad = (
                 PACKET_HEADER.unpack_from(ring, at + cursor)
             )
             offsets[i, 0] = cursor + mac
             offsets[i, 1] = snaplen
+            wire[i] = length  # tp_len: more than tp_snaplen when a frame did not fit
             stamps[i] = sec + nsec * 1e-9
             if status & TP_STATUS_VLAN_VALID:
                 tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID and tpid else ETH_P_8021Q
@@ -177,7 +178,8 @@ class LiveCapture(BackgroundLoop):
             block = self.ring_bytes[at : at + self.block_size]
             if tagged:
                 block = self._retag(block, offsets, tagged)
-            self.engine.process(block, offsets[:count], stamps[:count], LINK_ETHERNET)
+                wire[[index for index, _, _ in tagged]] += 4  # the tag was on the wire too
+            self.engine.process(block, offsets[:count], stamps[:count], LINK_ETHERNET, wire[:count])
 
     @staticmethod
     def _retag(

@@ -29,8 +29,21 @@ PCAPNG_IDB, PCAPNG_SPB, PCAPNG_EPB = 1, 3, 6
 LINK_TYPES = {1: LINK_ETHERNET, 101: LINK_RAW, 228: LINK_RAW, 229: LINK_RAW, 12: LINK_RAW}
 
 
+# libpcap's largest snap length: a record claiming more is corrupt, not a big frame.
+MAX_RECORD_BYTES = 262_144
+# Smallest total length of each pcapng block kind (header, fixed fields, trailer).
+PCAPNG_MIN_BLOCK = {PCAPNG_SHB: 28, PCAPNG_IDB: 20, PCAPNG_EPB: 32, PCAPNG_SPB: 16}
+PCAPNG_BLOCK_NAMES = {
+    PCAPNG_SHB: "section header block",
+    PCAPNG_IDB: "interface description block",
+    PCAPNG_EPB: "enhanced packet block",
+    PCAPNG_SPB: "simple packet block",
+}
+
+
 class CaptureFormatError(ValueError):
-    pass
+    """The file is not a capture, or a record of it is malformed; one line of text that
+    names the byte offset of the bad record."""
 
 
 @dataclass(slots=True)
@@ -39,6 +52,7 @@ class CaptureBatch:
     offsets: np.ndarray  # (n, 2) uint32, relative to `data`
     timestamps: np.ndarray  # float64 Unix seconds
     link_type: int
+    wire_lengths: np.ndarray  # uint32 per frame: its length on the wire (pcap orig_len)
 
 
 class CaptureFile:
@@ -102,16 +116,20 @@ class CaptureFile:
             offsets=slot.offsets[:n],
             timestamps=slot.timestamps[:n],
             link_type=link_type,
+            wire_lengths=slot.wire_lengths[:n],
         )
+
+    def _malformed(self, at: int, problem: str) -> CaptureFormatError:
+        return CaptureFormatError(f"{self.path}: malformed {self.kind} at byte {at}: {problem}")
 
     def _walk_pcap(self, slot: Slot, batch_size: int) -> Iterator[CaptureBatch]:
         m = self._map
         endian, unit = PCAP_MAGICS[bytes(m[:4])]
         if self.size < 24:
-            raise CaptureFormatError(f"{self.path}: pcap header is truncated")
+            raise self._malformed(0, f"the file header needs 24 bytes, the file has {self.size}")
         network = struct.unpack_from(endian + "I", m, 20)[0] & 0x0FFFFFFF
         if network not in LINK_TYPES:
-            raise CaptureFormatError(f"{self.path}: link type {network} is not supported")
+            raise self._malformed(20, f"link type {network} is not supported")
         link = LINK_TYPES[network]
         read_length = struct.Struct(endian + "I").unpack_from
         word = np.dtype(endian + "u4")
@@ -126,6 +144,11 @@ class CaptureFile:
             limit = base + 0xFFFF_0000  # offsets are uint32 relative to the batch start
             while len(positions) < batch_size and pos + 16 <= size:
                 incl = read_length(m, pos + 8)[0]
+                if incl > MAX_RECORD_BYTES:
+                    raise self._malformed(
+                        pos,
+                        f"record of {incl} captured bytes (at most {MAX_RECORD_BYTES})",
+                    )
                 end = pos + 16 + incl
                 if end > size or end > limit:
                     break
@@ -137,6 +160,9 @@ class CaptureFile:
             n = at.shape[0]
             slot.offsets[:n, 0] = at + 16 - base
             slot.offsets[:n, 1] = u32[at + 8]
+            # orig_len; a writer that put less than the captured length there is wrong
+            # about the wire, never about the bytes it wrote
+            np.maximum(u32[at + 12], slot.offsets[:n, 1], out=slot.wire_lengths[:n])
             slot.timestamps[:n] = u32[at] + u32[at + 4] * unit
             slot.count = n
             self.position = pos
@@ -148,7 +174,7 @@ class CaptureFile:
     def _walk_pcapng(self, slot: Slot, batch_size: int) -> Iterator[CaptureBatch]:
         m = self._map
         size = self.size
-        offsets, stamps = slot.offsets, slot.timestamps
+        offsets, stamps, wire = slot.offsets, slot.timestamps, slot.wire_lengths
         endian = "<"
         interfaces: list[tuple[int, float]] = []  # (link type, seconds per tick)
         pos, count, base, link = 0, 0, 0, None
@@ -156,35 +182,46 @@ class CaptureFile:
             kind = struct.unpack_from(endian + "I", m, pos)[0]
             if kind == PCAPNG_SHB or struct.unpack_from("<I", m, pos)[0] == PCAPNG_SHB:
                 magic = bytes(m[pos + 8 : pos + 12])
-                endian = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
                 if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
-                    raise CaptureFormatError(f"{self.path}: bad pcapng byte-order magic")
+                    raise self._malformed(pos, f"byte-order magic {magic.hex()}")
+                endian = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
                 interfaces = []
                 kind = PCAPNG_SHB
             length = struct.unpack_from(endian + "I", m, pos + 4)[0]
-            if length < 12 or length % 4 or pos + length > size:
-                self.truncated = True
-                break
+            if length < PCAPNG_MIN_BLOCK.get(kind, 12) or length % 4:
+                name = PCAPNG_BLOCK_NAMES.get(kind, f"block of type {kind:#x}")
+                raise self._malformed(
+                    pos,
+                    f"{name} of total length {length} "
+                    f"(a multiple of 4, at least {PCAPNG_MIN_BLOCK.get(kind, 12)})",
+                )
+            if pos + length > size:
+                break  # the file ends inside this block: a capture cut short
+            trailer = struct.unpack_from(endian + "I", m, pos + length - 4)[0]
+            if trailer != length:
+                raise self._malformed(
+                    pos, f"block says {length} bytes at its start, {trailer} at its end"
+                )
             if kind == PCAPNG_IDB:
                 network = struct.unpack_from(endian + "H", m, pos + 8)[0]
                 interfaces.append((network, self._tick(m, pos, length, endian)))
             elif kind in (PCAPNG_EPB, PCAPNG_SPB):
                 if kind == PCAPNG_EPB:
-                    iface, hi, lo, incl = struct.unpack_from(endian + "IIII", m, pos + 8)
+                    iface, hi, lo, incl, orig = struct.unpack_from(endian + "IIIII", m, pos + 8)
                     start = pos + 28
+                    if incl > length - 32:
+                        raise self._malformed(pos, f"{incl} captured bytes in a block of {length}")
                 else:
                     iface, hi, lo = 0, 0, 0
-                    incl = min(struct.unpack_from(endian + "I", m, pos + 8)[0], length - 16)
+                    orig = struct.unpack_from(endian + "I", m, pos + 8)[0]
+                    incl = min(orig, length - 16)  # the block holds what was captured
                     start = pos + 12
                 if iface >= len(interfaces):
-                    raise CaptureFormatError(f"{self.path}: packet names unknown interface {iface}")
+                    raise self._malformed(pos, f"packet names unknown interface {iface}")
                 network, tick = interfaces[iface]
                 if network not in LINK_TYPES:
-                    raise CaptureFormatError(f"{self.path}: link type {network} is not supported")
+                    raise self._malformed(pos, f"link type {network} is not supported")
                 this_link = LINK_TYPES[network]
-                if start + incl > pos + length:
-                    self.truncated = True
-                    break
                 if count and (this_link != link or start + incl - base >= 0xFFFFFFFF):
                     slot.count = count
                     yield self._emit(slot, base, link)  # type: ignore[arg-type]
@@ -193,6 +230,7 @@ class CaptureFile:
                     base, link = start, this_link
                 offsets[count, 0] = start - base
                 offsets[count, 1] = incl
+                wire[count] = max(orig, incl)
                 stamps[count] = ((hi << 32) | lo) * tick
                 count += 1
                 if count == batch_size:

@@ -394,7 +394,10 @@ def build_server(
     )
     host = config.bind_address
     address = f"[{host}]:{config.grpc_port}" if ":" in host else f"{host}:{config.grpc_port}"
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # newer gRPC raises where older ones returned 0
+        port = 0
     if port == 0:
         servicer.close()
         raise OSError(f"cannot bind gRPC to {address}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from typing import TextIO
@@ -58,7 +59,17 @@ def run_ingest(args: argparse.Namespace) -> int:
     except CaptureFormatError as exc:
         print(f"packet-service ingest: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    engine = PacketEngine(rules=rules, flow_table=FlowTable(initial_capacity=65536))
+    if args.idle_timeout is not None and not args.idle_timeout > 0:
+        print("packet-service ingest: --idle-timeout must be a positive number", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # A file is read in one go, so by default a flow is never cut for idleness (tshark's
+    # conversations are not either); only a full table evicts.
+    idle_timeout = math.inf if args.idle_timeout is None else args.idle_timeout
+    engine = PacketEngine(
+        rules=rules,
+        flow_table=FlowTable(idle_timeout=idle_timeout, initial_capacity=65536),
+        history_seconds=0,
+    )
     pool = SlotPool(slots=1, slot_bytes=16, max_packets=args.batch)
     show = not args.no_progress and sys.stderr.isatty()
     progress = Progress(capture.size, sys.stderr, show)
@@ -66,7 +77,9 @@ def run_ingest(args: argparse.Namespace) -> int:
     with capture:
         try:
             for batch in capture.batches(pool, args.batch):
-                engine.process(batch.data, batch.offsets, batch.timestamps, batch.link_type)
+                engine.process(
+                    batch.data, batch.offsets, batch.timestamps, batch.link_type, batch.wire_lengths
+                )
                 progress.update(capture.position, engine.counters.packets)
         except CaptureFormatError as exc:
             progress.finish()
@@ -90,6 +103,7 @@ def build_summary(engine: PacketEngine, elapsed: float, top: int, truncated: boo
     return {
         "packets": counters.packets,
         "bytes": counters.bytes,
+        "bytes_wire": counters.bytes_wire,
         "batches": counters.batches,
         "seconds": round(elapsed, 3),
         "packets_per_second": round(counters.packets / elapsed) if elapsed > 0 else 0,
@@ -105,6 +119,7 @@ def build_summary(engine: PacketEngine, elapsed: float, top: int, truncated: boo
             for c, h in zip(rule_set.rules, rule_set.hits, strict=True)
         },
         "flows": engine.flow_table.count,
+        "flows_evicted": engine.flow_table.evicted_total,
         "top_flows": [
             {
                 "src": _endpoint(f.src, f.src_port),
@@ -113,6 +128,8 @@ def build_summary(engine: PacketEngine, elapsed: float, top: int, truncated: boo
                 "vlan": f.vlan,
                 "packets": f.packets,
                 "bytes": f.bytes,
+                "first_seen": f.first_seen,
+                "last_seen": f.last_seen,
             }
             for f in engine.flow_table.top(top, "packets")
         ],
@@ -130,11 +147,13 @@ def render_summary(s: dict, name: str) -> str:
     lines = [f"capture {name}"]
     rows = [
         ("packets", f"{s['packets']:,}"),
-        ("bytes", f"{s['bytes']:,}"),
+        ("bytes (captured)", f"{s['bytes']:,}"),
+        ("bytes (on the wire)", f"{s['bytes_wire']:,}"),
         ("batches", f"{s['batches']:,}"),
         ("time", f"{s['seconds']:.3f} s ({s['packets_per_second']:,} packets/s)"),
         ("rule set version", str(s["ruleset_version"])),
         ("flows", f"{s['flows']:,}"),
+        ("flows evicted", f"{s['flows_evicted']:,}"),
     ]
     rows += [(f"verdict {k}", f"{v:,}") for k, v in s["verdicts"].items()]
     rows += [(f"parse error {k}", f"{v:,}") for k, v in s["parse_errors"].items()]

@@ -4,6 +4,7 @@ UDP and live-capture ingest paths. Nothing starts at import time."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Sequence
 
@@ -22,6 +23,28 @@ from packet_service.rules import load_rule_set_file
 log = logging.getLogger("packet_service")
 
 
+class ListenError(OSError):
+    """A listener could not bind its port; the message is one line naming it."""
+
+    def __init__(self, what: str, host: str, port: int, cause: OSError) -> None:
+        reason = (cause.strerror or str(cause)).lower()
+        super().__init__(f"cannot listen on the {what} port {port} ({host}): {reason}")
+
+
+def ensure_port_free(what: str, host: str, port: int) -> None:
+    """Bind the TCP port once ourselves (with SO_REUSEADDR, as gRPC does) before gRPC
+    does: gRPC's own failure is a generic message plus a C-core log line on stderr."""
+    if not port:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ListenError(what, host, port, exc) from None
+
+
 class PacketServiceApp:
     def __init__(
         self, config: ServiceConfig, interceptors: Sequence[grpc.ServerInterceptor] = ()
@@ -36,16 +59,21 @@ class PacketServiceApp:
             history_seconds=config.history_seconds,
         )
         guards = auth_interceptors(config)
+        ensure_port_free("gRPC", config.bind_address, config.grpc_port)
         built = build_server(config, self.engine, (*guards, *interceptors))
         self.grpc_server, self.grpc_port, self.health = built.server, built.port, built.health
         self.servicer = built.servicer
-        self.http = SidePortServer(
-            config.bind_address,
-            config.metrics_port,
-            make_registry(self.engine, self.version),
-            self.health_body,
-            self.readiness,
-        )
+        try:
+            self.http = SidePortServer(
+                config.bind_address,
+                config.metrics_port,
+                make_registry(self.engine, self.version),
+                self.health_body,
+                self.readiness,
+            )
+        except OSError as exc:
+            self.servicer.close()
+            raise ListenError("HTTP", config.bind_address, config.metrics_port, exc) from None
         self.metrics_port = self.http.port
         self.udp = None
         self.capture = None
@@ -62,12 +90,16 @@ class PacketServiceApp:
         if self.config.udp_ingest_port:
             from packet_service.udp_ingest import UdpIngest
 
-            self.udp = UdpIngest(
-                self.engine,
-                self.config.bind_address,
-                self.config.udp_ingest_port,
-                self.config.udp_batch,
-            )
+            try:
+                self.udp = UdpIngest(
+                    self.engine,
+                    self.config.bind_address,
+                    self.config.udp_ingest_port,
+                    self.config.udp_batch,
+                )
+            except OSError as exc:
+                what, host = "UDP ingest", self.config.bind_address
+                raise ListenError(what, host, self.config.udp_ingest_port, exc) from None
             self.udp_port = self.udp.port
             self.udp.start()
         if self.config.capture_iface:

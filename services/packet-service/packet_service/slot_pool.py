@@ -1,9 +1,9 @@
 """Preallocated batch buffers (the Go design's memory slots).
 
-Each slot holds a data blob, an (n, 2) uint32 offset table and a float64 timestamp column,
-all allocated once. Ingest paths fill a slot, hand numpy views of its used part to the
-engine and give it back; steady-state ingest therefore allocates no per-packet objects
-and no per-batch buffers. No grpc here.
+Each slot holds a data blob, an (n, 2) uint32 offset table, a float64 timestamp column and
+a uint32 wire-length column, all allocated once. Ingest paths fill a slot, hand numpy
+views of its used part to the engine and give it back; steady-state ingest therefore
+allocates no per-packet objects and no per-batch buffers. No grpc here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ class Slot:
     data: np.ndarray  # uint8 [slot_bytes]
     offsets: np.ndarray  # uint32 [max_packets, 2] (start, length)
     timestamps: np.ndarray  # float64 [max_packets]
+    # uint32 [max_packets]: each frame's length on the wire, where a capture kept less of
+    # it (a snap length); filled by the capture paths only
+    wire_lengths: np.ndarray
     count: int = 0  # frames filled in
     used: int = 0  # bytes of `data` filled in
     link_type: int = 1
@@ -46,6 +49,7 @@ class SlotPool:
                     data=np.zeros(slot_bytes, dtype=np.uint8),
                     offsets=np.zeros((max_packets, 2), dtype=np.uint32),
                     timestamps=np.zeros(max_packets, dtype=np.float64),
+                    wire_lengths=np.zeros(max_packets, dtype=np.uint32),
                 )
             )
 

@@ -206,3 +206,36 @@ def write_pcapng(path: str | Path, frames: Iterable[bytes], start: float = 1_700
                 "<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame)
             )
             out.write(block(6, header + frame))
+
+
+def write_capture(
+    path: str | Path,
+    records: Iterable[tuple[float, bytes]],
+    snaplen: int = 262144,
+    pcapng: bool = False,
+) -> None:
+    """A pcap (µs) or pcapng file of (time, whole frame) records, each cut to `snaplen`
+    bytes as a capture with that snap length would be (the record keeps the wire length)."""
+    with open(path, "wb") as out:
+        if pcapng:
+            out.write(_pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
+            out.write(_pcapng_block(1, struct.pack("<HHI", 1, 0, snaplen)))
+        else:
+            out.write(struct.pack("<IHHiIII", PCAP_MAGIC, 2, 4, 0, 0, snaplen, 1))
+        for t, frame in records:
+            kept = frame[:snaplen]
+            micros = round(t * 1e6)
+            if pcapng:
+                header = struct.pack(
+                    "<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(kept), len(frame)
+                )
+                out.write(_pcapng_block(6, header + kept))
+            else:
+                sec, usec = divmod(micros, 1_000_000)
+                out.write(struct.pack("<IIII", sec, usec, len(kept), len(frame)) + kept)
+
+
+def _pcapng_block(kind: int, body: bytes) -> bytes:
+    body += b"\x00" * (-len(body) % 4)
+    total = len(body) + 12
+    return struct.pack("<II", kind, total) + body + struct.pack("<I", total)

@@ -28,6 +28,8 @@ class EndpointDoc:
     many: bool = False
     status: int = 200
     envelope: bool = True  # False: the body is the model itself (operations endpoints)
+    meta: type[BaseModel] | None = None  # what the envelope's "meta" holds
+    errors: tuple[tuple[int, str], ...] = ()  # statuses beyond 401/403/422: (status, why)
 
 
 def endpoint(
@@ -42,13 +44,15 @@ def endpoint(
     many: bool = False,
     status: int = 200,
     envelope: bool = True,
+    meta: type[BaseModel] | None = None,
+    errors: tuple[tuple[int, str], ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view for one method and record what the OpenAPI document says of it."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         docs: dict[str, EndpointDoc] = getattr(view, "api_docs", {})
         docs[method] = EndpointDoc(
-            summary, blueprint.name, body, query, response, many, status, envelope
+            summary, blueprint.name, body, query, response, many, status, envelope, meta, errors
         )
         view.api_docs = docs  # type: ignore[attr-defined]
 

@@ -59,7 +59,7 @@ def build_openapi(app: Flask, version: str) -> dict[str, Any]:
             if doc is None:
                 continue
             docs_by_view.append((rule.rule, method, doc))
-            for model in (doc.body, doc.response):
+            for model in (doc.body, doc.response, doc.meta):
                 if model is not None:
                     models.add(model)
     _, defs = models_json_schema(
@@ -100,10 +100,13 @@ def build_openapi(app: Flask, version: str) -> dict[str, Any]:
         if doc.response is not None:
             ref = {"$ref": f"#/components/schemas/{doc.response.__name__}"}
             data_schema = {"type": "array", "items": ref} if doc.many else ref
+        meta_schema: dict[str, Any] = {"type": "object"}
+        if doc.meta is not None:
+            meta_schema = {"$ref": f"#/components/schemas/{doc.meta.__name__}"}
         if doc.envelope:
             envelope: dict[str, Any] = {
                 "type": "object",
-                "properties": {"data": data_schema, "meta": {"type": "object"}},
+                "properties": {"data": data_schema, "meta": meta_schema},
             }
         else:
             envelope = data_schema or {"type": "string"}
@@ -118,6 +121,7 @@ def build_openapi(app: Flask, version: str) -> dict[str, Any]:
             ("401", "not authenticated"),
             ("403", "missing scope"),
             ("422", "invalid input"),
+            *((str(code), why) for code, why in doc.errors),
         ):
             operation["responses"][status] = {"description": text, **error_ref}
         paths.setdefault(path, {})[method.lower()] = operation

@@ -15,12 +15,12 @@ from ..security import new_api_key
 from ..utils import sha256_hex, utcnow
 from . import store
 from .model import to_proto
-from .packet_client import PacketTarget, parse_targets
+from .packet_client import SERVICE_ACCOUNT, PacketTarget, parse_targets
+from .prometheus_series import PrometheusSeries
 from .rule_publisher import RulePublisher
 from .stats_view import StatsView
 
 log = logging.getLogger("rookery.rules")
-SERVICE_ACCOUNT = "packet-publisher@rookery.internal"
 SERVICE_SCOPES = ["rules:read", "rules:write", "stats:read"]
 
 
@@ -51,7 +51,20 @@ class PacketLink:
         self.publisher = RulePublisher(
             self.targets, self._load_desired, interval=settings.rules_reconcile_interval
         )
-        self.stats = StatsView(self.targets, max_stale_seconds=settings.stats_max_stale)
+        series_source = None
+        if settings.prometheus_url:
+            series_source = PrometheusSeries(
+                settings.prometheus_url,
+                job=settings.prometheus_job,
+                scrape_interval=settings.prometheus_scrape_interval,
+                timeout=settings.prometheus_timeout,
+            )
+        self.stats = StatsView(
+            self.targets,
+            max_stale_seconds=settings.stats_max_stale,
+            rate_window_seconds=settings.stats_rate_window,
+            series_source=series_source,
+        )
 
     def _load_desired(self) -> Any:
         ok = False

@@ -42,6 +42,34 @@ class UpstreamUnavailable(Exception):
     """The target cannot be reached now (down, deadline exceeded, or breaker open)."""
 
 
+# The account flask-backend provisions for itself to call packet-service (see link.py).
+SERVICE_ACCOUNT = "packet-publisher@rookery.internal"
+
+# What an operator should read when packet-service refuses the backend's own credential:
+# the raw status alone ("UNAUTHENTICATED: invalid credential") does not say whose.
+CREDENTIAL_REFUSED = (
+    f"packet-service refused the credential of flask-backend's service account "
+    f"({SERVICE_ACCOUNT}): its API key was revoked or is unknown there; restarting "
+    "flask-backend provisions a new one"
+)
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line saying why a call failed, readable by a person; keeps the gRPC code."""
+    if isinstance(error, grpc.RpcError):
+        code = error.code()
+        detail = error.details() or ""
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return f"{CREDENTIAL_REFUSED} (UNAUTHENTICATED: {detail})"
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            return (
+                "packet-service refused flask-backend's service account: it lacks a scope "
+                f"(PERMISSION_DENIED: {detail})"
+            )
+        return f"{code.name}: {detail}"
+    return str(error)
+
+
 @dataclass(slots=True)
 class RetryPolicy:
     attempts: int = 3
@@ -133,4 +161,13 @@ def parse_targets(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-__all__ = ["PacketTarget", "RetryPolicy", "UpstreamUnavailable", "packet_pb2", "parse_targets"]
+__all__ = [
+    "CREDENTIAL_REFUSED",
+    "SERVICE_ACCOUNT",
+    "PacketTarget",
+    "RetryPolicy",
+    "UpstreamUnavailable",
+    "describe_failure",
+    "packet_pb2",
+    "parse_targets",
+]

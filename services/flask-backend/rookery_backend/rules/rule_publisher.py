@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 
 import grpc
 
-from .packet_client import PacketTarget, RetryPolicy, UpstreamUnavailable, packet_pb2
+from .packet_client import (
+    PacketTarget,
+    RetryPolicy,
+    UpstreamUnavailable,
+    describe_failure,
+    packet_pb2,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +137,16 @@ class RulePublisher:
             status.last_error = None
         except UpstreamUnavailable as error:
             status.last_error = str(error)
-        except grpc.RpcError as error:  # the target refused the set: keep the reason
-            status.last_error = f"{error.code().name}: {error.details()}"
-            log.error(
-                "rule set refused", extra={"target": target.address, "error": status.last_error}
-            )
+        except grpc.RpcError as error:
+            # The target refused the set (INVALID_ARGUMENT) or refused us (UNAUTHENTICATED
+            # once the service account's key is revoked): keep the reason, readable by a
+            # person, for GET /rules/status. Logged once per new reason, not every round.
+            reason = describe_failure(error)
+            if reason != status.last_error:
+                log.error(
+                    "rule publishing refused", extra={"target": target.address, "error": reason}
+                )
+            status.last_error = reason
         finally:
             status.breaker_state = target.breaker_state
 

@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from ...rules.stats_view import SERIES_METRICS, decode_page_token
 from ...utils import iso
 
 # -- text ----------------------------------------------------------------------------------
@@ -324,3 +325,168 @@ class HealthOut(BaseModel):
 class ReadyOut(BaseModel):
     status: str
     database: str
+
+# -- stats: packet statistics (api/v1/stats.py) --------------------------------------------
+# Rates are never computed between two callers: they come from packet-service's per-second
+# history (or Prometheus), the same for everyone.
+RANGE_PRESETS = ("5m", "15m", "1h", "6h", "24h")
+RANGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SERIES_RANGE_MAX = 7 * 86400
+SERIES_POINTS_MAX = 10_000  # per series, as packet-service's GetSeries
+SERIES_POINTS_AUTO = 300  # the step chosen when none is given: about this many points
+
+
+def _series_metrics(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    if not names:
+        raise ValueError("name at least one metric")
+    unknown = [name for name in names if name not in SERIES_METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}; expected {', '.join(SERIES_METRICS)}")
+    return names
+
+
+def _range_seconds(value: str) -> int:
+    match = re.fullmatch(r"\s*(\d{1,7})\s*([smhd]?)\s*", value)
+    if not match:
+        raise ValueError("expected seconds or a duration like 5m, 15m, 1h, 6h, 24h")
+    seconds = int(match.group(1)) * RANGE_UNITS[match.group(2) or "s"]
+    if not 10 <= seconds <= SERIES_RANGE_MAX:
+        raise ValueError(f"{seconds} s is out of range (10 s to {SERIES_RANGE_MAX // 86400} days)")
+    return seconds
+
+
+class TopFlowsQuery(Query):
+    n: int = Field(default=10, ge=1, le=1000, description="flows per page, 1-1000")
+    order_by: Literal["packets", "bytes"] = "packets"
+    page_token: (
+        Annotated[Text, StringConstraints(max_length=64), AfterValidator(decode_page_token)] | None
+    ) = Field(
+        default=None,
+        description="meta.next_page_token of the previous page; absent for the first page. "
+        "Pages reach at most 10000 flows deep into each packet-service's ordering.",
+    )
+
+
+class SeriesQuery(Query):
+    metric: Annotated[Text, StringConstraints(max_length=200), AfterValidator(_series_metrics)] = (
+        Field(
+            description="comma-separated: packets, bytes, bytes_wire, allow, drop, malformed, "
+            "parse_errors, rule_hits (one series per rule of the rule set in force)",
+        )
+    )
+    range_seconds: Annotated[
+        Text, StringConstraints(max_length=16), AfterValidator(_range_seconds)
+    ] = Field(
+        default="15m",
+        validate_default=True,
+        alias="range",
+        description="the window ending now: seconds, or 5m, 15m, 1h, 6h, 24h (at most 7d)",
+    )
+    step: int | None = Field(
+        default=None,
+        ge=1,
+        le=86400,
+        description="seconds per point; default: about 300 points over the range; at most "
+        "10000 points",
+    )
+
+
+class StatsRatesOut(BaseModel):
+    packets: float
+    bytes: float
+    bytes_wire: float
+    allow: float
+    drop: float
+    malformed: float
+
+
+class StatsSummaryOut(BaseModel):
+    packets_per_second: float = Field(description="= rates.packets")
+    rates: StatsRatesOut = Field(
+        description="per second, the mean of the last rate_window_seconds complete seconds "
+        "of packet-service's history, summed over targets"
+    )
+    rate_window_seconds: int
+    packets_total: int
+    bytes_total: int = Field(description="bytes as captured")
+    bytes_wire_total: int = Field(description="bytes as they were on the wire")
+    verdicts: dict[str, int]
+    parse_errors: dict[str, int]
+    flows_active: int
+    flows_evicted_total: int
+    ruleset_version: int
+    targets_answered: int
+    targets_total: int
+
+
+class StaleMeta(BaseModel):
+    stale: bool = Field(description="true: the last good answer, packet-service is out of reach")
+    age_seconds: float
+    reasons: dict[str, str] = Field(description="target → why it did not answer")
+
+
+class FlowOut(BaseModel):
+    vlan: int | None
+    src: str
+    dst: str
+    src_port: int
+    dst_port: int
+    protocol: int
+    packets: int
+    bytes: int
+    first_seen: float
+    last_seen: float
+    tcp_flags: int
+
+
+class FlowsMeta(StaleMeta):
+    flows_active: int
+    next_page_token: str | None = Field(description="absent on the last page")
+
+
+class RuleHitsOut(BaseModel):
+    rule_id: str
+    name: str
+    hits: int
+
+
+class RuleHitsMeta(StaleMeta):
+    ruleset_version: int = Field(description="hits count since this rule set was loaded")
+    since: float | None = Field(description="Unix seconds the rule set was loaded")
+
+
+class SeriesLineOut(BaseModel):
+    metric: str
+    rule_id: str | None = None
+    rule_name: str | None = None
+    values: list[float | None] = Field(
+        description="the counter's increase within each step (rate = value / step_seconds); "
+        "null where no source covers the step"
+    )
+
+
+class SeriesOut(BaseModel):
+    source: Literal["packet-service", "prometheus"]
+    start: float = Field(description="Unix seconds the first step starts")
+    step_seconds: int
+    points: int
+    range_seconds: int
+    history_start: float | None = Field(description="the oldest second packet-service holds")
+    ruleset_version: int | None
+    rule_hits_since: float | None
+    series: list[SeriesLineOut]
+
+
+class SeriesTargetOut(BaseModel):
+    target: str
+    stale: bool = Field(description="true: it did not answer; its last good answer is used")
+    age_seconds: float
+    error: str | None
+
+
+class SeriesMeta(BaseModel):
+    source: Literal["packet-service", "prometheus"]
+    stale: bool = Field(description="true when any target is stale")
+    age_seconds: float
+    targets: list[SeriesTargetOut]

@@ -1,80 +1,81 @@
 """/api/v1/stats: packet statistics read from packet-service through flask-backend.
-When packet-service is out of reach the last good snapshot is served marked stale (200),
-or 503 upstream_unavailable when there is none; every call has a deadline."""
+When packet-service is out of reach (down, deadline exceeded, or refusing the backend's
+service credential) the last good snapshot is served marked stale (200), or 503
+upstream_unavailable with the reason when there is none; every call has a deadline.
+Rates and series come from packet-service's per-second history, or from Prometheus when
+PROMETHEUS_URL is set, never from the difference between two API calls."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, g
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ...errors import ApiError
-from ...rules.stats_view import NoSnapshot
+from ...rules import store
+from ...rules.packet_client import UpstreamUnavailable
+from ...rules.stats_view import RULE_HITS, Answer, NoSnapshot
+from ...rules.stats_view import SeriesQuery as SeriesWindow
 from ...services import services
 from .. import endpoint, parse_query, respond
-
-
-class TopFlowsQuery(BaseModel):
-    n: int = Field(default=10, ge=1, le=1000)
-    order_by: Literal["packets", "bytes"] = "packets"
-
-
-class StatsSummaryOut(BaseModel):
-    packets_per_second: float
-    packets_total: int
-    bytes_total: int
-    verdicts: dict[str, int]
-    parse_errors: dict[str, int]
-    flows_active: int
-    flows_evicted_total: int
-    ruleset_version: int
-    targets_answered: int
-    targets_total: int
-
-
-class FlowOut(BaseModel):
-    vlan: int | None
-    src: str
-    dst: str
-    src_port: int
-    dst_port: int
-    protocol: int
-    packets: int
-    bytes: int
-    first_seen: float
-    last_seen: float
-    tcp_flags: int
-
-
-class RuleHitsOut(BaseModel):
-    rule_id: str
-    name: str
-    hits: int
-
+from .schemas import (
+    SERIES_POINTS_AUTO,
+    SERIES_POINTS_MAX,
+    FlowOut,
+    FlowsMeta,
+    RuleHitsMeta,
+    RuleHitsOut,
+    SeriesMeta,
+    SeriesOut,
+    SeriesQuery,
+    StaleMeta,
+    StatsSummaryOut,
+    TopFlowsQuery,
+)
 
 bp = Blueprint("stats", __name__, url_prefix="/api/v1/stats")
 
+UNAVAILABLE = (503, "packet-service (or Prometheus) does not answer: upstream_unavailable")
 
-def _answer(fetch: Any, model: type[BaseModel], many: bool = False) -> Any:
+
+def _unavailable(reasons: dict[str, str], what: str) -> ApiError:
+    detail = "; ".join(f"{target}: {why}" for target, why in reasons.items())
+    return ApiError(
+        503,
+        "upstream_unavailable",
+        f"{what}: {detail}" if detail else what,
+        {"reasons": reasons},
+        headers={"Retry-After": "5"},
+    )
+
+
+def _answer(fetch: Callable[[], Answer], model: type[BaseModel]) -> Any:
     try:
-        result = fetch()
-    except NoSnapshot:
-        raise ApiError(
-            503,
-            "upstream_unavailable",
-            "packet-service does not answer and no recent statistics are known",
+        answer = fetch()
+    except NoSnapshot as error:
+        raise _unavailable(
+            error.reasons, "packet-service does not answer and no recent statistics are known"
         ) from None
-    meta = {"stale": result["stale"], "age_seconds": result["age_seconds"]}
-    return respond(result["data"], model, meta=meta)
+    meta = {
+        **answer.meta,
+        "stale": answer.stale,
+        "age_seconds": answer.age_seconds,
+        "reasons": answer.reasons,
+    }
+    return respond(answer.data, model, meta=meta)
 
 
 @endpoint(
     bp,
     "/summary",
     "GET",
-    "Packet totals, rates, verdicts, parse errors, flows",
+    "Packet totals, rates (from the per-second history), verdicts, parse errors, flows",
     response=StatsSummaryOut,
+    meta=StaleMeta,
+    errors=(UNAVAILABLE,),
 )
 def summary() -> Any:
     view = services().packet_link.stats
@@ -85,22 +86,74 @@ def summary() -> Any:
     bp,
     "/flows/top",
     "GET",
-    "The largest flows by packets or bytes",
+    "The largest flows by packets or bytes, a page of n (at most 1000) at a time; "
+    "meta.next_page_token asks for the next page, at most 10000 flows deep",
     query=TopFlowsQuery,
     response=FlowOut,
     many=True,
+    meta=FlowsMeta,
+    errors=(UNAVAILABLE,),
 )
 def top_flows() -> Any:
     query = parse_query(TopFlowsQuery)
     view = services().packet_link.stats
+    offset = query.page_token or 0
     return _answer(
-        lambda: view.top_flows(query.n, query.order_by, g.get("request_id")), FlowOut, many=True
+        lambda: view.top_flows(query.n, query.order_by, offset, g.get("request_id")), FlowOut
     )
 
 
 @endpoint(
-    bp, "/rules", "GET", "Hits per rule of the rule set in force", response=RuleHitsOut, many=True
+    bp,
+    "/rules",
+    "GET",
+    "Hits per rule of the rule set in force, counted since it was loaded (meta.since)",
+    response=RuleHitsOut,
+    many=True,
+    meta=RuleHitsMeta,
+    errors=(UNAVAILABLE,),
 )
 def rule_hits() -> Any:
     view = services().packet_link.stats
-    return _answer(lambda: view.rule_hits(g.get("request_id")), RuleHitsOut, many=True)
+    return _answer(lambda: view.rule_hits(g.get("request_id")), RuleHitsOut)
+
+
+def _window(query: SeriesQuery) -> SeriesWindow:
+    range_seconds = int(query.range_seconds)
+    step = query.step or max(1, math.ceil(range_seconds / SERIES_POINTS_AUTO))
+    if math.ceil(range_seconds / step) > SERIES_POINTS_MAX:
+        message = f"{range_seconds} s in steps of {step} s is above {SERIES_POINTS_MAX} points"
+        raise ApiError(
+            422, "validation_error", "invalid query: step", {"fields": {"step": message}}
+        )
+    return SeriesWindow(tuple(query.metric), range_seconds, step)
+
+
+@endpoint(
+    bp,
+    "/series",
+    "GET",
+    "Counters over time (increase per step), summed over every packet-service, or from "
+    "Prometheus when PROMETHEUS_URL is set; meta marks stale targets",
+    query=SeriesQuery,
+    response=SeriesOut,
+    meta=SeriesMeta,
+    errors=(UNAVAILABLE,),
+)
+def series() -> Any:
+    window = _window(parse_query(SeriesQuery))
+    view = services().packet_link.stats
+    try:
+        result = view.series(window, g.get("request_id"))
+    except NoSnapshot as error:
+        raise _unavailable(error.reasons, "no packet-service target answered") from None
+    except UpstreamUnavailable as error:  # Prometheus out of reach
+        raise _unavailable(
+            {"prometheus": str(error)}, "the statistics source does not answer"
+        ) from None
+    if RULE_HITS in window.metrics and not all(result.rule_names.values()):
+        # Prometheus knows rules by id only; flask-backend holds their names.
+        names = {rule["id"]: rule["name"] for rule in store.current(services().dal).rules}
+        for rule_id, name in result.rule_names.items():
+            result.rule_names[rule_id] = name or names.get(rule_id, "")
+    return respond(result.body(), SeriesOut, meta=result.meta())

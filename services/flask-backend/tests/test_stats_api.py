@@ -1,0 +1,218 @@
+"""/api/v1/stats: query validation, the OpenAPI contract, and what a failing packet-service
+makes of the statistics views and of /rules/status.
+
+A packet-service that fails with an arbitrary gRPC status (UNAUTHENTICATED, DEADLINE_EXCEEDED,
+INTERNAL…) cannot be made from the real one on demand, so these tests run a small gRPC
+server on loopback that answers every call with the status under test. Sums, rates and
+paging against the real packet-service are in scripts/trio_tests/test_stats_series.py."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from conftest import Api
+
+from rookery_backend.gen import packet_pb2_grpc
+from rookery_backend.rules.stats_view import encode_page_token
+
+
+@dataclass(slots=True)
+class FailingPacketService(packet_pb2_grpc.PacketServiceServicer):
+    """Answers every RPC with `code`; DEADLINE_EXCEEDED is the caller's own deadline
+    firing while the call is held open until the test ends."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+    release: threading.Event = field(default_factory=threading.Event)
+    calls: list[str] = field(default_factory=list)
+
+    def _fail(self, method: str, context: grpc.ServicerContext) -> Any:
+        self.calls.append(method)
+        if self.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            self.release.wait(30)
+            context.abort(grpc.StatusCode.CANCELLED, "released")
+        context.abort(self.code, f"{self.code.name.lower()} from the test server")
+
+    def GetStats(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._fail("GetStats", context)
+
+    def GetSeries(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._fail("GetSeries", context)
+
+    def TopFlows(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._fail("TopFlows", context)
+
+    def GetRules(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._fail("GetRules", context)
+
+    def SetRules(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return self._fail("SetRules", context)
+
+
+@pytest.fixture
+def failing() -> Iterator[tuple[FailingPacketService, str]]:
+    servicer = FailingPacketService()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    packet_pb2_grpc.add_PacketServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield servicer, f"127.0.0.1:{port}"
+    finally:
+        servicer.release.set()
+        server.stop(grace=None)
+
+
+@pytest.fixture
+def failing_api(app_factory, failing) -> Iterator[tuple[Api, FailingPacketService]]:
+    servicer, address = failing
+    app = app_factory(packet_service_targets=address, packet_deadline=0.3)
+    try:
+        yield Api(app.test_client()), servicer
+    finally:
+        app.extensions["rookery"].packet_link.stop()
+
+
+# ---------------------------------------------------------------- validation and contract
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({}, "metric"),
+        ({"metric": "packets,nonsense"}, "metric"),
+        ({"metric": "packets", "range": "5 weeks"}, "range"),
+        ({"metric": "packets", "range": "5"}, "range"),  # below 10 s
+        ({"metric": "packets", "range": "30d"}, "range"),  # above 7 days
+        ({"metric": "packets", "step": "0"}, "step"),
+        ({"metric": "packets", "step": "often"}, "step"),
+        ({"metric": "packets", "range": "24h", "step": "1"}, "step"),  # 86400 points
+    ],
+)
+def test_series_query_errors_name_the_parameter(api, query, field) -> None:
+    reply = api.call("GET", "/api/v1/stats/series", api.admin_token(), query_string=query)
+    assert reply.status_code == 422, reply.get_json()
+    error = reply.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert list(error["details"]["fields"]) == [field], error
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"n": "0"}, "n"),
+        ({"n": "1001"}, "n"),
+        ({"order_by": "age"}, "order_by"),
+        ({"page_token": "not-a-token"}, "page_token"),
+    ],
+)
+def test_top_flows_query_errors_name_the_parameter(api, query, field) -> None:
+    reply = api.call("GET", "/api/v1/stats/flows/top", api.admin_token(), query_string=query)
+    assert reply.status_code == 422, reply.get_json()
+    assert list(reply.get_json()["error"]["details"]["fields"]) == [field]
+
+
+def test_series_needs_stats_read(api) -> None:
+    admin = api.admin_token()
+    nobody = api.user_token(admin, "norole@example.com", [])
+    reply = api.call("GET", "/api/v1/stats/series", nobody, query_string={"metric": "packets"})
+    assert reply.status_code == 403
+    assert api.call("GET", "/api/v1/stats/series?metric=packets").status_code == 401
+
+
+def test_openapi_documents_series_flows_paging_and_503(api) -> None:
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    series = document["paths"]["/api/v1/stats/series"]["get"]
+    params = {p["name"]: p for p in series["parameters"]}
+    assert set(params) == {"metric", "range", "step"}
+    assert params["metric"]["required"] and not params["range"]["required"]
+    ok = series["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    assert ok["data"]["$ref"].endswith("/SeriesOut")
+    assert ok["meta"]["$ref"].endswith("/SeriesMeta")
+    assert "503" in series["responses"]
+    assert {"values", "metric", "rule_id"} <= set(schemas["SeriesLineOut"]["properties"])
+    flows = document["paths"]["/api/v1/stats/flows/top"]["get"]
+    assert {p["name"] for p in flows["parameters"]} == {"n", "order_by", "page_token"}
+    meta = flows["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    assert meta["meta"]["$ref"].endswith("/FlowsMeta")
+    assert "next_page_token" in schemas["FlowsMeta"]["properties"]
+    assert "bytes_wire_total" in schemas["StatsSummaryOut"]["properties"]
+    assert "since" in schemas["RuleHitsMeta"]["properties"]
+    for path in ("/api/v1/stats/summary", "/api/v1/stats/rules"):
+        assert "503" in document["paths"][path]["get"]["responses"]
+
+
+def test_no_target_configured_is_503_not_500(api) -> None:
+    admin = api.admin_token()
+    for path in ("/stats/summary", "/stats/rules", "/stats/flows/top", "/stats/series"):
+        reply = api.call("GET", f"/api/v1{path}", admin, query_string={"metric": "packets"})
+        assert reply.status_code == 503, (path, reply.get_json())
+        assert reply.get_json()["error"]["code"] == "upstream_unavailable"
+
+
+# ---------------------------------------------------------------- gRPC failures → 503
+@pytest.mark.parametrize(
+    "code",
+    [
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNIMPLEMENTED,
+    ],
+)
+def test_every_grpc_failure_is_503_with_the_reason(failing_api, code) -> None:
+    api, servicer = failing_api
+    servicer.code = code
+    admin = api.admin_token()
+    for path in ("/stats/summary", "/stats/rules", "/stats/flows/top", "/stats/series"):
+        reply = api.call("GET", f"/api/v1{path}", admin, query_string={"metric": "packets"})
+        assert reply.status_code == 503, (path, reply.get_json())
+        error = reply.get_json()["error"]
+        assert error["code"] == "upstream_unavailable"
+        # The reason names the status (the breaker may open after repeated UNAVAILABLE).
+        reasons = " ".join(error["details"]["reasons"].values())
+        assert code.name in reasons or "circuit breaker open" in reasons, error
+        assert reply.headers["Retry-After"] == "5"
+    assert servicer.calls, "the views never reached the test server"
+
+
+def test_revoked_credential_is_named_in_the_503(failing_api) -> None:
+    api, servicer = failing_api
+    servicer.code = grpc.StatusCode.UNAUTHENTICATED
+    reply = api.call("GET", "/api/v1/stats/summary", api.admin_token())
+    assert reply.status_code == 503
+    message = reply.get_json()["error"]["message"]
+    assert "refused the credential of flask-backend's service account" in message
+
+
+def test_rules_status_says_the_credential_was_refused(failing_api) -> None:
+    api, servicer = failing_api
+    servicer.code = grpc.StatusCode.UNAUTHENTICATED
+    admin = api.admin_token()
+    created = api.call(
+        "POST", "/api/v1/rules", admin, json={"name": "drop-telnet", "action": "drop"}
+    )
+    assert created.status_code == 201, created.get_json()
+    link = api.client.application.extensions["rookery"].packet_link
+    link.publisher.reconcile_once()  # what the background loop does every interval
+    status = api.call("GET", "/api/v1/rules/status", admin).get_json()["data"]
+    assert status["state"] == "pending"
+    error = status["targets"][0]["last_error"]
+    assert "refused the credential of flask-backend's service account" in error
+    assert "packet-publisher@rookery.internal" in error and "UNAUTHENTICATED" in error
+
+
+def test_page_token_round_trip(api) -> None:
+    token = encode_page_token(30)
+    reply = api.call(
+        "GET", "/api/v1/stats/flows/top", api.admin_token(), query_string={"page_token": token}
+    )
+    # Valid token, nothing configured: the token was accepted, the answer is 503.
+    assert reply.status_code == 503
