@@ -4,6 +4,7 @@
 #     scripts/marchproxy-import.sh [--dry-run] [--services FILE] [--config FILE]
 # Exit codes: 0 ok, 1 usage or invalid file, 2 authentication failed, 3 unknown cluster,
 # 4 a service could not be created/updated, 5 MarchProxy unreachable or answered oddly.
+# Gateway answers printed on errors have passwords, tokens and keys redacted.
 # Details: docs/OPERATIONS.md. Runs with the repository's .venv (make venv).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -4,18 +4,86 @@ Quirks it absorbs (shared/marchproxy-api.md): a missing token answers 403, an ex
 401 (access tokens die after 30 minutes whatever `expires_in` says, so a 401 triggers one
 re-login and one retry); error bodies may be plain text; a trailing slash answers 307, so
 paths never end in one and redirects are never followed.
+
+Every gateway answer that reaches an error message passes through `redact` first: a 422
+echoes the request back (FastAPI's `input`), login included, so without it the password
+would be printed.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import requests
 
 API_PREFIX = "/api/v1"
 TIMEOUT_SECONDS = 15
+REDACTED = "[redacted]"
+# A JSON member whose name contains one of these holds a secret, whatever its value.
+SECRET_NAMES = (
+    "pass",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "authorization",
+    "credential",
+    "totp",
+    "cookie",
+)
+
+
+def _secret_name(name: object) -> bool:
+    return isinstance(name, str) and any(part in name.lower() for part in SECRET_NAMES)
+
+
+def _scrub(value: Any, known: list[str]) -> Any:
+    if isinstance(value, dict):
+        loc = value.get("loc")
+        # a validation error about a secret field echoes that field's value as `input`
+        about_secret = isinstance(loc, list) and bool(loc) and _secret_name(loc[-1])
+        return {
+            key: REDACTED
+            if _secret_name(key) or (about_secret and key in ("input", "ctx"))
+            else _scrub(item, known)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_scrub(item, known) for item in value]
+    if isinstance(value, str):
+        for secret in known:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
+def redact(body: str, secrets: Iterable[str]) -> str:
+    """The gateway's answer with every secret removed: JSON members named like one
+    (password, token, api key, …) and any value equal to a secret in use (the password,
+    the access token), in plain, JSON-escaped and URL-encoded form."""
+    known = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+    text = body
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict | list):
+        text = json.dumps(_scrub(parsed, known), ensure_ascii=False)
+    for secret in known:
+        forms = {
+            secret,
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+            quote(secret, safe=""),
+            quote_plus(secret, safe=""),
+        }
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, REDACTED)
+    return text
 
 
 class ApiError(Exception):
@@ -68,7 +136,16 @@ class MarchProxyClient:
                 **kwargs,
             )
         except requests.RequestException as exc:
-            raise ApiError(method, path, None, str(exc)) from exc
+            raise self._error(ApiError, method, path, None, str(exc)) from exc
+
+    def _secrets(self) -> list[str]:
+        return [self.credentials.password, self.credentials.token, self.token]
+
+    def _error(
+        self, kind: type[ApiError], method: str, path: str, status: int | None, body: str
+    ) -> ApiError:
+        """An error to raise, with the gateway's body made safe to print."""
+        return kind(method, path, status, redact(body, self._secrets()))
 
     def request(self, method: str, path: str, expect: tuple[int, ...], **kwargs: Any) -> Any:
         """Send an authenticated request; returns the parsed JSON body (or None)."""
@@ -82,7 +159,7 @@ class MarchProxyClient:
         if response.status_code in expect:
             return _json_or_none(response)
         error = AuthError if response.status_code in (401, 403) else ApiError
-        raise error(method, path, response.status_code, response.text)
+        raise self._error(error, method, path, response.status_code, response.text)
 
     def login(self) -> None:
         if not self.credentials.can_login:
@@ -102,12 +179,14 @@ class MarchProxyClient:
         )
         if response.status_code != 200:
             error = AuthError if response.status_code in (401, 403, 422) else ApiError
-            raise error("POST", path, response.status_code, response.text)
+            raise self._error(error, "POST", path, response.status_code, response.text)
         body = _json_or_none(response) or {}
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
             reason = "two-factor authentication is required" if body.get("requires_2fa") else ""
-            raise AuthError("POST", path, 200, reason or f"no access_token in {response.text}")
+            shown = redact(response.text, self._secrets())  # not JSON once prefixed
+            body_text = reason or f"no access_token in {shown}"
+            raise self._error(AuthError, "POST", path, 200, body_text)
         self.token = token
         self.logins += 1
 

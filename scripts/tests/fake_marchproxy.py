@@ -44,6 +44,9 @@ class Failure:
     status: int
     body: str  # sent as text/plain, like an unhandled exception in the real server
     match_name: str | None = None  # only when the JSON body's name is this
+    # Answer instead like FastAPI's validation error: JSON, `body` as the message and the
+    # request's JSON echoed back as `input` (the real server does, secrets included).
+    echo_input: bool = False
 
 
 @dataclass(slots=True)
@@ -158,6 +161,9 @@ class Handler(BaseHTTPRequestHandler):
                 and (failure.match_name is None or failure.match_name == name)
             ):
                 self.state.fail_next.remove(failure)
+                if failure.echo_input:
+                    error = {"type": "value_error", "loc": ["body"], "msg": failure.body}
+                    raise detail(failure.status, [{**error, "input": body}])
                 raise Reply(failure.status, text=failure.body)
 
     def _authenticate(self) -> None:
@@ -213,7 +219,18 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type", "").split(";")[
             0
         ] != "application/json" or not isinstance(body, dict):
-            raise invalid("username", "Field required")
+            # FastAPI echoes what it could not parse as `input`
+            raise detail(
+                422,
+                [
+                    {
+                        "type": "missing",
+                        "loc": ["body", "username"],
+                        "msg": "Field required",
+                        "input": body,
+                    }
+                ],
+            )
         username, password = body.get("username"), body.get("password")
         if self.state.users.get(username) != password:
             raise detail(401, "Incorrect username or password")

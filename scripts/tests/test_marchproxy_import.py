@@ -303,3 +303,64 @@ def test_fake_keeps_the_observed_quirks(fake: FakeMarchProxy) -> None:
     assert requests.patch(url, json={"protocol": "grpc"}, headers=auth).status_code == 200
     broken = requests.get(f"{fake.url}/api/v1/services", headers=auth)
     assert broken.status_code == 500 and broken.headers["Content-Type"].startswith("text/plain")
+
+
+# -- secrets never reach the terminal ----------------------------------------------------
+def test_a_422_echoing_the_password_at_login_is_printed_redacted(fake: FakeMarchProxy) -> None:
+    # FastAPI's validation error carries the request body as `input`: the password too
+    fake.state.fail_next.append(
+        Failure("POST", "/api/v1/auth/login", 422, "Value error, bad login", echo_input=True)
+    )
+    result = run_import(fake)
+    assert result.returncode == 2
+    assert "HTTP 422" in result.stderr and "Value error, bad login" in result.stderr
+    assert "s3cret-pass" not in result.stderr + result.stdout
+    assert "[redacted]" in result.stderr
+    assert '"username": "admin"' in result.stderr  # what is not secret stays readable
+
+
+def test_a_service_error_repeating_the_password_or_a_token_is_redacted(
+    fake: FakeMarchProxy,
+) -> None:
+    echoed = json.dumps(
+        {"detail": "conflict", "jwt_secret": "jwt-abc-123", "hint": "login was admin:s3cret-pass"}
+    )
+    fake.state.fail_next += [
+        Failure("POST", "/api/v1/services", 409, echoed, match_name="rookery-webui"),
+        Failure("POST", "/api/v1/services", 500, "db: password=s3cret-pass refused"),
+    ]
+    result = run_import(fake)
+    assert result.returncode == 4
+    assert result.stderr.count("[redacted]") >= 3
+    for secret in ("s3cret-pass", "jwt-abc-123"):
+        assert secret not in result.stderr + result.stdout
+    assert "HTTP 409" in result.stderr and "HTTP 500" in result.stderr
+
+
+def test_an_echoed_access_token_is_redacted(fake: FakeMarchProxy) -> None:
+    fake.state.fail_next.append(
+        Failure("GET", "/api/v1/services", 500, "token tok-static-0123 is not allowed here")
+    )
+    fake.state.tokens["tok-static-0123"] = 100
+    result = run_import(fake, MARCHPROXY_TOKEN="tok-static-0123", MARCHPROXY_PASSWORD="")
+    assert result.returncode == 5
+    assert "tok-static-0123" not in result.stderr and "[redacted]" in result.stderr
+
+
+def test_redaction_finds_the_password_in_every_encoding() -> None:
+    from rookery_ops.marchproxy_client import redact
+
+    password = 'p"ss\\wörd&x=1'
+    for body in (
+        json.dumps({"detail": [{"loc": ["body", "x"], "input": {"pw": password}}]}),
+        json.dumps({"detail": password}, ensure_ascii=False),
+        f"plain {password} text",
+        "form username=admin&password=" + requests.utils.quote(password, safe=""),
+    ):
+        shown = redact(body, [password])
+        assert password not in shown and "[redacted]" in shown, body
+        assert "w\\u00f6rd" not in shown and "w%C3%B6rd" not in shown
+    # validation errors about a secret field hide their input, whatever it was
+    about = {"detail": [{"loc": ["body", "cluster_api_key"], "msg": "too short", "input": "k1"}]}
+    assert "k1" not in redact(json.dumps(about), [])
+    assert redact("no secrets here", ["", "s3cret"]) == "no secrets here"
