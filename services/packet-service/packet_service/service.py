@@ -31,14 +31,16 @@ class ListenError(OSError):
         super().__init__(f"cannot listen on the {what} port {port} ({host}): {reason}")
 
 
-def ensure_port_free(what: str, host: str, port: int) -> None:
-    """Bind the TCP port once ourselves (with SO_REUSEADDR, as gRPC does) before gRPC
-    does: gRPC's own failure is a generic message plus a C-core log line on stderr."""
+def ensure_port_free(what: str, host: str, port: int, kind: int = socket.SOCK_STREAM) -> None:
+    """Bind the port once ourselves (TCP with SO_REUSEADDR, as the listeners do) before
+    anything starts: gRPC's own failure is a generic message plus a C-core log line on
+    stderr, and a service that cannot listen should say so before anything else."""
     if not port:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with socket.socket(family, kind) as probe:
+        if kind == socket.SOCK_STREAM:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -51,6 +53,10 @@ class PacketServiceApp:
     ) -> None:
         self.config = config
         self.version = service_version()
+        host = config.bind_address
+        ensure_port_free("gRPC", host, config.grpc_port)
+        ensure_port_free("HTTP", host, config.metrics_port)
+        ensure_port_free("UDP ingest", host, config.udp_ingest_port, socket.SOCK_DGRAM)
         initial = load_rule_set_file(config.rules_file) if config.rules_file else None
         self.rules_source = "file" if initial else "default"
         self.engine = PacketEngine(
@@ -59,7 +65,6 @@ class PacketServiceApp:
             history_seconds=config.history_seconds,
         )
         guards = auth_interceptors(config)
-        ensure_port_free("gRPC", config.bind_address, config.grpc_port)
         built = build_server(config, self.engine, (*guards, *interceptors))
         self.grpc_server, self.grpc_port, self.health = built.server, built.port, built.health
         self.servicer = built.servicer

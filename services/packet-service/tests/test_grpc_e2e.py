@@ -125,6 +125,7 @@ def test_ingest_summarises_and_feeds_stats_and_top_flows(stub):
     summary = stub.Ingest(iter(batches))
     assert summary.batches == 5 and summary.packets == 2300
     assert summary.bytes == sum(map(len, frames)) + 300 * len(heavy[0])
+    assert summary.bytes_wire == summary.bytes  # a PacketBatch carries whole frames
     assert summary.counts.allow + summary.counts.drop + summary.counts.malformed == 2300
     assert summary.ruleset_version == 7
     after = stub.GetStats(packet_pb2.GetStatsRequest())
@@ -444,3 +445,23 @@ def test_top_flows_pages_through_every_flow_once(stub):
     with pytest.raises(grpc.RpcError) as caught:
         stub.TopFlows(packet_pb2.TopFlowsRequest(n=1, page_token=bytes_token))
     assert caught.value.details().startswith("page_token")
+
+
+def test_ingest_summary_counts_the_flows_its_stream_evicted():
+    from packet_service.engine import PacketEngine
+    from packet_service.flow_table import FlowTable
+    from packet_service.grpc_server import build_server
+
+    engine = PacketEngine(flow_table=FlowTable(max_flows=64, initial_capacity=16))
+    built = build_server(ServiceConfig(bind_address="127.0.0.1", grpc_port=0), engine)
+    built.server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{built.port}") as ch:
+            stub = packet_pb2_grpc.PacketServiceStub(ch)
+            frames = [tcp_frame(f"10.50.{i // 250}.{i % 250}", 1000 + i) for i in range(500)]
+            summary = stub.Ingest(iter([batch_message(frames)]))
+            stats = stub.GetStats(packet_pb2.GetStatsRequest())
+    finally:
+        built.server.stop(0)
+        built.servicer.close()
+    assert summary.flows_evicted == stats.flows_evicted_total >= 500 - 64
