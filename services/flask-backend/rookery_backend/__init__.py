@@ -22,10 +22,11 @@ from .datastore import PydalUserDatastore
 from .db import Database, create_schema, wait_for_database
 from .errors import register_error_handlers
 from .guard import install_guard
+from .keys import FLASK_LABEL, TOTP_LABEL, derive_key
 from .mailer import Mailer
 from .metrics import Metrics
 from .models import ReplayGuardTotp
-from .ratelimit import LoginRateLimiter
+from .ratelimit import LoginRateLimiter, LoginThrottle
 from .rules.link import PacketLink
 from .security import JwtCodec
 from .services import Services
@@ -35,9 +36,12 @@ REQUEST_ID_HEADER = "X-Request-ID"
 
 
 def flask_security_config(settings: Settings) -> dict[str, Any]:
-    totp_secret = hashlib.sha256(f"totp:{settings.secret_key}".encode()).hexdigest()
+    # Tag "1" is how TOTP secrets were encrypted before keys were derived per purpose:
+    # kept only so existing enrolments still decrypt; new ones use tag "2" (the highest).
+    legacy_totp = hashlib.sha256(f"totp:{settings.secret_key}".encode()).hexdigest()
+    totp_key = derive_key(settings.secret_key, TOTP_LABEL).hex()
     return {
-        "SECRET_KEY": settings.secret_key,
+        "SECRET_KEY": derive_key(settings.secret_key, FLASK_LABEL).hex(),
         "SECURITY_PASSWORD_SALT": settings.security_password_salt,
         "SECURITY_PASSWORD_HASH": "bcrypt",
         "SECURITY_PASSWORD_HASH_OPTIONS": {"bcrypt": {"rounds": settings.bcrypt_rounds}},
@@ -47,7 +51,7 @@ def flask_security_config(settings: Settings) -> dict[str, Any]:
         "SECURITY_TRACKABLE": True,
         "SECURITY_TWO_FACTOR": True,
         "SECURITY_TWO_FACTOR_ENABLED_METHODS": ["authenticator"],
-        "SECURITY_TOTP_SECRETS": {"1": totp_secret},
+        "SECURITY_TOTP_SECRETS": {"1": legacy_totp, "2": totp_key},
         "SECURITY_TOTP_ISSUER": "Rookery",
         "SECURITY_MULTI_FACTOR_RECOVERY_CODES": True,
         "SECURITY_RESET_PASSWORD_WITHIN": timedelta(seconds=settings.reset_token_ttl),
@@ -88,9 +92,13 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
         datastore=datastore,
         codec=JwtCodec(settings),
         refresh_tokens=RefreshTokenStore(
-            database.dal, settings.refresh_token_ttl, on_revoke=principal_cache.clear
+            database.dal,
+            settings.refresh_token_ttl,
+            on_revoke=principal_cache.clear,
+            grace_seconds=settings.refresh_reuse_grace,
         ),
         rate_limiter=LoginRateLimiter(settings.login_rate_limit),
+        login_throttle=LoginThrottle(settings.login_rate_limit),
         metrics=metrics,
         mailer=Mailer(settings),
         principal_cache=principal_cache,

@@ -12,14 +12,25 @@ from .datastore import PydalUserDatastore
 from .errors import ApiError
 from .models import Role, User
 from .policy import BUILTIN_ROLES, SCOPES
+from .utils import utcnow
 
 log = logging.getLogger("rookery.startup")
 
 ADMIN_ROLE = "admin"
+# The built-in machine accounts flask-backend provisions at start-up, and what stops when
+# one of them is switched off. They hold no password and are protected: deactivating,
+# deleting, re-roling one or revoking its key needs an explicit force (audited).
+SERVICE_ACCOUNT = "packet-publisher@rookery.internal"
+SIBLING_ACCOUNT = "sibling-service@rookery.internal"
+SERVICE_ACCOUNTS: dict[str, str] = {
+    SERVICE_ACCOUNT: "rule publishing to packet-service and statistics",
+    SIBLING_ACCOUNT: "sibling services' credential checks (packet-service authentication)",
+}
 
 
 def user_json(user: User) -> dict[str, Any]:
     return {
+        "service_account": user.email in SERVICE_ACCOUNTS,
         "id": user.id,
         "email": user.email,
         "active": bool(user.active),
@@ -63,6 +74,47 @@ def check_grantable(granted: set[str], holder_scopes: frozenset[str] | set[str])
             "you cannot grant scopes you do not hold",
             {"scopes": missing},
         )
+
+
+def check_can_act_on(target: User, caller_scopes: frozenset[str] | set[str]) -> None:
+    """Nobody changes the password, e-mail or status of an account that holds scopes the
+    caller lacks: the helpdesk does not reset the admin's password."""
+    missing = sorted(set(target.scopes) - set(caller_scopes))
+    if missing:
+        raise ApiError(
+            403,
+            "scope_escalation",
+            "this account holds scopes you do not hold",
+            {"scopes": missing},
+        )
+
+
+def guard_service_account(user_email: str, force: bool, what: str) -> bool:
+    """Refuse `what` on the built-in service account unless forced. Returns True when the
+    change goes through only because it was forced (the caller audits that)."""
+    stops = SERVICE_ACCOUNTS.get(user_email)
+    if stops is None:
+        return False
+    if not force:
+        raise ApiError(
+            409,
+            "protected_account",
+            f"{user_email} is a built-in service account; {what} stops {stops}."
+            " Repeat with force=true to do it anyway.",
+            {"account": user_email, "stops": stops, "force": "true"},
+        )
+    return True
+
+
+def revoke_api_keys_of(svc: Any, user_id: int) -> int:
+    """Revoke every live API key of a user; the number revoked."""
+    dal = svc.dal
+    table = dal.api_key
+    revoked = dal((table.user_id == user_id) & (table.revoked_at == None)).update(  # noqa: E711
+        revoked_at=utcnow()
+    )
+    svc.datastore.changed()  # cached principals of those keys must go at once
+    return revoked
 
 
 def resolve_roles(datastore: PydalUserDatastore, names: list[str]) -> list[Role]:

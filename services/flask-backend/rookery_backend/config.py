@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from .keys import production_secret_problem
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SERVICE_DIR = PACKAGE_DIR.parent
 REPO_DIR = SERVICE_DIR.parent.parent
@@ -94,6 +96,8 @@ class Settings:
     jwt_audience: str = "rookery-api"
     access_token_ttl: int = 900
     refresh_token_ttl: int = 14 * 86400
+    # Seconds a spent refresh token still yields its successor (two tabs refreshing at once)
+    refresh_reuse_grace: float = 5.0
     reset_token_ttl: int = 3600
     principal_cache_ttl: float = 2.0
     bcrypt_rounds: int = 12
@@ -258,6 +262,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         "STATS_MAX_STALE": ("stats_max_stale", 0.0, 86400.0),
         "PROMETHEUS_SCRAPE_INTERVAL": ("prometheus_scrape_interval", 0.1, 3600.0),
         "PROMETHEUS_TIMEOUT": ("prometheus_timeout", 0.1, 300.0),
+        "REFRESH_REUSE_GRACE": ("refresh_reuse_grace", 0.0, 60.0),
     }
     for var, (attr, low, high) in seconds_vars.items():
         if var in env:
@@ -320,8 +325,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         target = "secret_key" if attr == "secret_key" else "security_password_salt"
         values[target] = _persisted_secret(data_dir, f".{target}")
 
-    if mode == "production" and len(str(values["secret_key"])) < 32:
-        raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+    if mode == "production":
+        problem = production_secret_problem(str(values["secret_key"]))
+        if problem:
+            raise ConfigError(problem)
 
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]

@@ -4,8 +4,10 @@ nothing of Flask or gRPC. Also the refresh-token store (rotation, reuse detectio
 
 from __future__ import annotations
 
+import base64
 import copy
 import hmac
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -13,7 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from .datastore import PydalUserDatastore
+from .keys import SUCCESSOR_LABEL, derive_key
 from .models import User
 from .security import (
     JwtCodec,
@@ -22,6 +28,7 @@ from .security import (
     looks_like_jwt,
     new_family,
     new_refresh_token,
+    version_matches,
 )
 from .utils import sha256_hex, utcnow
 
@@ -133,7 +140,7 @@ def _validate_jwt(token: str, codec: JwtCodec, datastore: PydalUserDatastore) ->
         return CredentialCheck(None, "unknown", "the token's user no longer exists")
     if not user.active:
         return CredentialCheck(None, "inactive", "the account is deactivated")
-    if not claims.uniquifier or not user.fs_uniquifier.startswith(claims.uniquifier):
+    if not version_matches(claims.uniquifier, user.fs_uniquifier):
         return CredentialCheck(None, "revoked", "the token was revoked (password changed)")
     if claims.family and _family_revoked(datastore.dal, claims.family):
         # Logout, or a reused refresh token, ends the session's access tokens too.
@@ -179,51 +186,128 @@ class RefreshOutcome:
     user_id: int | None
     family: str | None
     reused: bool = False
+    token: str | None = None  # the new refresh token when the exchange succeeded
+    shared: bool = False  # True: a concurrent use within the grace window, same successor
+
+
+@dataclass(slots=True)
+class SessionInfo:
+    """One sign-in's refresh family as the sessions list shows it."""
+
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    ip: str | None
+    user_agent: str | None
+    expires_at: datetime
+
+
+def _seal(token: str, successor: str) -> str:
+    key = derive_key(token, SUCCESSOR_LABEL)
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(key).encrypt(nonce, successor.encode(), None)
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def _unseal(token: str, sealed: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(sealed.encode())
+        key = derive_key(token, SUCCESSOR_LABEL)
+        return AESGCM(key).decrypt(raw[:12], raw[12:], None).decode()
+    except (ValueError, InvalidTag):
+        return None
 
 
 class RefreshTokenStore:
-    """Rotating single-use refresh tokens, stored hashed, grouped in families. Presenting a
-    spent token revokes its whole family (someone else holds the successor)."""
+    """Rotating single-use refresh tokens, stored hashed, grouped in families (one family =
+    one sign-in = one session). Presenting a spent token within `grace_seconds` of its first
+    use (two tabs refreshing at once) returns the same successor; later, it revokes the whole
+    family (someone else holds the successor)."""
 
     def __init__(
-        self, dal: Any, ttl_seconds: int, on_revoke: Callable[[], None] = lambda: None
+        self,
+        dal: Any,
+        ttl_seconds: int,
+        on_revoke: Callable[[], None] = lambda: None,
+        grace_seconds: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.dal = dal
         self.ttl = timedelta(seconds=ttl_seconds)
         self.on_revoke = on_revoke  # cached principals of a revoked session must go
+        self.grace = timedelta(seconds=grace_seconds)
+        self.clock = clock
 
-    def issue(self, user_id: int, family: str | None = None) -> tuple[str, str]:
+    def issue(
+        self,
+        user_id: int,
+        family: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> tuple[str, str]:
         token = new_refresh_token()
         family = family or new_family()
-        now = utcnow()
+        self._insert(user_id, family, token, ip, user_agent)
+        return token, family
+
+    def _insert(
+        self, user_id: int, family: str, token: str, ip: str | None, user_agent: str | None
+    ) -> None:
+        now = self.clock()
         self.dal.refresh_token.insert(
             user_id=user_id,
             family=family,
             token_hash=sha256_hex(token),
             created_at=now,
             expires_at=now + self.ttl,
+            ip=(ip or "")[:64] or None,
+            user_agent=(user_agent or "")[:255] or None,
         )
-        return token, family
 
-    def consume(self, token: str) -> RefreshOutcome:
+    def rotate(
+        self, token: str, ip: str | None = None, user_agent: str | None = None
+    ) -> RefreshOutcome:
+        """Spend `token` for a new one of the same family."""
         table = self.dal.refresh_token
         row = self.dal(table.token_hash == sha256_hex(token)).select(limitby=(0, 1)).first()
         if row is None:
             return RefreshOutcome(None, None)
-        now = utcnow()
+        now = self.clock()
         if row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
             return RefreshOutcome(None, row.family)
-        # Conditional update: of two concurrent uses of one token exactly one wins.
-        won = self.dal((table.id == row.id) & (table.used_at == None)).update(used_at=now)  # noqa: E711
-        if not won:
-            self.revoke_family(row.family)
-            return RefreshOutcome(row.user_id, row.family, reused=True)
-        return RefreshOutcome(row.user_id, row.family)
+        successor = new_refresh_token()
+        # Conditional update: of two concurrent uses of one token exactly one wins, and
+        # the winner leaves the successor (sealed) for a loser within the grace window.
+        won = self.dal((table.id == row.id) & (table.used_at == None)).update(  # noqa: E711
+            used_at=now, successor=_seal(token, successor)
+        )
+        if won:
+            self._insert(row.user_id, row.family, successor, ip, user_agent)
+            return RefreshOutcome(row.user_id, row.family, token=successor)
+        # A current read (FOR UPDATE where the database has it): under MySQL's repeatable
+        # read a plain select would still show this transaction's first snapshot.
+        spent = (
+            self.dal(table.id == row.id)
+            .select(limitby=(0, 1), for_update=self.dal._dbname != "sqlite")
+            .first()
+        )
+        if (
+            spent is not None
+            and spent.revoked_at is None
+            and spent.used_at is not None
+            and now - spent.used_at <= self.grace
+            and spent.successor
+        ):
+            shared = _unseal(token, spent.successor)
+            if shared is not None:
+                return RefreshOutcome(row.user_id, row.family, token=shared, shared=True)
+        self.revoke_family(row.family)
+        return RefreshOutcome(row.user_id, row.family, reused=True)
 
     def revoke_family(self, family: str) -> int:
         table = self.dal.refresh_token
         revoked = self.dal((table.family == family) & (table.revoked_at == None)).update(  # noqa: E711
-            revoked_at=utcnow()
+            revoked_at=self.clock()
         )
         self.on_revoke()
         return revoked
@@ -233,7 +317,7 @@ class RefreshTokenStore:
         query = (table.user_id == user_id) & (table.revoked_at == None)  # noqa: E711
         if keep_family:
             query &= table.family != keep_family
-        revoked = self.dal(query).update(revoked_at=utcnow())
+        revoked = self.dal(query).update(revoked_at=self.clock())
         self.on_revoke()
         return revoked
 
@@ -241,6 +325,55 @@ class RefreshTokenStore:
         table = self.dal.refresh_token
         row = self.dal(table.token_hash == sha256_hex(token)).select(limitby=(0, 1)).first()
         return row.family if row else None
+
+    def sessions(self, user_id: int) -> list[SessionInfo]:
+        """The user's live sessions (families holding an unspent, unexpired token), the
+        most recently used first."""
+        table = self.dal.refresh_token
+        now = self.clock()
+        heads = self.dal(
+            (table.user_id == user_id)
+            & (table.revoked_at == None)  # noqa: E711
+            & (table.used_at == None)  # noqa: E711
+            & (table.expires_at > now)
+        ).select(orderby=~table.created_at)
+        if not heads:
+            return []
+        families = [row.family for row in heads]
+        started = table.created_at.min()
+        firsts = {
+            r.refresh_token.family: r[started]
+            for r in self.dal(table.family.belongs(families)).select(
+                table.family, started, groupby=table.family
+            )
+        }
+        seen: set[str] = set()
+        result: list[SessionInfo] = []
+        for row in heads:
+            if row.family in seen:
+                continue
+            seen.add(row.family)
+            result.append(
+                SessionInfo(
+                    id=row.family,
+                    created_at=firsts.get(row.family) or row.created_at,
+                    last_used_at=row.created_at,
+                    ip=row.ip,
+                    user_agent=row.user_agent,
+                    expires_at=row.expires_at,
+                )
+            )
+        return result
+
+    def revoke_session(self, user_id: int, family: str) -> bool:
+        """End one of the user's sessions; False when the user has no such session."""
+        table = self.dal.refresh_token
+        query = (
+            (table.user_id == user_id) & (table.family == family) & (table.revoked_at == None)  # noqa: E711
+        )
+        revoked = self.dal(query).update(revoked_at=self.clock())
+        self.on_revoke()
+        return bool(revoked)
 
 
 def expiry_from_timestamp(moment: datetime | None) -> int:

@@ -74,10 +74,13 @@ def wait_for_database(settings: Settings) -> None:
 
 
 def create_schema(settings: Settings) -> None:
-    """SQLAlchemy creates every missing table (initialisation only; never alters)."""
+    """SQLAlchemy creates every missing table, and adds the nullable columns a newer
+    release defines on a table an older one created (nothing else is ever altered)."""
     engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
     try:
-        sqlalchemy_metadata().create_all(engine, checkfirst=True)
+        metadata = sqlalchemy_metadata()
+        metadata.create_all(engine, checkfirst=True)
+        _add_missing_columns(engine, metadata)
         if settings.db_type == "sqlite":
             # Write-ahead logging (a property of the file, kept across opens): readers in
             # other worker threads do not block a writer, nor it them.
@@ -85,6 +88,27 @@ def create_schema(settings: Settings) -> None:
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     finally:
         engine.dispose()
+
+
+def _add_missing_columns(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable or column.unique:
+                log.error(
+                    "table lacks a required column; migrate it by hand",
+                    extra={"table": table.name, "column": column.name},
+                )
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as connection:
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                )
+            log.warning("added a column", extra={"table": table.name, "column": column.name})
 
 
 def drop_schema(settings: Settings) -> None:

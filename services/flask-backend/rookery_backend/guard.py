@@ -8,7 +8,7 @@ from flask import Flask, g, request
 
 from .credentials import Principal, validate_credential
 from .errors import ApiError
-from .policy import AUTHENTICATED, PUBLIC, required_scope
+from .policy import AUTHENTICATED, PUBLIC, is_interactive, required_scope
 from .services import services
 
 log = logging.getLogger("rookery.guard")
@@ -69,6 +69,13 @@ def install_guard(app: Flask) -> None:
             return
         principal = authenticate()
         g.principal = principal
+        if principal.kind != "user" and is_interactive(request.method, rule.rule):
+            raise ApiError(
+                403,
+                "session_required",
+                "this needs a signed-in user session; API keys cannot do it",
+                {"credential": principal.kind},
+            )
         if requirement != AUTHENTICATED and requirement not in principal.scopes:
             raise ApiError(
                 403,

@@ -7,8 +7,22 @@ missing from the table is refused (fail closed) and the policy-matrix test fails
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 PUBLIC = "public"  # anyone, no credential needed
 AUTHENTICATED = "authenticated"  # any valid credential, no particular scope
+
+
+@dataclass(slots=True, frozen=True)
+class Interactive:
+    """A route only a person signed in with a password may call: an access token from
+    /auth/login or /auth/refresh, never an API key. API keys are machine credentials: they
+    do not manage their owner's account, its sessions or its keys, whatever their scopes."""
+
+    scope: str = AUTHENTICATED
+
+
+Requirement = str | Interactive
 
 SCOPES: dict[str, str] = {
     "users:read": "List and view user accounts",
@@ -48,7 +62,7 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
 
 V1 = "/api/v1"
 
-ROUTE_POLICY: dict[tuple[str, str], str] = {
+ROUTE_POLICY: dict[tuple[str, str], Requirement] = {
     # operations
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
@@ -63,11 +77,14 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     ("POST", f"{V1}/auth/reset"): PUBLIC,
     ("POST", f"{V1}/auth/logout"): AUTHENTICATED,
     ("GET", f"{V1}/auth/me"): AUTHENTICATED,
-    ("PATCH", f"{V1}/auth/me"): AUTHENTICATED,
-    ("POST", f"{V1}/auth/password"): AUTHENTICATED,
-    ("POST", f"{V1}/auth/2fa/setup"): AUTHENTICATED,
-    ("POST", f"{V1}/auth/2fa/confirm"): AUTHENTICATED,
-    ("POST", f"{V1}/auth/2fa/disable"): AUTHENTICATED,
+    ("PATCH", f"{V1}/auth/me"): Interactive(),
+    ("POST", f"{V1}/auth/password"): Interactive(),
+    ("POST", f"{V1}/auth/2fa/setup"): Interactive(),
+    ("POST", f"{V1}/auth/2fa/confirm"): Interactive(),
+    ("POST", f"{V1}/auth/2fa/disable"): Interactive(),
+    ("GET", f"{V1}/auth/sessions"): Interactive(),
+    ("DELETE", f"{V1}/auth/sessions"): Interactive(),
+    ("DELETE", f"{V1}/auth/sessions/<session_id>"): Interactive(),
     # users
     ("GET", f"{V1}/users"): "users:read",
     ("POST", f"{V1}/users"): "users:write",
@@ -82,9 +99,9 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
     ("GET", f"{V1}/scopes"): "roles:read",
     # API keys (the caller's own; ?all=true additionally needs users:admin)
     ("GET", f"{V1}/apikeys"): "apikeys:read",
-    ("POST", f"{V1}/apikeys"): "apikeys:write",
+    ("POST", f"{V1}/apikeys"): Interactive("apikeys:write"),
     ("DELETE", f"{V1}/apikeys/<int:key_id>"): "apikeys:write",
-    ("POST", f"{V1}/apikeys/<int:key_id>/rotate"): "apikeys:write",
+    ("POST", f"{V1}/apikeys/<int:key_id>/rotate"): Interactive("apikeys:write"),
     # audit log
     ("GET", f"{V1}/audit"): "audit:read",
     ("GET", f"{V1}/audit/events"): "audit:read",
@@ -109,12 +126,30 @@ ROUTE_POLICY: dict[tuple[str, str], str] = {
 #   GET /apikeys?all=true          users:admin
 #   PATCH /users/{id} with roles   users:admin, and the caller holds every granted scope
 #   POST /users with roles         users:admin, and the caller holds every granted scope
+#   PATCH/DELETE /users/{id}       the caller holds every scope the target account holds
+#   DELETE /apikeys/{id}           the key's owner, or users:admin for another user's key
+#                                  (rotating stays with the owner: nobody else sees a secret)
+#   the built-in service account   deactivating, deleting, re-roling it or revoking its key
+#                                  needs an explicit force (audited)
 ALL_KEYS_SCOPE = "users:admin"
 ROLE_ASSIGNMENT_SCOPE = "users:admin"
 
 
-def required_scope(method: str, rule: str) -> str | None:
-    """The requirement for a route, or None when the route is not in the table."""
+def requirement_of(method: str, rule: str) -> Requirement | None:
+    """The table's entry for a route, or None when the route is not in the table."""
     if method == "HEAD":
         method = "GET"
     return ROUTE_POLICY.get((method, rule))
+
+
+def required_scope(method: str, rule: str) -> str | None:
+    """The scope (or PUBLIC / AUTHENTICATED) a route needs, or None when it is unlisted."""
+    requirement = requirement_of(method, rule)
+    if isinstance(requirement, Interactive):
+        return requirement.scope
+    return requirement
+
+
+def is_interactive(method: str, rule: str) -> bool:
+    """True when only a signed-in person's access token may call the route."""
+    return isinstance(requirement_of(method, rule), Interactive)

@@ -84,6 +84,13 @@ REFRESH_TOKENS = TableSpec(
         C("expires_at", "datetime"),
         C("used_at", "datetime"),
         C("revoked_at", "datetime"),
+        # The token that replaced this one, encrypted with a key derived from this token
+        # itself: a second tab presenting it within the grace window gets the same
+        # successor, and nobody reading the database learns a usable token.
+        C("successor", "text"),
+        # Where the session was used from when this token was issued (sessions list).
+        C("ip", "string", 64),
+        C("user_agent", "string", 255),
     ),
 )
 

@@ -6,6 +6,8 @@ credentials Rookery issues itself. Secrets are random; only their SHA-256 is sto
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -16,6 +18,7 @@ from typing import Any
 import jwt
 
 from .config import Settings
+from .keys import JWT_LABEL, derive_key
 
 API_KEY_PREFIX = "rk_"
 REFRESH_PREFIX = "rt_"
@@ -53,7 +56,7 @@ class JwtCodec:
             self.signing_key: Any = Path(settings.jwt_private_key_file).read_bytes()
             self.verify_key: Any = Path(settings.jwt_public_key_file).read_bytes()
         else:
-            self.signing_key = self.verify_key = settings.secret_key
+            self.signing_key = self.verify_key = derive_key(settings.secret_key, JWT_LABEL)
 
     def issue(
         self,
@@ -73,9 +76,10 @@ class JwtCodec:
             "jti": uuid.uuid4().hex,
             "scope": " ".join(sorted(scopes)),
             "roles": sorted(roles),
-            # A prefix of the account's uniquifier: a password change or reset rotates the
-            # uniquifier and with it every access token issued before.
-            "ver": uniquifier[:12],
+            # A digest of the account's uniquifier: a password change or reset rotates the
+            # uniquifier and with it every access token issued before. Not the uniquifier
+            # itself: it is readable in the token and Flask-Security uses it elsewhere.
+            "ver": uniquifier_version(uniquifier),
         }
         if family:
             claims["fam"] = family
@@ -116,6 +120,15 @@ class JwtCodec:
             family=claims.get("fam"),
             uniquifier=str(claims.get("ver", "")),
         )
+
+
+def uniquifier_version(uniquifier: str) -> str:
+    return hashlib.sha256(f"ver:{uniquifier}".encode()).hexdigest()[:24]
+
+
+def version_matches(claimed: str, uniquifier: str) -> bool:
+    """The token's `ver` against the account's uniquifier: exact, in constant time."""
+    return bool(claimed) and hmac.compare_digest(claimed, uniquifier_version(uniquifier))
 
 
 def looks_like_jwt(token: str) -> bool:

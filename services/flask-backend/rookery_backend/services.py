@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .db import Database
     from .mailer import Mailer
     from .metrics import Metrics
-    from .ratelimit import LoginRateLimiter
+    from .ratelimit import LoginRateLimiter, LoginThrottle
     from .rules.link import PacketLink
     from .security import JwtCodec
 
@@ -26,7 +26,8 @@ class Services:
     datastore: PydalUserDatastore
     codec: JwtCodec
     refresh_tokens: RefreshTokenStore
-    rate_limiter: LoginRateLimiter
+    rate_limiter: LoginRateLimiter  # password recovery requests
+    login_throttle: LoginThrottle
     metrics: Metrics
     mailer: Mailer
     principal_cache: PrincipalCache

@@ -4,7 +4,10 @@ with a reason saying so; a backend in ROOKERY_REQUIRE_DBS that cannot connect fa
 
 from __future__ import annotations
 
+import email
 import os
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +15,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 from rookery_backend import create_app
 from rookery_backend.config import RateLimit, Settings, load_settings
 from rookery_backend.db import create_schema, drop_schema, sqlalchemy_url
+from rookery_backend.policy import BUILTIN_ROLES
 from rookery_backend.schema import TABLES
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
@@ -203,13 +208,62 @@ def principals(api: Api) -> dict[str, str | None]:
         json={"name": "matrix", "scopes": ["rules:read", "stats:read"]},
     )
     assert key.status_code == 201, key.get_json()
+    # A key holding every scope: still a machine credential, refused on account routes.
+    admin_key = api.call(
+        "POST",
+        "/api/v1/apikeys",
+        admin,
+        json={"name": "matrix-admin", "scopes": sorted(BUILTIN_ROLES["admin"][1])},
+    )
+    assert admin_key.status_code == 201, admin_key.get_json()
     return {
         "admin": admin,
         "maintainer": maintainer,
         "viewer": viewer,
         "apikey": key.get_json()["data"]["key"],
+        "apikey-admin": admin_key.get_json()["data"]["key"],
         "anonymous": None,
     }
+
+
+# -- a real SMTP server on loopback -----------------------------------------------------------
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[email.message.Message]:
+        # Mail leaves on a background thread; wait for it (bounded), never a fixed sleep.
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def mail_app(app_factory, smtp):
+    controller, _ = smtp
+    return app_factory(
+        mail_server="127.0.0.1", mail_port=controller.port, public_url="http://ui.example"
+    )
 
 
 __all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "Api", "RateLimit", "settings_for"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from rookery_backend.utils import utcnow
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -32,6 +35,7 @@ def test_login_returns_tokens_and_user(api) -> None:
         "created_at",
         "last_login_at",
         "login_count",
+        "service_account",
     }
     assert reply.headers["X-Request-ID"]
 
@@ -60,13 +64,22 @@ def test_inactive_account_is_refused(api) -> None:
     assert reply.get_json()["error"]["code"] == "account_inactive"
 
 
-def test_refresh_rotates_and_reuse_revokes_the_family(api) -> None:
+def past_the_reuse_grace(app) -> None:
+    """Moves the refresh store's clock beyond the window in which concurrent tabs share a
+    successor, so a spent token counts as stolen."""
+    store = app.extensions["rookery"].refresh_tokens
+    store.clock = lambda: utcnow() + store.grace + timedelta(seconds=1)
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(app, api) -> None:
     first = login_body(api).get_json()["data"]["refresh_token"]
     rotated = api.call("POST", REFRESH, json={"refresh_token": first})
     assert rotated.status_code == 200
     second = rotated.get_json()["data"]["refresh_token"]
     assert second != first and rotated.get_json()["data"]["access_token"]
-    # The spent token comes back: someone copied it. The whole family dies.
+    # The spent token comes back after the grace window: someone copied it. The whole
+    # family dies.
+    past_the_reuse_grace(app)
     reuse = api.call("POST", REFRESH, json={"refresh_token": first})
     assert reuse.status_code == 401
     assert reuse.get_json()["error"]["code"] == "invalid_refresh"
@@ -124,10 +137,16 @@ def test_me_and_patch_me(api) -> None:
     token = api.user_token(admin, "me@example.com", ["viewer"])
     me = api.call("GET", "/api/v1/auth/me", token).get_json()["data"]
     assert me["email"] == "me@example.com" and me["roles"] == ["viewer"]
-    changed = api.call("PATCH", "/api/v1/auth/me", token, json={"email": "Me2@Example.com"})
+    change = {"email": "Me2@Example.com", "current_password": "password1"}
+    changed = api.call("PATCH", "/api/v1/auth/me", token, json=change)
     assert changed.status_code == 200
     assert changed.get_json()["data"]["email"] == "me2@example.com"
-    taken = api.call("PATCH", "/api/v1/auth/me", token, json={"email": ADMIN_EMAIL})
+    taken = api.call(
+        "PATCH",
+        "/api/v1/auth/me",
+        token,
+        json={"email": ADMIN_EMAIL, "current_password": "password1"},
+    )
     assert taken.status_code == 409 and taken.get_json()["error"]["code"] == "conflict"
 
 
@@ -233,11 +252,12 @@ def test_logout_ends_the_sessions_access_token(api) -> None:
     assert api.call("GET", "/api/v1/auth/me", other).status_code == 200
 
 
-def test_refresh_reuse_kills_the_access_tokens_of_the_family(api) -> None:
+def test_refresh_reuse_kills_the_access_tokens_of_the_family(app, api) -> None:
     data = login_body(api).get_json()["data"]
     rotated = api.call("POST", REFRESH, json={"refresh_token": data["refresh_token"]})
     new_access = rotated.get_json()["data"]["access_token"]
     assert api.call("GET", "/api/v1/auth/me", new_access).status_code == 200
+    past_the_reuse_grace(app)
     api.call("POST", REFRESH, json={"refresh_token": data["refresh_token"]})  # reuse
     assert api.call("GET", "/api/v1/auth/me", new_access).status_code == 401
 

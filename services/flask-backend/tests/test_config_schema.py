@@ -14,6 +14,7 @@ from conftest import SERVICE_DIR, base_env, settings_for
 from rookery_backend import create_app
 from rookery_backend.config import ConfigError, RateLimit, load_settings
 from rookery_backend.db import DatabaseUnavailable, sqlalchemy_url, wait_for_database
+from rookery_backend.policy import BUILTIN_ROLES
 from rookery_backend.schema import TABLES, column_names
 
 
@@ -158,7 +159,7 @@ def test_seeding_is_idempotent(app_factory) -> None:
     for flask_app in (first, second):
         dal = flask_app.extensions["rookery"].dal
         assert dal(dal.auth_user).count() == 1
-        assert dal(dal.auth_role).count() == 3
+        assert dal(dal.auth_role).count() == len(BUILTIN_ROLES)
         dal.commit()
 
 
@@ -262,10 +263,11 @@ def test_trusted_proxy_address_is_used(app_factory) -> None:
         headers = {"X-Forwarded-For": client_ip}
         return api.call("POST", "/api/v1/auth/login", json=body, headers=headers).status_code
 
-    assert [attempt("203.0.113.7"), attempt("203.0.113.8")] == [401, 401]
-    # Third attempt on the account is limited whatever the address; the audit line carries
-    # the forwarded client address, not the proxy's.
-    assert attempt("203.0.113.9") == 429
+    # The limit is per forwarded client address (not one bucket for everything behind the
+    # proxy); the audit line carries the forwarded client address, not the proxy's.
+    assert [attempt("203.0.113.7"), attempt("203.0.113.7")] == [401, 401]
+    assert attempt("203.0.113.7") == 429
+    assert attempt("203.0.113.8") == 401
     admin = api.admin_token()
     events = api.call("GET", "/api/v1/audit?event=login_failed", admin).get_json()["data"]
     assert {e["ip"] for e in events} == {"203.0.113.7", "203.0.113.8"}

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import re
 
-from rookery_backend.policy import AUTHENTICATED, BUILTIN_ROLES, PUBLIC, ROUTE_POLICY, SCOPES
+import pytest
+from rookery_backend.policy import (
+    AUTHENTICATED,
+    BUILTIN_ROLES,
+    PUBLIC,
+    ROUTE_POLICY,
+    SCOPES,
+    Interactive,
+    required_scope,
+)
 
 # The error codes only the guard produces: seeing one means the guard refused the call.
-GUARD_CODES = {"unauthorized", "invalid_token", "insufficient_scope"}
+GUARD_CODES = {"unauthorized", "invalid_token", "insufficient_scope", "session_required"}
 APIKEY_SCOPES = {"rules:read", "stats:read"}  # what the conftest's key was created with
+# Callers that are machine credentials, not interactive sessions.
+API_KEYS = {"apikey", "apikey-admin"}
 
 
 def app_routes(app) -> set[tuple[str, str]]:
@@ -28,8 +39,29 @@ def test_every_route_is_in_the_policy_table_and_back(app) -> None:
     stale = sorted(set(ROUTE_POLICY) - routes)
     assert not missing, f"routes without a policy entry: {missing}"
     assert not stale, f"policy entries without a route: {stale}"
-    for requirement in ROUTE_POLICY.values():
-        assert requirement in (PUBLIC, AUTHENTICATED) or requirement in SCOPES
+    for (method, rule), requirement in ROUTE_POLICY.items():
+        scope = required_scope(method, rule)
+        assert scope in (PUBLIC, AUTHENTICATED) or scope in SCOPES
+        assert not (isinstance(requirement, Interactive) and scope == PUBLIC)
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        ("PATCH", "/api/v1/auth/me"),
+        ("POST", "/api/v1/auth/password"),
+        ("POST", "/api/v1/auth/2fa/setup"),
+        ("POST", "/api/v1/auth/2fa/confirm"),
+        ("POST", "/api/v1/auth/2fa/disable"),
+        ("POST", "/api/v1/apikeys"),
+        ("POST", "/api/v1/apikeys/<int:key_id>/rotate"),
+        ("GET", "/api/v1/auth/sessions"),
+    ],
+)
+def test_account_management_needs_an_interactive_session(route) -> None:
+    # API keys are machine credentials: whatever their scopes, they do not manage their
+    # owner's account, sessions or keys.
+    assert isinstance(ROUTE_POLICY[route], Interactive)
 
 
 def test_an_unlisted_route_is_refused(app, api) -> None:
@@ -43,6 +75,8 @@ def test_an_unlisted_route_is_refused(app, api) -> None:
 def scopes_of(who: str) -> set[str]:
     if who == "apikey":
         return APIKEY_SCOPES
+    if who == "apikey-admin":
+        return set(BUILTIN_ROLES["admin"][1])
     return set(BUILTIN_ROLES[who][1])
 
 
@@ -52,14 +86,15 @@ def test_policy_matrix(app, api, principals) -> None:
     order = sorted(ROUTE_POLICY, key=lambda route: (route[1].endswith("/logout"), route))
     for method, rule in order:
         path = re.sub(r"<(?:\w+:)?\w+>", "999999", rule)
-        requirement = ROUTE_POLICY[(method, rule)]
+        requirement = required_scope(method, rule)
+        interactive = isinstance(ROUTE_POLICY[(method, rule)], Interactive)
         for who, token in principals.items():
             reply = api.call(method, path, token, json={})
             body = reply.get_json(silent=True) or {}
             code = body.get("error", {}).get("code") if isinstance(body, dict) else None
             if requirement == PUBLIC:
                 allowed = True
-            elif token is None:
+            elif token is None or (interactive and who in API_KEYS):
                 allowed = False
             else:
                 allowed = requirement == AUTHENTICATED or requirement in scopes_of(who)
@@ -70,6 +105,8 @@ def test_policy_matrix(app, api, principals) -> None:
                 ok = code not in GUARD_CODES and (reply.status_code < 500 or upstream)
             elif token is None:
                 ok = reply.status_code == 401 and code == "unauthorized"
+            elif interactive and who in API_KEYS:
+                ok = reply.status_code == 403 and code == "session_required"
             else:
                 ok = reply.status_code == 403 and code == "insufficient_scope"
             if not ok:

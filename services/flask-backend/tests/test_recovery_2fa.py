@@ -2,53 +2,11 @@
 
 from __future__ import annotations
 
-import email
 import re
-import socket
 import time
 from urllib.parse import parse_qs, urlparse
 
-import pytest
-from aiosmtpd.controller import Controller
 from passlib.totp import TOTP
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[email.message.Message]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.messages
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
-
-
-@pytest.fixture
-def mail_app(app_factory, smtp):
-    controller, _ = smtp
-    return app_factory(
-        mail_server="127.0.0.1", mail_port=controller.port, public_url="http://ui.example"
-    )
 
 
 def test_forgot_mails_a_working_link(mail_app, smtp) -> None:
@@ -107,7 +65,10 @@ def current_code(secret: str, step: int = 0) -> str:
 def test_totp_enrolment_login_recovery_and_disable(api) -> None:
     admin = api.admin_token()
     token = api.user_token(admin, "2fa@example.com", ["viewer"])
-    setup = api.call("POST", "/api/v1/auth/2fa/setup", token)
+    # Enrolment asks for the password: a stolen access token alone cannot add a factor.
+    unproven = api.call("POST", "/api/v1/auth/2fa/setup", token, json={"password": "nope"})
+    assert unproven.status_code == 400
+    setup = api.call("POST", "/api/v1/auth/2fa/setup", token, json={"password": "password1"})
     assert setup.status_code == 200
     secret = setup.get_json()["data"]["secret"]
     assert setup.get_json()["data"]["otpauth_uri"].startswith("otpauth://totp/")
@@ -126,8 +87,9 @@ def test_totp_enrolment_login_recovery_and_disable(api) -> None:
     bad = api.call("POST", "/api/v1/auth/login", json={**body, "totp": "123456"})
     assert bad.status_code == 401 and bad.get_json()["error"]["code"] == "invalid_totp"
     # The code used to confirm enrolment is spent (replay protection); the next one works once.
+    # It says so, rather than calling a right code wrong.
     replay = api.call("POST", "/api/v1/auth/login", json={**body, "totp": confirm_code})
-    assert replay.status_code == 401 and replay.get_json()["error"]["code"] == "invalid_totp"
+    assert replay.status_code == 401 and replay.get_json()["error"]["code"] == "totp_reused"
     good = api.call("POST", "/api/v1/auth/login", json={**body, "totp": current_code(secret, 1)})
     assert good.status_code == 200
     again = api.call("POST", "/api/v1/auth/login", json={**body, "totp": current_code(secret, 1)})
@@ -140,6 +102,11 @@ def test_totp_enrolment_login_recovery_and_disable(api) -> None:
     fresh = good.get_json()["data"]["access_token"]
     refused = api.call("POST", "/api/v1/auth/2fa/disable", fresh, json={"password": "x"})
     assert refused.status_code == 400
-    off = api.call("POST", "/api/v1/auth/2fa/disable", fresh, json={"password": "password1"})
+    # Turning the factor off takes the password and the factor (here a recovery code).
+    half = api.call("POST", "/api/v1/auth/2fa/disable", fresh, json={"password": "password1"})
+    assert half.status_code == 401 and half.get_json()["error"]["code"] == "totp_required"
+    off = api.call(
+        "POST", "/api/v1/auth/2fa/disable", fresh, json={"password": "password1", "totp": codes[1]}
+    )
     assert off.status_code == 200
     assert api.call("POST", "/api/v1/auth/login", json=body).status_code == 200

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint
 
 from ... import audit
-from ...accounts import check_grantable, check_scopes_known
+from ...accounts import check_grantable, check_scopes_known, guard_service_account
 from ...errors import ApiError
 from ...guard import current_principal
 from ...policy import ALL_KEYS_SCOPE
@@ -16,7 +16,7 @@ from ...security import new_api_key
 from ...services import services
 from ...utils import sha256_hex, utcnow
 from .. import endpoint, parse_body, parse_query, respond
-from .schemas import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyListQuery, ApiKeyOut
+from .schemas import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyListQuery, ApiKeyOut, ForceQuery
 
 bp = Blueprint("apikeys", __name__, url_prefix="/api/v1/apikeys")
 
@@ -35,21 +35,26 @@ def key_json(row: Any) -> dict[str, Any]:
     }
 
 
-def _load_own(key_id: int) -> Any:
+def _load_own(key_id: int, others_too: bool = False) -> Any:
+    """The caller's key; with others_too, also another user's key for a holder of
+    users:admin (revoking only: a key's secret is only ever shown to its owner)."""
     dal = services().dal
     principal = current_principal()
     row = dal(dal.api_key.id == key_id).select(limitby=(0, 1)).first()
     mine = row is not None and row.user_id == principal.user.id
-    if row is None or (not mine and ALL_KEYS_SCOPE not in principal.scopes):
+    if row is None or (not mine and not (others_too and ALL_KEYS_SCOPE in principal.scopes)):
         raise ApiError(404, "not_found", f"no API key with id {key_id}")
     if row.revoked_at is not None:
         raise ApiError(409, "revoked", "this API key is revoked")
     return row
 
 
-def _audit(event: str, row: Any) -> None:
+def _audit(event: str, row: Any, forced: bool = False) -> None:
     services().datastore.changed()  # a revoked or rotated key must stop working at once
-    audit.record_caller_action(event, f"apikey:{row.id}", {"name": row.name, "prefix": row.prefix})
+    details: dict[str, Any] = {"name": row.name, "prefix": row.prefix, "owner_id": row.user_id}
+    if forced:
+        details["forced"] = True
+    audit.record_caller_action(event, f"apikey:{row.id}", details)
 
 
 @endpoint(
@@ -124,13 +129,24 @@ def list_keys() -> Any:
     return respond([key_json(r) for r in rows], ApiKeyOut)
 
 
-@endpoint(bp, "/<int:key_id>", "DELETE", "Revoke an API key", response=ApiKeyOut)
+@endpoint(
+    bp,
+    "/<int:key_id>",
+    "DELETE",
+    "Revoke an API key (yours; anyone's with users:admin)",
+    query=ForceQuery,
+    response=ApiKeyOut,
+)
 def revoke_key(key_id: int) -> Any:
-    dal = services().dal
-    row = _load_own(key_id)
+    svc = services()
+    dal = svc.dal
+    query = parse_query(ForceQuery)
+    row = _load_own(key_id, others_too=True)
+    owner = svc.datastore.find_user(id=row.user_id)
+    forced = guard_service_account(owner.email if owner else "", query.force, "revoking its key")
     dal(dal.api_key.id == row.id).update(revoked_at=utcnow())
     row = dal.api_key[row.id]
-    _audit("apikey_revoked", row)
+    _audit("apikey_revoked", row, forced=forced)
     return respond(key_json(row), ApiKeyOut)
 
 
@@ -138,7 +154,7 @@ def revoke_key(key_id: int) -> Any:
     bp,
     "/<int:key_id>/rotate",
     "POST",
-    "Replace an API key's secret (shown once)",
+    "Replace the secret of one of your API keys (shown once)",
     response=ApiKeyCreatedOut,
 )
 def rotate_key(key_id: int) -> Any:

@@ -16,9 +16,10 @@ from flask_security.recoverable import (
     update_password,
 )
 from flask_security.utils import hash_password, verify_and_update_password, verify_password
+from passlib.exc import TokenError, UsedTokenError
 
 from ... import audit
-from ...accounts import user_json
+from ...accounts import revoke_api_keys_of, user_json
 from ...errors import ApiError
 from ...guard import current_principal
 from ...models import User
@@ -36,9 +37,13 @@ from .schemas import (
     RecoveryCodesOut,
     RefreshIn,
     ResetIn,
+    ResetOut,
+    SessionOut,
+    SessionsEndedOut,
     TokenOut,
     TwoFactorConfirmIn,
     TwoFactorDisableIn,
+    TwoFactorSetupIn,
     TwoFactorSetupOut,
     UserOut,
 )
@@ -56,6 +61,20 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
+def user_agent() -> str:
+    return request.headers.get("User-Agent", "")[:255]
+
+
+def _notify(svc: Services, recipient: str, subject: str, body: str) -> None:
+    """Mail a notice off the request thread (logged instead where no server is set up)."""
+    if svc.mailer.configured:
+        threading.Thread(
+            target=svc.mailer.send, args=(recipient, subject, body), daemon=True
+        ).start()
+    elif not svc.settings.production:
+        svc.mailer.send(recipient, subject, body)
+
+
 def _burn_password_check(password: str) -> None:
     # An unknown address costs the same bcrypt work as a known one, so response time does
     # not reveal which addresses have accounts.
@@ -65,9 +84,17 @@ def _burn_password_check(password: str) -> None:
 
 
 def _token_response(
-    svc: Services, user: User, family: str | None, as_cookie: bool, status: int = 200
+    svc: Services,
+    user: User,
+    family: str | None,
+    as_cookie: bool,
+    status: int = 200,
+    refresh_token: str | None = None,
 ) -> Any:
-    refresh_token, family = svc.refresh_tokens.issue(user.id, family)
+    if refresh_token is None or family is None:
+        refresh_token, family = svc.refresh_tokens.issue(
+            user.id, family, ip=client_ip(), user_agent=user_agent()
+        )
     access_token, _ = svc.codec.issue(
         user.id, user.scopes, user.role_names, user.fs_uniquifier, family
     )
@@ -99,15 +126,27 @@ def _clear_cookie(response: Any) -> Any:
     return response
 
 
+def _tf_enabled(user: User) -> bool:
+    return bool(user.tf_primary_method and user.tf_totp_secret)
+
+
 def _check_second_factor(svc: Services, user: User, code: str | None) -> None:
-    if not (user.tf_primary_method and user.tf_totp_secret):
+    if not _tf_enabled(user):
         return
     if not code:
         raise ApiError(401, "totp_required", "enter the code from your authenticator app")
     code = code.strip()
     factory = current_app.extensions["security"].totp_factory
-    if code.isdigit() and factory.verify_totp(code, user.tf_totp_secret, user, window=30):
-        return
+    if code.isdigit():
+        if factory.verify_totp(code, user.tf_totp_secret, user, window=30):
+            return
+        if _totp_already_used(factory, code, user):
+            raise ApiError(
+                401,
+                "totp_reused",
+                "this code was already used; wait for the next code of your authenticator",
+                keep_writes=True,
+            )
     # A recovery code works once.
     hashed = sha256_hex(code.lower())
     codes = list(user.mf_recovery_codes or [])
@@ -128,13 +167,58 @@ def _check_second_factor(svc: Services, user: User, code: str | None) -> None:
     raise ApiError(401, "invalid_totp", "the code is not valid", keep_writes=True)
 
 
+def _totp_already_used(factory: Any, code: str, user: User) -> bool:
+    """True when `code` is right for the current window but was spent before (the replay
+    guard refused it): the user should wait for the next code, not doubt theirs. Asks
+    passlib (FST's TOTP engine) directly, as FST's verify_totp folds that case into False."""
+    try:
+        factory._totp.verify(
+            code, user.tf_totp_secret, window=30, last_counter=user.tf_totp_last_counter
+        )
+    except UsedTokenError:
+        return True
+    except (TokenError, ValueError):
+        return False
+    return False
+
+
+def _reauthenticate(svc: Services, user: User, password: str | None, totp: str | None) -> None:
+    """The account's owner proves presence: the current password, or with two-factor on,
+    a fresh authenticator code instead."""
+    if password:
+        if user.password and verify_password(password, user.password):
+            return
+        raise ApiError(
+            400,
+            "invalid_password",
+            "the current password is wrong",
+            {"fields": {"current_password": "wrong password"}},
+        )
+    if totp and _tf_enabled(user):
+        factory = current_app.extensions["security"].totp_factory
+        if totp.strip().isdigit() and factory.verify_totp(
+            totp.strip(), user.tf_totp_secret, user, window=30
+        ):
+            return
+        raise ApiError(
+            400, "invalid_totp", "the code is not valid", {"fields": {"totp": "wrong code"}}
+        )
+    raise ApiError(
+        422,
+        "reauthentication_required",
+        "confirm with your current password"
+        + (" or an authenticator code" if _tf_enabled(user) else ""),
+        {"fields": {"current_password": "required"}},
+    )
+
+
 @endpoint(bp, "/login", "POST", "Log in with e-mail and password", body=LoginIn, response=TokenOut)
 def login() -> Any:
     svc = services()
     payload = parse_body(LoginIn)
     email = payload.email.strip().lower()
     ip = client_ip()
-    wait = svc.rate_limiter.hit(f"ip:{ip}", f"account:{email}")
+    wait = svc.login_throttle.check(email, ip)
     if wait:
         audit.record(svc.dal, "login_rate_limited", actor_email=email, ip=ip)
         svc.metrics.auth_events.labels("login_rate_limited").inc()
@@ -153,6 +237,7 @@ def login() -> Any:
     else:
         ok = verify_and_update_password(payload.password, user)
     if not ok:
+        svc.login_throttle.failed(email, ip)
         audit.record(
             svc.dal,
             "login_failed",
@@ -167,6 +252,7 @@ def login() -> Any:
     if not user.active:
         raise ApiError(403, "account_inactive", "this account is deactivated")
     _check_second_factor(svc, user, payload.totp)
+    svc.login_throttle.succeeded(email, ip)
 
     now = utcnow()
     user.last_login_at, user.current_login_at = user.current_login_at or now, now
@@ -205,7 +291,7 @@ def refresh() -> Any:
         from_cookie = token is not None
     if not token:
         raise ApiError(401, "invalid_refresh", "no refresh token given")
-    outcome = svc.refresh_tokens.consume(token)
+    outcome = svc.refresh_tokens.rotate(token, ip=client_ip(), user_agent=user_agent())
     if outcome.reused:
         audit.record(
             svc.dal,
@@ -225,7 +311,7 @@ def refresh() -> Any:
     if user is None or not user.active:
         raise ApiError(401, "invalid_refresh", "the refresh token is not valid")
     svc.metrics.auth_events.labels("token_refreshed").inc()
-    return _token_response(svc, user, outcome.family, from_cookie)
+    return _token_response(svc, user, outcome.family, from_cookie, refresh_token=outcome.token)
 
 
 @endpoint(
@@ -260,7 +346,7 @@ def me() -> Any:
     bp,
     "/me",
     "PATCH",
-    "Change the caller's e-mail (nothing else)",
+    "Change the caller's e-mail (needs the current password; the old address is told)",
     body=MePatchIn,
     response=UserOut,
 )
@@ -279,8 +365,9 @@ def patch_me() -> Any:
             )
     payload = parse_body(MePatchIn)
     user = principal.user
-    if payload.email is not None:
+    if payload.email is not None and str(payload.email).lower() != user.email:
         email = str(payload.email).lower()
+        _reauthenticate(svc, user, payload.current_password, payload.totp)
         other = svc.datastore.find_user(email=email)
         if other is not None and other.id != user.id:
             raise ApiError(
@@ -289,16 +376,25 @@ def patch_me() -> Any:
                 "that e-mail address is taken",
                 {"fields": {"email": "already in use"}},
             )
+        old_email = user.email
         user.email = email
         svc.datastore.put(user)
         audit.record(
             svc.dal,
-            "user_updated",
+            "email_changed",
             actor_id=user.id,
             actor_email=email,
             target=f"user:{user.id}",
             ip=client_ip(),
-            details={"fields": ["email"]},
+            details={"fields": ["email"], "from": old_email, "to": email},
+        )
+        _notify(
+            svc,
+            old_email,
+            "Rookery: your sign-in address was changed",
+            f"The sign-in address of your Rookery account was changed from {old_email}"
+            f" to {email} (from {client_ip()}).\n\nIf it was not you, tell an"
+            " administrator at once: they can restore the address and end every session.\n",
         )
     return respond(user_json(user), UserOut)
 
@@ -402,7 +498,12 @@ def forgot() -> Any:
 
 
 @endpoint(
-    bp, "/reset", "POST", "Set a new password with a reset token", body=ResetIn, response=MessageOut
+    bp,
+    "/reset",
+    "POST",
+    "Set a new password with a reset token (ends every session and, unless kept, the API keys)",
+    body=ResetIn,
+    response=ResetOut,
 )
 def reset() -> Any:
     svc = services()
@@ -412,7 +513,8 @@ def reset() -> Any:
         reason = "expired" if expired else "invalid"
         raise ApiError(400, "invalid_token", f"the reset token is {reason}")
     update_password(user, payload.password)
-    svc.refresh_tokens.revoke_user(user.id)
+    sessions = svc.refresh_tokens.revoke_user(user.id)
+    keys = revoke_api_keys_of(svc, user.id) if payload.revoke_api_keys else 0
     audit.record(
         svc.dal,
         "password_reset",
@@ -420,20 +522,35 @@ def reset() -> Any:
         actor_email=user.email,
         target=f"user:{user.id}",
         ip=client_ip(),
+        details={"api_keys_revoked": keys, "sessions_revoked": sessions},
     )
-    return respond({"message": "password changed; log in with the new password"}, MessageOut)
+    message = "password changed; every session was signed out"
+    message += (
+        f" and {keys} API key(s) revoked" if payload.revoke_api_keys else "; API keys were kept"
+    )
+    return respond(
+        {
+            "message": message + "; log in with the new password",
+            "api_keys_revoked": keys,
+            "sessions_revoked": sessions,
+        },
+        ResetOut,
+    )
 
 
 @endpoint(
     bp,
     "/2fa/setup",
     "POST",
-    "Start TOTP enrolment: a new secret to scan",
+    "Start TOTP enrolment (needs the password): a new secret to scan",
+    body=TwoFactorSetupIn,
     response=TwoFactorSetupOut,
 )
 def tf_setup() -> Any:
     svc = services()
     user = current_principal().user
+    payload = parse_body(TwoFactorSetupIn)
+    _reauthenticate(svc, user, payload.password, None)
     if user.tf_primary_method:
         raise ApiError(409, "tf_already_enabled", "two-factor is already on; disable it first")
     factory = current_app.extensions["security"].totp_factory
@@ -489,7 +606,7 @@ def tf_confirm() -> Any:
     bp,
     "/2fa/disable",
     "POST",
-    "Turn TOTP off (needs the password)",
+    "Turn TOTP off (needs the password and a current code or recovery code)",
     body=TwoFactorDisableIn,
     response=MessageOut,
 )
@@ -504,6 +621,8 @@ def tf_disable() -> Any:
             "the password is wrong",
             {"fields": {"password": "wrong password"}},
         )
+    # The second factor protects against a stolen password: turning it off takes both.
+    _check_second_factor(svc, user, payload.totp)
     svc.datastore.tf_reset(user)
     svc.datastore.mf_set_recovery_codes(user, None)
     audit.record(
@@ -515,3 +634,80 @@ def tf_disable() -> Any:
         ip=client_ip(),
     )
     return respond({"message": "two-factor authentication is off"}, MessageOut)
+
+
+@endpoint(bp, "/sessions", "GET", "The caller's signed-in sessions", response=SessionOut, many=True)
+def list_sessions() -> Any:
+    svc = services()
+    principal = current_principal()
+    rows = svc.refresh_tokens.sessions(principal.user.id)
+    return respond(
+        [
+            {
+                "id": info.id,
+                "created_at": info.created_at,
+                "last_used_at": info.last_used_at,
+                "expires_at": info.expires_at,
+                "ip": info.ip,
+                "user_agent": info.user_agent,
+                "current": info.id == principal.token_family,
+            }
+            for info in rows
+        ],
+        SessionOut,
+    )
+
+
+@endpoint(
+    bp,
+    "/sessions",
+    "DELETE",
+    "Sign out every other session of the caller",
+    response=SessionsEndedOut,
+)
+def end_other_sessions() -> Any:
+    svc = services()
+    principal = current_principal()
+    others = [
+        info.id
+        for info in svc.refresh_tokens.sessions(principal.user.id)
+        if info.id != principal.token_family
+    ]
+    # Families are ended one by one (not "all but mine") so the count is what the user saw.
+    ended = sum(svc.refresh_tokens.revoke_session(principal.user.id, f) for f in others)
+    audit.record(
+        svc.dal,
+        "sessions_ended",
+        actor_id=principal.user.id,
+        actor_email=principal.user.email,
+        target=f"user:{principal.user.id}",
+        ip=client_ip(),
+        details={"ended": ended},
+    )
+    return respond({"ended": ended}, SessionsEndedOut)
+
+
+@endpoint(
+    bp,
+    "/sessions/<session_id>",
+    "DELETE",
+    "Sign out one session of the caller",
+    response=SessionsEndedOut,
+)
+def end_session(session_id: str) -> Any:
+    svc = services()
+    principal = current_principal()
+    if len(session_id) > 64 or not session_id.isalnum() or not session_id.isascii():
+        raise ApiError(404, "not_found", "no such session")
+    if not svc.refresh_tokens.revoke_session(principal.user.id, session_id):
+        raise ApiError(404, "not_found", "no such session")
+    audit.record(
+        svc.dal,
+        "session_ended",
+        actor_id=principal.user.id,
+        actor_email=principal.user.email,
+        target=f"user:{principal.user.id}",
+        ip=client_ip(),
+        details={"session": session_id, "current": session_id == principal.token_family},
+    )
+    return respond({"ended": 1}, SessionsEndedOut)

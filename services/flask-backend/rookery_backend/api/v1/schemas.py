@@ -145,7 +145,15 @@ class LogoutIn(Request):
     refresh_token: Text | None = Field(default=None, max_length=256)
 
 
-class MePatchIn(Request):
+class Reauthentication(Request):
+    """Proof that the account's owner is at the keyboard: the current password, or where
+    two-factor is on, a code from the authenticator instead."""
+
+    current_password: Text | None = Field(default=None, max_length=256)
+    totp: Text | None = Field(default=None, max_length=64)
+
+
+class MePatchIn(Reauthentication):
     email: Email | None = None
 
 
@@ -161,6 +169,14 @@ class ForgotIn(Request):
 class ResetIn(Request):
     token: Text = Field(min_length=1, max_length=1024)
     password: Text = NewPassword
+    # Whoever could reset the password may also have made keys: revoked unless kept.
+    revoke_api_keys: bool = True
+
+
+class ResetOut(BaseModel):
+    message: str
+    api_keys_revoked: int
+    sessions_revoked: int
 
 
 class TwoFactorConfirmIn(Request):
@@ -169,6 +185,26 @@ class TwoFactorConfirmIn(Request):
 
 class TwoFactorDisableIn(Request):
     password: Text = Password
+    # A current authenticator code or an unused recovery code.
+    totp: Text | None = Field(default=None, max_length=64)
+
+
+class TwoFactorSetupIn(Request):
+    password: Text = Password
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: Timestamp
+    last_used_at: Timestamp
+    expires_at: Timestamp
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class SessionsEndedOut(BaseModel):
+    ended: int
 
 
 class UserOut(BaseModel):
@@ -181,6 +217,9 @@ class UserOut(BaseModel):
     created_at: Timestamp
     last_login_at: Timestamp
     login_count: int
+    # The built-in account flask-backend publishes rules with: protected from changes
+    # that would stop publishing unless forced.
+    service_account: bool = False
 
 
 class TokenOut(BaseModel):
@@ -230,6 +269,13 @@ class UserPatchIn(Request):
     password: Text | None = Field(default=None, min_length=8, max_length=256)
     roles: list[RoleRef] | None = Field(default=None, max_length=32)
     active: bool | None = None
+    # Needed to deactivate or re-role the built-in service account (rule publishing stops).
+    force: bool = False
+
+
+class ForceQuery(Query):
+    # Needed to delete the built-in service account or revoke its key (publishing stops).
+    force: bool = False
 
 
 # -- roles and scopes ----------------------------------------------------------------------
@@ -325,6 +371,7 @@ class HealthOut(BaseModel):
 class ReadyOut(BaseModel):
     status: str
     database: str
+
 
 # -- stats: packet statistics (api/v1/stats.py) --------------------------------------------
 # Rates are never computed between two callers: they come from packet-service's per-second

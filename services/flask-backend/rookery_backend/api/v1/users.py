@@ -10,8 +10,10 @@ from flask_security.utils import hash_password
 from ... import audit
 from ...accounts import (
     ADMIN_ROLE,
+    check_can_act_on,
     check_grantable,
     guard_last_admin,
+    guard_service_account,
     resolve_roles,
     user_json,
 )
@@ -21,7 +23,7 @@ from ...models import Role, User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
 from ...services import services
 from .. import endpoint, parse_body, parse_query, respond
-from .schemas import UserCreateIn, UserListQuery, UserOut, UserPatchIn
+from .schemas import ForceQuery, UserCreateIn, UserListQuery, UserOut, UserPatchIn
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
@@ -157,7 +159,7 @@ def get_user(user_id: int) -> Any:
     bp,
     "/<int:user_id>",
     "PATCH",
-    "Edit a user (email, password, roles, active)",
+    "Edit another user (email, password, roles, active); needs every scope they hold",
     body=UserPatchIn,
     response=UserOut,
 )
@@ -167,7 +169,29 @@ def patch_user(user_id: int) -> Any:
     payload = parse_body(UserPatchIn)
     user = _load(user_id)
     changed: list[str] = []
+    forced: list[str] = []
     is_self = user.id == principal.user.id
+    if is_self and (payload.password is not None or payload.email is not None):
+        raise ApiError(
+            403,
+            "forbidden",
+            "change your own password or e-mail under /auth/password and /auth/me"
+            " (they ask for your current password)",
+        )
+    touches_account = payload.password is not None or (
+        payload.email is not None and str(payload.email).lower() != user.email
+    )
+    if payload.active is not None and payload.active != bool(user.active):
+        touches_account = True
+    if payload.password is not None and principal.kind != "user":
+        raise ApiError(
+            403,
+            "session_required",
+            "setting another user's password needs a signed-in user session, not an API key",
+            {"credential": principal.kind},
+        )
+    if touches_account:
+        check_can_act_on(user, principal.scopes)
     if payload.roles is not None and sorted(set(payload.roles)) != user.role_names:
         if is_self:
             raise ApiError(403, "forbidden", "you cannot change your own roles")
@@ -179,12 +203,18 @@ def patch_user(user_id: int) -> Any:
                 removed |= role.get_permissions()
         check_grantable(removed, principal.scopes)
         guard_last_admin(svc.datastore, user, keeps_admin=ADMIN_ROLE in payload.roles)
+        if guard_service_account(user.email, payload.force, "changing its roles"):
+            forced.append("roles")
         user.roles = roles
         changed.append("roles")
     if payload.active is not None and payload.active != bool(user.active):
         if is_self:
             raise ApiError(403, "forbidden", "you cannot deactivate yourself")
         guard_last_admin(svc.datastore, user, keeps_admin=payload.active)
+        if not payload.active and guard_service_account(
+            user.email, payload.force, "deactivating it"
+        ):
+            forced.append("active")
         user.active = payload.active
         changed.append("active")
     if payload.email is not None and str(payload.email).lower() != user.email:
@@ -201,28 +231,47 @@ def patch_user(user_id: int) -> Any:
     if payload.password is not None:
         user.password = hash_password(payload.password)
         svc.datastore.set_uniquifier(user)  # existing tokens of that user stop working
-        svc.refresh_tokens.revoke_user(user.id)
+        sessions = svc.refresh_tokens.revoke_user(user.id)
         changed.append("password")
+        # An administrator choosing someone's password is a reset by another person:
+        # its own audit line, apart from ordinary edits.
+        audit.record_caller_action(
+            "password_reset_by_admin", f"user:{user.id}", {"sessions_revoked": sessions}
+        )
     if changed:
         svc.datastore.put(user)
-        audit.record_caller_action(
-            "user_updated", f"user:{user.id}", {"fields": changed, "roles": user.role_names}
-        )
+        details: dict[str, Any] = {"fields": changed, "roles": user.role_names}
+        if forced:
+            details["forced"] = forced
+        audit.record_caller_action("user_updated", f"user:{user.id}", details)
     return respond(user_json(user), UserOut)
 
 
-@endpoint(bp, "/<int:user_id>", "DELETE", "Delete a user", response=UserOut)
+@endpoint(
+    bp,
+    "/<int:user_id>",
+    "DELETE",
+    "Delete a user (needs every scope they hold)",
+    query=ForceQuery,
+    response=UserOut,
+)
 def delete_user(user_id: int) -> Any:
     svc = services()
     principal = current_principal()
+    query = parse_query(ForceQuery)
     user = _load(user_id)
     if user.id == principal.user.id:
         raise ApiError(403, "forbidden", "you cannot delete yourself")
+    check_can_act_on(user, principal.scopes)
     guard_last_admin(svc.datastore, user, keeps_admin=False)
+    forced = guard_service_account(user.email, query.force, "deleting it")
     snapshot = user_json(user)
     dal = svc.dal
     dal(dal.api_key.user_id == user.id).delete()
     dal(dal.refresh_token.user_id == user.id).delete()
     svc.datastore.delete_user(user)
-    audit.record_caller_action("user_deleted", f"user:{user.id}", {"email": user.email})
+    details: dict[str, Any] = {"email": user.email}
+    if forced:
+        details["forced"] = True
+    audit.record_caller_action("user_deleted", f"user:{user.id}", details)
     return respond(snapshot, UserOut)
