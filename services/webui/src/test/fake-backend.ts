@@ -6,6 +6,8 @@ export interface Recorded {
   url: string;
   headers: AxiosHeaders;
   body: unknown;
+  /** The query string's parameters (axios `params`), as the server would read them. */
+  params: Record<string, string>;
 }
 
 type Handler = (req: Recorded) => { status: number; body?: unknown; headers?: Record<string, string> } | Promise<{ status: number; body?: unknown; headers?: Record<string, string> }>;
@@ -24,6 +26,7 @@ export function installFakeBackend(routes: Record<string, Handler>) {
       url,
       headers: AxiosHeaders.from(config.headers),
       body: typeof config.data === "string" ? JSON.parse(config.data) : config.data,
+      params: Object.fromEntries(Object.entries(config.params ?? {}).map(([k, v]) => [k, String(v)])),
     };
     calls.push(rec);
     const handler = routes[`${method} ${url}`];

@@ -1,33 +1,27 @@
-import { useEffect, useState } from "react";
+import { useState } from "react";
+import { useSearchParams } from "react-router";
 import { AlertTriangle } from "lucide-react";
 import { Alert } from "../../components/Alert";
 import { PageHeader } from "../../components/PageHeader";
 import { Tabs } from "../../components/Tabs";
 import { toApiError } from "../../lib/api-error";
-import { protocolName } from "../../lib/format";
-import { formatBytes, formatCount, useRuleHits, useStatsSummary, useTopFlows, type StatsSummary } from "./api";
-import { PpsChart } from "./PpsChart";
+import { formatWhen, protocolName } from "../../lib/format";
+import {
+  RANGES, ratesOf, stepTimes, useRuleHits, useStatsSeries, useStatsSummary, useTopFlows,
+  type Metric, type RangeId, type StatsSummary,
+} from "./api";
+import { formatBytes, formatCount, formatSpan } from "./format";
+import { SeriesChart } from "./SeriesChart";
 
-const HISTORY = 120; // points kept for the chart: 6 minutes at one sample per 3 s
+const SERIES_METRICS: Metric[] = ["allow", "drop", "malformed", "bytes_wire", "bytes"];
+const COLORS = { allow: "#34d399", drop: "#f87171", malformed: "#facc15", wire: "#38bdf8", captured: "#a78bfa" };
 
-/** Keeps a rolling window of packets/s samples, one per distinct summary received. */
-function usePpsHistory(summary: StatsSummary | undefined, updatedAt: number) {
-  const [series, setSeries] = useState<{ t: number[]; v: number[] }>({ t: [], v: [] });
-  useEffect(() => {
-    if (!summary || !updatedAt) return;
-    setSeries((s) => ({
-      t: [...s.t, updatedAt / 1000].slice(-HISTORY),
-      v: [...s.v, summary.packets_per_second].slice(-HISTORY),
-    }));
-  }, [summary, updatedAt]);
-  return series;
-}
-
-function Stat({ label, value }: { label: string; value: string }) {
+function Stat({ label, value, hint }: { label: string; value: string; hint?: string }) {
   return (
     <div className="card">
       <p className="text-xs uppercase tracking-wide text-amber-200">{label}</p>
       <p className="mt-1 text-2xl font-semibold text-amber-50">{value}</p>
+      {hint && <p className="mt-1 text-xs muted">{hint}</p>}
     </div>
   );
 }
@@ -41,7 +35,7 @@ function Verdicts({ s }: { s: StatsSummary }) {
   const errors = Object.entries(s.parse_errors ?? {}).filter(([, n]) => n > 0);
   return (
     <section className="card" aria-labelledby="verdicts-title">
-      <h2 id="verdicts-title" className="mb-3 text-lg">Verdicts</h2>
+      <h2 id="verdicts-title" className="mb-3 text-lg">Verdicts since start</h2>
       <ul className="space-y-2">
         {rows.map((r) => (
           <li key={r.label}>
@@ -60,38 +54,134 @@ function Verdicts({ s }: { s: StatsSummary }) {
   );
 }
 
+function RangePicker({ value, onChange }: { value: RangeId; onChange: (id: RangeId) => void }) {
+  return (
+    <div role="radiogroup" aria-label="Time range" className="flex gap-1">
+      {RANGES.map((r) => (
+        <button
+          key={r.id}
+          type="button"
+          role="radio"
+          aria-checked={r.id === value}
+          className={`${r.id === value ? "btn-primary" : "btn-secondary"} px-2 py-1`}
+          onClick={() => onChange(r.id)}
+        >
+          {r.label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+/** Charts of the server's history over the chosen range: rates by verdict, wire bytes. */
+function Traffic() {
+  const [params, setParams] = useSearchParams();
+  const range = (RANGES.find((r) => r.id === params.get("range"))?.id ?? "15m") as RangeId;
+  const series = useStatsSeries(SERIES_METRICS, range);
+  const s = series.data;
+  const times = stepTimes(s);
+  const start = s?.start ?? 0;
+  const end = s ? s.start + s.points * s.step_seconds : 0;
+  const uncovered = s?.history_start && s.history_start > start ? s.history_start : null;
+  const setRange = (id: RangeId) => setParams((p) => { p.set("range", id); return p; }, { replace: true });
+  return (
+    <section className="card space-y-4" aria-labelledby="traffic-title">
+      <div className="flex flex-wrap items-center justify-between gap-2">
+        <h2 id="traffic-title" className="text-lg">Traffic</h2>
+        <RangePicker value={range} onChange={setRange} />
+      </div>
+      {series.isError && <p className="text-sm muted">{toApiError(series.error).message}</p>}
+      {s && (
+        <>
+          <p className="text-xs muted">
+            {s.step_seconds} s per point · from {s.source}
+            {uncovered && ` · the history holds the last ${formatSpan(end - uncovered)}; earlier steps are empty`}
+          </p>
+          {s.staleTargets.length > 0 && (
+            <Alert tone="warning">
+              Not answering, last known values shown: {s.staleTargets.map((t) => `${t.target} (${t.error ?? "unreachable"})`).join("; ")}
+            </Alert>
+          )}
+          <div>
+            <h3 className="mb-1 text-sm">Packets per second by verdict</h3>
+            <SeriesChart
+              label="Packets per second by verdict"
+              times={times}
+              start={start}
+              end={end}
+              formatValue={(v) => `${formatCount(v)}/s`}
+              lines={[
+                { label: "allow", color: COLORS.allow, values: ratesOf(s, "allow") },
+                { label: "drop", color: COLORS.drop, values: ratesOf(s, "drop") },
+                { label: "malformed", color: COLORS.malformed, values: ratesOf(s, "malformed") },
+              ]}
+            />
+          </div>
+          <div>
+            <h3 className="mb-1 text-sm">Bytes per second</h3>
+            <SeriesChart
+              label="Bytes per second"
+              times={times}
+              start={start}
+              end={end}
+              formatValue={(v) => `${formatBytes(v)}/s`}
+              lines={[
+                { label: "on the wire", color: COLORS.wire, values: ratesOf(s, "bytes_wire") },
+                { label: "captured", color: COLORS.captured, values: ratesOf(s, "bytes") },
+              ]}
+            />
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
+
 function TopFlows() {
   const [orderBy, setOrderBy] = useState<"packets" | "bytes">("packets");
-  const flows = useTopFlows(orderBy);
+  // Tokens of the pages before the current one: the server hands out the next one.
+  const [pages, setPages] = useState<string[]>([]);
+  const token = pages.at(-1) ?? null;
+  const flows = useTopFlows(orderBy, token);
+  const page = flows.data;
   return (
     <section className="card overflow-x-auto" aria-labelledby="flows-title">
       <div className="mb-2 flex flex-wrap items-center justify-between gap-2">
         <h2 id="flows-title" className="text-lg">Top flows</h2>
         <label className="flex items-center gap-2 text-sm">
           Order by
-          <select className="input w-auto py-1" value={orderBy} onChange={(e) => setOrderBy(e.target.value as "packets" | "bytes")}>
+          <select className="input w-auto py-1" value={orderBy} onChange={(e) => { setOrderBy(e.target.value as "packets" | "bytes"); setPages([]); }}>
             <option value="packets">packets</option>
             <option value="bytes">bytes</option>
           </select>
         </label>
       </div>
       {flows.isError ? <p className="text-sm muted">{toApiError(flows.error).message}</p> : (
-        <table className="table">
-          <thead><tr><th scope="col">Source</th><th scope="col">Destination</th><th scope="col">Proto</th><th scope="col">VLAN</th><th scope="col">Packets</th><th scope="col">Bytes</th></tr></thead>
-          <tbody>
-            {flows.data?.map((f, i) => (
-              <tr key={i}>
-                <td className="font-mono text-xs">{f.src}{f.src_port != null ? `:${f.src_port}` : ""}</td>
-                <td className="font-mono text-xs">{f.dst}{f.dst_port != null ? `:${f.dst_port}` : ""}</td>
-                <td>{protocolName(f.protocol)}</td>
-                <td>{f.vlan ?? "—"}</td>
-                <td>{formatCount(f.packets)}</td>
-                <td>{formatBytes(f.bytes)}</td>
-              </tr>
-            ))}
-            {flows.data?.length === 0 && <tr><td colSpan={6} className="muted">No flows yet.</td></tr>}
-          </tbody>
-        </table>
+        <>
+          <table className="table">
+            <thead><tr><th scope="col">Source</th><th scope="col">Destination</th><th scope="col">Proto</th><th scope="col">VLAN</th><th scope="col">Packets</th><th scope="col">Bytes</th></tr></thead>
+            <tbody>
+              {page?.flows.map((f, i) => (
+                <tr key={i}>
+                  <td className="font-mono text-xs">{f.src}{f.src_port != null ? `:${f.src_port}` : ""}</td>
+                  <td className="font-mono text-xs">{f.dst}{f.dst_port != null ? `:${f.dst_port}` : ""}</td>
+                  <td>{protocolName(f.protocol)}</td>
+                  <td>{f.vlan ?? "—"}</td>
+                  <td>{formatCount(f.packets)}</td>
+                  <td>{formatBytes(f.bytes)}</td>
+                </tr>
+              ))}
+              {page?.flows.length === 0 && <tr><td colSpan={6} className="muted">No flows yet.</td></tr>}
+            </tbody>
+          </table>
+          <div className="mt-2 flex items-center justify-between gap-2 text-sm">
+            <span className="muted">{page?.flowsActive != null && `${formatCount(page.flowsActive)} active flows · page ${pages.length + 1}`}</span>
+            <span className="flex gap-2">
+              <button type="button" className="btn-secondary px-2 py-1" disabled={!pages.length} onClick={() => setPages((p) => p.slice(0, -1))}>Previous</button>
+              <button type="button" className="btn-secondary px-2 py-1" disabled={!page?.nextPageToken} onClick={() => page?.nextPageToken && setPages((p) => [...p, page.nextPageToken!])}>Next</button>
+            </span>
+          </div>
+        </>
       )}
     </section>
   );
@@ -99,19 +189,26 @@ function TopFlows() {
 
 function RuleHitsTable() {
   const hits = useRuleHits();
-  const max = Math.max(1, ...(hits.data?.map((h) => h.hits) ?? [0]));
+  const rules = hits.data?.rules ?? [];
+  const max = Math.max(1, ...rules.map((h) => h.hits));
+  const version = hits.data?.rulesetVersion;
   return (
     <section className="card" aria-labelledby="hits-title">
-      <h2 id="hits-title" className="mb-2 text-lg">Rule hits</h2>
+      <h2 id="hits-title" className="mb-1 text-lg">Rule hits</h2>
+      {version != null && (
+        <p className="mb-2 text-xs muted" data-testid="hits-since">
+          since rule set v{version}{hits.data?.since ? ` (loaded ${formatWhen(hits.data.since)})` : ""}
+        </p>
+      )}
       {hits.isError ? <p className="text-sm muted">{toApiError(hits.error).message}</p> : (
         <ul className="space-y-2">
-          {hits.data?.map((h) => (
+          {rules.map((h) => (
             <li key={h.rule_id}>
               <div className="mb-1 flex justify-between text-sm"><span>{h.name}</span><span>{formatCount(h.hits)}</span></div>
               <div className="h-2 rounded bg-slate-800" aria-hidden><div className="h-2 rounded bg-sky-400" style={{ width: `${(h.hits / max) * 100}%` }} /></div>
             </li>
           ))}
-          {hits.data?.length === 0 && <li className="text-sm muted">No rules have matched yet.</li>}
+          {hits.data && rules.length === 0 && <li className="text-sm muted">No rules have matched yet.</li>}
         </ul>
       )}
     </section>
@@ -120,26 +217,30 @@ function RuleHitsTable() {
 
 export default function DashboardPage() {
   const summary = useStatsSummary();
-  const history = usePpsHistory(summary.data, summary.dataUpdatedAt);
   const [tab, setTab] = useState("overview");
   const s = summary.data;
   const err = summary.isError ? toApiError(summary.error) : null;
+  const rates = s?.rates;
 
   const overview = (
     <div className="space-y-4">
       {s && (
         <div className="grid grid-cols-2 gap-3 lg:grid-cols-4">
-          <Stat label="Packets / s" value={formatCount(s.packets_per_second)} />
+          <Stat
+            label="Packets / s"
+            value={formatCount(rates?.packets ?? s.packets_per_second)}
+            hint={s.rate_window_seconds ? `mean of the last ${s.rate_window_seconds} s` : undefined}
+          />
           <Stat label="Packets total" value={formatCount(s.packets_total)} />
-          <Stat label="Bytes total" value={formatBytes(s.bytes_total)} />
+          <Stat
+            label="Bytes on the wire"
+            value={formatBytes(s.bytes_wire_total ?? s.bytes_total)}
+            hint={rates ? `${formatBytes(rates.bytes_wire)}/s now` : undefined}
+          />
           <Stat label="Active flows" value={formatCount(s.flows_active)} />
         </div>
       )}
-      <section className="card" aria-labelledby="pps-title">
-        <h2 id="pps-title" className="mb-2 text-lg">Packets per second</h2>
-        {history.t.length < 2 && <p className="text-sm muted">Waiting for samples… the chart fills in as statistics arrive.</p>}
-        <PpsChart times={history.t} values={history.v} />
-      </section>
+      <Traffic />
       {s && <div className="grid gap-4 lg:grid-cols-2"><Verdicts s={s} /><RuleHitsTable /></div>}
     </div>
   );
@@ -159,7 +260,7 @@ export default function DashboardPage() {
         <div className="mb-4">
           <Alert tone={err.code === "upstream_unavailable" || err.status === 404 ? "warning" : "error"}>
             {err.code === "upstream_unavailable"
-              ? "No statistics yet: the packet service has not reported a snapshot."
+              ? `No statistics yet: the packet service does not answer (${err.message}).`
               : err.status === 404
                 ? "This backend does not offer packet statistics yet."
                 : err.message}

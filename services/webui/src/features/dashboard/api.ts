@@ -1,11 +1,23 @@
-import { useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api, type Envelope } from "../../lib/api-client";
+
+/** Per second, from packet-service's per-second history (the same for every viewer). */
+export interface Rates {
+  packets: number;
+  bytes: number;
+  bytes_wire: number;
+  allow: number;
+  drop: number;
+  malformed: number;
+}
 
 export interface StatsSummary {
   packets_per_second: number;
+  rates?: Rates;
+  rate_window_seconds?: number;
   packets_total: number;
   bytes_total: number;
-  /** allow and drop at least; packet-service may add e.g. malformed. */
+  bytes_wire_total?: number;
   verdicts: Record<string, number>;
   parse_errors: Record<string, number>;
   flows_active: number;
@@ -28,13 +40,69 @@ export interface Flow {
   tcp_flags: string | number;
 }
 
+export interface FlowsPage {
+  flows: Flow[];
+  flowsActive: number | null;
+  nextPageToken: string | null;
+}
+
 export interface RuleHits {
   rule_id: string;
   name: string;
   hits: number;
 }
 
+export interface RuleHitsAnswer {
+  rules: RuleHits[];
+  /** The rule set whose load restarted the counters, and when (Unix seconds). */
+  rulesetVersion: number | null;
+  since: number | null;
+}
+
+export type Metric = "packets" | "bytes" | "bytes_wire" | "allow" | "drop" | "malformed" | "parse_errors" | "rule_hits";
+
+export interface SeriesLine {
+  metric: Metric;
+  rule_id?: string | null;
+  rule_name?: string | null;
+  /** The counter's increase within each step; null where nothing covers the step. */
+  values: (number | null)[];
+}
+
+export interface Series {
+  source: "packet-service" | "prometheus";
+  start: number;
+  step_seconds: number;
+  points: number;
+  range_seconds: number;
+  history_start: number | null;
+  ruleset_version: number | null;
+  rule_hits_since: number | null;
+  series: SeriesLine[];
+}
+
+export interface SeriesTarget {
+  target: string;
+  stale: boolean;
+  age_seconds: number;
+  error: string | null;
+}
+
+export interface SeriesAnswer extends Series {
+  staleTargets: SeriesTarget[];
+}
+
 export const REFRESH_MS = 3000;
+
+/** The ranges the picker offers; the server accepts any number of seconds as well. */
+export const RANGES = [
+  { id: "5m", label: "5 m", seconds: 300 },
+  { id: "15m", label: "15 m", seconds: 900 },
+  { id: "1h", label: "1 h", seconds: 3600 },
+  { id: "6h", label: "6 h", seconds: 21600 },
+  { id: "24h", label: "24 h", seconds: 86400 },
+] as const;
+export type RangeId = (typeof RANGES)[number]["id"];
 
 export function useStatsSummary() {
   return useQuery({
@@ -51,14 +119,51 @@ export function useStatsSummary() {
   });
 }
 
-export function useTopFlows(orderBy: "packets" | "bytes") {
+/**
+ * A window of counters from the server's history. Nothing is accumulated in the browser:
+ * every refresh replaces the whole window with what the server holds.
+ */
+export function useStatsSeries(metrics: Metric[], range: RangeId) {
   return useQuery({
-    queryKey: ["stats", "flows", orderBy],
-    queryFn: async () => {
-      const res = await api.get<Envelope<Flow[]> & { stale?: boolean }>("/stats/flows/top", { params: { n: 10, order_by: orderBy } });
-      return res.data.data;
+    queryKey: ["stats", "series", metrics.join(","), range],
+    queryFn: async (): Promise<SeriesAnswer> => {
+      const res = await api.get<Envelope<Series>>("/stats/series", { params: { metric: metrics.join(","), range } });
+      const targets = ((res.data.meta ?? {}) as { targets?: SeriesTarget[] }).targets ?? [];
+      return { ...res.data.data, staleTargets: targets.filter((t) => t.stale) };
     },
     refetchInterval: REFRESH_MS,
+    placeholderData: keepPreviousData,
+    retry: false,
+  });
+}
+
+/** Per-second rates of one metric of a series: the increase per step over the step. */
+export function ratesOf(series: Series | undefined, metric: Metric): (number | null)[] {
+  const line = series?.series.find((s) => s.metric === metric);
+  if (!series || !line) return [];
+  return line.values.map((v) => (v === null ? null : v / series.step_seconds));
+}
+
+/** The start of every step, in Unix seconds: the chart's x values. */
+export function stepTimes(series: Series | undefined): number[] {
+  if (!series) return [];
+  return Array.from({ length: series.points }, (_, i) => series.start + i * series.step_seconds);
+}
+
+export const FLOWS_PER_PAGE = 10;
+
+export function useTopFlows(orderBy: "packets" | "bytes", pageToken: string | null) {
+  return useQuery({
+    queryKey: ["stats", "flows", orderBy, pageToken],
+    queryFn: async (): Promise<FlowsPage> => {
+      const params: Record<string, string | number> = { n: FLOWS_PER_PAGE, order_by: orderBy };
+      if (pageToken) params.page_token = pageToken;
+      const res = await api.get<Envelope<Flow[]>>("/stats/flows/top", { params });
+      const meta = (res.data.meta ?? {}) as { flows_active?: number; next_page_token?: string | null };
+      return { flows: res.data.data, flowsActive: meta.flows_active ?? null, nextPageToken: meta.next_page_token ?? null };
+    },
+    refetchInterval: REFRESH_MS,
+    placeholderData: keepPreviousData,
     retry: false,
   });
 }
@@ -66,22 +171,12 @@ export function useTopFlows(orderBy: "packets" | "bytes") {
 export function useRuleHits() {
   return useQuery({
     queryKey: ["stats", "rules"],
-    queryFn: async () => (await api.get<Envelope<RuleHits[]>>("/stats/rules")).data.data,
+    queryFn: async (): Promise<RuleHitsAnswer> => {
+      const res = await api.get<Envelope<RuleHits[]>>("/stats/rules");
+      const meta = (res.data.meta ?? {}) as { ruleset_version?: number; since?: number | null };
+      return { rules: res.data.data, rulesetVersion: meta.ruleset_version ?? null, since: meta.since ?? null };
+    },
     refetchInterval: REFRESH_MS,
     retry: false,
   });
-}
-
-export function formatCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
-  return String(Math.round(n));
-}
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
