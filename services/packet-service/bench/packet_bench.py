@@ -25,6 +25,8 @@ from packet_service.coalesce import IngestAccumulator
 from packet_service.engine import PacketEngine
 from packet_service.flow_table import FlowTable, pack_keys
 from packet_service.gen import packet_pb2, packet_pb2_grpc
+from packet_service.grpc_server import series_message
+from packet_service.history import METRICS, CounterHistory, plan_series
 from packet_service.rules import compile_rule_set, rule_set_from_json
 from packet_service.slot_pool import SlotPool
 
@@ -175,9 +177,12 @@ def baseline(frames: list[bytes], compiled) -> tuple[float, dict]:
 
 
 def in_process(
-    data, offsets, times, compiled_json, batch: int, coalesce: bool
+    data, offsets, times, compiled_json, batch: int, coalesce: bool, history: bool = True
 ) -> tuple[float, dict]:
-    engine = PacketEngine(rules=RuleSetHolder(compile_rule_set(rule_set_from_json(compiled_json))))
+    engine = PacketEngine(
+        rules=RuleSetHolder(compile_rule_set(rule_set_from_json(compiled_json))),
+        history_seconds=3600 if history else 0,  # the service keeps an hour by default
+    )
     n = offsets.shape[0]
     began = time.perf_counter()
     if coalesce:
@@ -418,6 +423,40 @@ def flow_memory(flows: int) -> tuple[float, float]:
     return current / flows, table.bytes_per_flow()
 
 
+# ---------------------------------------------------------------- history
+
+
+def history_costs(rules: int) -> tuple[int, int, float, int]:
+    """(ring bytes per hour with `rules` rules, the same measured with tracemalloc,
+    best seconds of one GetSeries-equivalent query over 1 h at 1 s step of every metric,
+    reply bytes). The engine is driven through a full hour by an injected clock."""
+    now = [1_700_000_000.0]
+    tracemalloc.start()
+    alone = CounterHistory(3600, now[0])
+    alone.advance(int(now[0]) + 1, np.zeros(len(METRICS), np.int64), "set", np.zeros(rules), 0)
+    traced = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del alone
+    holder = RuleSetHolder(clock=lambda: now[0])
+    engine = PacketEngine(rules=holder, clock=lambda: now[0], history_seconds=3600)
+    holder.replace(rule_set_from_json({**RULES, "rules": RULES["rules"][:rules]}))
+    frames = synthetic.mixed_frames(64, seed=3)
+    data, offsets = synthetic.to_batch(frames)
+    engine.process(data, offsets)
+    for _ in range(3600):  # one batch a second for an hour fills every row
+        now[0] += 1.0
+        engine.process(data, offsets)
+    best = float("inf")
+    reply = None
+    for _ in range(20):
+        began = time.perf_counter()
+        plan = plan_series(now[0] - 3600, now[0], 1, [], now[0])
+        reply = series_message(plan, *engine.series(plan)).SerializeToString()
+        best = min(best, time.perf_counter() - began)
+    assert engine.history is not None
+    return engine.history.nbytes(), traced, best, len(reply or b"")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -464,8 +503,11 @@ def main() -> int:
         base_rate = max(base_rate, rate)
         for size in (256, 1024):
             for coalesce in (False, True):
-                rate, _ = in_process(data, offsets, times, RULES, size, coalesce=coalesce)
-                rates[(size, coalesce)] = max(rates.get((size, coalesce), 0.0), rate)
+                # with the service's history (as timed below) and without, side by side
+                for history in (True, False):
+                    key = (size, coalesce, history)
+                    rate, _ = in_process(data, offsets, times, RULES, size, coalesce, history)
+                    rates[key] = max(rates.get(key, 0.0), rate)
     results.append(
         ("(a) dpkt parse + Python rule evaluation", base_rate, f"{args.baseline_frames:,} frames")
     )
@@ -473,7 +515,7 @@ def main() -> int:
         results.append(
             (
                 f"(b) in process, engine.process per batch of {size}",
-                rates[(size, False)],
+                rates[(size, False, True)],
                 "parse+rules+flows",
             )
         )
@@ -481,7 +523,7 @@ def main() -> int:
         results.append(
             (
                 f"(b') in process, ingest path, batches of {size}",
-                rates[(size, True)],
+                rates[(size, True, True)],
                 "coalesced to 8192",
             )
         )
@@ -527,6 +569,8 @@ def main() -> int:
     results.append(("(e) pcap ingest command, its own read+classify rate", inner_rate, ""))
 
     per_flow_traced, per_flow_columns = flow_memory(1_000_000)
+    rule_count = len(RULES["rules"])
+    ring, ring_traced, query_seconds, reply_bytes = history_costs(rule_count)
 
     print()
     print(f"load average: {os.getloadavg()[0]:.2f} (2 cores shared with other work)")
@@ -542,6 +586,18 @@ def main() -> int:
         f"flow table memory at 1,000,000 flows: {per_flow_traced:.1f} B/flow traced "
         f"({per_flow_columns:.1f} B/flow of columns + index); target <= 200"
     )
+
+    print(
+        f"history: {ring:,} B per hour with {rule_count} rules ({ring_traced:,} B traced); "
+        f"one GetSeries-equivalent query over 1 h at 1 s step, "
+        f"every metric: {query_seconds * 1e3:.2f} ms ({reply_bytes:,} B reply)"
+    )
+    for size in (256, 1024):
+        for coalesce, name in ((False, "engine.process per batch"), (True, "ingest path")):
+            on, off = rates[(size, coalesce, True)], rates[(size, coalesce, False)]
+            print(
+                f"history on / off, (b) {name} of {size}: {on:,.0f} / {off:,.0f} = {on / off:.3f}"
+            )
 
     def rate_of(prefix: str) -> float:
         return next(r for n, r, _ in results if n.startswith(prefix))

@@ -21,7 +21,13 @@ from packet_service.config import ServiceConfig
 from packet_service.engine import PacketEngine
 from packet_service.flow_table import position_from_token, position_token
 from packet_service.gen import packet_pb2, packet_pb2_grpc
-from packet_service.history import RULE_HITS, SeriesError, plan_series
+from packet_service.history import (
+    RULE_HITS,
+    SeriesError,
+    SeriesPlan,
+    SeriesValues,
+    plan_series,
+)
 from packet_service.parser import PARSE_ERROR_REASONS
 from packet_service.rules import CompiledRuleSet, Rule, RuleSet, RuleSetError
 from packet_service.slot_pool import SlotPool
@@ -91,6 +97,29 @@ def status_message(compiled: CompiledRuleSet) -> packet_pb2.RuleSetStatus:
         enabled_rule_count=len(compiled.rules),
         loaded_at=compiled.loaded_at,
     )
+
+
+def series_message(
+    plan: SeriesPlan, values: SeriesValues, rule_set: CompiledRuleSet
+) -> packet_pb2.SeriesResponse:
+    reply = packet_pb2.SeriesResponse(
+        start=plan.start,
+        step_seconds=plan.step,
+        points=plan.points,
+        history_start=values.history_start,
+        ruleset_version=rule_set.version,
+        rule_hits_since=rule_set.loaded_at,
+    )
+    for metric in plan.metrics:
+        if metric != RULE_HITS:
+            reply.series.add(metric=metric, values=values.counters[metric].tolist())
+            continue
+        for compiled, hits in zip(rule_set.rules, values.rule_hits, strict=True):
+            source = rule_set.source.rules[compiled.index]
+            reply.series.add(
+                metric=metric, rule_id=source.id, rule_name=source.name, values=hits.tolist()
+            )
+    return reply
 
 
 class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
@@ -296,28 +325,7 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             )
         except SeriesError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        values, rule_set = engine.series(plan)
-        reply = packet_pb2.SeriesResponse(
-            start=plan.start,
-            step_seconds=plan.step,
-            points=plan.points,
-            history_start=values.history_start,
-            ruleset_version=rule_set.version,
-            rule_hits_since=rule_set.loaded_at,
-        )
-        for metric in plan.metrics:
-            if metric != RULE_HITS:
-                reply.series.add(metric=metric, values=values.counters[metric].tolist())
-                continue
-            for compiled, hits in zip(rule_set.rules, values.rule_hits, strict=True):
-                source = rule_set.source.rules[compiled.index]
-                reply.series.add(
-                    metric=metric,
-                    rule_id=source.id,
-                    rule_name=source.name,
-                    values=hits.tolist(),
-                )
-        return reply
+        return series_message(plan, *engine.series(plan))
 
 
 def packet_service_handler(servicer: PacketServicer) -> grpc.GenericRpcHandler:

@@ -465,3 +465,23 @@ def test_ingest_summary_counts_the_flows_its_stream_evicted():
         built.server.stop(0)
         built.servicer.close()
     assert summary.flows_evicted == stats.flows_evicted_total >= 500 - 64
+
+
+def test_get_series_without_a_history_is_failed_precondition():
+    from packet_service.engine import PacketEngine
+    from packet_service.grpc_server import build_server
+
+    engine = PacketEngine(history_seconds=0)
+    built = build_server(ServiceConfig(bind_address="127.0.0.1", grpc_port=0), engine)
+    built.server.start()
+    try:
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{built.port}") as ch,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            packet_pb2_grpc.PacketServiceStub(ch).GetSeries(packet_pb2.SeriesRequest())
+    finally:
+        built.server.stop(0)
+        built.servicer.close()
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "HISTORY_SECONDS" in caught.value.details()

@@ -206,3 +206,16 @@ def test_memory_is_what_the_readme_says():
     history = CounterHistory(3600, T0)
     assert history.nbytes() == ring_bytes(3600, 0) == 201_600
     assert ring_bytes(3600, 8) == 201_600 + 8 * 28_800
+
+
+def test_history_seconds_setting():
+    from packet_service.config import ConfigError, ServiceConfig
+
+    assert ServiceConfig.from_env({}).history_seconds == 3600
+    assert ServiceConfig.from_env({"HISTORY_SECONDS": "600"}).history_seconds == 600
+    assert ServiceConfig.from_env({"HISTORY_SECONDS": "0"}).history_seconds == 0
+    with pytest.raises(ConfigError, match="HISTORY_SECONDS"):
+        ServiceConfig.from_env({"HISTORY_SECONDS": "-1"})
+    engine = PacketEngine(history_seconds=0)
+    feed(engine, [tcp()])
+    assert engine.history is None and engine.counters.packets == 1
