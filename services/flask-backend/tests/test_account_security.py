@@ -333,3 +333,16 @@ def test_a_generated_secret_is_accepted() -> None:
     import secrets
 
     assert production_secret_problem(secrets.token_urlsafe(48)) is None
+
+
+def test_the_refresh_cookie_is_secure_when_the_original_scheme_is_https(app_factory) -> None:
+    # Behind the web UI (one trusted hop) the browser spoke https to the proxy.
+    api = Api(app_factory(trusted_proxies=1).test_client())
+    reply = api.call(
+        "POST",
+        "/api/v1/auth/login",
+        json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "refresh_cookie": True},
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"},
+    )
+    assert reply.status_code == 200
+    assert "Secure" in reply.headers["Set-Cookie"]
