@@ -6,7 +6,9 @@ account); the token asked about travels in the message."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -285,3 +287,21 @@ def test_a_revoked_api_key_is_refused_by_packet_service_within_two_seconds(trio:
     refused_after = time.monotonic() - revoked_at
     assert code == grpc.StatusCode.UNAUTHENTICATED
     assert refused_after <= 2.5, f"still accepted {refused_after:.2f} s after revocation"
+
+
+def test_a_revocation_made_by_another_replica_is_seen_at_once(backend: Trio) -> None:
+    """Another replica revokes in the shared database; this one has the key in its
+    principal cache (it just validated it) and must not answer from there: packet-service
+    adds its own 2 s of caching on top of whatever AuthService says."""
+    admin = backend.login()
+    key = api_key(backend, admin, ["packets:write"])
+    assert validate(backend, key["key"]).valid
+    database = sqlite3.connect(backend.workdir / "backend-data" / "rookery.sqlite")
+    with database:  # what the other replica's DELETE /apikeys/<id> writes
+        database.execute(
+            "UPDATE api_key SET revoked_at = ? WHERE id = ?",
+            (datetime.now(UTC).replace(tzinfo=None).isoformat(" "), key["id"]),
+        )
+    database.close()
+    answer = validate(backend, key["key"])
+    assert not answer.valid and answer.reason == "revoked"

@@ -30,6 +30,7 @@ from flask import Flask
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .accounts import SIBLING_ACCOUNT as SERVICE_ACCOUNT
 from .config import ConfigError, RateLimit
 from .credentials import CredentialCheck, Principal, validate_credential
 from .gen import auth_pb2, auth_pb2_grpc
@@ -42,7 +43,6 @@ log = logging.getLogger("rookery.grpc")
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 KINDS = {"user": auth_pb2.PRINCIPAL_KIND_USER, "api_key": auth_pb2.PRINCIPAL_KIND_API_KEY}
 CALLER_SCOPE = "auth:introspect"  # what a caller's own credential must carry
-SERVICE_ACCOUNT = "sibling-service@rookery.internal"
 SERVICE_ROLE = "sibling-service"
 SERVICE_KEY_NAME = "AUTH_SERVICE_API_KEY"
 
@@ -196,13 +196,17 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             f"retry in {retry_ms} ms",
         )
 
-    def _validate(self, token: str) -> CredentialCheck:
+    def _validate(self, token: str, fresh: bool = False) -> CredentialCheck:
+        """`fresh` skips this process's principal cache: the asked-about token is always
+        checked against the database, because the caller caches the answer itself (up to
+        2 s) and a revocation made on another replica must not wait for this cache too."""
         svc = self._svc
+        cache = None if fresh else svc.principal_cache
         ok = False
         svc.database.begin_request()
         try:
             with self._app.app_context():
-                check = validate_credential(token, svc.codec, svc.datastore, svc.principal_cache)
+                check = validate_credential(token, svc.codec, svc.datastore, cache)
             ok = True
             return check
         finally:
@@ -215,7 +219,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def ValidateToken(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._start(context)
         self._require_token(request.token, context)
-        check = self._validate(request.token)
+        check = self._validate(request.token, fresh=True)
         if check.principal is None:
             return auth_pb2.ValidateTokenResponse(valid=False, reason=check.reason)
         return auth_pb2.ValidateTokenResponse(
@@ -232,7 +236,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"scope: unknown scope {request.scope!r}"
             )
-        check = self._validate(request.token)
+        check = self._validate(request.token, fresh=True)
         if check.principal is None:
             return auth_pb2.CheckScopeResponse(valid=False, allowed=False, reason=check.reason)
         allowed = request.scope in check.principal.scopes

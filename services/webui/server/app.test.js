@@ -106,7 +106,7 @@ describe("web UI server", () => {
     expect(got["x-real-ip"]).toBeUndefined();
   });
 
-  it("believes only as many proxies in front of it as TRUSTED_PROXIES says", async () => {
+  it("believes only as many proxies in front of it as WEBUI_TRUSTED_PROXIES says", async () => {
     // one trusted proxy appended the address it saw; what the client wrote before is ignored
     await fetch(`${webBehindProxy.url}/api/v1/auth/me`, {
       headers: { "x-forwarded-for": "203.0.113.66, 198.51.100.7", "x-forwarded-proto": "https", "x-forwarded-host": "rookery.example" },
@@ -122,10 +122,12 @@ describe("web UI server", () => {
     expect(got["x-forwarded-proto"]).toBe("http");
   });
 
-  it("reads TRUSTED_PROXIES as a hop count, none by default", () => {
+  it("reads WEBUI_TRUSTED_PROXIES as a hop count, none by default", () => {
     expect(loadConfig({}).trustedProxies).toBe(0);
-    expect(loadConfig({ TRUSTED_PROXIES: "1" }).trustedProxies).toBe(1);
-    for (const bad of ["yes", "-1", "1.5", "11"]) expect(() => loadConfig({ TRUSTED_PROXIES: bad })).toThrow(/TRUSTED_PROXIES/);
+    expect(loadConfig({ WEBUI_TRUSTED_PROXIES: "1" }).trustedProxies).toBe(1);
+    // flask-backend's setting, in a shared env file, is not the web UI's
+    expect(loadConfig({ TRUSTED_PROXIES: "1" }).trustedProxies).toBe(0);
+    for (const bad of ["yes", "-1", "1.5", "11"]) expect(() => loadConfig({ WEBUI_TRUSTED_PROXIES: bad })).toThrow(/WEBUI_TRUSTED_PROXIES/);
   });
 
   it("keeps a caller's request id", async () => {

@@ -17,11 +17,11 @@ export function readVersion() {
   return "0.0.0-unknown";
 }
 
-/** TRUSTED_PROXIES: how many proxies in front of this server set X-Forwarded-* (0-10). */
+/** WEBUI_TRUSTED_PROXIES: how many proxies in front of this server set X-Forwarded-* (0-10). */
 function hops(raw) {
   const value = Number(raw ?? 0);
   if (!Number.isInteger(value) || value < 0 || value > 10) {
-    throw new Error(`TRUSTED_PROXIES: expected a whole number of proxies 0-10, got ${JSON.stringify(raw)}`);
+    throw new Error(`WEBUI_TRUSTED_PROXIES: expected a whole number of proxies 0-10, got ${JSON.stringify(raw)}`);
   }
   return value;
 }
@@ -34,8 +34,9 @@ export function loadConfig(env = process.env) {
     flaskApiUrl: (env.FLASK_API_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, ""),
     distDir: env.WEBUI_DIST_DIR ?? join(here, "..", "dist"),
     proxyTimeoutMs: Number(env.PROXY_TIMEOUT_MS ?? 30000),
+    // its own name: flask-backend's TRUSTED_PROXIES=1 in a shared env file must not reach it
     // 0: the socket's peer is the client and no client-sent X-Forwarded-* is believed
-    trustedProxies: hops(env.TRUSTED_PROXIES || undefined),
+    trustedProxies: hops(env.WEBUI_TRUSTED_PROXIES || undefined),
     version: readVersion(),
   };
 }

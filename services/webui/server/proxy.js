@@ -23,7 +23,7 @@ function values(header) {
 
 /**
  * Who the client is, as far as this server can tell: the socket's peer, its scheme and the
- * Host it asked for. With `trustedProxies` = N (TRUSTED_PROXIES, default 0 = none), the N
+ * Host it asked for. With `trustedProxies` = N (WEBUI_TRUSTED_PROXIES, default 0 = none), the N
  * proxies in front of this server are believed: the client is the N-th X-Forwarded-For
  * entry from the right (what the outermost trusted proxy saw), likewise for -Proto and
  * -Host. Headers with fewer entries than N were not written by the trusted proxies and are
