@@ -33,10 +33,14 @@ class ApiError(Exception):
         self.keep_writes = keep_writes
 
 
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> Any:
-    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response = jsonify(error_body(code, message, details))
     response.status_code = status
     return response
 

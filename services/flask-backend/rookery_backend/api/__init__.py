@@ -29,7 +29,8 @@ class EndpointDoc:
     status: int = 200
     envelope: bool = True  # False: the body is the model itself (operations endpoints)
     meta: type[BaseModel] | None = None  # what the envelope's "meta" holds
-    errors: tuple[tuple[int, str], ...] = ()  # statuses beyond 401/403/422: (status, why)
+    errors: tuple[tuple[int, str], ...] = ()  # statuses only this view gives: (status, why)
+    media_types: tuple[str, ...] = ("application/json",)  # of the success response
 
 
 def endpoint(
@@ -46,13 +47,24 @@ def endpoint(
     envelope: bool = True,
     meta: type[BaseModel] | None = None,
     errors: tuple[tuple[int, str], ...] = (),
+    media_types: tuple[str, ...] = ("application/json",),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view for one method and record what the OpenAPI document says of it."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         docs: dict[str, EndpointDoc] = getattr(view, "api_docs", {})
         docs[method] = EndpointDoc(
-            summary, blueprint.name, body, query, response, many, status, envelope, meta, errors
+            summary,
+            blueprint.name,
+            body,
+            query,
+            response,
+            many,
+            status,
+            envelope,
+            meta,
+            errors,
+            media_types,
         )
         view.api_docs = docs  # type: ignore[attr-defined]
 

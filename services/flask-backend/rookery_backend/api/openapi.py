@@ -10,7 +10,7 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ..policy import AUTHENTICATED, PUBLIC, SCOPES, required_scope
+from ..policy import AUTHENTICATED, PUBLIC, SCOPES, V1, required_scope
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -27,6 +27,70 @@ ERROR_SCHEMA = {
         }
     },
 }
+
+
+# Why an error status can happen; every error body is the Error schema.
+ERROR_REASONS: dict[int, str] = {
+    400: "malformed request: the body is not JSON, or a check of this operation failed",
+    401: "no credential, or one that is not valid (or, signing in: wrong credentials)",
+    403: "the credential lacks the scope, or this action is not allowed on this target",
+    404: "no such resource",
+    409: "conflicts with the current state of the resource",
+    413: "the body is larger than the server accepts",
+    415: "the body is not JSON (send Content-Type: application/json)",
+    422: "invalid input: details.fields names each field and what is wrong with it",
+    429: "too many attempts: Retry-After says when to try again",
+    503: "the database does not answer (Retry-After) or an upstream service is away",
+}
+# Statuses views raise on their own, beyond what every route of their kind can give (see
+# _error_statuses). A view can also declare them with endpoint(errors=...).
+VIEW_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
+    ("POST", f"{V1}/auth/login"): (401, 403, 429),
+    ("POST", f"{V1}/auth/refresh"): (401,),
+    ("POST", f"{V1}/auth/forgot"): (429,),
+    ("PATCH", f"{V1}/auth/me"): (409,),
+    ("POST", f"{V1}/auth/2fa/setup"): (409,),
+    ("POST", f"{V1}/auth/2fa/confirm"): (409,),
+    ("POST", f"{V1}/users"): (409,),
+    ("PATCH", f"{V1}/users/<int:user_id>"): (409,),
+    ("DELETE", f"{V1}/users/<int:user_id>"): (409,),
+    ("POST", f"{V1}/roles"): (409,),
+    ("PATCH", f"{V1}/roles/<int:role_id>"): (409,),
+    ("DELETE", f"{V1}/roles/<int:role_id>"): (409,),
+    ("DELETE", f"{V1}/apikeys/<int:key_id>"): (409,),
+    ("POST", f"{V1}/apikeys/<int:key_id>/rotate"): (409,),
+}
+# Routes that answer without touching the database (so never 503).
+NO_DATABASE = {
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", f"{V1}/openapi.json"),
+    ("GET", f"{V1}/docs"),
+    ("GET", f"{V1}/docs/<asset>"),
+}
+
+
+def _error_statuses(
+    method: str, rule: str, doc: Any, requirement: str | None, params: list[dict[str, Any]]
+) -> dict[int, str]:
+    """Every error status the route can answer, with why."""
+    statuses: set[int] = set(VIEW_ERRORS.get((method, rule), ()))
+    if (method, rule) not in NO_DATABASE:
+        statuses.add(503)
+    if requirement not in (None, PUBLIC):
+        statuses |= {401, 403}
+    if doc.body is not None:
+        statuses |= {400, 413, 415, 422}
+    if doc.query is not None:
+        statuses.add(422)
+    in_path = [p for p in params if p["in"] == "path"]
+    if in_path:
+        statuses.add(404)  # nothing there (an int parameter that is no int routes nowhere)
+    if any(p["schema"]["type"] == "string" for p in in_path):
+        statuses.add(422)  # text path parameters obey the Text rules
+    reasons = {status: ERROR_REASONS[status] for status in statuses}
+    reasons.update(dict(doc.errors))
+    return dict(sorted(reasons.items()))
 
 
 def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -89,7 +153,8 @@ def build_openapi(app: Flask, version: str) -> dict[str, Any]:
             )
         if doc.body is not None:
             operation["requestBody"] = {
-                "required": True,
+                # A missing body reads as {}: needed only when some field is.
+                "required": any(f.is_required() for f in doc.body.model_fields.values()),
                 "content": {
                     "application/json": {
                         "schema": {"$ref": f"#/components/schemas/{doc.body.__name__}"}
@@ -106,24 +171,23 @@ def build_openapi(app: Flask, version: str) -> dict[str, Any]:
         if doc.envelope:
             envelope: dict[str, Any] = {
                 "type": "object",
+                "required": ["data"],
                 "properties": {"data": data_schema, "meta": meta_schema},
             }
         else:
-            envelope = data_schema or {"type": "string"}
+            envelope = data_schema or {"type": "object"}
         operation["responses"][str(doc.status)] = {
             "description": "success",
-            "content": {"application/json": {"schema": envelope}},
+            "content": {
+                media_type: {"schema": envelope if "json" in media_type else {"type": "string"}}
+                for media_type in doc.media_types
+            },
         }
         error_ref = {
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         }
-        for status, text in (
-            ("401", "not authenticated"),
-            ("403", "missing scope"),
-            ("422", "invalid input"),
-            *((str(code), why) for code, why in doc.errors),
-        ):
-            operation["responses"][status] = {"description": text, **error_ref}
+        for status, why in _error_statuses(method, rule, doc, requirement, params).items():
+            operation["responses"][str(status)] = {"description": why, **error_ref}
         paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",

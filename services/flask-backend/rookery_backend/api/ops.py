@@ -89,12 +89,22 @@ def readyz() -> Any:
     )
 
 
-@endpoint(bp, "/metrics", "GET", "Prometheus metrics (text exposition format)", envelope=False)
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+
+
+@endpoint(
+    bp,
+    "/metrics",
+    "GET",
+    "Prometheus metrics (text exposition format)",
+    envelope=False,
+    media_types=(PROMETHEUS_TEXT,),
+)
 def metrics() -> Any:
-    return Response(services().metrics.render(), mimetype="text/plain; version=0.0.4")
+    return Response(services().metrics.render(), mimetype=PROMETHEUS_TEXT)
 
 
-@bp.get("/api/v1/openapi.json")
+@endpoint(bp, "/api/v1/openapi.json", "GET", "This OpenAPI 3.1 document", envelope=False)
 def openapi_document() -> Any:
     cache = current_app.extensions.setdefault("rookery_openapi", {})
     if "doc" not in cache:
@@ -102,7 +112,14 @@ def openapi_document() -> Any:
     return jsonify(cache["doc"])
 
 
-@bp.get("/api/v1/docs")
+@endpoint(
+    bp,
+    "/api/v1/docs",
+    "GET",
+    "Swagger UI for this document (HTML)",
+    envelope=False,
+    media_types=("text/html",),
+)
 def swagger_ui() -> Any:
     response = Response(SWAGGER_PAGE, mimetype="text/html")
     response.headers["Content-Security-Policy"] = SWAGGER_CSP
@@ -110,7 +127,14 @@ def swagger_ui() -> Any:
     return response
 
 
-@bp.get("/api/v1/docs/<asset>")
+@endpoint(
+    bp,
+    "/api/v1/docs/<asset>",
+    "GET",
+    "Swagger UI's script and stylesheet",
+    envelope=False,
+    media_types=tuple(sorted(set(SWAGGER_ASSETS.values()))),
+)
 def swagger_asset(asset: str) -> Any:
     if asset == "init.js":
         return Response(SWAGGER_INIT, mimetype="text/javascript")
