@@ -1,5 +1,6 @@
 // Starts the real trio on free loopback ports for the browser tests, and stops it again.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,7 +34,8 @@ async function waitHealthy(url, proc, name, timeoutMs = 90_000) {
   throw new Error(`${name} did not answer 200 on ${url} within ${timeoutMs / 1000} s`);
 }
 
-export const ADMIN = { email: "admin@rookery.test", password: "Admin-e2e-Passw0rd!" };
+// .local: the backend refuses the other special-use domains (.test, .invalid…) in e-mail addresses.
+export const ADMIN = { email: "admin@rookery.local", password: "Admin-e2e-Passw0rd!" };
 
 /**
  * Starts packet-service (when present), flask-backend and the Express server, each in its
@@ -71,7 +73,10 @@ export async function startTrio({ root, logDir, accessTtl }) {
   try {
     const info = { py, dataDir, packetTarget: null };
     const psDir = join(root, "services", "packet-service");
-    const env = {};
+    // packet-service's own AuthService credential, fresh per run (as scripts/run_trio.py):
+    // flask-backend provisions it, packet-service presents it.
+    const serviceKey = `rk_${randomBytes(4).toString("hex")}_${randomBytes(30).toString("base64url")}`;
+    const env = { AUTH_SERVICE_API_KEY: serviceKey };
     // Chosen first: packet-service validates its callers through the backend's AuthService.
     const authGrpcPort = await freePort();
     if (existsSync(join(psDir, "packet_service", "__main__.py"))) {
@@ -85,6 +90,7 @@ export async function startTrio({ root, logDir, accessTtl }) {
         // (the backend publishes with its own service key; classify.py sends an API key).
         AUTH_REQUIRED: "true",
         AUTH_SERVICE_TARGET: `127.0.0.1:${authGrpcPort}`,
+        AUTH_SERVICE_API_KEY: serviceKey,
       });
       await waitHealthy(`http://127.0.0.1:${metricsPort}/healthz`, ps, "packet-service");
       info.packetTarget = `127.0.0.1:${grpcPort}`;

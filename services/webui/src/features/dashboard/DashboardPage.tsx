@@ -125,6 +125,7 @@ function Traffic() {
               start={start}
               end={end}
               formatValue={(v) => `${formatBytes(v)}/s`}
+              binary
               lines={[
                 { label: "on the wire", color: COLORS.wire, values: ratesOf(s, "bytes_wire") },
                 { label: "captured", color: COLORS.captured, values: ratesOf(s, "bytes") },

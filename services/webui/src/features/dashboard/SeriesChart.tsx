@@ -18,8 +18,12 @@ interface Props {
   end: number;
   lines: ChartLine[];
   formatValue: (v: number) => string;
+  /** Ticks at binary steps (1, 2, 4… KiB) so byte labels come out round. */
+  binary?: boolean;
   height?: number;
 }
+
+const BINARY_INCRS = [0, 1, 2, 3, 4, 5].flatMap((k) => [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].map((m) => m * 1024 ** k));
 
 const AXIS = { stroke: "#fde68a", grid: { stroke: "#1e293b" }, ticks: { stroke: "#334155" } };
 
@@ -82,7 +86,7 @@ function tooltipPlugin(formatValue: (v: number) => string): uPlot.Plugin {
  * Lines over time (uPlot) with a legend of the latest values, a cursor tooltip, y labels
  * sized to fit (1.2 M, never clipped) and time ticks that suit the window's length.
  */
-export function SeriesChart({ label, times, start, end, lines, formatValue, height = 220 }: Props) {
+export function SeriesChart({ label, times, start, end, lines, formatValue, binary = false, height = 220 }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const span = useRef({ start, end });
@@ -113,6 +117,7 @@ export function SeriesChart({ label, times, start, end, lines, formatValue, heig
             ...AXIS,
             values: (_u, splits) => splits.map((v) => format.current(v)),
             size: axisSize,
+            ...(binary ? { incrs: BINARY_INCRS } : {}),
           },
         ],
         series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: false, points: { show: false } }))],
@@ -131,7 +136,7 @@ export function SeriesChart({ label, times, start, end, lines, formatValue, heig
       plot.current = null;
     };
     // Rebuilt only when the set of lines changes; data flows in through setData below.
-  }, [shape, height]);
+  }, [shape, height, binary]);
 
   useEffect(() => {
     plot.current?.setData([times, ...lines.map((l) => l.values)] as uPlot.AlignedData);

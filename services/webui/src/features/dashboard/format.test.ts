@@ -10,7 +10,9 @@ describe("formatCount", () => {
     expect(formatCount(1250)).toBe("1.3 k");
     expect(formatCount(950)).toBe("950");
     expect(formatCount(0)).toBe("0");
-    expect(formatCount(0.25)).toBe("0.3");
+    expect(formatCount(0.25)).toBe("0.25");
+    expect(formatCount(0.5)).toBe("0.5");
+    expect(formatCount(0.004)).toBe("0.004");
     for (const n of [1, 999, 12_000, 999_999, 4.2e8, 7.7e11, 3.1e13]) {
       expect(formatCount(n).length).toBeLessThanOrEqual(6);
     }

@@ -3,12 +3,14 @@
 const SI: [number, string][] = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
 
 function short(x: number): string {
-  // 1 decimal below 100 (1.2 M, 12.5 k), none above (125 k); "1.0" reads as "1".
-  const text = Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(1);
-  return text.endsWith(".0") ? text.slice(0, -2) : text;
+  // 1 decimal below 100 (1.2 M, 12.5 k), none above (125 k), two digits below 1 (0.25);
+  // trailing zeros dropped ("1.0" reads as "1").
+  const abs = Math.abs(x);
+  const text = abs >= 100 ? x.toFixed(0) : abs >= 1 || abs === 0 ? x.toFixed(1) : x.toPrecision(2);
+  return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
 }
 
-/** 1234567 → "1.2 M", 950 → "950", 0.25 → "0.3": fits an axis label at any magnitude. */
+/** 1234567 → "1.2 M", 950 → "950", 0.25 → "0.25": fits an axis label at any magnitude. */
 export function formatCount(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return "—";
   const abs = Math.abs(n);
