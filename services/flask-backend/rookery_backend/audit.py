@@ -27,6 +27,8 @@ EVENTS: tuple[str, ...] = (
     "tf_disabled",
     "user_created",
     "user_updated",
+    "user_activated",
+    "user_deactivated",
     "user_deleted",
     "role_created",
     "role_updated",

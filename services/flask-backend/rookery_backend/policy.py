@@ -87,6 +87,7 @@ ROUTE_POLICY: dict[tuple[str, str], Requirement] = {
     ("DELETE", f"{V1}/auth/sessions/<session_id>"): Interactive(),
     # users
     ("GET", f"{V1}/users"): "users:read",
+    ("GET", f"{V1}/users/export"): "users:read",
     ("POST", f"{V1}/users"): "users:write",
     ("GET", f"{V1}/users/<int:user_id>"): "users:read",
     ("PATCH", f"{V1}/users/<int:user_id>"): "users:write",
@@ -105,6 +106,7 @@ ROUTE_POLICY: dict[tuple[str, str], Requirement] = {
     # audit log
     ("GET", f"{V1}/audit"): "audit:read",
     ("GET", f"{V1}/audit/events"): "audit:read",
+    ("GET", f"{V1}/audit/export"): "audit:read",
     # packet-filter rules
     ("GET", f"{V1}/rules"): "rules:read",
     ("POST", f"{V1}/rules"): "rules:write",

@@ -95,8 +95,16 @@ def patch_rule(rule_id: str) -> Any:
     except ValidationError as error:
         raise validation_error(error, "body") from None
     version = store.update_rule(services().dal, rule_id, merged)
+    # Only what really changed: a form that sends every field names just the edited ones.
+    changes = {
+        field: {"from": current.get(field), "to": merged[field]}
+        for field in sorted(patch)
+        if field in merged and merged[field] != current.get(field)
+    }
     audit.record_caller_action(
-        "rule_updated", f"rule:{rule_id}", {"fields": sorted(patch), "version": version}
+        "rule_updated",
+        f"rule:{rule_id}",
+        {"name": merged["name"], "fields": sorted(changes), "changes": changes, "version": version},
     )
     return _written(_load(rule_id), RuleOut, version)
 

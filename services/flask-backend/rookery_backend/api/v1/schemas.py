@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import email_validator
@@ -17,7 +17,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from ...rules.stats_view import SERIES_METRICS, decode_page_token
@@ -339,10 +341,59 @@ class ApiKeyListQuery(Query):
 
 
 # -- audit ---------------------------------------------------------------------------------
-class AuditQuery(Query):
+AuditSort = Literal["created_at", "-created_at", "event", "-event", "actor", "-actor"]
+
+
+def _day_or_instant(value: Any) -> date | datetime:
+    """ "2024-05-01" is a whole day; anything longer is an instant (ISO 8601)."""
+    if isinstance(value, date):
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    raise ValueError("must be a date (2024-05-01) or a date and time (2024-05-01T13:30:00Z)")
+
+
+DayOrInstant = Annotated[
+    date | datetime,
+    PlainValidator(_day_or_instant),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+    ),
+]
+
+
+class AuditFilterQuery(Query):
+    """What GET /audit and its CSV export select: every filter narrows the result."""
+
+    event: Text | None = Field(default=None, max_length=64)
+    actor: Text | None = Field(
+        default=None, max_length=255, description="the actor's e-mail (part of it) or user id"
+    )
+    target: Text | None = Field(
+        default=None,
+        max_length=255,
+        description="raw target (user:7, rule:ab12) or part of its readable name",
+    )
+    from_: DayOrInstant | None = Field(
+        default=None, alias="from", description="on or after (a date: from its start, UTC)"
+    )
+    to: DayOrInstant | None = Field(
+        default=None, description="on or before (a date: to its end, UTC)"
+    )
+    q: Text | None = Field(
+        default=None, max_length=200, description="free text in event, actor, target, details"
+    )
+    sort: AuditSort = "-created_at"
+
+
+class AuditQuery(AuditFilterQuery):
     page: int = Field(default=1, ge=1, le=100_000)
     per_page: int = Field(default=50, ge=1, le=500)
-    event: Text | None = Field(default=None, max_length=64)
 
 
 class AuditOut(BaseModel):
@@ -351,6 +402,9 @@ class AuditOut(BaseModel):
     actor_id: int | None
     actor_email: str | None
     target: str | None
+    target_label: str | None = Field(
+        description="the target as a person reads it: the user's e-mail, the rule's name"
+    )
     ip: str | None
     details: dict
     created_at: Timestamp
@@ -537,3 +591,12 @@ class SeriesMeta(BaseModel):
     stale: bool = Field(description="true when any target is stale")
     age_seconds: float
     targets: list[SeriesTargetOut]
+
+
+# -- CSV exports -----------------------------------------------------------------------------
+class UserExportQuery(Query):
+    """GET /users/export: the user list's filters, without pagination."""
+
+    status: Literal["active", "inactive"] | None = None
+    role: Text | None = Field(default=None, max_length=80)
+    q: Text | None = Field(default=None, max_length=255)

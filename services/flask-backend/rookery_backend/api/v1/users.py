@@ -17,13 +17,21 @@ from ...accounts import (
     resolve_roles,
     user_json,
 )
+from ...csv_export import EXPORT_MAX_ROWS, csv_response
 from ...errors import ApiError
 from ...guard import current_principal
 from ...models import Role, User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
 from ...services import services
 from .. import endpoint, parse_body, parse_query, respond
-from .schemas import ForceQuery, UserCreateIn, UserListQuery, UserOut, UserPatchIn
+from .schemas import (
+    ForceQuery,
+    UserCreateIn,
+    UserExportQuery,
+    UserListQuery,
+    UserOut,
+    UserPatchIn,
+)
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
@@ -67,15 +75,7 @@ def list_users() -> Any:
     query = parse_query(UserListQuery)
     dal = svc.dal
     table = dal.auth_user
-    condition = table.id > 0
-    if query.status:
-        condition &= table.active == (query.status == "active")
-    if query.q:
-        condition &= table.email.contains(query.q.strip().lower())
-    if query.role:
-        link, role = dal.auth_user_role, dal.auth_role
-        members = dal((role.name == query.role) & (link.role_id == role.id))._select(link.user_id)
-        condition &= table.id.belongs(members)
+    condition = _user_condition(dal, query)
     total = dal(condition).count()
     start = (query.page - 1) * query.per_page
     # Only the columns the listing shows (no password hashes or TOTP secrets read), and
@@ -94,6 +94,70 @@ def list_users() -> Any:
         UserOut,
         meta={"total": total, "page": query.page, "per_page": query.per_page},
     )
+
+
+def _user_condition(dal: Any, query: UserListQuery | UserExportQuery) -> Any:
+    table = dal.auth_user
+    condition = table.id > 0
+    if query.status:
+        condition &= table.active == (query.status == "active")
+    if query.q:
+        condition &= table.email.contains(query.q.strip().lower())
+    if query.role:
+        link, role = dal.auth_user_role, dal.auth_role
+        members = dal((role.name == query.role) & (link.role_id == role.id))._select(link.user_id)
+        condition &= table.id.belongs(members)
+    return condition
+
+
+USER_CSV_COLUMNS = (
+    "id",
+    "email",
+    "active",
+    "roles",
+    "two_factor",
+    "created_at",
+    "last_login_at",
+    "login_count",
+)
+
+
+@endpoint(
+    bp,
+    "/export",
+    "GET",
+    "The users the same filters select (status, role, text), as a CSV download",
+    query=UserExportQuery,
+    media_types=("text/csv",),
+)
+def export_users() -> Any:
+    dal = services().dal
+    query = parse_query(UserExportQuery)
+    table = dal.auth_user
+    condition = _user_condition(dal, query)
+    total = dal(condition).count()
+    columns = [table[name] for name in LISTED_COLUMNS]
+    rows = dal(condition).select(
+        *columns, orderby=table.id, limitby=(0, EXPORT_MAX_ROWS), cacheable=True
+    )
+    roles_by_user: dict[int, list[Role]] = {}
+    ids = [row.id for row in rows]
+    for start in range(0, len(ids), 500):
+        roles_by_user.update(_roles_for(ids[start : start + 500]))
+    lines = [
+        [
+            row.id,
+            row.email,
+            bool(row.active),
+            " ".join(role.name for role in roles_by_user.get(row.id, [])),
+            bool(row.tf_primary_method and row.tf_totp_secret),
+            row.created_at,
+            row.last_login_at,
+            row.login_count or 0,
+        ]
+        for row in rows
+    ]
+    return csv_response("rookery-users", USER_CSV_COLUMNS, lines, truncated=total > len(rows))
 
 
 LISTED_COLUMNS = (
@@ -170,6 +234,7 @@ def patch_user(user_id: int) -> Any:
     user = _load(user_id)
     changed: list[str] = []
     forced: list[str] = []
+    activation: str | None = None  # user_activated / user_deactivated: its own audit line
     is_self = user.id == principal.user.id
     if is_self and (payload.password is not None or payload.email is not None):
         raise ApiError(
@@ -216,7 +281,7 @@ def patch_user(user_id: int) -> Any:
         ):
             forced.append("active")
         user.active = payload.active
-        changed.append("active")
+        activation = "user_activated" if payload.active else "user_deactivated"
     if payload.email is not None and str(payload.email).lower() != user.email:
         email = str(payload.email).lower()
         if svc.datastore.find_user(email=email) is not None:
@@ -238,11 +303,17 @@ def patch_user(user_id: int) -> Any:
         audit.record_caller_action(
             "password_reset_by_admin", f"user:{user.id}", {"sessions_revoked": sessions}
         )
-    if changed:
+    if changed or activation:
         svc.datastore.put(user)
+    if activation:
+        activation_details: dict[str, Any] = {"email": user.email}
+        if "active" in forced:
+            activation_details["forced"] = True
+        audit.record_caller_action(activation, f"user:{user.id}", activation_details)
+    if changed:
         details: dict[str, Any] = {"fields": changed, "roles": user.role_names}
-        if forced:
-            details["forced"] = forced
+        if "roles" in forced:
+            details["forced"] = ["roles"]
         audit.record_caller_action("user_updated", f"user:{user.id}", details)
     return respond(user_json(user), UserOut)
 
