@@ -10,7 +10,9 @@ import unicodedata
 from typing import Any
 
 import pytest
+import requests
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from test_server import server  # noqa: F401 - the real-server fixture, shared
 
 LOGIN = "/api/v1/auth/login"
 # Decoded: b, î, 😍, o, i, a private-use plane-16 character, a CJK extension-B ideograph, "@",
@@ -245,3 +247,132 @@ def test_swagger_ui_has_a_content_security_policy_its_assets_satisfy(api) -> Non
     # The document the UI fetches is same-origin too (connect-src 'self').
     init = api.call("GET", "/api/v1/docs/init.js").get_data(as_text=True)
     assert 'url: "/api/v1/openapi.json"' in init
+
+
+# -- what schemathesis found: every answer is one the document describes -------------------
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def _assert_documented(operation: dict[str, Any], reply: Any, label: str) -> None:
+    documented = operation["responses"].get(str(reply.status_code))
+    assert documented, (label, reply.status_code, sorted(operation["responses"]))
+    media_type = reply.headers.get("Content-Type", "").split(";")[0]
+    assert any(key.split(";")[0] == media_type for key in documented["content"]), (
+        label,
+        reply.status_code,
+        media_type,
+    )
+
+
+def test_refusals_of_hostile_bodies_are_documented_for_every_operation(api) -> None:
+    """Not JSON (400), not declared as JSON (415), too large (413): each operation with a
+    body documents each answer, with the error schema."""
+    admin = api.admin_token()
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    checked = 0
+    for method, path, operation in _operations(document):
+        if "requestBody" not in operation:
+            continue
+        url = re.sub(r"\{\w+\}", "1", path)
+        for kwargs in (
+            {"data": b"\x00", "content_type": "application/json"},
+            {"data": b'{"x": 1}', "content_type": "text/plain"},
+            {"data": b"[" + b"1," * 40_000 + b"1]", "content_type": "application/json"},
+        ):
+            reply = api.call(method, url, admin, **kwargs)
+            assert reply.status_code < 500, (method, path, reply.get_json())
+            _assert_documented(operation, reply, f"{method} {path}")
+            checked += 1
+    assert checked >= 3 * 15
+
+
+def test_not_found_and_path_refusals_are_documented(api) -> None:
+    admin = api.admin_token()
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    for method, path, operation in _operations(document):
+        names = re.findall(r"\{(\w+)\}", path)
+        if not names:
+            continue
+        url = path
+        for name in names:
+            kind = next(p for p in operation["parameters"] if p["name"] == name)["schema"]["type"]
+            url = url.replace(f"{{{name}}}", "999999" if kind == "integer" else "nothing-here")
+        kwargs = {"json": {}} if "requestBody" in operation else {}
+        reply = api.call(method, url, admin, **kwargs)
+        assert reply.status_code in (404, 422), (method, url, reply.get_json())
+        _assert_documented(operation, reply, f"{method} {path}")
+
+
+def test_a_body_is_required_exactly_where_an_empty_one_is_refused(api) -> None:
+    """The document said every body was required; logout, PATCH /auth/me and
+    rules/validate accept none (it reads as {})."""
+    admin = api.admin_token()
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    paths = document["paths"]
+    for method, path in (
+        ("POST", "/api/v1/rules/validate"),
+        ("POST", "/api/v1/auth/refresh"),
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/rules"),
+    ):
+        required = paths[path][method.lower()]["requestBody"]["required"]
+        reply = api.call(method, path, admin)
+        needs_body = reply.status_code == 422 and reply.get_json()["error"]["message"].startswith(
+            "this request needs a JSON body"
+        )
+        assert required == needs_body, (method, path, reply.status_code)
+    assert paths["/api/v1/auth/logout"]["post"]["requestBody"]["required"] is False
+    assert api.call("POST", "/api/v1/auth/logout", admin).status_code == 200
+
+
+def test_non_json_operations_document_their_media_types(api) -> None:
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    paths = document["paths"]
+    for path, asset in (
+        ("/metrics", None),
+        ("/api/v1/docs", None),
+        ("/api/v1/docs/{asset}", "swagger-ui.css"),
+        ("/api/v1/docs/{asset}", "swagger-ui-bundle.js"),
+        ("/api/v1/openapi.json", None),
+        ("/healthz", None),
+        ("/readyz", None),
+    ):
+        url = path.replace("{asset}", asset or "")
+        reply = api.call("GET", url)
+        assert reply.status_code == 200, url
+        _assert_documented(paths[path]["get"], reply, url)
+    metrics = paths["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain; version=0.0.4"]
+    assert "503" not in paths["/healthz"]["get"]["responses"]
+    assert "503" in paths["/readyz"]["get"]["responses"]
+
+
+def test_a_body_over_the_limit_is_the_apis_413_from_the_real_server(server) -> None:  # noqa: F811
+    """hypercorn's WSGI bridge answered a bare 400 (no body, no Content-Type) before Flask
+    saw the request; declared or streamed, it is now the API's 413."""
+    base, _, _ = server
+    token = requests.post(
+        f"{base}{LOGIN}", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, timeout=10
+    ).json()["data"]["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    big = b'{"ids": [' + b'"0000000000000000",' * 20_000 + b'"0"]}'
+
+    def streamed() -> Any:
+        for start in range(0, len(big), 8192):
+            yield big[start : start + 8192]
+
+    for body in (big, streamed()):
+        reply = requests.post(
+            f"{base}/api/v1/rules/reorder", data=body, headers=headers, timeout=10
+        )
+        assert reply.status_code == 413, (reply.status_code, reply.text[:200])
+        assert reply.headers["Content-Type"] == "application/json"
+        error = reply.json()["error"]
+        assert error["code"] == "payload_too_large" and error["details"]["max_bytes"] > 0
+    # The server is fine afterwards.
+    assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
