@@ -177,13 +177,15 @@ class LiveCapture(BackgroundLoop):
             self.frames += count
             block = self.ring_bytes[at : at + self.block_size]
             if tagged:
-                block = self._retag(block, offsets, tagged)
-                wire[[index for index, _, _ in tagged]] += 4  # the tag was on the wire too
+                block = self._retag(block, offsets, wire, tagged)
             self.engine.process(block, offsets[:count], stamps[:count], LINK_ETHERNET, wire[:count])
 
     @staticmethod
     def _retag(
-        block: np.ndarray, offsets: np.ndarray, tagged: list[tuple[int, int, int]]
+        block: np.ndarray,
+        offsets: np.ndarray,
+        wire: np.ndarray,
+        tagged: list[tuple[int, int, int]],
     ) -> np.ndarray:
         """The block plus a copy of every frame whose tag the kernel took off, with the tag
         back after the MAC addresses; those frames' offsets point at the copies. Untagged
@@ -198,5 +200,6 @@ class LiveCapture(BackgroundLoop):
             tag = np.frombuffer(struct.pack("!HH", tpid, tci & 0xFFFF), dtype=np.uint8)
             pieces += [frame[:12], tag, frame[12:]]
             offsets[index, 0], offsets[index, 1] = end, length + 4
+            wire[index] += 4  # the tag was on the wire too
             end += length + 4
         return np.concatenate(pieces)

@@ -192,3 +192,44 @@ def test_bpf_program_text_is_validated():
     for bad in ("", "2\n6 0 0 0", "1\n6 0 0"):
         with pytest.raises(ValueError):
             parse_bpf_program(bad)
+
+
+# BPF_SRC_MAC, except that matching frames are cut to their first 96 bytes (tcpdump -s 96)
+BPF_SRC_MAC_SNAP_96 = BPF_SRC_MAC.replace("6 0 0 262144", "6 0 0 96")
+
+
+def test_frames_cut_by_a_snap_length_count_as_normal_with_their_wire_bytes(veth_pair):
+    ns_cap, cap_if, ns_send, send_if = veth_pair
+    engine = PacketEngine()
+    capture = in_netns(
+        ns_cap,
+        lambda: LiveCapture(
+            engine, cap_if, parse_bpf_program(BPF_SRC_MAC_SNAP_96), block_size=1 << 16
+        ),
+    )
+    capture.start()
+    segment = syn.tcp(1000, 443, 0x18, b"x" * 1200)
+    plain = [syn.ethernet(syn.ipv4("10.0.0.1", "10.0.0.2", 6, segment), 0x0800)] * 30
+    tagged = [syn.ethernet(syn.ipv4("10.0.0.3", "10.0.0.4", 6, segment), 0x0800, (7,))] * 10
+
+    def send() -> None:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as tx:
+            tx.bind((send_if, 0))
+            for frame in plain + tagged:
+                tx.send(frame)
+
+    try:
+        time.sleep(0.2)
+        in_netns(ns_send, send)
+        deadline = time.monotonic() + 15
+        while engine.counters.packets < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        capture.stop()
+    counters = engine.counters
+    assert counters.packets == 40 and int(counters.verdicts[3]) == 0
+    # tagged frames: 96 bytes without the tag the kernel took off, then the tag put back
+    assert counters.bytes == 30 * 96 + 10 * 100
+    assert counters.bytes_wire == sum(map(len, plain + tagged))
+    flows = {flow.src: flow.bytes for flow in engine.flow_table.top(10)}
+    assert flows == {"10.0.0.1": 30 * len(plain[0]), "10.0.0.3": 10 * len(tagged[0])}
