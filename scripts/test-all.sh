@@ -29,6 +29,14 @@ if [ "${CI:-}" = true ]; then
     apt-get update -qq >/dev/null 2>&1
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
   fi
+  # promtool (metrics hygiene) and a real Prometheus (the trio's /stats/series comparison)
+  # come from Debian's prometheus package; the fixtures install it too, this does it once.
+  if ! command -v prometheus >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[test] installing prometheus (Debian) for promtool and the Prometheus-backed series test"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+  fi
 fi
 
 failed=0

@@ -212,9 +212,7 @@ def test_series_sums_both_targets_and_marks_the_unreachable_one_stale(two_target
     assert data["points"] == 60 and all(len(s["values"]) == 60 for s in data["series"])
     assert total(body, "allow") == 42
     hits = [s for s in data["series"] if s["metric"] == "rule_hits"]
-    assert [(h["rule_name"], sum(v or 0 for v in h["values"])) for h in hits] == [
-        ("count dns", 42)
-    ]
+    assert [(h["rule_name"], sum(v or 0 for v in h["values"])) for h in hits] == [("count dns", 42)]
     assert meta["stale"] is False
     assert [t["stale"] for t in meta["targets"]] == [False, False]
 
@@ -336,9 +334,7 @@ def test_prometheus_and_packet_service_series_agree(
     )
     prometheus.start()
     try:
-        token = start_trio(
-            trio, PROMETHEUS_URL=prometheus.url, PROMETHEUS_SCRAPE_INTERVAL="1"
-        )
+        token = start_trio(trio, PROMETHEUS_URL=prometheus.url, PROMETHEUS_SCRAPE_INTERVAL="1")
         assert wait_for(lambda: prometheus.targets_up() == 1, 20), prometheus.log()[-2000:]
         step = 2
         replay = Replay(packet_address(trio), token, per_batch=50, interval=0.1).start()
@@ -376,8 +372,11 @@ def test_prometheus_and_packet_service_series_agree(
             assert abs(sum(v or 0 for v in from_prometheus) - sent) <= per_step, metric
             # Step by step they agree within one step (a scrape lands late or early).
             for index, value in enumerate(from_prometheus):
-                near = [from_history[j] for j in range(index - 1, index + 2)
-                        if 0 <= j < len(from_history) and not math.isnan(from_history[j])]
+                near = [
+                    from_history[j]
+                    for j in range(index - 1, index + 2)
+                    if 0 <= j < len(from_history) and not math.isnan(from_history[j])
+                ]
                 if value is not None and near:
                     assert min(near) - per_step * 0.25 <= value <= max(near) + per_step * 0.25, (
                         metric, index, value, near,

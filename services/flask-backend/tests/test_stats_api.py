@@ -17,7 +17,6 @@ from typing import Any
 import grpc
 import pytest
 from conftest import Api
-
 from rookery_backend.gen import packet_pb2_grpc
 from rookery_backend.rules.stats_view import encode_page_token
 
