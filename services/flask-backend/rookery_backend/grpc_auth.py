@@ -66,7 +66,8 @@ class CallerThrottle:
 
     def _level(self, caller: str, now: float) -> float:
         tokens, at = self._buckets.get(caller, (self.capacity, now))
-        return min(self.capacity, tokens + (now - at) * self.rate)
+        # rounded so that a bucket refilled to exactly one request is not 0.999…
+        return round(min(self.capacity, tokens + (now - at) * self.rate), 9)
 
     def exhausted(self, caller: str) -> float:
         """Seconds until `caller` may spend again (0 = it may now). Spends nothing."""
