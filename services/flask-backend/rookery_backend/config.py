@@ -313,6 +313,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             "random characters> (docs/SECURITY.md shows how to make one)"
         )
     values["auth_service_api_key"] = service_key
+    prometheus = str(values.get("prometheus_url", "")).strip()
+    if prometheus and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", prometheus):
+        raise ConfigError(
+            f"PROMETHEUS_URL: expected like http://prometheus:9090, got {prometheus!r}"
+        )
+    values["prometheus_url"] = prometheus
 
     data_dir = Path(get("DATA_DIR") or base.data_dir).resolve()
     values["data_dir"] = data_dir

@@ -17,7 +17,9 @@ from typing import Any
 import grpc
 import pytest
 from conftest import Api
+from rookery_backend.config import ConfigError, load_settings
 from rookery_backend.gen import packet_pb2_grpc
+from rookery_backend.rules.prometheus_series import promql
 from rookery_backend.rules.stats_view import encode_page_token
 
 
@@ -215,3 +217,25 @@ def test_page_token_round_trip(api) -> None:
     )
     # Valid token, nothing configured: the token was accepted, the answer is 503.
     assert reply.status_code == 503
+
+
+# ---------------------------------------------------------------- Prometheus settings
+@pytest.mark.parametrize("url", ["prometheus:9090", "ftp://prometheus", "http://a b"])
+def test_prometheus_url_must_be_http(tmp_path, url) -> None:
+    env = {"DATA_DIR": str(tmp_path), "PROMETHEUS_URL": url}
+    with pytest.raises(ConfigError, match="PROMETHEUS_URL"):
+        load_settings(env)
+    ok = load_settings({**env, "PROMETHEUS_URL": "http://127.0.0.1:9090/prom/"})
+    assert ok.prometheus_url == "http://127.0.0.1:9090/prom/"
+
+
+def test_promql_is_an_increase_per_step_over_a_window_of_enough_scrapes() -> None:
+    # A step close to the scrape interval: the window stretches to four scrapes and the
+    # rate is scaled back to one step's increase.
+    assert promql("allow", "packet-service", 5, 15.0) == (
+        'sum(rate(packets_total{job="packet-service",verdict="allow"}[60s])) * 5'
+    )
+    assert (
+        promql("bytes_wire", "ps", 300, 15.0) == 'sum(rate(bytes_wire_total{job="ps"}[315s])) * 300'
+    )
+    assert promql("rule_hits", "ps", 2, 1.0).startswith("sum by (rule)(rate(rule_hits_total")
