@@ -29,15 +29,15 @@ SWAGGER_PAGE = """<!doctype html>
 </body></html>
 """
 SWAGGER_INIT = 'SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#swagger"});\n'
-# What the page may load: its own scripts and stylesheet, the document it fetches, and the
-# data: images the stylesheet embeds. Swagger UI sets style attributes on its elements
-# (collapsing sections, the models' layout), hence 'unsafe-inline' for styles only; scripts
-# stay same-origin files with no inline code and no eval.
+# What the page may load: its own script files (no inline code, no eval) and stylesheet,
+# the document it fetches, and the data: images the stylesheet embeds. Swagger UI 5 styles
+# its elements through the DOM (allowed), so no inline style is needed either: checked in
+# headless Chromium (operations expanded, "Try it out" run) with no violation reported.
 SWAGGER_CSP = "; ".join(
     (
         "default-src 'none'",
         "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
+        "style-src 'self'",
         "img-src 'self' data:",
         "font-src 'self' data:",
         "connect-src 'self'",
