@@ -28,7 +28,8 @@ export function Dialog({ open, title, onClose, children }: {
       ref={ref}
       aria-labelledby={titleId}
       onCancel={(e) => { e.preventDefault(); onClose(); }}
-      className="m-auto w-[min(34rem,calc(100vw-2rem))] rounded-lg border border-slate-700 bg-slate-900 p-0 text-amber-100 backdrop:bg-slate-950/80"
+      // Centred in the viewport and never taller or wider than it: long forms scroll inside.
+      className="fixed inset-0 m-auto h-fit max-h-[calc(100dvh-2rem)] w-[min(34rem,calc(100vw-2rem))] max-w-none overflow-y-auto rounded-lg border border-slate-700 bg-slate-900 p-0 text-amber-100 backdrop:bg-slate-950/80"
     >
       {open && (
         <div className="p-5">
@@ -40,7 +41,7 @@ export function Dialog({ open, title, onClose, children }: {
   );
 }
 
-export function ConfirmDialog({ open, title, message, confirmLabel, onConfirm, onCancel, busy }: {
+export function ConfirmDialog({ open, title, message, confirmLabel, onConfirm, onCancel, busy, tone = "danger" }: {
   open: boolean;
   title: string;
   message: ReactNode;
@@ -48,13 +49,15 @@ export function ConfirmDialog({ open, title, message, confirmLabel, onConfirm, o
   onConfirm: () => void;
   onCancel: () => void;
   busy?: boolean;
+  /** "danger" (red) for destructive actions, "primary" (gold) for ordinary ones. */
+  tone?: "danger" | "primary";
 }) {
   return (
     <Dialog open={open} title={title} onClose={onCancel}>
       <div className="mb-4 text-sm">{message}</div>
       <div className="flex justify-end gap-2">
         <button type="button" className="btn-secondary" onClick={onCancel}>Cancel</button>
-        <button type="button" className="btn-danger" onClick={onConfirm} disabled={busy}>{confirmLabel}</button>
+        <button type="button" className={tone === "danger" ? "btn-danger" : "btn-primary"} onClick={onConfirm} disabled={busy}>{confirmLabel}</button>
       </div>
     </Dialog>
   );

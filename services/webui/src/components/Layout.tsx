@@ -6,6 +6,8 @@ import {
 import { Logo } from "./Logo";
 import { Loading } from "./Loading";
 import { ErrorBoundary } from "./ErrorBoundary";
+import { DeploymentBanner } from "./DeploymentBanner";
+import { Toaster } from "./Toast";
 import { hasScope, useAuthStore } from "../lib/auth-store";
 import { useUiStore } from "../lib/ui-store";
 import { PAGE_SCOPES } from "../lib/permissions";
@@ -24,6 +26,10 @@ interface NavCategory {
   admin?: boolean;
   items: NavItem[];
 }
+
+// One accent everywhere: the active item is gold whatever its category.
+const ACTIVE = "bg-amber-400 text-slate-950";
+const IDLE = "text-amber-100 hover:bg-slate-800 hover:text-amber-50";
 
 const NAV: NavCategory[] = [
   { id: "monitor", label: "Monitor", items: [{ to: "/dashboard", label: "Dashboard", icon: Activity, scope: PAGE_SCOPES.dashboard }] },
@@ -45,6 +51,11 @@ function Sidebar() {
   const user = useAuthStore((s) => s.user);
   const { collapsed, toggleCategory, setMobileNav, mobileNavOpen } = useUiStore();
   const logout = useLogout();
+  const closeButton = useRef<HTMLButtonElement>(null);
+  // The phone menu takes focus when it opens, so Esc and Tab work from the first key press.
+  useEffect(() => {
+    if (mobileNavOpen) closeButton.current?.focus();
+  }, [mobileNavOpen]);
   const categories = NAV.map((c) => ({ ...c, items: c.items.filter((i) => hasScope(user, i.scope)) })).filter(
     (c) => c.items.length > 0,
   );
@@ -58,7 +69,7 @@ function Sidebar() {
       <div className="flex items-center gap-2 border-b border-slate-800 px-4 py-3">
         <Logo size={36} title="Rookery logo" />
         <span className="text-lg font-semibold text-amber-300">Rookery</span>
-        <button type="button" className="btn-icon ml-auto md:hidden" aria-label="Close menu" onClick={() => setMobileNav(false)}>
+        <button ref={closeButton} type="button" className="btn-icon ml-auto md:hidden" aria-label="Close menu" onClick={() => setMobileNav(false)}>
           <X aria-hidden className="h-4 w-4" />
         </button>
       </div>
@@ -67,15 +78,15 @@ function Sidebar() {
           const open = !collapsed[cat.id];
           const listId = `nav-${cat.id}`;
           return (
-            <div key={cat.id} className={`mb-2 ${cat.admin ? "border-l-2 border-yellow-400 pl-1" : ""}`}>
+            <div key={cat.id} className={`mb-2 ${cat.admin ? "border-l-2 border-amber-400 pl-1" : ""}`}>
               <button
                 type="button"
                 aria-expanded={open}
                 aria-controls={listId}
                 onClick={() => toggleCategory(cat.id)}
                 className={`flex w-full items-center justify-between rounded px-2 py-1.5 text-xs font-semibold uppercase tracking-wide ${
-                  cat.admin ? "text-yellow-300" : "text-amber-200"
-                } hover:text-sky-200`}
+                  cat.admin ? "text-amber-300" : "text-amber-200"
+                } hover:text-amber-50`}
               >
                 {cat.label}
                 <ChevronDown aria-hidden className={`h-4 w-4 transition-transform ${open ? "" : "-rotate-90"}`} />
@@ -89,9 +100,7 @@ function Sidebar() {
                         onClick={() => setMobileNav(false)}
                         className={({ isActive }) =>
                           `flex items-center gap-2 rounded-md px-3 py-2 text-sm no-underline hover:no-underline ${
-                            isActive
-                              ? cat.admin ? "bg-yellow-400 text-slate-950" : "bg-sky-400 text-slate-950"
-                              : "text-amber-100 hover:bg-slate-800 hover:text-sky-200"
+                            isActive ? ACTIVE : IDLE
                           }`
                         }
                       >
@@ -115,13 +124,13 @@ function Sidebar() {
           onClick={() => setMobileNav(false)}
           className={({ isActive }) =>
             `mb-1 flex items-center gap-2 rounded-md px-3 py-2 text-sm no-underline hover:no-underline ${
-              isActive ? "bg-sky-400 text-slate-950" : "text-amber-100 hover:bg-slate-800 hover:text-sky-200"
+              isActive ? ACTIVE : IDLE
             }`
           }
         >
           <UserCircle aria-hidden className="h-4 w-4" /> Profile
         </NavLink>
-        <button type="button" onClick={logout} className="flex w-full items-center gap-2 rounded-md px-3 py-2 text-sm text-amber-100 hover:bg-slate-800 hover:text-sky-200">
+        <button type="button" onClick={logout} className={`flex w-full items-center gap-2 rounded-md px-3 py-2 text-sm ${IDLE}`}>
           <LogOut aria-hidden className="h-4 w-4" /> Log out
         </button>
       </div>
@@ -131,6 +140,21 @@ function Sidebar() {
 
 export function Layout() {
   const setMobileNav = useUiStore((s) => s.setMobileNav);
+  const mobileNavOpen = useUiStore((s) => s.mobileNavOpen);
+  const menuButton = useRef<HTMLButtonElement>(null);
+  // The phone menu closes on Esc (focus back on the button that opened it) and on a tap
+  // on the backdrop; navigating closes it too.
+  useEffect(() => {
+    if (!mobileNavOpen) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        setMobileNav(false);
+        menuButton.current?.focus();
+      }
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [mobileNavOpen, setMobileNav]);
   const { pathname } = useLocation();
   const main = useRef<HTMLElement>(null);
   const firstRender = useRef(true);
@@ -145,18 +169,22 @@ export function Layout() {
   }, [pathname]);
   return (
     <div className="min-h-screen">
-      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-sky-400 focus:px-3 focus:py-2 focus:text-slate-950">
+      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-amber-400 focus:px-3 focus:py-2 focus:text-slate-950">
         Skip to content
       </a>
+      {mobileNavOpen && (
+        <div data-testid="menu-backdrop" aria-hidden className="fixed inset-0 z-[25] bg-slate-950/75 md:hidden" onClick={() => setMobileNav(false)} />
+      )}
       <Sidebar />
       <div className="md:pl-64">
         <header className="sticky top-0 z-20 flex items-center gap-2 border-b border-slate-800 bg-slate-900 px-3 py-2 md:hidden">
-          <button type="button" className="btn-icon" aria-label="Open menu" aria-controls="sidebar" onClick={() => setMobileNav(true)}>
+          <button ref={menuButton} type="button" className="btn-icon" aria-label="Open menu" aria-controls="sidebar" aria-expanded={mobileNavOpen} onClick={() => setMobileNav(true)}>
             <Menu aria-hidden className="h-5 w-5" />
           </button>
           <Logo size={28} title="Rookery logo" />
           <span className="font-semibold text-amber-300">Rookery</span>
         </header>
+        <DeploymentBanner />
         <main id="main" ref={main} tabIndex={-1} className="mx-auto max-w-7xl p-4 outline-none md:p-6">
           <ErrorBoundary resetKey={pathname}>
             <Suspense fallback={<Loading />}>
@@ -165,6 +193,7 @@ export function Layout() {
           </ErrorBoundary>
         </main>
       </div>
+      <Toaster />
     </div>
   );
 }

@@ -7,7 +7,8 @@ export function Logo({ size = 40, title = "Rookery" }: { size?: number; title?: 
       viewBox="0 0 64 64"
       role="img"
       aria-label={title}
-      className="shrink-0"
+      // Never wider than its box: a 300 px mark in a 160 px column scales down, centred.
+      className="block h-auto max-w-full shrink-0"
     >
       <circle cx="32" cy="32" r="30" fill="#0f172a" stroke="#fbbf24" strokeWidth="3" />
       <path

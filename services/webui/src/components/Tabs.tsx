@@ -46,7 +46,7 @@ export function Tabs({ tabs, active, onChange, label }: {
               tabIndex={selected ? 0 : -1}
               onClick={() => onChange(t.id)}
               className={`-mb-px whitespace-nowrap border-b-2 px-4 py-2 text-sm font-medium ${
-                selected ? "border-sky-400 text-sky-200" : "border-transparent text-amber-200 hover:text-sky-200"
+                selected ? "border-amber-400 text-amber-300" : "border-transparent text-amber-100 hover:border-slate-500 hover:text-amber-50"
               }`}
             >
               {t.label}

@@ -18,8 +18,9 @@ describe("rule helpers", () => {
     expect(splitList(" 10.0.0.0/8, 192.168.0.0/16  ::1/128 ")).toEqual(["10.0.0.0/8", "192.168.0.0/16", "::1/128"]);
     expect(splitList("")).toEqual([]);
   });
-  it("sends numeric protocols as numbers and names as lower-case strings", () => {
-    expect(parseProtocol("6")).toBe(6);
+  it("sends protocols as strings (the API refuses a number where a string belongs)", () => {
+    expect(parseProtocol("6")).toBe("6");
+    expect(parseProtocol("017")).toBe("17");
     expect(parseProtocol("TCP")).toBe("tcp");
     expect(parseProtocol("")).toBe("any");
   });

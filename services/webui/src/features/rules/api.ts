@@ -1,5 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, getData, getPage, send } from "../../lib/api-client";
+import { api, getPage, type Envelope } from "../../lib/api-client";
+import { useDeploymentStatus, type RuleStatus } from "../../lib/deployment";
+
+export type { RuleStatus };
 
 export type RuleAction = "allow" | "drop" | "count";
 
@@ -26,17 +29,20 @@ export interface RuleSetMeta {
   total?: number;
 }
 
-export interface RuleStatus {
-  desired_version: number;
-  state: "in_sync" | "pending";
-  targets: {
-    target: string;
-    applied_version: number | null;
-    last_publish_at: string | number | null;
-    last_contact_at?: string | number | null;
-    last_error: string | null;
-    breaker_state: string;
-  }[];
+/** What every write answers besides the data: the new rule-set version and how publishing went. */
+export interface WriteMeta {
+  version?: number;
+  publish?: "applied" | "pending" | "no_targets";
+}
+
+export interface Written<T> {
+  data: T;
+  meta: WriteMeta;
+}
+
+async function write<T>(method: "post" | "patch" | "delete" | "put", url: string, body?: unknown): Promise<Written<T>> {
+  const res = await api.request<Envelope<T>>({ method, url, data: body });
+  return { data: res.data?.data, meta: (res.data?.meta ?? {}) as WriteMeta };
 }
 
 export function useRules() {
@@ -51,28 +57,24 @@ export function useRules() {
 }
 
 export function useRuleStatus() {
-  return useQuery({
-    queryKey: ["rules", "status"],
-    queryFn: () => getData<RuleStatus>("/rules/status"),
-    refetchInterval: 5000,
-  });
+  return useDeploymentStatus();
 }
 
 export function useRuleMutations() {
   const qc = useQueryClient();
   const done = () => qc.invalidateQueries({ queryKey: ["rules"] });
   return {
-    create: useMutation({ mutationFn: (r: RuleInput) => send<Rule>("post", "/rules", r), onSuccess: done }),
+    create: useMutation({ mutationFn: (r: RuleInput) => write<Rule>("post", "/rules", r), onSuccess: done }),
     update: useMutation({
-      mutationFn: ({ id, ...r }: Partial<RuleInput> & { id: string }) => send<Rule>("patch", `/rules/${id}`, r),
+      mutationFn: ({ id, ...r }: Partial<RuleInput> & { id: string }) => write<Rule>("patch", `/rules/${id}`, r),
       onSuccess: done,
     }),
-    remove: useMutation({ mutationFn: (id: string) => send<void>("delete", `/rules/${id}`), onSuccess: done }),
+    remove: useMutation({ mutationFn: (id: string) => write<Rule>("delete", `/rules/${id}`), onSuccess: done }),
     defaultAction: useMutation({
-      mutationFn: (action: "allow" | "drop") => api.put("/rules/default-action", { default_action: action }),
+      mutationFn: (action: "allow" | "drop") => write<RuleStatus>("put", "/rules/default-action", { default_action: action }),
       onSuccess: done,
     }),
-    reorder: useMutation({ mutationFn: (ids: string[]) => send<unknown>("post", "/rules/reorder", { ids }), onSuccess: done }),
+    reorder: useMutation({ mutationFn: (ids: string[]) => write<Rule[]>("post", "/rules/reorder", { ids }), onSuccess: done }),
   };
 }
 
@@ -81,10 +83,13 @@ export function splitList(text: string): string[] {
   return text.split(/[,\s]+/).map((s) => s.trim()).filter(Boolean);
 }
 
-/** A protocol typed as digits is sent as a number, names as strings. */
-export function parseProtocol(text: string): string | number {
+/**
+ * The protocol as the API takes it: always a string ("tcp", "6"); the API refuses a JSON
+ * number where a string belongs.
+ */
+export function parseProtocol(text: string): string {
   const t = text.trim().toLowerCase();
-  return /^\d+$/.test(t) ? Number(t) : t || "any";
+  return /^\d+$/.test(t) ? String(Number(t)) : t || "any";
 }
 
 /** Swaps the rule at `index` with its neighbour; returns the new id order. */
