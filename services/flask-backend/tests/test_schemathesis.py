@@ -25,7 +25,7 @@ from test_server import server  # noqa: F401 - the real-server fixture, shared
 SEED = 20261201
 # Fuzzing examples per operation (the examples and coverage phases add their own, derived
 # from the schema's boundaries: empty, too long, wrong type, control characters, ...).
-FUZZ_EXAMPLES = 12
+FUZZ_EXAMPLES = 20
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
@@ -115,7 +115,7 @@ def _admin_login(base: str, email: str, password: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def fuzz_run(server, request: pytest.FixtureRequest):  # noqa: F811 - the fixture above
+def fuzz_run(server, backend: str, request: pytest.FixtureRequest):  # noqa: F811 - the fixture above
     base, _, _ = server
     builtin = _admin_login(base, ADMIN_EMAIL, ADMIN_PASSWORD)
     created = requests.post(
@@ -130,10 +130,25 @@ def fuzz_run(server, request: pytest.FixtureRequest):  # noqa: F811 - the fixtur
     started = time.monotonic()
     yield run
     elapsed = time.monotonic() - started
-    # What the run touched, and what it must have left alone.
     document = requests.get(f"{base}/api/v1/openapi.json", timeout=30).json()
     operations = {f"{m.upper()} {p}" for p, ops in document["paths"].items() for m in ops}
+    statuses = ", ".join(f"{code}: {n}" for code, n in sorted(run.statuses.items()))
+    spread = ""
+    if run.by_operation:
+        (most, high), (least, low) = (
+            run.by_operation.most_common(1)[0],
+            min(run.by_operation.items(), key=lambda item: item[1]),
+        )
+        spread = f"; per operation {low} ({least}) to {high} ({most})"
+    _say(
+        request,
+        f"schemathesis ({backend}): {len(run.by_operation)} of {len(operations)} operations, "
+        f"{run.sent} generated requests in {elapsed:.0f} s, seed {SEED}{spread}; "
+        f"statuses {statuses}",
+    )
+    # Every operation was exercised ...
     assert set(run.by_operation) == operations, operations ^ set(run.by_operation)
+    # ... and the built-in admin is as it was: same password, active, still an admin.
     after = _admin_login(base, ADMIN_EMAIL, ADMIN_PASSWORD)
     me = requests.get(
         f"{base}/api/v1/auth/me",
@@ -142,14 +157,17 @@ def fuzz_run(server, request: pytest.FixtureRequest):  # noqa: F811 - the fixtur
     ).json()["data"]
     assert me["id"] == builtin["user"]["id"] and me["email"] == ADMIN_EMAIL
     assert me["active"] and "admin" in me["roles"], me
+
+
+def _say(request: pytest.FixtureRequest, line: str) -> None:
+    """A line in pytest's own output, passing or failing (not a captured print)."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(run.statuses.items()))
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
         reporter.write_line("")
-        reporter.write_line(
-            f"schemathesis: {len(run.by_operation)} operations, {run.sent} generated "
-            f"requests in {elapsed:.0f} s (seed {SEED}; statuses {statuses})"
-        )
+        reporter.write_line(line)
 
 
 @pytest.fixture
