@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { ADMIN, startTrio } from "./harness.js";
 import { totp } from "./totp.js";
+import { adminUxScenarios } from "./admin-ux.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const webuiDir = resolve(here, "..");
@@ -506,6 +507,7 @@ async function main() {
         await shot(page, "users-phone");
         await page.context().close();
       }],
+      ...adminUxScenarios({ web, ADMIN, newPage, login, loggedIn, checkA11y, shot, expect, Skip, hasRules, trio, apiToken }),
       ["no page broke the Content-Security-Policy or threw an uncaught exception", async () => {
         expect(browserProblems.length === 0, browserProblems.slice(0, 5).join("\n"));
       }],

@@ -224,7 +224,7 @@ function RuleTable({ canWrite }: { canWrite: boolean }) {
       </div>
       {follow && <DeploymentFollow follow={follow} onDismiss={() => setFollow(null)} />}
       {error && <div className="mb-3"><Alert>{error}</Alert></div>}
-      <div className="mb-3 grid gap-2 sm:grid-cols-[1fr_auto_auto]" role="search" aria-label="Filter rules">
+      <div className="mb-3 grid gap-2 sm:grid-cols-[1fr_auto_auto]" role="search" aria-label="Rule filters">
         <div>
           <label htmlFor="rule-filter" className="sr-only">Filter rules</label>
           <input id="rule-filter" type="search" className="input" placeholder="Filter by name, address, port…" value={view.q}
