@@ -74,6 +74,32 @@ def test_free_text_keeps_tabs_and_line_breaks_but_no_other_controls(api) -> None
     assert_refused(api.call("POST", "/api/v1/rules", admin, json=body), "description")
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("protocol", "tcp\x1f"),
+        ("protocol", "udp\t"),
+        ("src", ["10.0.0.0/8\x85"]),
+        ("dst_ports", ["443\x0b"]),
+    ],
+)
+def test_structured_rule_fields_refuse_controls_instead_of_stripping_them(
+    api, field, value
+) -> None:
+    """Whitespace stripping used to turn "tcp\x1f" into "tcp" and accept it."""
+    body = {"name": "web", "action": "allow", "protocol": "tcp", field: value}
+    reply = api.call("POST", "/api/v1/rules", api.admin_token(), json=body)
+    assert_refused(reply, field if isinstance(value, str) else f"{field}.0")
+
+
+def test_text_path_parameters_are_documented_with_the_text_rule(api) -> None:
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    for path in ("/api/v1/rules/{rule_id}", "/api/v1/docs/{asset}"):
+        for operation in document["paths"][path].values():
+            (parameter,) = [p for p in operation["parameters"] if p["in"] == "path"]
+            assert parameter["schema"]["pattern"].startswith("^[^\\x00-\\x1f"), path
+
+
 def _request_bodies(document: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     """(method, path, property, is_list) for every text property of every request body."""
     schemas = document["components"]["schemas"]

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ..policy import AUTHENTICATED, PUBLIC, SCOPES, V1, required_scope
+from .v1.schemas import SINGLE_LINE_PATTERN
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -96,8 +97,10 @@ def _error_statuses(
 def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     params = []
     for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule):
-        kind = "integer" if converter == "int" else "string"
-        params.append({"name": name, "in": "path", "required": True, "schema": {"type": kind}})
+        schema: dict[str, Any] = {"type": "integer"}
+        if converter != "int":  # text path parameters obey the Text rules (check_path)
+            schema = {"type": "string", "pattern": SINGLE_LINE_PATTERN}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
     return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule), params
 
 

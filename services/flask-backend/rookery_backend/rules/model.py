@@ -51,9 +51,10 @@ def _port_range(value: str) -> str:
     return str(int(low)) if int(low) == int(high) else f"{int(low)}-{int(high)}"
 
 
-Protocol = Annotated[str, Field(max_length=8), AfterValidator(_protocol)]
-Cidr = Annotated[str, Field(max_length=64), AfterValidator(_cidr)]
-PortRange = Annotated[str, Field(max_length=11), AfterValidator(_port_range)]
+# Text first (control characters refused before whitespace is stripped), then the parse.
+Protocol = Annotated[text(8), AfterValidator(_protocol)]
+Cidr = Annotated[text(64), AfterValidator(_cidr)]
+PortRange = Annotated[text(11), AfterValidator(_port_range)]
 Name = text(100, min_length=1)
 RuleId = text(64, min_length=1)
 Vlan = Annotated[int, Field(ge=0, le=4095)]
