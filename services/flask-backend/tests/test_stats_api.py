@@ -18,7 +18,7 @@ import grpc
 import pytest
 from conftest import Api
 from rookery_backend.config import ConfigError, load_settings
-from rookery_backend.gen import packet_pb2_grpc
+from rookery_backend.gen import packet_pb2, packet_pb2_grpc
 from rookery_backend.rules.prometheus_series import promql
 from rookery_backend.rules.stats_view import encode_page_token
 
@@ -31,9 +31,13 @@ class FailingPacketService(packet_pb2_grpc.PacketServiceServicer):
     code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
     release: threading.Event = field(default_factory=threading.Event)
     calls: list[str] = field(default_factory=list)
+    # Only these methods fail (None: all); GetStats answers five allowed packets otherwise.
+    only: set[str] | None = None
 
     def _fail(self, method: str, context: grpc.ServicerContext) -> Any:
         self.calls.append(method)
+        if self.only is not None and method not in self.only:
+            return packet_pb2.Stats(packets_total=5, verdicts=packet_pb2.VerdictCounts(allow=5))
         if self.code == grpc.StatusCode.DEADLINE_EXCEEDED:
             self.release.wait(30)
             context.abort(grpc.StatusCode.CANCELLED, "released")
@@ -191,6 +195,18 @@ def test_revoked_credential_is_named_in_the_503(failing_api) -> None:
     assert reply.status_code == 503
     message = reply.get_json()["error"]["message"]
     assert "refused the credential of flask-backend's service account" in message
+
+
+def test_a_history_that_does_not_answer_is_named_not_a_silent_zero(failing_api) -> None:
+    api, servicer = failing_api
+    servicer.code = grpc.StatusCode.FAILED_PRECONDITION  # packet-service with history off
+    servicer.only = {"GetSeries"}
+    reply = api.call("GET", "/api/v1/stats/summary", api.admin_token())
+    assert reply.status_code == 200, reply.get_json()
+    body = reply.get_json()
+    assert body["data"]["packets_total"] == 5 and body["data"]["packets_per_second"] == 0
+    (reason,) = body["meta"]["reasons"].values()
+    assert reason.startswith("rates: FAILED_PRECONDITION")
 
 
 def test_rules_status_says_the_credential_was_refused(failing_api) -> None:

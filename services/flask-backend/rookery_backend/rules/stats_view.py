@@ -233,7 +233,7 @@ class StatsView:
         if not gathered:
             return self._stale("summary", failures)
         replies = [reply for _, reply in gathered]
-        rates = self._rates([target for target, _ in gathered], request_id)
+        rates = self._rates([target for target, _ in gathered], request_id, failures)
         parse_errors: dict[str, int] = {}
         for reply in replies:
             for entry in reply.parse_errors:
@@ -259,9 +259,12 @@ class StatsView:
         }
         return self._fresh("summary", Answer(body, reasons=failures))
 
-    def _rates(self, targets: list[PacketTarget], request_id: str | None) -> dict[str, float]:
+    def _rates(
+        self, targets: list[PacketTarget], request_id: str | None, failures: dict[str, str]
+    ) -> dict[str, float]:
         """Per-second rates: the mean over the last `rate_window_seconds` complete seconds
-        of each target's history, summed over targets. The same for every caller."""
+        of each target's history, summed over targets. The same for every caller. A target
+        whose history does not answer is named in `failures`."""
         query = SeriesQuery(RATE_METRICS, self.rate_window_seconds, 1)
         start, points = query.grid(self.clock())
         request = packet_pb2.SeriesRequest(
@@ -271,8 +274,10 @@ class StatsView:
         for target in targets:
             try:
                 reply = self._ask(target, "GetSeries", request, request_id)
-            except UpstreamUnavailable:
-                continue  # its totals are in; its rate is unknown for now
+            except UpstreamUnavailable as error:
+                # Its totals are in; its rate is unknown for now (history off, say).
+                failures[target.address] = f"rates: {error}"
+                continue
             for line in reply.series:
                 if line.metric not in rates:
                     continue
