@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from flask import Blueprint
@@ -33,10 +33,13 @@ def _naive_utc(value: datetime | date, *, end_of_day: bool) -> datetime:
     """A query bound as the database stores times (naive UTC); a date covers its whole day."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:  # year 1 or 9999 shifted past the calendar's ends
+                value = datetime.max if value.year > 1 else datetime.min
         return value
     if end_of_day:
-        return datetime.combine(value + timedelta(days=1), time()) - timedelta(microseconds=1)
+        return datetime.combine(value, time.max)
     return datetime.combine(value, time())
 
 
