@@ -167,6 +167,16 @@ def test_lone_surrogate_in_json_is_a_422_naming_the_field(api) -> None:
     assert_refused(reply, "email", "")
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 30_000 + b"]" * 30_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000],
+    ids=["deep-array", "deep-object"],
+)
+def test_deeply_nested_json_is_a_400_not_a_crash(api, raw) -> None:
+    reply = api.call("POST", LOGIN, data=raw, content_type="application/json")
+    assert reply.status_code == 400 and reply.get_json()["error"]["code"] == "invalid_json"
+
+
 # -- e-mail addresses ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("method", "path", "extra"),

@@ -112,7 +112,7 @@ def parse_body(model: type[M]) -> M:
     # read the text with the standard parser so such a field is named like any other.
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting the fast parser refused
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
     try:
         model.model_validate(value)
