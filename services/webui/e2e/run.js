@@ -278,6 +278,38 @@ async function main() {
         await admin.getByRole("cell", { name: "e2e-key", exact: true }).waitFor({ state: "detached" });
         expect((await useRotated()) === 401, "the revoked key still authenticates");
       }],
+      ["the built-in service account is marked, and deactivating it or revoking its key warns first", async () => {
+        if (!trio.packetTarget) throw new Skip("not run: packet-service is absent (no rule-publishing account)");
+        const account = "packet-publisher@rookery.internal";
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+        await admin.getByLabel("Search by email").fill(account);
+        const cell = admin.getByRole("cell", { name: new RegExp(account.replace(/\./g, "\\.")) });
+        await cell.getByText("service account").waitFor();
+        await admin.getByRole("button", { name: `Deactivate ${account}` }).click();
+        const dialog = admin.getByRole("dialog", { name: "Deactivate user" });
+        await dialog.getByRole("button", { name: "Deactivate", exact: true }).click();
+        // The backend refuses without force and says what would stop; nothing is forced here
+        // (rule publishing must keep working for the scenarios after this one).
+        await dialog.getByText(/deactivating it stops/).waitFor();
+        await dialog.getByRole("button", { name: "Deactivate anyway" }).waitFor();
+        await shot(admin, "users-service-account-warning");
+        await checkA11y(admin, "users-service-account-warning");
+        await dialog.getByRole("button", { name: "Cancel" }).click();
+        await admin.getByRole("button", { name: `Deactivate ${account}` }).waitFor();
+        await admin.getByLabel("Search by email").fill("");
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API keys" }).click();
+        await admin.getByLabel("Show every user's keys").check();
+        const row = admin.getByRole("row").filter({ hasText: account }).first();
+        await row.getByText("service account").waitFor();
+        await row.getByRole("button", { name: /^Revoke / }).click();
+        const revoke = admin.getByRole("dialog", { name: "Revoke API key" });
+        await revoke.getByRole("button", { name: "Revoke", exact: true }).click();
+        await revoke.getByRole("button", { name: "Revoke anyway" }).waitFor();
+        await revoke.getByText(/revoking its key stops/).waitFor();
+        await shot(admin, "apikeys-service-account-warning");
+        await revoke.getByRole("button", { name: "Cancel" }).click();
+        await admin.getByLabel("Show every user's keys").uncheck();
+      }],
       ["audit log pages and filters by event type", async () => {
         await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();
         await admin.getByRole("heading", { name: "Audit log" }).waitFor();
@@ -400,12 +432,17 @@ async function main() {
         }
         await page.context().close();
       }],
-      ["2FA: enrol with the QR secret, then sign in with a TOTP code", async () => {
+      ["2FA: enrol with the password and the QR secret, sign in with a TOTP code; e-mail change and 2FA off need the password", async () => {
         const page = await newPage();
         await login(page, web, VIEWER);
         await loggedIn(page);
         await page.goto(`${web}/profile`);
         await page.getByRole("tab", { name: "Two-factor" }).click();
+        // Enrolment starts with the password: a wrong one is refused on the field.
+        await page.getByLabel("Password").fill("not-the-password");
+        await page.getByRole("button", { name: "Set up two-factor" }).click();
+        await page.getByRole("alert").filter({ hasText: "The password is wrong." }).waitFor();
+        await page.getByLabel("Password").fill(VIEWER.password);
         await page.getByRole("button", { name: "Set up two-factor" }).click();
         await page.getByRole("img", { name: "QR code for your authenticator app" }).waitFor();
         const secret = (await page.getByTestId("totp-secret").textContent()).trim();
@@ -415,6 +452,8 @@ async function main() {
         await checkA11y(page, "profile-2fa-setup");
         await page.getByRole("button", { name: "Turn on two-factor" }).click();
         await page.getByTestId("recovery-codes").waitFor();
+        const recoveryCodes = (await page.getByTestId("recovery-codes").locator("li").allTextContents()).map((c) => c.trim());
+        expect(recoveryCodes.length > 0, "no recovery codes shown");
         await shot(page, "profile-2fa-enabled");
         await logout(page);
         await login(page, web, VIEWER);
@@ -431,6 +470,35 @@ async function main() {
         await code.fill(totp(secret));
         await page.getByRole("button", { name: "Verify" }).click();
         await loggedIn(page);
+        // The e-mail changes only with the current password (the old address is mailed).
+        await page.goto(`${web}/profile`);
+        const newEmail = VIEWER.email.replace("viewer-", "viewer-renamed-");
+        await page.getByLabel("Email address").fill(newEmail);
+        await page.getByLabel("Current password").fill("not-the-password");
+        await page.getByRole("button", { name: "Save email" }).click();
+        await page.getByRole("alert").filter({ hasText: "The password is wrong." }).waitFor();
+        await page.getByLabel("Current password").fill(VIEWER.password);
+        await page.getByRole("button", { name: "Save email" }).click();
+        await page.getByRole("status").filter({ hasText: "E-mail updated." }).waitFor();
+        VIEWER.email = newEmail;
+        await shot(page, "profile-email-changed");
+        await checkA11y(page, "profile-email-changed");
+        // Turning 2FA off takes the password and a second factor: here a recovery code.
+        await page.getByRole("tab", { name: "Two-factor" }).click();
+        await page.getByLabel("Password").fill(VIEWER.password);
+        await page.getByLabel("Authenticator or recovery code").fill("000000");
+        await page.getByRole("button", { name: "Disable two-factor" }).click();
+        await page.getByRole("alert").filter({ hasText: "That code is not valid" }).waitFor();
+        await shot(page, "profile-2fa-disable");
+        await checkA11y(page, "profile-2fa-disable");
+        await page.getByLabel("Authenticator or recovery code").fill(recoveryCodes[0]);
+        await page.getByRole("button", { name: "Disable two-factor" }).click();
+        await page.getByRole("status").filter({ hasText: "Two-factor authentication is off." }).waitFor();
+        await page.getByRole("button", { name: "Set up two-factor" }).waitFor();
+        // Signing in with the new address now needs no code.
+        await logout(page);
+        await login(page, web, VIEWER);
+        await loggedIn(page);
         await page.context().close();
       }],
       ["profile page: tabs and password change", async () => {
@@ -446,6 +514,51 @@ async function main() {
         await admin.getByLabel("Repeat new password").fill("Never-Used-Passw0rd!");
         await admin.getByRole("button", { name: "Change password" }).click();
         await admin.getByRole("alert").filter({ hasText: "current password" }).first().waitFor();
+      }],
+      ["profile sessions: list, sign out another session, all others, then this one", async () => {
+        const other = await newPage();
+        await login(other, web, ADMIN);
+        await loggedIn(other);
+        // A script's sign-in too, recognisable by its User-Agent.
+        const script = await fetch(`${web}/api/v1/auth/login`, {
+          method: "POST", headers: { "content-type": "application/json", "user-agent": "e2e-script/1" }, body: JSON.stringify(ADMIN),
+        });
+        expect(script.status === 200, `script login answered ${script.status}`);
+        await admin.getByRole("link", { name: "Profile" }).click();
+        await admin.getByRole("tab", { name: "Sessions" }).click();
+        const rows = admin.getByTestId("session-row");
+        await rows.first().waitFor();
+        const before = await rows.count();
+        expect(before >= 3, `${before} session(s) listed, expected this one, the other browser's and the script's`);
+        expect((await rows.filter({ hasText: "this session" }).count()) === 1, "not exactly one row is marked 'this session'");
+        expect((await rows.filter({ hasText: "127.0.0.1" }).count()) >= 1, "no row shows the loopback address");
+        await shot(admin, "profile-sessions");
+        await checkA11y(admin, "profile-sessions");
+        await rows.filter({ hasText: "e2e-script/1" }).getByRole("button", { name: "Sign out" }).click();
+        await admin.getByRole("status").filter({ hasText: /^Signed out / }).waitFor();
+        await admin.waitForFunction((n) => document.querySelectorAll("[data-testid=session-row]").length === n, before - 1);
+        await admin.getByRole("button", { name: "Sign out all other sessions" }).click();
+        const dialog = admin.getByRole("dialog", { name: "Sign out all other sessions" });
+        await checkA11y(admin, "profile-sessions-confirm");
+        await dialog.getByRole("button", { name: "Sign out others" }).click();
+        await admin.getByRole("status").filter({ hasText: /Signed out \d+ other session/ }).waitFor();
+        await admin.waitForFunction(() => document.querySelectorAll("[data-testid=session-row]").length === 1);
+        // The other browser's session is gone: its next request lands on the login page.
+        await other.reload();
+        await other.getByRole("button", { name: "Sign in" }).waitFor();
+        // Signing out this session from the list is a logout.
+        await login(other, web, ADMIN);
+        await loggedIn(other);
+        await other.goto(`${web}/profile`);
+        await other.getByRole("tab", { name: "Sessions" }).click();
+        await other.getByTestId("session-row").filter({ hasText: "this session" }).getByRole("button", { name: "Sign out" }).click();
+        await other.waitForURL(/\/login$/);
+        await other.getByRole("button", { name: "Sign in" }).waitFor();
+        await other.context().close();
+        // The admin's own session survived all of it.
+        await admin.getByRole("tab", { name: "Account" }).click();
+        await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).click();
+        await admin.getByRole("cell", { name: ADMIN.email, exact: true }).waitFor();
       }],
       ["an expired access token is refreshed silently, and a reload keeps the session", async () => {
         const page = await newPage();

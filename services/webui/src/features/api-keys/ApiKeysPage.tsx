@@ -12,19 +12,7 @@ import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { ScopePicker, useScopeCatalogue } from "../roles/RolesPage";
-
-export interface ApiKey {
-  id: number | string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  key?: string;
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-  user_id?: number | string;
-  revoked?: boolean;
-}
+import { isProtectedAccount, protectedWarning, revokeKey, useKeyOwners, type ApiKey, type KeyOwner } from "./api";
 
 const fmt = formatWhen;
 
@@ -113,6 +101,7 @@ export default function ApiKeysPage() {
   const me = useAuthStore((s) => s.user);
   const isAdmin = hasScope(me, PAGE_SCOPES.usersAdmin);
   const canWrite = hasScope(me, PAGE_SCOPES.apikeysWrite);
+  const canReadUsers = hasScope(me, PAGE_SCOPES.users);
   const [all, setAll] = useState(false);
   const [showRevoked, setShowRevoked] = useState(false);
   const keys = useQuery({
@@ -120,14 +109,18 @@ export default function ApiKeysPage() {
     queryFn: () => getData<ApiKey[]>("/apikeys", all ? { all: true } : undefined),
   });
   const shown = (keys.data ?? []).filter((k) => showRevoked || !k.revoked);
+  const owners = useKeyOwners(shown, all && canReadUsers);
+  const ownerOf = (k: ApiKey): KeyOwner | undefined => owners.get(String(k.user_id));
   const qc = useQueryClient();
   const [creating, setCreating] = useState(false);
   const [revealed, setRevealed] = useState<ApiKey | null>(null);
-  const [confirm, setConfirm] = useState<{ kind: "revoke" | "rotate"; key: ApiKey } | null>(null);
+  // `warning` holds the backend's refusal to revoke a service account's key; confirming
+  // then repeats the request with force.
+  const [confirm, setConfirm] = useState<{ kind: "revoke" | "rotate"; key: ApiKey; warning?: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const act = useMutation({
-    mutationFn: ({ kind, key }: { kind: "revoke" | "rotate"; key: ApiKey }) =>
-      kind === "revoke" ? send<ApiKey>("delete", `/apikeys/${key.id}`) : send<ApiKey>("post", `/apikeys/${key.id}/rotate`),
+    mutationFn: ({ kind, key, warning }: { kind: "revoke" | "rotate"; key: ApiKey; warning?: string }) =>
+      kind === "revoke" ? revokeKey(key.id, !!warning) : send<ApiKey>("post", `/apikeys/${key.id}/rotate`),
     onSuccess: () => qc.invalidateQueries({ queryKey: ["apikeys"] }),
   });
 
@@ -158,7 +151,7 @@ export default function ApiKeysPage() {
           <table className="table">
             <caption className="sr-only">API keys</caption>
             <thead>
-              <tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th>{canWrite && <th scope="col"><span className="sr-only">Actions</span></th>}</tr>
+              <tr><th scope="col">Name</th>{all && <th scope="col">Owner</th>}<th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th>{canWrite && <th scope="col"><span className="sr-only">Actions</span></th>}</tr>
             </thead>
             <tbody>
               {shown.map((k) => (
@@ -167,6 +160,12 @@ export default function ApiKeysPage() {
                     {k.name}
                     {k.revoked && <span className="badge ml-2 bg-slate-700 text-amber-100">revoked</span>}
                   </td>
+                  {all && (
+                    <td>
+                      {ownerOf(k)?.email ?? (String(k.user_id) === String(me?.id) ? me?.email : `user ${k.user_id ?? "?"}`)}
+                      {ownerOf(k)?.service_account && <span className="badge ml-2 bg-violet-300 text-slate-950">service account</span>}
+                    </td>
+                  )}
                   <td><code className="text-sky-200">{k.prefix}…</code></td>
                   <td>{k.scopes.join(", ")}</td>
                   <td>{fmt(k.created_at)}</td>
@@ -175,9 +174,12 @@ export default function ApiKeysPage() {
                   {canWrite && (
                     <td className="whitespace-nowrap text-right">
                       {!k.revoked && <span className="inline-flex gap-1">
-                        <button type="button" className="btn-icon" aria-label={`Rotate ${k.name}`} onClick={() => setConfirm({ kind: "rotate", key: k })}>
-                          <RotateCw aria-hidden className="h-4 w-4" />
-                        </button>
+                        {/* Only a key's owner may rotate it: nobody else ever sees its secret. */}
+                        {(k.user_id === undefined || String(k.user_id) === String(me?.id)) && (
+                          <button type="button" className="btn-icon" aria-label={`Rotate ${k.name}`} onClick={() => setConfirm({ kind: "rotate", key: k })}>
+                            <RotateCw aria-hidden className="h-4 w-4" />
+                          </button>
+                        )}
                         <button type="button" className="btn-icon" aria-label={`Revoke ${k.name}`} onClick={() => setConfirm({ kind: "revoke", key: k })}>
                           <Trash2 aria-hidden className="h-4 w-4" />
                         </button>
@@ -186,7 +188,7 @@ export default function ApiKeysPage() {
                   )}
                 </tr>
               ))}
-              {shown.length === 0 && <tr><td colSpan={7} className="muted">No API keys yet.</td></tr>}
+              {shown.length === 0 && <tr><td colSpan={all ? 8 : 7} className="muted">No API keys yet.</td></tr>}
             </tbody>
           </table>
         </div>
@@ -197,9 +199,17 @@ export default function ApiKeysPage() {
         open={!!confirm}
         title={confirm?.kind === "revoke" ? "Revoke API key" : "Rotate API key"}
         message={confirm?.kind === "revoke"
-          ? <>Revoke <strong>{confirm.key.name}</strong>? Anything using it stops working immediately.</>
+          ? <div className="space-y-3">
+              {confirm.warning && (
+                <Alert tone="warning"><strong>Protected account.</strong> {confirm.warning}</Alert>
+              )}
+              <p>
+                Revoke <strong>{confirm.key.name}</strong>? Anything using it stops working immediately.
+                {confirm.warning && <> Revoke it anyway?</>}
+              </p>
+            </div>
           : <>Rotate <strong>{confirm?.key.name}</strong>? The old key stops working and a new one is shown once.</>}
-        confirmLabel={confirm?.kind === "revoke" ? "Revoke" : "Rotate"}
+        confirmLabel={confirm?.kind === "revoke" ? (confirm.warning ? "Revoke anyway" : "Revoke") : "Rotate"}
         busy={act.isPending}
         onCancel={() => setConfirm(null)}
         onConfirm={async () => {
@@ -209,7 +219,13 @@ export default function ApiKeysPage() {
             const res = await act.mutateAsync(confirm);
             if (confirm.kind === "rotate" && res?.key) setRevealed(res);
           } catch (err) {
-            setError(toApiError(err).message);
+            const apiErr = toApiError(err);
+            if (confirm.kind === "revoke" && isProtectedAccount(apiErr) && !confirm.warning) {
+              // Keep the dialog open, now with the backend's warning and an explicit "anyway".
+              setConfirm({ ...confirm, warning: protectedWarning(apiErr) });
+              return;
+            }
+            setError(apiErr.message);
           }
           setConfirm(null);
         }}

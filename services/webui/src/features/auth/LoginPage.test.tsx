@@ -75,6 +75,22 @@ describe("LoginPage", () => {
     expect(fake.calls.at(-1)?.body).toMatchObject({ email: "admin@example.test", password: "secret-pass", totp: "123456" });
   });
 
+  it("says to wait for the next code when the TOTP code was already used", async () => {
+    restore = installFakeBackend({
+      "POST /auth/login": (req) =>
+        (req.body as { totp?: string }).totp
+          ? { status: 401, body: { error: { code: "totp_reused", message: "this code was already used" } } }
+          : { status: 401, body: { error: { code: "totp_required", message: "x" } } },
+    }).restore;
+    renderAt("/login", routes);
+    const user = await fillAndSubmit();
+    await user.type(await screen.findByLabelText("Authentication code"), "123456");
+    await user.click(screen.getByRole("button", { name: "Verify" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("That code was already used. Wait for the next code");
+    expect(screen.getByLabelText("Authentication code")).toBeInTheDocument();
+    expect(useAuthStore.getState().status).toBe("anonymous");
+  });
+
   it("asks for the refresh cookie when remembered and keeps the token in memory otherwise", async () => {
     const fake = installFakeBackend({
       "POST /auth/login": (req) => {

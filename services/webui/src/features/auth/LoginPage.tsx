@@ -47,6 +47,10 @@ export function LoginPage() {
         case "invalid_totp":
           setError("That code is not valid. Enter the current 6-digit code from your app, or a recovery code.");
           break;
+        case "totp_reused":
+          // Right code, but spent already (each code signs in once): the next one will do.
+          setError("That code was already used. Wait for the next code from your authenticator app, then enter it.");
+          break;
         case "invalid_credentials":
           setError("Email or password is incorrect.");
           break;

@@ -28,6 +28,17 @@ export async function requestPasswordReset(email: string): Promise<string | unde
   return res.data?.data?.mail_delivery;
 }
 
-export async function resetPassword(token: string, password: string): Promise<void> {
-  await api.post("/auth/reset", { token, password });
+export interface ResetResult {
+  message: string;
+  api_keys_revoked: number;
+  sessions_revoked: number;
+}
+
+/**
+ * A reset ends every session of the account and, unless `revokeApiKeys` is false, revokes
+ * its API keys too: whoever could reset the password may also have made keys.
+ */
+export async function resetPassword(token: string, password: string, revokeApiKeys = true): Promise<ResetResult> {
+  const res = await api.post<Envelope<ResetResult>>("/auth/reset", { token, password, revoke_api_keys: revokeApiKeys });
+  return res.data.data;
 }

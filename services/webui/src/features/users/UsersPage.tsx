@@ -8,10 +8,26 @@ import { PageHeader } from "../../components/PageHeader";
 import { Pagination } from "../../components/Pagination";
 import { toApiError } from "../../lib/api-error";
 import { formatWhen } from "../../lib/format";
-import { hasScope, useAuthStore, type User } from "../../lib/auth-store";
+import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { useDebounced } from "../../lib/use-debounced";
-import { useRoles, useUserMutations, useUsers, type Role, type UserFilters, type UserInput } from "./api";
+import {
+  isProtectedAccount, protectedWarning, useRoles, useUserMutations, useUsers, type ListedUser, type Role, type UserFilters, type UserInput,
+} from "./api";
+
+/** The badge of a built-in machine account (the backend protects it from changes). */
+function ServiceAccountBadge() {
+  return <span className="badge ml-2 bg-violet-300 text-slate-950">service account</span>;
+}
+
+/** The backend's warning about a protected account, before the user decides to force it. */
+function ProtectedWarning({ text }: { text: string }) {
+  return (
+    <Alert tone="warning">
+      <strong>Protected account.</strong> {text}
+    </Alert>
+  );
+}
 
 function RolePicker({ roles, value, onChange, legend }: { roles: Role[]; value: string[]; onChange: (v: string[]) => void; legend: string }) {
   return (
@@ -74,13 +90,15 @@ function CreateUserDialog({ open, onClose, roles }: { open: boolean; onClose: ()
   );
 }
 
-function EditUserDialog({ user, onClose, roles, canAdmin }: { user: User | null; onClose: () => void; roles: Role[]; canAdmin: boolean }) {
+function EditUserDialog({ user, onClose, roles, canAdmin }: { user: ListedUser | null; onClose: () => void; roles: Role[]; canAdmin: boolean }) {
   const { update } = useUserMutations();
   const [email, setEmail] = useState(user?.email ?? "");
   const [password, setPassword] = useState("");
   const [picked, setPicked] = useState<string[]>(user?.roles ?? []);
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+  // Set when the backend refused to re-role a service account: the next save forces it.
+  const [warning, setWarning] = useState<string | null>(null);
   async function onSubmit(e: FormEvent) {
     e.preventDefault();
     if (!user) return;
@@ -96,10 +114,14 @@ function EditUserDialog({ user, onClose, roles, canAdmin }: { user: User | null;
       return;
     }
     try {
-      await update.mutateAsync({ id: user.id, ...changes });
+      await update.mutateAsync({ id: user.id, ...changes, ...(warning ? { force: true } : {}) });
       onClose();
     } catch (err) {
       const apiErr = toApiError(err);
+      if (isProtectedAccount(apiErr) && !warning) {
+        setWarning(protectedWarning(apiErr));
+        return;
+      }
       setFieldErrors(apiErr.fieldErrors);
       setError(apiErr.code === "conflict" ? "Another user already has this email." : apiErr.message);
     }
@@ -108,12 +130,16 @@ function EditUserDialog({ user, onClose, roles, canAdmin }: { user: User | null;
     <Dialog open={!!user} title={`Edit ${user?.email ?? ""}`} onClose={onClose}>
       <form onSubmit={onSubmit} className="space-y-3">
         {error && <Alert>{error}</Alert>}
+        {user?.service_account && !warning && <Alert tone="info">This is a built-in service account: Rookery's services sign in with it.</Alert>}
+        {warning && <ProtectedWarning text={warning} />}
         <Field label="Email" type="email" required value={email} error={fieldErrors.email} onChange={(e) => setEmail(e.target.value)} />
         <Field label="New password (leave empty to keep)" type="password" autoComplete="new-password" value={password} error={fieldErrors.password} onChange={(e) => setPassword(e.target.value)} />
         {canAdmin && <RolePicker legend="Roles" roles={roles} value={picked} onChange={setPicked} />}
         <div className="flex justify-end gap-2 pt-2">
           <button type="button" className="btn-secondary" onClick={onClose}>Cancel</button>
-          <button type="submit" className="btn-primary" disabled={update.isPending}>Save</button>
+          {warning
+            ? <button type="submit" className="btn-danger" disabled={update.isPending}>Save anyway</button>
+            : <button type="submit" className="btn-primary" disabled={update.isPending}>Save</button>}
         </div>
       </form>
     </Dialog>
@@ -131,19 +157,27 @@ export default function UsersPage() {
   const roles = useRoles();
   const { update, remove } = useUserMutations();
   const [creating, setCreating] = useState(false);
-  const [editing, setEditing] = useState<User | null>(null);
-  const [confirm, setConfirm] = useState<{ kind: "delete" | "deactivate" | "activate"; user: User } | null>(null);
+  const [editing, setEditing] = useState<ListedUser | null>(null);
+  // `warning` holds the backend's refusal for a protected account; confirming then forces.
+  const [confirm, setConfirm] = useState<{ kind: "delete" | "deactivate" | "activate"; user: ListedUser; warning?: string } | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const set = (patch: Partial<UserFilters>) => setFilters((f) => ({ ...f, page: 1, ...patch }));
 
   async function runConfirm() {
     if (!confirm) return;
     setActionError(null);
+    const force = confirm.warning ? { force: true } : {};
     try {
-      if (confirm.kind === "delete") await remove.mutateAsync(confirm.user.id);
-      else await update.mutateAsync({ id: confirm.user.id, active: confirm.kind === "activate" });
+      if (confirm.kind === "delete") await remove.mutateAsync({ id: confirm.user.id, ...force });
+      else await update.mutateAsync({ id: confirm.user.id, active: confirm.kind === "activate", ...force });
     } catch (err) {
-      setActionError(toApiError(err).message);
+      const apiErr = toApiError(err);
+      if (isProtectedAccount(apiErr) && !confirm.warning) {
+        // Keep the dialog open: now with the warning and an explicit "anyway".
+        setConfirm({ ...confirm, warning: protectedWarning(apiErr) });
+        return;
+      }
+      setActionError(apiErr.message);
     }
     setConfirm(null);
   }
@@ -190,7 +224,7 @@ export default function UsersPage() {
             <tbody>
               {users.data?.users.map((u) => (
                 <tr key={u.id}>
-                  <td>{u.email}</td>
+                  <td>{u.email}{u.service_account && <ServiceAccountBadge />}</td>
                   <td>{u.roles.join(", ") || "—"}</td>
                   <td>
                     <span className={`badge ${u.active ? "bg-emerald-300 text-slate-950" : "bg-slate-700 text-amber-100"}`}>
@@ -236,11 +270,18 @@ export default function UsersPage() {
         open={!!confirm}
         title={confirm?.kind === "delete" ? "Delete user" : confirm?.kind === "deactivate" ? "Deactivate user" : "Activate user"}
         message={
-          confirm?.kind === "delete"
-            ? <>Delete <strong>{confirm.user.email}</strong>? This cannot be undone.</>
-            : <>{confirm?.kind === "deactivate" ? "Deactivate" : "Activate"} <strong>{confirm?.user.email}</strong>?</>
+          <div className="space-y-3">
+            {confirm?.warning && <ProtectedWarning text={confirm.warning} />}
+            <p>
+              {confirm?.kind === "delete"
+                ? <>Delete <strong>{confirm.user.email}</strong>? This cannot be undone.</>
+                : <>{confirm?.kind === "deactivate" ? "Deactivate" : "Activate"} <strong>{confirm?.user.email}</strong>?</>}
+              {confirm?.user.service_account && !confirm.warning && <> It is a built-in service account.</>}
+              {confirm?.warning && <> Do it anyway?</>}
+            </p>
+          </div>
         }
-        confirmLabel={confirm?.kind === "delete" ? "Delete" : confirm?.kind === "deactivate" ? "Deactivate" : "Activate"}
+        confirmLabel={`${confirm?.kind === "delete" ? "Delete" : confirm?.kind === "deactivate" ? "Deactivate" : "Activate"}${confirm?.warning ? " anyway" : ""}`}
         onConfirm={runConfirm}
         onCancel={() => setConfirm(null)}
         busy={update.isPending || remove.isPending}
