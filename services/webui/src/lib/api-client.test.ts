@@ -88,6 +88,17 @@ describe("api client", () => {
     expect(fake.calls).toHaveLength(1);
   });
 
+  it("does not refresh when a 401 says the typed code was already used", async () => {
+    const fake = installFakeBackend({
+      "POST /auth/2fa/disable": () => ({ status: 401, body: { error: { code: "totp_reused", message: "already used" } } }),
+    });
+    restore = fake.restore;
+    useAuthStore.getState().setSession({ accessToken: "ok", user: adminUser });
+    const err = (await api.post("/auth/2fa/disable", {}).catch((e) => e)) as ApiError;
+    expect(err.code).toBe("totp_reused");
+    expect(fake.calls.map((c) => c.url)).toEqual(["/auth/2fa/disable"]);
+  });
+
   it("does not refresh when a 401 judges typed credentials (wrong TOTP on an authenticated call)", async () => {
     const fake = installFakeBackend({
       "POST /auth/2fa/disable": () => ({ status: 401, body: { error: { code: "invalid_credentials", message: "wrong password" } } }),

@@ -26,7 +26,7 @@ const NO_REFRESH = ["/auth/login", "/auth/refresh", "/auth/forgot", "/auth/reset
 let signingOut = false;
 
 /** 401 codes that judge what the user typed, not the age of the access token. */
-const CREDENTIAL_ERRORS = new Set(["invalid_credentials", "totp_required", "invalid_totp", "invalid_refresh"]);
+const CREDENTIAL_ERRORS = new Set(["invalid_credentials", "totp_required", "invalid_totp", "totp_reused", "invalid_refresh"]);
 
 type RetriableConfig = InternalAxiosRequestConfig & { _retried?: boolean };
 
