@@ -141,6 +141,44 @@ def test_every_text_field_of_every_request_body_refuses_nul(api) -> None:
         assert field in field_errors(reply), (method, path, name, reply.get_json())
 
 
+def test_every_request_string_in_the_document_is_constrained(api) -> None:
+    """A text field added later as a plain `str` (body, query or path) shows up here: every
+    request string must carry the Text pattern, an enum, or a format that parses it."""
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    loose: list[str] = []
+
+    def walk(schema: dict[str, Any], where: str, seen: frozenset[str]) -> None:
+        for variant in schema.get("anyOf", [schema]):
+            ref = variant.get("$ref")
+            if ref:
+                name = ref.rsplit("/", 1)[1]
+                if name not in seen:
+                    for prop, sub in schemas[name].get("properties", {}).items():
+                        walk(sub, f"{where}.{prop}", seen | {name})
+            elif variant.get("type") == "array":
+                walk(variant.get("items", {}), f"{where}[]", seen)
+            elif variant.get("type") == "object":
+                for prop, sub in variant.get("properties", {}).items():
+                    walk(sub, f"{where}.{prop}", seen)
+            elif variant.get("type") == "string" and not (
+                {"pattern", "enum", "format", "const"} & set(variant)
+            ):
+                loose.append(where)
+
+    for method, path, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            walk(
+                parameter["schema"],
+                f"{method} {path} {parameter['in']}:{parameter['name']}",
+                frozenset(),
+            )
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            walk(body["schema"], f"{method} {path} body", frozenset())
+    assert not loose, loose
+
+
 @pytest.mark.parametrize(
     ("path", "parameter"),
     [
