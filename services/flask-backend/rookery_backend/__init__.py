@@ -29,6 +29,7 @@ from .models import ReplayGuardTotp
 from .ratelimit import LoginRateLimiter, LoginThrottle
 from .rules.link import PacketLink
 from .security import JwtCodec
+from .tracing import setup_tracing
 from .services import Services
 
 log = logging.getLogger("rookery.http")
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
             create_schema(settings)
 
     app = Flask(__name__)
+    setup_tracing(app, settings.version)  # before any gRPC channel or server exists
     app.config.update(flask_security_config(settings))
 
     database = Database(settings)

@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import g, has_request_context
 
+from .tracing import add_trace_ids
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 VERBOSITY_LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
@@ -38,6 +40,7 @@ def configure_logging(verbosity: int) -> None:
     """-v info, -vv debug for Rookery, -vvv debug for the libraries as well."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    add_trace_ids(handler)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)

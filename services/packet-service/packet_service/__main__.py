@@ -10,6 +10,7 @@ import sys
 from packet_service import service_version
 from packet_service.config import ConfigError, ServiceConfig
 from packet_service.logs import setup_logging
+from packet_service.tracing import setup_tracing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +53,7 @@ def serve() -> int:
     from packet_service.service import PacketServiceApp
 
     log = logging.getLogger("packet_service")
+    setup_tracing(service_version())  # before the gRPC server is built
     try:
         app = PacketServiceApp(ServiceConfig.from_env())
     except (ConfigError, RuleSetError, OSError) as exc:

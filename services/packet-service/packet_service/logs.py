@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from packet_service.tracing import add_trace_ids
+
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
 
@@ -33,6 +35,7 @@ class JsonLineFormatter(logging.Formatter):
 def setup_logging(verbosity: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLineFormatter())
+    add_trace_ids(handler)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(LEVELS.get(verbosity, logging.DEBUG))

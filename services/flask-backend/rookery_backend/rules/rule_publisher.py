@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import grpc
 
+from ..tracing import root_span
 from .packet_client import (
     PacketTarget,
     RetryPolicy,
@@ -103,6 +104,7 @@ class RulePublisher:
                 self._converged.wait(remaining)
         return True
 
+    @root_span("rules.publish")  # a round has no request to belong to: its own trace
     def reconcile_once(self) -> None:
         desired = self._load_desired()
         with self._lock:

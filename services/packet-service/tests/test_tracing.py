@@ -1,0 +1,170 @@
+"""packet_service.tracing: off (nothing loaded, nothing patched) without an OTLP endpoint;
+on, one span per RPC (a stream of many batches included) reaches a real OTLP/HTTP
+receiver; log lines inside a span carry its ids.
+
+Tracing sets process-wide state (the global tracer provider, a patched grpc.server), so
+every test that turns it on, or checks that it stayed off, runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from packet_service.tracing import TraceIdFilter, add_trace_ids, tracing_enabled
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+RECEIVER_DIR = SERVICE_DIR.parents[1] / "scripts" / "trio_tests"
+
+
+def run_python(code: str, env: dict[str, str]) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=SERVICE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "on"),
+    [
+        ({}, False),
+        ({"OTEL_SERVICE_NAME": "x", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "TRUE"}, False),
+    ],
+)
+def test_on_only_with_an_otlp_endpoint(env: dict[str, str], on: bool) -> None:
+    assert tracing_enabled(env) is on
+
+
+def test_off_loads_no_opentelemetry_and_patches_nothing() -> None:
+    out = run_python(
+        """
+        import sys
+        import grpc
+        from packet_service.config import ServiceConfig
+        from packet_service.service import PacketServiceApp
+        from packet_service.tracing import setup_tracing
+        assert setup_tracing("1.0") is None
+        assert grpc.server.__module__ == "grpc"
+        app = PacketServiceApp(
+            ServiceConfig(bind_address="127.0.0.1", grpc_port=0, metrics_port=0)
+        )
+        app.start()
+        app.stop()
+        print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
+        """,
+        {"OTEL_SERVICE_NAME": "packet-service"},
+    )
+    assert out.strip() == "[]"
+
+
+def test_on_one_span_per_rpc_even_for_a_stream_of_batches() -> None:
+    out = run_python(
+        f"""
+        import json, sys
+        sys.path.insert(0, {str(RECEIVER_DIR)!r})
+        from otlp_receiver import OtlpReceiver
+        receiver = OtlpReceiver().start()
+        import os
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        from packet_service import synthetic as syn
+        from packet_service.config import ServiceConfig
+        from packet_service.gen import packet_pb2, packet_pb2_grpc
+        from packet_service.service import PacketServiceApp
+        from packet_service.tracing import setup_tracing
+
+        provider = setup_tracing("9.9.9")
+        app = PacketServiceApp(ServiceConfig(bind_address="127.0.0.1", grpc_port=0, metrics_port=0))
+        app.start()
+        frame = syn.ethernet(syn.ipv4("10.0.0.1", "10.0.0.2", 17, syn.udp(1, 53, b"x")), 0x0800)
+        data, offsets = syn.to_batch([frame] * 16)
+        batch = packet_pb2.PacketBatch(data=data.tobytes(), offsets=offsets.astype("<u4").tobytes())
+        parent = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+        with grpc.insecure_channel(f"127.0.0.1:{{app.grpc_port}}") as channel:
+            stub = packet_pb2_grpc.PacketServiceStub(channel)
+            stub.Classify(batch, timeout=5)
+            replies = list(stub.StreamClassify(iter([batch] * 10), timeout=5,
+                                               metadata=[("traceparent", parent)]))
+            assert len(replies) == 10
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        app.stop()
+        provider.force_flush()
+        spans = receiver.wait_for(lambda s: len(s) >= 2)
+        print(json.dumps([
+            dict(name=s.name, kind=s.kind, trace=s.trace_id, parent=s.parent_span_id,
+                 service=s.service, version=s.resource.get("service.version"))
+            for s in spans]))
+        """,
+        {},
+    )
+    spans = {s["name"]: s for s in json.loads(out)}
+    prefix = "/rookery.packet.v1.PacketService/"
+    # exactly one span each: no span per batch, none for the health check
+    assert sorted(spans) == [prefix + "Classify", prefix + "StreamClassify"]
+    assert len(json.loads(out)) == 2
+    stream = spans[prefix + "StreamClassify"]
+    assert (stream["kind"], stream["trace"], stream["parent"]) == ("server", "ab" * 16, "cd" * 8)
+    assert (stream["service"], stream["version"]) == ("packet-service", "9.9.9")
+    assert spans[prefix + "Classify"]["parent"] == ""
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_log_lines_inside_a_span_carry_its_ids() -> None:
+    """The filter puts the ids on the record; the JSON formatter writes every such field
+    (the trio test reads them from a real service's log)."""
+    handler = Collect()
+    handler.addFilter(TraceIdFilter())
+    logger = logging.getLogger("packet_service.test_tracing")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    tracer = TracerProvider().get_tracer("test")  # a local provider: no global state
+    try:
+        logger.info("outside")
+        with tracer.start_as_current_span("work") as span:
+            logger.info("inside")
+        ids = span.get_span_context()
+    finally:
+        logger.removeHandler(handler)
+    outside, inside = handler.records
+    assert not hasattr(outside, "trace_id") and not hasattr(outside, "span_id")
+    assert inside.trace_id == format(ids.trace_id, "032x")  # type: ignore[attr-defined]
+    assert inside.span_id == format(ids.span_id, "016x")  # type: ignore[attr-defined]
+
+
+def test_the_log_hook_adds_the_filter_only_when_tracing_is_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    off = logging.Handler()
+    add_trace_ids(off)
+    assert off.filters == []
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    on = logging.Handler()
+    add_trace_ids(on)
+    assert [type(f) for f in on.filters] == [TraceIdFilter]
