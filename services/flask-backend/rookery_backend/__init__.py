@@ -29,8 +29,8 @@ from .models import ReplayGuardTotp
 from .ratelimit import LoginRateLimiter, LoginThrottle
 from .rules.link import PacketLink
 from .security import JwtCodec
-from .tracing import setup_tracing
 from .services import Services
+from .tracing import setup_tracing
 
 log = logging.getLogger("rookery.http")
 REQUEST_ID_HEADER = "X-Request-ID"
