@@ -1,3 +1,4 @@
+import "./tracing.js"; // first: instruments http and Express before they load (when OTEL_* asks for it)
 import { createApp } from "./app.js";
 import { loadConfig } from "./config.js";
 
