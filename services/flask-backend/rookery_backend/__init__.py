@@ -26,10 +26,10 @@ from .keys import FLASK_LABEL, TOTP_LABEL, derive_key
 from .mailer import Mailer
 from .metrics import Metrics
 from .models import ReplayGuardTotp
+from .packet_link.link import PacketLink
 from .ratelimit import LoginRateLimiter, LoginThrottle
-from .rules.link import PacketLink
+from .runtime import Runtime
 from .security import JwtCodec
-from .services import Services
 from .tracing import setup_tracing
 
 log = logging.getLogger("rookery.http")
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
     datastore.on_change.append(principal_cache.clear)
     metrics = Metrics(settings.version)
     metrics.watch_pool(database.pool_stats)
-    app.extensions["rookery"] = Services(
+    app.extensions["rookery"] = Runtime(
         settings=settings,
         database=database,
         datastore=datastore,

@@ -74,11 +74,11 @@ def record_caller_action(event: str, target: str, details: dict[str, Any]) -> No
     from flask import request
 
     from .guard import current_principal
-    from .services import services
+    from .runtime import runtime
 
     principal = current_principal()
     record(
-        services().dal,
+        runtime().dal,
         event,
         actor_id=principal.user.id,
         actor_email=principal.user.email,

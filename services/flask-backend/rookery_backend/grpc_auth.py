@@ -35,8 +35,8 @@ from .config import ConfigError, RateLimit
 from .credentials import CredentialCheck, Principal, validate_credential
 from .gen import auth_pb2, auth_pb2_grpc
 from .policy import SCOPES
+from .runtime import Runtime
 from .security import api_key_prefix
-from .services import Services
 from .utils import sha256_hex, utcnow
 
 log = logging.getLogger("rookery.grpc")
@@ -131,7 +131,7 @@ def _request_id(context: grpc.ServicerContext) -> str:
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(self, app: Flask, clock: Callable[[], float] = time.monotonic) -> None:
         self._app = app
-        self._svc: Services = app.extensions["rookery"]
+        self._svc: Runtime = app.extensions["rookery"]
         self._throttle = CallerThrottle(self._svc.settings.auth_rpc_rate_limit, clock)
         # Credentials that authenticated before (hashes; bounded): an address spent on
         # failed guesses still lets them through, so a guesser cannot lock a sibling out.
@@ -282,7 +282,7 @@ def provision_service_key(app: Flask) -> None:
     (the credential packet-service presents). Idempotent; a different key replaces the
     account's previous one. A key revoked through the API stays revoked: the operator
     configures a new one."""
-    svc: Services = app.extensions["rookery"]
+    svc: Runtime = app.extensions["rookery"]
     key = svc.settings.auth_service_api_key
     if not key:
         return

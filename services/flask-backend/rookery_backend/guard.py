@@ -9,7 +9,7 @@ from flask import Flask, g, request
 from .credentials import Principal, validate_credential
 from .errors import ApiError
 from .policy import AUTHENTICATED, PUBLIC, is_interactive, required_scope
-from .services import services
+from .runtime import runtime
 
 log = logging.getLogger("rookery.guard")
 
@@ -34,7 +34,7 @@ def authenticate() -> Principal:
             "authentication required",
             headers={"WWW-Authenticate": 'Bearer realm="rookery"'},
         )
-    svc = services()
+    svc = runtime()
     check = validate_credential(credential, svc.codec, svc.datastore, svc.principal_cache)
     if check.principal is None:
         raise ApiError(

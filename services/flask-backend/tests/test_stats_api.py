@@ -19,8 +19,8 @@ import pytest
 from conftest import Api
 from rookery_backend.config import ConfigError, load_settings
 from rookery_backend.gen import packet_pb2, packet_pb2_grpc
-from rookery_backend.rules.prometheus_series import promql
-from rookery_backend.rules.stats_view import encode_page_token
+from rookery_backend.packet_link.prometheus_series import promql
+from rookery_backend.packet_link.stats_view import encode_page_token
 
 
 @dataclass(slots=True)

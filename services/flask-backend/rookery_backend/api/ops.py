@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 from ..errors import error_response
-from ..services import services
+from ..runtime import runtime
 from . import endpoint
 from .openapi import build_openapi
 from .v1.schemas import HealthOut, ReadyOut
@@ -65,7 +65,7 @@ def _swagger_static_dir() -> Path:
     envelope=False,
 )
 def healthz() -> Any:
-    version = services().settings.version
+    version = runtime().settings.version
     return jsonify({"status": "ok", "service": "flask-backend", "version": version})
 
 
@@ -78,7 +78,7 @@ def healthz() -> Any:
     envelope=False,
 )
 def readyz() -> Any:
-    svc = services()
+    svc = runtime()
     if svc.database.ping():
         return jsonify({"status": "ready", "database": svc.settings.db_type})
     return error_response(
@@ -101,14 +101,14 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4"
     media_types=(PROMETHEUS_TEXT,),
 )
 def metrics() -> Any:
-    return Response(services().metrics.render(), mimetype=PROMETHEUS_TEXT)
+    return Response(runtime().metrics.render(), mimetype=PROMETHEUS_TEXT)
 
 
 @endpoint(bp, "/api/v1/openapi.json", "GET", "This OpenAPI 3.1 document", envelope=False)
 def openapi_document() -> Any:
     cache = current_app.extensions.setdefault("rookery_openapi", {})
     if "doc" not in cache:
-        cache["doc"] = build_openapi(current_app, services().settings.version)
+        cache["doc"] = build_openapi(current_app, runtime().settings.version)
     return jsonify(cache["doc"])
 
 

@@ -1,1 +1,1 @@
-"""Packet-filter rules: their model, their storage, and their journey to packet-service."""
+"""Packet-filter rules: their model and their storage (publishing lives in `packet_link`)."""

@@ -12,8 +12,8 @@ from ...accounts import check_grantable, check_scopes_known, guard_service_accou
 from ...errors import ApiError
 from ...guard import current_principal
 from ...policy import ALL_KEYS_SCOPE
+from ...runtime import runtime
 from ...security import new_api_key
-from ...services import services
 from ...utils import sha256_hex, utcnow
 from .. import endpoint, parse_body, parse_query, respond
 from .schemas import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyListQuery, ApiKeyOut, ForceQuery
@@ -38,7 +38,7 @@ def key_json(row: Any) -> dict[str, Any]:
 def _load_own(key_id: int, others_too: bool = False) -> Any:
     """The caller's key; with others_too, also another user's key for a holder of
     users:admin (revoking only: a key's secret is only ever shown to its owner)."""
-    dal = services().dal
+    dal = runtime().dal
     principal = current_principal()
     row = dal(dal.api_key.id == key_id).select(limitby=(0, 1)).first()
     mine = row is not None and row.user_id == principal.user.id
@@ -50,7 +50,7 @@ def _load_own(key_id: int, others_too: bool = False) -> Any:
 
 
 def _audit(event: str, row: Any, forced: bool = False) -> None:
-    services().datastore.changed()  # a revoked or rotated key must stop working at once
+    runtime().datastore.changed()  # a revoked or rotated key must stop working at once
     details: dict[str, Any] = {"name": row.name, "prefix": row.prefix, "owner_id": row.user_id}
     if forced:
         details["forced"] = True
@@ -67,7 +67,7 @@ def _audit(event: str, row: Any, forced: bool = False) -> None:
     status=201,
 )
 def create_key() -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     payload = parse_body(ApiKeyCreateIn)
     check_scopes_known(payload.scopes)
@@ -111,7 +111,7 @@ def create_key() -> Any:
     many=True,
 )
 def list_keys() -> Any:
-    dal = services().dal
+    dal = runtime().dal
     principal = current_principal()
     query = parse_query(ApiKeyListQuery)
     condition = dal.api_key.id > 0
@@ -138,7 +138,7 @@ def list_keys() -> Any:
     response=ApiKeyOut,
 )
 def revoke_key(key_id: int) -> Any:
-    svc = services()
+    svc = runtime()
     dal = svc.dal
     query = parse_query(ForceQuery)
     row = _load_own(key_id, others_too=True)
@@ -158,7 +158,7 @@ def revoke_key(key_id: int) -> Any:
     response=ApiKeyCreatedOut,
 )
 def rotate_key(key_id: int) -> Any:
-    dal = services().dal
+    dal = runtime().dal
     row = _load_own(key_id)
     key, prefix = new_api_key()
     dal(dal.api_key.id == row.id).update(prefix=prefix, key_hash=sha256_hex(key), last_used_at=None)

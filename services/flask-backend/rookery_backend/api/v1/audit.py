@@ -10,7 +10,7 @@ from flask import Blueprint
 
 from ...audit import EVENTS
 from ...csv_export import EXPORT_MAX_ROWS, csv_response
-from ...services import services
+from ...runtime import runtime
 from .. import endpoint, parse_query, respond
 from .schemas import AuditFilterQuery, AuditOut, AuditQuery
 
@@ -173,7 +173,7 @@ def event_json(row: Any, labels: dict[str, str] | None = None) -> dict[str, Any]
     many=True,
 )
 def list_events() -> Any:
-    dal = services().dal
+    dal = runtime().dal
     query = parse_query(AuditQuery)
     condition = _condition(dal, query)
     total = dal(condition).count()
@@ -200,7 +200,7 @@ def list_events() -> Any:
     media_types=("text/csv",),
 )
 def export_events() -> Any:
-    dal = services().dal
+    dal = runtime().dal
     query = parse_query(AuditFilterQuery)
     condition = _condition(dal, query)
     total = dal(condition).count()

@@ -23,7 +23,7 @@ from ...accounts import revoke_api_keys_of, user_json
 from ...errors import ApiError
 from ...guard import current_principal
 from ...models import User
-from ...services import Services, services
+from ...runtime import Runtime, runtime
 from ...utils import sha256_hex, utcnow
 from .. import endpoint, parse_body, respond
 from .schemas import (
@@ -65,7 +65,7 @@ def user_agent() -> str:
     return request.headers.get("User-Agent", "")[:255]
 
 
-def _notify(svc: Services, recipient: str, subject: str, body: str) -> None:
+def _notify(svc: Runtime, recipient: str, subject: str, body: str) -> None:
     """Mail a notice off the request thread (logged instead where no server is set up)."""
     if svc.mailer.configured:
         threading.Thread(
@@ -84,7 +84,7 @@ def _burn_password_check(password: str) -> None:
 
 
 def _token_response(
-    svc: Services,
+    svc: Runtime,
     user: User,
     family: str | None,
     as_cookie: bool,
@@ -130,7 +130,7 @@ def _tf_enabled(user: User) -> bool:
     return bool(user.tf_primary_method and user.tf_totp_secret)
 
 
-def _check_second_factor(svc: Services, user: User, code: str | None) -> None:
+def _check_second_factor(svc: Runtime, user: User, code: str | None) -> None:
     if not _tf_enabled(user):
         return
     if not code:
@@ -182,7 +182,7 @@ def _totp_already_used(factory: Any, code: str, user: User) -> bool:
     return False
 
 
-def _reauthenticate(svc: Services, user: User, password: str | None, totp: str | None) -> None:
+def _reauthenticate(svc: Runtime, user: User, password: str | None, totp: str | None) -> None:
     """The account's owner proves presence: the current password, or with two-factor on,
     a fresh authenticator code instead."""
     if password:
@@ -214,7 +214,7 @@ def _reauthenticate(svc: Services, user: User, password: str | None, totp: str |
 
 @endpoint(bp, "/login", "POST", "Log in with e-mail and password", body=LoginIn, response=TokenOut)
 def login() -> Any:
-    svc = services()
+    svc = runtime()
     payload = parse_body(LoginIn)
     email = payload.email.strip().lower()
     ip = client_ip()
@@ -282,7 +282,7 @@ def login() -> Any:
     response=TokenOut,
 )
 def refresh() -> Any:
-    svc = services()
+    svc = runtime()
     payload = parse_body(RefreshIn)
     token = payload.refresh_token
     from_cookie = False
@@ -318,7 +318,7 @@ def refresh() -> Any:
     bp, "/logout", "POST", "Revoke the session's refresh tokens", body=LogoutIn, response=MessageOut
 )
 def logout() -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     payload = parse_body(LogoutIn)
     families = {principal.token_family}
@@ -351,7 +351,7 @@ def me() -> Any:
     response=UserOut,
 )
 def patch_me() -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     raw = request.get_json(silent=True)
     if isinstance(raw, dict):
@@ -408,7 +408,7 @@ def patch_me() -> Any:
     response=TokenOut,
 )
 def change_password() -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     payload = parse_body(PasswordChangeIn)
     user = principal.user
@@ -447,7 +447,7 @@ def change_password() -> Any:
     status=202,
 )
 def forgot() -> Any:
-    svc = services()
+    svc = runtime()
     payload = parse_body(ForgotIn)
     email = payload.email.strip().lower()
     wait = svc.rate_limiter.hit(f"forgot-ip:{client_ip()}", f"forgot:{email}")
@@ -506,7 +506,7 @@ def forgot() -> Any:
     response=ResetOut,
 )
 def reset() -> Any:
-    svc = services()
+    svc = runtime()
     payload = parse_body(ResetIn)
     expired, invalid, user = reset_password_token_status(payload.token)
     if invalid or expired or user is None:
@@ -547,7 +547,7 @@ def reset() -> Any:
     response=TwoFactorSetupOut,
 )
 def tf_setup() -> Any:
-    svc = services()
+    svc = runtime()
     user = current_principal().user
     payload = parse_body(TwoFactorSetupIn)
     _reauthenticate(svc, user, payload.password, None)
@@ -576,7 +576,7 @@ def tf_setup() -> Any:
     response=RecoveryCodesOut,
 )
 def tf_confirm() -> Any:
-    svc = services()
+    svc = runtime()
     user = current_principal().user
     payload = parse_body(TwoFactorConfirmIn)
     if user.tf_primary_method:
@@ -611,7 +611,7 @@ def tf_confirm() -> Any:
     response=MessageOut,
 )
 def tf_disable() -> Any:
-    svc = services()
+    svc = runtime()
     user = current_principal().user
     payload = parse_body(TwoFactorDisableIn)
     if not user.password or not verify_password(payload.password, user.password):
@@ -638,7 +638,7 @@ def tf_disable() -> Any:
 
 @endpoint(bp, "/sessions", "GET", "The caller's signed-in sessions", response=SessionOut, many=True)
 def list_sessions() -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     rows = svc.refresh_tokens.sessions(principal.user.id)
     return respond(
@@ -666,7 +666,7 @@ def list_sessions() -> Any:
     response=SessionsEndedOut,
 )
 def end_other_sessions() -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     others = [
         info.id
@@ -695,7 +695,7 @@ def end_other_sessions() -> Any:
     response=SessionsEndedOut,
 )
 def end_session(session_id: str) -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     if len(session_id) > 64 or not session_id.isalnum() or not session_id.isascii():
         raise ApiError(404, "not_found", "no such session")

@@ -12,7 +12,7 @@ from ...errors import ApiError
 from ...guard import current_principal
 from ...models import Role
 from ...policy import SCOPES
-from ...services import services
+from ...runtime import runtime
 from .. import endpoint, parse_body, respond
 from .schemas import RoleCreateIn, RoleOut, RolePatchIn, ScopeOut
 
@@ -20,7 +20,7 @@ bp = Blueprint("roles", __name__, url_prefix="/api/v1")
 
 
 def _load(role_id: int) -> Role:
-    dal = services().dal
+    dal = runtime().dal
     row = dal(dal.auth_role.id == role_id).select(limitby=(0, 1)).first()
     if row is None:
         raise ApiError(404, "not_found", f"no role with id {role_id}")
@@ -33,7 +33,7 @@ def _audit(event: str, role: Role, details: dict[str, Any]) -> None:
 
 @endpoint(bp, "/roles", "GET", "List roles", response=RoleOut, many=True)
 def list_roles() -> Any:
-    dal = services().dal
+    dal = runtime().dal
     rows = dal(dal.auth_role).select(orderby=dal.auth_role.id)
     return respond([role_json(Role.from_row(r)) for r in rows], RoleOut)
 
@@ -42,7 +42,7 @@ def list_roles() -> Any:
     bp, "/roles", "POST", "Create a custom role", body=RoleCreateIn, response=RoleOut, status=201
 )
 def create_role() -> Any:
-    svc = services()
+    svc = runtime()
     payload = parse_body(RoleCreateIn)
     check_scopes_known(payload.scopes)
     check_grantable(set(payload.scopes), current_principal().scopes)
@@ -69,7 +69,7 @@ def create_role() -> Any:
     response=RoleOut,
 )
 def patch_role(role_id: int) -> Any:
-    svc = services()
+    svc = runtime()
     payload = parse_body(RolePatchIn)
     role = _load(role_id)
     if role.builtin and (payload.name not in (None, role.name) or payload.scopes is not None):
@@ -97,7 +97,7 @@ def patch_role(role_id: int) -> Any:
 
 @endpoint(bp, "/roles/<int:role_id>", "DELETE", "Delete a custom role", response=RoleOut)
 def delete_role(role_id: int) -> Any:
-    svc = services()
+    svc = runtime()
     role = _load(role_id)
     if role.builtin:
         raise ApiError(409, "builtin_role", "built-in roles cannot be deleted")

@@ -22,7 +22,7 @@ from ...rules.model import (
     RuleStatusOut,
     ValidationOut,
 )
-from ...services import services
+from ...runtime import runtime
 from .. import endpoint, parse_body, respond
 
 bp = Blueprint("rules", __name__, url_prefix="/api/v1/rules")
@@ -31,12 +31,12 @@ PUBLISH_WAIT_SECONDS = 1.0
 
 
 def _publish(version: int) -> str:
-    link = services().packet_link
+    link = runtime().packet_link
     if not link.targets:
         return "no_targets"
     # The write must be committed before the publisher (another connection) reads it.
-    services().database.end_request(ok=True)
-    services().database.begin_request()
+    runtime().database.end_request(ok=True)
+    runtime().database.begin_request()
     applied = link.publisher.notify(
         version, wait=PUBLISH_WAIT_SECONDS, request_id=g.get("request_id")
     )
@@ -44,7 +44,7 @@ def _publish(version: int) -> str:
 
 
 def _load(rule_id: str) -> dict[str, Any]:
-    rule = store.get_rule(services().dal, rule_id)
+    rule = store.get_rule(runtime().dal, rule_id)
     if rule is None:
         raise ApiError(404, "not_found", f"no rule with id {rule_id}")
     return rule
@@ -58,7 +58,7 @@ def _written(data: Any, model: Any, version: int, status: int = 200) -> Any:
 
 @endpoint(bp, "", "GET", "List the rules in evaluation order", response=RuleOut, many=True)
 def list_rules() -> Any:
-    state = store.current(services().dal)
+    state = store.current(runtime().dal)
     meta = {
         "version": state.version,
         "default_action": state.default_action,
@@ -72,7 +72,7 @@ def list_rules() -> Any:
 )
 def create_rule() -> Any:
     payload = parse_body(RuleIn)
-    rule, version = store.create_rule(services().dal, payload.model_dump())
+    rule, version = store.create_rule(runtime().dal, payload.model_dump())
     audit.record_caller_action(
         "rule_created", f"rule:{rule['id']}", {"name": rule["name"], "version": version}
     )
@@ -94,7 +94,7 @@ def patch_rule(rule_id: str) -> Any:
         merged = RuleIn.model_validate({**current, **patch}).model_dump()
     except ValidationError as error:
         raise validation_error(error, "body") from None
-    version = store.update_rule(services().dal, rule_id, merged)
+    version = store.update_rule(runtime().dal, rule_id, merged)
     # Only what really changed: a form that sends every field names just the edited ones.
     changes = {
         field: {"from": current.get(field), "to": merged[field]}
@@ -112,7 +112,7 @@ def patch_rule(rule_id: str) -> Any:
 @endpoint(bp, "/<rule_id>", "DELETE", "Delete a rule", response=RuleOut)
 def delete_rule(rule_id: str) -> Any:
     rule = _load(rule_id)
-    version = store.delete_rule(services().dal, rule_id)
+    version = store.delete_rule(runtime().dal, rule_id)
     audit.record_caller_action(
         "rule_deleted", f"rule:{rule_id}", {"name": rule["name"], "version": version}
     )
@@ -130,7 +130,7 @@ def delete_rule(rule_id: str) -> Any:
 )
 def reorder_rules() -> Any:
     ids = parse_body(ReorderIn).ids
-    dal = services().dal
+    dal = runtime().dal
     existing = {rule["id"] for rule in store.list_rules(dal)}
     if len(ids) != len(set(ids)) or set(ids) != existing:
         missing = sorted(existing - set(ids))
@@ -160,7 +160,7 @@ def reorder_rules() -> Any:
 )
 def set_default_action() -> Any:
     action = parse_body(DefaultActionIn).default_action
-    version = store.set_default_action(services().dal, action)
+    version = store.set_default_action(runtime().dal, action)
     audit.record_caller_action(
         "rules_default_action", "rules", {"default_action": action, "version": version}
     )
@@ -182,8 +182,8 @@ def validate_rules() -> Any:
 
 
 def _status() -> dict[str, Any]:
-    state = store.current(services().dal)
-    status = services().packet_link.publisher.status(state.version)
+    state = store.current(runtime().dal)
+    status = runtime().packet_link.publisher.status(state.version)
     return {**status, "default_action": state.default_action}
 
 

@@ -22,7 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from ...rules.stats_view import SERIES_METRICS, decode_page_token
+from ...packet_link.stats_view import SERIES_METRICS, decode_page_token
 from ...utils import iso
 
 # -- text ----------------------------------------------------------------------------------

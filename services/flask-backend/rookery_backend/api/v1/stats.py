@@ -15,11 +15,11 @@ from flask import Blueprint, g
 from pydantic import BaseModel
 
 from ...errors import ApiError
+from ...packet_link.packet_client import UpstreamUnavailable
+from ...packet_link.stats_view import RULE_HITS, Answer, NoSnapshot
+from ...packet_link.stats_view import SeriesQuery as SeriesWindow
 from ...rules import store
-from ...rules.packet_client import UpstreamUnavailable
-from ...rules.stats_view import RULE_HITS, Answer, NoSnapshot
-from ...rules.stats_view import SeriesQuery as SeriesWindow
-from ...services import services
+from ...runtime import runtime
 from .. import endpoint, parse_query, respond
 from .schemas import (
     SERIES_POINTS_AUTO,
@@ -78,7 +78,7 @@ def _answer(fetch: Callable[[], Answer], model: type[BaseModel]) -> Any:
     errors=(UNAVAILABLE,),
 )
 def summary() -> Any:
-    view = services().packet_link.stats
+    view = runtime().packet_link.stats
     return _answer(lambda: view.summary(g.get("request_id")), StatsSummaryOut)
 
 
@@ -96,7 +96,7 @@ def summary() -> Any:
 )
 def top_flows() -> Any:
     query = parse_query(TopFlowsQuery)
-    view = services().packet_link.stats
+    view = runtime().packet_link.stats
     offset = query.page_token or 0
     return _answer(
         lambda: view.top_flows(query.n, query.order_by, offset, g.get("request_id")), FlowOut
@@ -114,7 +114,7 @@ def top_flows() -> Any:
     errors=(UNAVAILABLE,),
 )
 def rule_hits() -> Any:
-    view = services().packet_link.stats
+    view = runtime().packet_link.stats
     return _answer(lambda: view.rule_hits(g.get("request_id")), RuleHitsOut)
 
 
@@ -142,7 +142,7 @@ def _window(query: SeriesQuery) -> SeriesWindow:
 )
 def series() -> Any:
     window = _window(parse_query(SeriesQuery))
-    view = services().packet_link.stats
+    view = runtime().packet_link.stats
     try:
         result = view.series(window, g.get("request_id"))
     except NoSnapshot as error:
@@ -153,7 +153,7 @@ def series() -> Any:
         ) from None
     if RULE_HITS in window.metrics and not all(result.rule_names.values()):
         # Prometheus knows rules by id only; flask-backend holds their names.
-        names = {rule["id"]: rule["name"] for rule in store.current(services().dal).rules}
+        names = {rule["id"]: rule["name"] for rule in store.current(runtime().dal).rules}
         for rule_id, name in result.rule_names.items():
             result.rule_names[rule_id] = name or names.get(rule_id, "")
     return respond(result.body(), SeriesOut, meta=result.meta())

@@ -22,7 +22,7 @@ from ...errors import ApiError
 from ...guard import current_principal
 from ...models import Role, User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
-from ...services import services
+from ...runtime import runtime
 from .. import endpoint, parse_body, parse_query, respond
 from .schemas import (
     ForceQuery,
@@ -37,14 +37,14 @@ bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
 
 def _load(user_id: int) -> User:
-    user = services().datastore.find_user(id=user_id)
+    user = runtime().datastore.find_user(id=user_id)
     if user is None:
         raise ApiError(404, "not_found", f"no user with id {user_id}")
     return user
 
 
 def _check_role_grant(role_names: list[str]) -> list[Any]:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     if ROLE_ASSIGNMENT_SCOPE not in principal.scopes:
         raise ApiError(
@@ -71,7 +71,7 @@ def _check_role_grant(role_names: list[str]) -> list[Any]:
     many=True,
 )
 def list_users() -> Any:
-    svc = services()
+    svc = runtime()
     query = parse_query(UserListQuery)
     dal = svc.dal
     table = dal.auth_user
@@ -131,7 +131,7 @@ USER_CSV_COLUMNS = (
     media_types=("text/csv",),
 )
 def export_users() -> Any:
-    dal = services().dal
+    dal = runtime().dal
     query = parse_query(UserExportQuery)
     table = dal.auth_user
     condition = _user_condition(dal, query)
@@ -176,7 +176,7 @@ def _roles_for(user_ids: list[int]) -> dict[int, list[Role]]:
     """Every listed user's roles in two small queries instead of one per user."""
     if not user_ids:
         return {}
-    dal = services().dal
+    dal = runtime().dal
     link, role = dal.auth_user_role, dal.auth_role
     roles = {row.id: Role.from_row(row) for row in dal(role).select(cacheable=True)}
     links = dal(link.user_id.belongs(user_ids)).select(link.user_id, link.role_id, cacheable=True)
@@ -191,7 +191,7 @@ def _roles_for(user_ids: list[int]) -> dict[int, list[Role]]:
 
 @endpoint(bp, "", "POST", "Create a user", body=UserCreateIn, response=UserOut, status=201)
 def create_user() -> Any:
-    svc = services()
+    svc = runtime()
     payload = parse_body(UserCreateIn)
     email = str(payload.email).lower()
     roles = _check_role_grant(payload.roles) if payload.roles else []
@@ -228,7 +228,7 @@ def get_user(user_id: int) -> Any:
     response=UserOut,
 )
 def patch_user(user_id: int) -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     payload = parse_body(UserPatchIn)
     user = _load(user_id)
@@ -327,7 +327,7 @@ def patch_user(user_id: int) -> Any:
     response=UserOut,
 )
 def delete_user(user_id: int) -> Any:
-    svc = services()
+    svc = runtime()
     principal = current_principal()
     query = parse_query(ForceQuery)
     user = _load(user_id)

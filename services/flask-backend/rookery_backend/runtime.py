@@ -1,4 +1,4 @@
-"""The objects a request needs, built once by create_app and found through `services()`."""
+"""The objects a request needs, built once by create_app and found through `runtime()`."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ if TYPE_CHECKING:
     from .db import Database
     from .mailer import Mailer
     from .metrics import Metrics
+    from .packet_link.link import PacketLink
     from .ratelimit import LoginRateLimiter, LoginThrottle
-    from .rules.link import PacketLink
     from .security import JwtCodec
 
 
 @dataclass(slots=True)
-class Services:
+class Runtime:
     settings: Settings
     database: Database
     datastore: PydalUserDatastore
@@ -38,5 +38,5 @@ class Services:
         return self.database.dal
 
 
-def services() -> Services:
+def runtime() -> Runtime:
     return current_app.extensions["rookery"]

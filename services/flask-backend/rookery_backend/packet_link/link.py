@@ -11,10 +11,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..rules import store
+from ..rules.model import to_proto
 from ..security import new_api_key
 from ..utils import sha256_hex, utcnow
-from . import store
-from .model import to_proto
 from .packet_client import SERVICE_ACCOUNT, PacketTarget, parse_targets
 from .prometheus_series import PrometheusSeries
 from .rule_publisher import RulePublisher
