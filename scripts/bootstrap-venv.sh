@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (Python >= 3.11) and install every Python service's dependencies.
+# Create .venv (Python >= 3.11) and install every Python service's dependencies, the
+# shared package services/common (rookery_common) among them, editable.
 # Idempotent: a stamp named after the hash of the requirement files means a second
 # call installs nothing.
 set -euo pipefail
@@ -37,7 +38,8 @@ fi
 existing=()
 for r in "${REQS[@]}"; do [ -f "$r" ] && existing+=("$r"); done
 # The stamp covers the requirement files and everything they include with -r.
-hash=$(cat "${existing[@]}" services/*/requirements.txt 2>/dev/null | sha256sum | cut -c1-16)
+hash=$(cat "${existing[@]}" services/*/requirements.txt services/common/pyproject.toml 2>/dev/null \
+  | sha256sum | cut -c1-16)
 stamp="$VENV/.deps-$hash"
 if [ -f "$stamp" ]; then
   echo "==> Python dependencies up to date ($VENV)"
@@ -51,6 +53,9 @@ quiet_pip install --quiet --upgrade pip
 args=()
 for r in "${existing[@]}"; do args+=(-r "$r"); done
 quiet_pip install --quiet "${args[@]}"
+# The services' requirements install services/common (rookery_common) as a copy, which is
+# what an image wants; here it becomes editable so a change to it needs no reinstall.
+quiet_pip install --quiet --no-deps -e services/common
 rm -f "$VENV"/.deps-*
 touch "$stamp"
 echo "==> Python dependencies installed"

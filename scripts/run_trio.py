@@ -1,30 +1,37 @@
-"""`make run`: start Rookery's services on loopback, in dependency order, and stop them
-all on Ctrl-C. A service whose code is not in the tree yet is skipped with a note."""
+"""`make run`: start Rookery's services on loopback, in the catalogue's order, and stop them
+all on Ctrl-C. Ports, commands and environment come from the service catalogue
+(scripts/rookery_ops/catalogue.py). A service whose code is not in the tree yet is
+skipped with a note."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from rookery_common.testing import NotHealthy, stop_process, wait_healthy
+
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "scripts") not in sys.path:  # imported by path (the trio tests do)
+    sys.path.insert(0, str(ROOT / "scripts"))
+
+from rookery_ops import catalogue  # noqa: E402
+
 DATA = ROOT / ".data"
 
 
 @dataclass(slots=True)
-class Service:
+class Planned:
     name: str
     workdir: Path
     marker: Path  # the service is present when this file exists
     command: list[str]
     health_url: str
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str]
 
 
 def new_service_key() -> str:
@@ -33,117 +40,74 @@ def new_service_key() -> str:
     return f"rk_{secrets.token_hex(4)}_{secrets.token_urlsafe(30)}"
 
 
-def catalogue(python: str, service_key: str | None = None) -> list[Service]:
-    service_key = service_key or new_service_key()
-    backend = ROOT / "services" / "flask-backend"
-    packet = ROOT / "services" / "packet-service"
-    webui = ROOT / "services" / "webui"
-    # Order matters: packet-service validates its callers through flask-backend's
-    # AuthService, and flask-backend publishes the rule set to packet-service as soon as
-    # it answers (its reconcile loop waits for it).
-    return [
-        Service(
-            "flask-backend",
-            backend,
-            backend / "rookery_backend" / "__main__.py",
-            [python, "-m", "rookery_backend", "serve", "-v"],
-            "http://127.0.0.1:8080/healthz",
-            {
-                "HTTP_HOST": "127.0.0.1",
-                "HTTP_PORT": "8080",
-                "GRPC_PORT": "50051",
-                "DB_TYPE": "sqlite",
-                "DATA_DIR": str(DATA / "flask-backend"),
-                "RELEASE_MODE": "development",
-                "PACKET_SERVICE_TARGETS": "127.0.0.1:50052",
-                "AUTH_SERVICE_API_KEY": service_key,
-                # browsers reach the API through the web UI's proxy, which writes
-                # X-Forwarded-For itself: one hop, so each browser has its own login bucket
-                "TRUSTED_PROXIES": "1",
-            },
-        ),
-        Service(
-            "packet-service",
-            packet,
-            packet / "packet_service" / "__main__.py",
-            [python, "-m", "packet_service", "-v", "serve"],
-            "http://127.0.0.1:9090/healthz",
-            {
-                "BIND_ADDRESS": "127.0.0.1",
-                "GRPC_PORT": "50052",
-                "METRICS_PORT": "9090",
-                "RELEASE_MODE": "development",
-                # on even in development, so `make run` behaves like a deployment
-                "AUTH_REQUIRED": "true",
-                "AUTH_SERVICE_TARGET": "127.0.0.1:50051",
-                "AUTH_SERVICE_API_KEY": service_key,
-            },
-        ),
-        Service(
-            "webui",
-            webui,
-            webui / "server" / "index.js",
-            ["node", "server/index.js"],
-            "http://127.0.0.1:3000/healthz",
-            {"PORT": "3000", "FLASK_API_URL": "http://127.0.0.1:8080"},
-        ),
-    ]
+def plan(python: str, service_key: str | None = None, data_dir: Path = DATA) -> list[Planned]:
+    """What `make run` starts, in order: every catalogue service on loopback."""
+    run_values = {"service_key": service_key or new_service_key(), "data_dir": str(data_dir)}
+    planned = []
+    for service in catalogue.SERVICES:
+        folder = ROOT / "services" / service.key
+        command = [part.format(python=python) for part in service.start_command]
+        planned.append(
+            Planned(
+                service.key,
+                folder,
+                folder / service.entry_module,
+                [*command, *service.local_args],
+                catalogue.local_health_url(service),
+                catalogue.local_env(service, run_values),
+            )
+        )
+    return planned
 
 
-def wait_healthy(service: Service, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(service.health_url, timeout=1) as reply:
-                if reply.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.3)
-    return False
-
-
-def stop_all(procs: list[tuple[Service, subprocess.Popen[bytes]]]) -> None:
+def stop_all(procs: list[tuple[Planned, subprocess.Popen[bytes]]]) -> None:
     for _, proc in reversed(procs):
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.terminate()
     for service, proc in reversed(procs):
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=10)
         print(f"[run] stopped {service.name}", flush=True)
+
+
+def summary(names: set[str]) -> list[str]:
+    def url(key: str, port: str, path: str = "/") -> str:
+        return f"http://{catalogue.LOOPBACK}:{catalogue.by_key(key).port(port).number}{path}"
+
+    lines = ["", "  Rookery is running. Ctrl-C stops everything."]
+    if "webui" in names:
+        lines.append(f"  Web UI:        {url('webui', 'http')}")
+    if "flask-backend" in names:
+        lines.append(f"  REST API:      {url('flask-backend', 'http', '/api/v1/')}")
+        lines.append(f"  API docs:      {url('flask-backend', 'http', '/api/v1/docs')}")
+        lines.append("  Sign in as admin@localhost.local / admin123 (development only: change it)")
+    if "packet-service" in names:
+        grpc = catalogue.PACKET_SERVICE.port("grpc").number
+        metrics = url("packet-service", "metrics", catalogue.METRICS_PATH)
+        lines.append(f"  packet gRPC:   {catalogue.LOOPBACK}:{grpc}   metrics: {metrics}")
+    return lines
 
 
 def main() -> int:
     DATA.mkdir(exist_ok=True)
     (DATA / "flask-backend").mkdir(exist_ok=True)
-    procs: list[tuple[Service, subprocess.Popen[bytes]]] = []
+    procs: list[tuple[Planned, subprocess.Popen[bytes]]] = []
     try:
-        for service in catalogue(os.environ.get("PY", sys.executable)):
+        for service in plan(os.environ.get("PY", sys.executable)):
             if not service.marker.exists():
                 print(f"[run] {service.name}: not in this tree yet, skipped", flush=True)
                 continue
-            env = {**os.environ, **service.env}
             print(f"[run] starting {service.name} …", flush=True)
-            proc = subprocess.Popen(service.command, cwd=service.workdir, env=env)
+            proc = subprocess.Popen(
+                service.command, cwd=service.workdir, env={**os.environ, **service.env}
+            )
             procs.append((service, proc))
-            if not wait_healthy(service, proc):
-                print(f"[run] {service.name} did not become healthy; stopping", file=sys.stderr)
+            try:
+                wait_healthy(service.health_url, proc, timeout=60.0, name=service.name)
+            except NotHealthy as error:
+                print(f"[run] {error}; stopping", file=sys.stderr)
                 return 1
             print(f"[run] {service.name} is up ({service.health_url})", flush=True)
-        names = {s.name for s, _ in procs}
-        print("\n  Rookery is running. Ctrl-C stops everything.")
-        if "webui" in names:
-            print("  Web UI:        http://127.0.0.1:3000/")
-        if "flask-backend" in names:
-            print("  REST API:      http://127.0.0.1:8080/api/v1/")
-            print("  API docs:      http://127.0.0.1:8080/api/v1/docs")
-            print("  Sign in as admin@localhost.local / admin123 (development only: change it)")
-        if "packet-service" in names:
-            print("  packet gRPC:   127.0.0.1:50052   metrics: http://127.0.0.1:9090/metrics")
+        print("\n".join(summary({s.name for s, _ in procs})), flush=True)
         print(flush=True)
         while all(proc.poll() is None for _, proc in procs):
             time.sleep(0.5)

@@ -43,6 +43,7 @@ failed=0
 run() { "$@" || failed=1; }
 # name  directory  [pytest args]  -- each service's suites
 run scripts/run-suite.sh lint-and-scripts scripts/tests
+run scripts/run-suite.sh common services/common/tests
 run scripts/run-suite.sh flask-backend services/flask-backend/tests
 run scripts/run-suite.sh packet-service services/packet-service/tests
 [ -x services/webui/scripts/test.sh ] && run services/webui/scripts/test.sh

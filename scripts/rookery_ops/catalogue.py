@@ -7,12 +7,15 @@ the Kubernetes manifests and the Dockerfiles against it. Change a port here, run
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass, field
 
 # MarchProxy groups services by collection; all three belong to one product.
 COLLECTION = "rookery"
 # Default cluster the importer publishes into (MARCHPROXY_CLUSTER overrides it).
 DEFAULT_CLUSTER = "rookery"
+LOOPBACK = "127.0.0.1"  # where `make run` starts every service
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 METRICS_PATH = "/metrics"
@@ -55,6 +58,11 @@ class Service:
     stateless: bool = True
     public: bool = False  # published on the host in docker-compose.dev.yml
     extra_env: dict[str, str] = field(default_factory=dict)  # compose/k8s env (besides ports)
+    # `make run` (scripts/run_trio.py) on loopback: the environment besides the ports, where
+    # "{service:port}" stands for that port's number and "{name}" for a value of the run
+    # (service_key, data_dir); and what it adds to start_command.
+    local_env: dict[str, str] = field(default_factory=dict)
+    local_args: tuple[str, ...] = ()
 
     def port(self, name: str) -> Port:
         for port in self.ports:
@@ -101,6 +109,18 @@ FLASK_BACKEND = Service(
         "DB_USER": "rookery",
         "PACKET_SERVICE_TARGETS": "packet-service:50052",
     },
+    local_env={
+        "HTTP_HOST": LOOPBACK,
+        "DB_TYPE": "sqlite",
+        "DATA_DIR": "{data_dir}/flask-backend",
+        "RELEASE_MODE": "development",
+        "PACKET_SERVICE_TARGETS": LOOPBACK + ":{packet-service:grpc}",
+        "AUTH_SERVICE_API_KEY": "{service_key}",
+        # browsers reach the API through the web UI's proxy, which writes X-Forwarded-For
+        # itself: one hop, so each browser has its own login bucket
+        "TRUSTED_PROXIES": "1",
+    },
+    local_args=("-v",),
 )
 
 PACKET_SERVICE = Service(
@@ -125,6 +145,14 @@ PACKET_SERVICE = Service(
     stateless=False,
     # Callers' bearer tokens are checked with flask-backend's AuthService.
     extra_env={"BIND_ADDRESS": "0.0.0.0", "AUTH_SERVICE_TARGET": "flask-backend:50051"},
+    local_env={
+        "BIND_ADDRESS": LOOPBACK,
+        "RELEASE_MODE": "development",
+        "AUTH_REQUIRED": "true",  # on even in development, so `make run` is like a deployment
+        "AUTH_SERVICE_TARGET": LOOPBACK + ":{flask-backend:grpc}",
+        "AUTH_SERVICE_API_KEY": "{service_key}",
+    },
+    local_args=("-v",),
 )
 
 WEBUI = Service(
@@ -143,8 +171,12 @@ WEBUI = Service(
     entry_module="server/index.js",
     public=True,
     extra_env={"HOST": "0.0.0.0", "FLASK_API_URL": "http://flask-backend:8080"},
+    local_env={"FLASK_API_URL": f"http://{LOOPBACK}:{{flask-backend:http}}"},
 )
 
+# Also the start order of `make run`: packet-service validates its callers through
+# flask-backend's AuthService, and flask-backend publishes the rule set to packet-service
+# as soon as it answers (its reconcile loop waits for it).
 SERVICES: tuple[Service, ...] = (FLASK_BACKEND, PACKET_SERVICE, WEBUI)
 
 
@@ -197,3 +229,23 @@ def by_key(key: str) -> Service:
         if service.key == key:
             return service
     raise KeyError(f"no service {key!r} in the catalogue")
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_-]+)(?::([a-z]+))?\}")
+
+
+def local_env(service: Service, run_values: MappingOf[str, str]) -> dict[str, str]:
+    """The environment `make run` gives `service` on loopback: its ports, then its
+    `local_env` with "{service:port}" and "{name}" (from `run_values`) filled in."""
+
+    def fill(match: re.Match[str]) -> str:
+        name, port = match.group(1), match.group(2)
+        return str(by_key(name).port(port).number) if port else run_values[name]
+
+    env = {port.env: str(port.number) for port in service.ports}
+    env.update({name: _PLACEHOLDER.sub(fill, value) for name, value in service.local_env.items()})
+    return env
+
+
+def local_health_url(service: Service) -> str:
+    return f"http://{LOOPBACK}:{service.http_port.number}{HEALTH_PATH}"

@@ -118,6 +118,38 @@ def test_grpc_code_is_generated_in_the_build(key: str) -> None:
     assert re.search(r"COPY\s+(--\S+\s+)*proto\b", text), "proto/ is copied into the build"
 
 
+@pytest.mark.parametrize("key", ["flask-backend", "packet-service"])
+def test_the_shared_package_is_copied_where_the_requirements_point(key: str) -> None:
+    """requirements.txt names services/common by a path relative to where pip runs; the
+    builder copies it there (from WORKDIR) before `pip install -r requirements.txt`."""
+    stages, _ = dockerfile(key)
+    builder = stages[0]
+    requirement = next(
+        line.strip()
+        for line in (ROOT / "services" / key / "requirements.txt").read_text().splitlines()
+        if "services/common" in line and not line.lstrip().startswith("#")
+    )
+    assert requirement == "./services/common"
+    steps = builder.instructions
+    copy_common = next(
+        (
+            i
+            for i, (kw, args) in enumerate(steps)
+            if kw == "COPY" and args.startswith("services/common ")
+        ),
+        None,
+    )
+    install = next(
+        (i for i, (kw, args) in enumerate(steps) if kw == "RUN" and "-r requirements.txt" in args),
+        None,
+    )
+    assert copy_common is not None and install is not None, "COPY services/common, pip install"
+    assert copy_common < install
+    assert steps[copy_common][1].split()[-1] in ("services/common", "./services/common")
+    workdirs = [args for kw, args in steps[:install] if kw == "WORKDIR"]
+    assert workdirs, "a WORKDIR for the relative paths"
+
+
 def test_packet_service_documents_capture_capabilities() -> None:
     _, text = dockerfile("packet-service")
     assert "NET_RAW" in text

@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
+from rookery_common.testing import NotHealthy, free_port
+from rookery_common.testing import wait_healthy as wait_healthy_url
 from rookery_ops import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0  # seconds; the backend creates its SQLite schema on first start
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(slots=True)
@@ -63,19 +57,10 @@ class Trio:
 
 
 def wait_healthy(started: Started) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    assert started.process is not None
-    while time.monotonic() < deadline:
-        if started.process.poll() is not None:
-            started.failure = f"exited with code {started.process.returncode}"
-            return
-        try:
-            if requests.get(started.url(catalogue.HEALTH_PATH), timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    started.failure = f"/healthz did not answer 200 within {START_TIMEOUT:.0f}s"
+    try:
+        wait_healthy_url(started.url(catalogue.HEALTH_PATH), started.process, START_TIMEOUT)
+    except NotHealthy as error:
+        started.failure = str(error)
 
 
 def start(

@@ -9,6 +9,7 @@ import grpc
 import pytest
 import requests
 from packet_service.gen import packet_pb2, packet_pb2_grpc
+from rookery_common.testing import wait_until
 from trio import Proc, Trio, batch_of, free_port, udp_frame
 
 DNS = udp_frame("10.0.0.1", "10.0.0.53", 40000, 53)
@@ -25,16 +26,6 @@ def classify(trio: Trio, token: str, frames: list[bytes]) -> list[int]:
             metadata=[("authorization", f"Bearer {token}")],
         )
     return list(reply.verdicts)
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def rules_status(trio: Trio, auth: dict[str, str]) -> dict:
@@ -59,7 +50,7 @@ def test_rule_created_over_rest_is_enforced_within_a_second(trio: Trio) -> None:
     assert classify(trio, token, [DNS, OTHER]) == [packet_pb2.VERDICT_ALLOW] * 2
     created = time.monotonic()
     drop_dns_rule(trio, token)
-    verdicts = wait_for(
+    verdicts = wait_until(
         lambda: (
             classify(trio, token, [DNS, OTHER])
             == [packet_pb2.VERDICT_DROP, packet_pb2.VERDICT_ALLOW]
@@ -76,7 +67,7 @@ def test_rule_created_over_rest_is_enforced_within_a_second(trio: Trio) -> None:
         timeout=10,
     )
     assert reply.status_code == 201
-    assert wait_for(lambda: "trio-correlation-42" in trio.packet.log(), 3.0)
+    assert wait_until(lambda: "trio-correlation-42" in trio.packet.log(), 3.0)
     assert "trio-correlation-42" in trio.backend.log()
 
 
@@ -87,18 +78,20 @@ def test_packet_service_restart_heals_and_stats_degrade_gracefully(trio: Trio) -
     auth = {"Authorization": f"Bearer {token}"}
     drop_dns_rule(trio, token)
     classify(trio, token, [DNS, OTHER])
-    assert wait_for(lambda: rules_status(trio, auth)["state"] == "in_sync", 10, 0.1)
+    assert wait_until(lambda: rules_status(trio, auth)["state"] == "in_sync", 10, 0.1)
     fresh = requests.get(f"{trio.api}/stats/summary", headers=auth, timeout=5).json()
     assert fresh["meta"]["stale"] is False
     assert fresh["data"]["packets_total"] >= 2
 
     trio.packet.stop(signal.SIGKILL)  # no goodbye
-    stale = wait_for(lambda: requests.get(f"{trio.api}/stats/summary", headers=auth, timeout=5), 5)
+    stale = wait_until(
+        lambda: requests.get(f"{trio.api}/stats/summary", headers=auth, timeout=5), 5
+    )
     body = stale.json()
     assert stale.status_code == 200 and body["meta"]["stale"] is True, body
     assert body["meta"]["age_seconds"] >= 0
     # (a Response is falsy for a 4xx/5xx status, so wait for its JSON body instead)
-    gone = wait_for(
+    gone = wait_until(
         lambda: (
             (r := requests.get(f"{trio.api}/stats/summary", headers=auth, timeout=5)).status_code
             == 503
@@ -123,10 +116,10 @@ def test_packet_service_restart_heals_and_stats_degrade_gracefully(trio: Trio) -
 
     # a new packet-service on the same port is brought up to date without anyone acting
     trio.packet.start()
-    assert wait_for(
+    assert wait_until(
         lambda: classify(trio, token, [DNS, OTHER]) == [packet_pb2.VERDICT_DROP] * 2, 10, 0.2
     ), "the restarted packet-service never got the rule set"
-    converged = wait_for(
+    converged = wait_until(
         lambda: (
             (s := requests.get(f"{trio.api}/rules/status", headers=auth, timeout=5).json()["data"])[
                 "state"
@@ -147,7 +140,7 @@ def test_backend_restart_loses_nothing(trio: Trio) -> None:
     trio.packet.start()
     token = trio.login()
     drop_dns_rule(trio, token)
-    assert wait_for(lambda: classify(trio, token, [DNS]) == [packet_pb2.VERDICT_DROP], 2)
+    assert wait_until(lambda: classify(trio, token, [DNS]) == [packet_pb2.VERDICT_DROP], 2)
     before = requests.get(
         f"{trio.api}/rules", headers={"Authorization": f"Bearer {token}"}, timeout=5
     ).json()
@@ -209,7 +202,7 @@ def test_every_target_gets_the_rule_set(trio: Trio, tmp_path) -> None:
         token = trio.login()
         auth = {"Authorization": f"Bearer {token}"}
         # both targets reached once (their breakers may have opened while they started)
-        assert wait_for(lambda: rules_status(trio, auth)["state"] == "in_sync", 10, 0.1)
+        assert wait_until(lambda: rules_status(trio, auth)["state"] == "in_sync", 10, 0.1)
         assert drop_dns_rule(trio, token)["meta"]["publish"] == "applied"
         for port in (trio.packet_grpc_port, second_grpc):
             trio.packet_grpc_port, original = port, trio.packet_grpc_port

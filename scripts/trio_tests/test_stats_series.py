@@ -19,19 +19,10 @@ import pytest
 import requests
 from packet_service.gen import packet_pb2, packet_pb2_grpc
 from prometheus import Prometheus, find_prometheus
+from rookery_common.testing import wait_until
 from trio import Proc, Trio, batch_of, free_port, udp_frame
 
 DNS = udp_frame("10.1.0.1", "10.1.0.53", 40000, 53)
-
-
-def wait_for(predicate, timeout: float, step: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -96,7 +87,7 @@ def start_trio(trio: Trio, **backend_env: str) -> str:
     trio.backend.start()
     trio.packet.start()
     token = trio.login()
-    assert wait_for(lambda: rules_state(trio, token) == "in_sync", 15), "rules never in sync"
+    assert wait_until(lambda: rules_state(trio, token) == "in_sync", 15), "rules never in sync"
     return token
 
 
@@ -128,7 +119,9 @@ def test_two_pollers_both_see_the_true_rate_during_a_replay(trio: Trio) -> None:
 
     try:
         # The rate window must hold only replay seconds: wait until it does.
-        assert wait_for(lambda: replay.sent and time.time() - replay.sent[0][0] > window + 1.5, 20)
+        assert wait_until(
+            lambda: replay.sent and time.time() - replay.sent[0][0] > window + 1.5, 20
+        )
         pollers = [threading.Thread(target=poll, args=(name,)) for name in seen]
         for poller in pollers:
             poller.start()
@@ -197,12 +190,12 @@ def test_series_sums_both_targets_and_marks_the_unreachable_one_stale(two_target
         timeout=10,
     )
     assert rule.status_code == 201, rule.text
-    assert wait_for(lambda: rules_state(trio, token) == "in_sync", 15)
+    assert wait_until(lambda: rules_state(trio, token) == "in_sync", 15)
     send(packet_address(trio), token, [DNS] * 30)
     send(other_address, token, [DNS] * 12)
     query = {"metric": "packets,allow,rule_hits", "range": "60", "step": "1"}
     # The second in which the frames arrived closes when the next one begins.
-    body = wait_for(
+    body = wait_until(
         lambda: (r := series(trio, token, **query).json()) and total(r, "packets") == 42 and r,
         5,
     )
@@ -248,7 +241,7 @@ def test_top_flows_pages_follow_the_page_token(trio: Trio) -> None:
         assert reply.status_code == 200, reply.text
         return reply.json()
 
-    assert wait_for(lambda: page(None)["meta"]["flows_active"] == 2501, 10)
+    assert wait_until(lambda: page(None)["meta"]["flows_active"] == 2501, 10)
     seen: list[dict] = []
     next_token: str | None = None
     for _ in range(5):
@@ -290,7 +283,7 @@ def test_revoked_service_key_is_503_and_named_in_rules_status(trio: Trio) -> Non
         reply = requests.get(f"{trio.api}/stats/summary", headers=bearer(token), timeout=10)
         return reply if reply.status_code != 200 else None
 
-    reply = wait_for(refused, 10)
+    reply = wait_until(refused, 10)
     assert reply is not None and reply.status_code == 503, reply and reply.text
     error = reply.json()["error"]
     assert error["code"] == "upstream_unavailable"
@@ -310,7 +303,7 @@ def test_revoked_service_key_is_503_and_named_in_rules_status(trio: Trio) -> Non
         target = status.json()["data"]["targets"][0]
         return target if "refused the credential" in (target["last_error"] or "") else None
 
-    target = wait_for(named, 10)
+    target = wait_until(named, 10)
     assert target, "rules/status does not say the credential was refused"
     assert "packet-publisher@rookery.internal" in target["last_error"]
 
@@ -335,15 +328,15 @@ def test_prometheus_and_packet_service_series_agree(
     prometheus.start()
     try:
         token = start_trio(trio, PROMETHEUS_URL=prometheus.url, PROMETHEUS_SCRAPE_INTERVAL="1")
-        assert wait_for(lambda: prometheus.targets_up() == 1, 20), prometheus.log()[-2000:]
+        assert wait_until(lambda: prometheus.targets_up() == 1, 20), prometheus.log()[-2000:]
         step = 2
         replay = Replay(packet_address(trio), token, per_batch=50, interval=0.1).start()
         try:
-            assert wait_for(lambda: replay.sent and time.time() - replay.sent[0][0] > 16, 40)
+            assert wait_until(lambda: replay.sent and time.time() - replay.sent[0][0] > 16, 40)
         finally:
             replay.stop()
         # Let the last steps be scraped (a scrape every second) before comparing.
-        wait_for(lambda: time.time() - replay.sent[-1][0] > 3 * step, 20)
+        wait_until(lambda: time.time() - replay.sent[-1][0] > 3 * step, 20)
         reply = series(trio, token, metric="packets,allow", range="40", step=str(step))
         assert reply.status_code == 200, reply.text
         body = reply.json()

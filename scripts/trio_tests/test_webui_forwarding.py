@@ -28,7 +28,7 @@ def make_run_env(service: str) -> dict[str, str]:
     run_trio = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("run_trio", run_trio)  # dataclasses look their module up
     spec.loader.exec_module(run_trio)
-    (found,) = [s for s in run_trio.catalogue("python") if s.name == service]
+    (found,) = [s for s in run_trio.plan("python") if s.name == service]
     return found.env
 
 

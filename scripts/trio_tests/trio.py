@@ -10,11 +10,11 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from rookery_common.testing import NotHealthy, free_port, start_process, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND_DIR = ROOT / "services" / "flask-backend"
@@ -28,12 +28,6 @@ def new_service_key() -> str:
     return f"rk_{secrets.token_hex(4)}_{secrets.token_urlsafe(30)}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass(slots=True)
 class Proc:
     name: str
@@ -45,34 +39,15 @@ class Proc:
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            self.command, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log, stderr=log
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited early:\n{self.log_path.read_text()[-3000:]}"
-                )
-            try:
-                if requests.get(self.health_url, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(
-            f"{self.name} never became healthy:\n{self.log_path.read_text()[-3000:]}"
-        )
+        try:
+            self.popen = start_process(
+                self.command, self.health_url, self.cwd, self.env, self.log_path, timeout, self.name
+            )
+        except NotHealthy as error:
+            raise RuntimeError(str(error)) from None
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.popen and self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        stop_process(self.popen, sig)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -10,10 +10,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from rookery_common.testing import NotHealthy, start_process, stop_process
 
 HERE = Path(__file__).resolve().parent
 SERVICE = HERE.parent
@@ -105,33 +106,23 @@ def start_server(port: int, data_dir: Path, extra: dict[str, str]) -> subprocess
         **extra,
     }
     env.pop("BCRYPT_ROUNDS", None)  # production cost (12) for the login figure
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rookery_backend", "serve"],
-        cwd=SERVICE,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            call(f"http://127.0.0.1:{port}/healthz")
-            return server
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                print(server.stderr.read().decode() if server.stderr else "", file=sys.stderr)
-                raise SystemExit("server did not start") from None
-            time.sleep(0.2)
+    try:
+        return start_process(
+            [sys.executable, "-m", "rookery_backend", "serve"],
+            f"http://127.0.0.1:{port}/healthz",
+            cwd=SERVICE,
+            env=env,
+            log_path=data_dir / "server.log",
+            name="flask-backend",
+            inherit_env=False,  # env is the whole environment (BCRYPT_ROUNDS taken out)
+        )
+    except NotHealthy as error:
+        print(error, file=sys.stderr)
+        raise SystemExit("server did not start") from None
 
 
 def stop_server(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGINT)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    stop_process(server, signal.SIGINT, timeout=20)
 
 
 def main() -> int:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask, g, request
 from flask_security import Security
+from rookery_common.request_id import REQUEST_ID_HEADER, request_id
 
 from .accounts import seed_roles_and_admin
 from .config import Settings, load_settings
@@ -33,7 +33,6 @@ from .security import JwtCodec
 from .tracing import setup_tracing
 
 log = logging.getLogger("rookery.http")
-REQUEST_ID_HEADER = "X-Request-ID"
 
 
 def flask_security_config(settings: Settings) -> dict[str, Any]:
@@ -161,10 +160,8 @@ def _register_blueprints(app: Flask) -> None:
 def _install_request_lifecycle(app: Flask, database: Database, metrics: Metrics) -> None:
     @app.before_request
     def start_request() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        # Accept a caller's id when it is sane; otherwise make one.
-        ok = 0 < len(incoming) <= 128 and incoming.isprintable()
-        g.request_id = incoming if ok else uuid.uuid4().hex
+        # A caller's id when it follows the one rule (rookery_common.request_id), else new.
+        g.request_id = request_id(request.headers.get(REQUEST_ID_HEADER))
         g.started = time.perf_counter()
         g.rollback = False
         database.begin_request()

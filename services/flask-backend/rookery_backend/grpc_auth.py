@@ -21,14 +21,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from flask import Flask
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from rookery_common.grpc_server import build_grpc_server as build_common_grpc_server
+from rookery_common.grpc_server import version_metadata
+from rookery_common.request_id import REQUEST_ID_METADATA, request_id
 
 from .accounts import SIBLING_ACCOUNT as SERVICE_ACCOUNT
 from .config import ConfigError, RateLimit
@@ -122,10 +122,9 @@ def _peer_host(context: grpc.ServicerContext) -> str:
 
 
 def _request_id(context: grpc.ServicerContext) -> str:
-    for key, value in context.invocation_metadata():
-        if key == "x-request-id" and isinstance(value, str):
-            return value[:128]
-    return ""
+    """The caller's x-request-id when it follows the one rule, else a new one."""
+    given = next((v for k, v in context.invocation_metadata() if k == REQUEST_ID_METADATA), None)
+    return request_id(given)
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
@@ -152,7 +151,12 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def _start(self, context: grpc.ServicerContext) -> Caller:
         """Every RPC begins here: version metadata, then the caller's own credential and
         its budget. Aborts the call unless the caller may go on."""
-        context.send_initial_metadata((("rookery-version", self._svc.settings.version),))
+        context.send_initial_metadata(
+            (
+                *version_metadata(self._svc.settings.version),
+                (REQUEST_ID_METADATA, _request_id(context)),
+            )
+        )
         credential = _bearer(context)
         if not credential:
             context.abort(
@@ -336,20 +340,11 @@ def provision_service_key(app: Flask) -> None:
 
 def build_grpc_server(app: Flask, host: str, port: int, workers: int = 8) -> grpc.Server:
     provision_service_key(app)
-    server = grpc.server(futures.ThreadPoolExecutor(workers, thread_name_prefix="grpc-auth"))
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(app), server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
-    bind_host = f"[{host}]" if ":" in host else host
-    server.add_insecure_port(f"{bind_host}:{port}")
-    return server
+    return build_common_grpc_server(
+        lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(app), server),
+        (SERVICE_NAME,),
+        host,
+        port,
+        workers=workers,
+        thread_name_prefix="grpc-auth",
+    ).server

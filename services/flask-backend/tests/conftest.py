@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import os
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from rookery_backend.config import RateLimit, Settings, load_settings
 from rookery_backend.db import create_schema, drop_schema, sqlalchemy_url
 from rookery_backend.policy import BUILTIN_ROLES
 from rookery_backend.schema import TABLES
+from rookery_common.testing import free_port
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
@@ -241,12 +241,6 @@ class Inbox:
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return self.messages
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ behaviour when the database is away."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +15,7 @@ from rookery_backend.config import ConfigError, RateLimit, load_settings
 from rookery_backend.db import DatabaseUnavailable, sqlalchemy_url, wait_for_database
 from rookery_backend.policy import BUILTIN_ROLES
 from rookery_backend.schema import TABLES, column_names
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from rookery_common.testing import free_port
 
 
 def test_defaults_and_overrides(tmp_path: Path) -> None:
@@ -168,7 +162,7 @@ def test_wait_for_database_gives_up(tmp_path: Path) -> None:
         {
             **base_env(tmp_path),
             "DB_TYPE": "postgresql",
-            "DB_PORT": str(closed_port()),
+            "DB_PORT": str(free_port()),
             "DB_MAX_RETRIES": "2",
             "DB_RETRY_DELAY": "0.01",
         }
@@ -181,7 +175,7 @@ def test_server_exits_with_one_clear_line(tmp_path: Path) -> None:
     env = {
         **base_env(tmp_path),
         "DB_TYPE": "mysql",
-        "DB_PORT": str(closed_port()),
+        "DB_PORT": str(free_port()),
         "DB_MAX_RETRIES": "1",
         "DB_RETRY_DELAY": "0.01",
         "PATH": "/usr/bin:/bin",

@@ -7,9 +7,7 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from conftest import (
     base_env,
     settings_for,
 )
+from rookery_common.testing import NotHealthy, free_port, start_process, stop_process
 
 
 def h2c_get(base: str, path: str) -> tuple[int, bytes]:
@@ -65,12 +64,6 @@ def h2c_get(base: str, path: str) -> tuple[int, bytes]:
     return status, body
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(backend: str, tmp_path: Path):
     port = free_port()
@@ -83,36 +76,19 @@ def server(backend: str, tmp_path: Path):
         "GRPC_PORT": str(free_port()),  # the AuthService must not clash with a running trio
     }
     stderr_path = tmp_path / "server.log"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
+    base = f"http://127.0.0.1:{port}"
+    try:
+        process = start_process(
             [sys.executable, "-m", "rookery_backend", "serve", "-v"],
+            f"{base}/healthz",
             cwd=SERVICE_DIR,
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
+            log_path=stderr_path,
         )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {stderr_path.read_text()}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("server did not become healthy")
+    except NotHealthy as error:
+        pytest.fail(str(error))
     yield base, process, stderr_path
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process)
     if backend != "sqlite":
         _empty_tables(settings_for(backend, tmp_path))
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import tracemalloc
-import urllib.request
 from pathlib import Path
 
 import dpkt
@@ -29,6 +28,7 @@ from packet_service.grpc_server import series_message
 from packet_service.history import METRICS, CounterHistory, plan_series
 from packet_service.rules import compile_rule_set, rule_set_from_json
 from packet_service.slot_pool import SlotPool
+from rookery_common.testing import NotHealthy, free_port, start_process, stop_process
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 INGEST_METHOD = packet_pb2.DESCRIPTOR.services_by_name["PacketService"].full_name + "/Ingest"
@@ -207,12 +207,6 @@ def in_process(
 # ---------------------------------------------------------------- servers
 
 
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, **env: str) -> None:
         self.grpc_port, self.metrics_port = free_port(), free_port()
@@ -223,24 +217,19 @@ class Server:
             METRICS_PORT=str(self.metrics_port),
             **env,
         )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "packet_service", "serve"],
-            cwd=SERVICE_DIR,
-            env=full_env,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=1
-                ):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            self.stop()
-            raise RuntimeError("packet-service did not start")
+        try:
+            self.proc = start_process(
+                [sys.executable, "-m", "packet_service", "serve"],
+                f"http://127.0.0.1:{self.metrics_port}/healthz",
+                cwd=SERVICE_DIR,
+                env=full_env,
+                timeout=30,
+                name="packet-service",
+                stderr=subprocess.DEVNULL,
+                inherit_env=False,  # full_env is the whole environment
+            )
+        except NotHealthy as error:
+            raise RuntimeError(f"packet-service did not start: {error}") from None
         self.channel = grpc.insecure_channel(
             f"127.0.0.1:{self.grpc_port}",
             options=[("grpc.max_send_message_length", 64 << 20)],
@@ -251,11 +240,7 @@ class Server:
     def stop(self) -> None:
         if hasattr(self, "channel"):
             self.channel.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, timeout=10)
 
 
 def rules_message() -> packet_pb2.RuleSet:

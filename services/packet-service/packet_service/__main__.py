@@ -9,7 +9,7 @@ import sys
 
 from packet_service import service_version
 from packet_service.config import ConfigError, ServiceConfig
-from packet_service.logs import setup_logging
+from packet_service.logs import configure_logging
 from packet_service.tracing import setup_tracing
 
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     for sub in commands.choices.values():
         sub.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    configure_logging(args.verbose)
     if args.command == "serve":
         return serve()
     from packet_service.ingest_cli import run_ingest

@@ -13,8 +13,8 @@ import socket
 import struct
 
 import numpy as np
+from rookery_common.background import BackgroundLoop
 
-from packet_service.background import BackgroundLoop
 from packet_service.engine import PacketEngine
 from packet_service.parser import LINK_ETHERNET
 from packet_service.slot_pool import SlotPool
@@ -128,30 +128,29 @@ class LiveCapture(BackgroundLoop):
         self.slot = self.pool.acquire()
         self.frames = 0
         self.blocks = 0
-        super().__init__("live-capture")
+        self.poller = select.poll()
+        self.poller.register(self.sock.fileno(), select.POLLIN | select.POLLERR)
+        self.block = 0  # the ring block the kernel hands over next
+        super().__init__("live-capture", log=log)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         del self.ring_bytes
         self.ring.close()
         self.sock.close()
 
-    def _run(self) -> None:
-        poller = select.poll()
-        poller.register(self.sock.fileno(), select.POLLIN | select.POLLERR)
-        block = 0
-        while not self._stop.is_set():
-            at = block * self.block_size
-            status = struct.unpack_from("=I", self.ring, at + BLOCK_STATUS_AT)[0]
-            if not status & TP_STATUS_USER:
-                poller.poll(200)
-                continue
-            try:
-                self._consume(at)
-            except Exception:  # a bug here must not kill capture silently
-                log.exception("live capture: block processing failed")
-            struct.pack_into("=I", self.ring, at + BLOCK_STATUS_AT, TP_STATUS_KERNEL)
-            block = (block + 1) % self.block_count
-            self.blocks += 1
+    def step(self) -> None:
+        at = self.block * self.block_size
+        status = struct.unpack_from("=I", self.ring, at + BLOCK_STATUS_AT)[0]
+        if not status & TP_STATUS_USER:
+            self.poller.poll(200)
+            return
+        try:
+            self._consume(at)
+        except Exception:  # a bug here must not kill capture silently, nor keep the block
+            log.exception("live capture: block processing failed")
+        struct.pack_into("=I", self.ring, at + BLOCK_STATUS_AT, TP_STATUS_KERNEL)
+        self.block = (self.block + 1) % self.block_count
+        self.blocks += 1
 
     def _consume(self, at: int) -> None:
         count, first = struct.unpack_from("=II", self.ring, at + BLOCK_NUM_PKTS_AT)

@@ -5,14 +5,14 @@ interceptor is added."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
+from rookery_common.background import BackgroundLoop
+from rookery_common.grpc_server import build_grpc_server, version_metadata
+from rookery_common.request_id import REQUEST_ID_METADATA, accepted
 
 from packet_service import service_version
 from packet_service.batches import BatchError, DecodedBatch, decode_batch
@@ -130,20 +130,20 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
         self.ingest_pool = SlotPool(
             slots=workers, slot_bytes=INGEST_SLOT_BYTES, max_packets=INGEST_SLOT_PACKETS
         )
-        self.version_metadata = (("rookery-version", service_version()),)
+        self.version_metadata = version_metadata(service_version())
         self.open_ingests: set[IngestAccumulator] = set()
-        self._stop_flusher = threading.Event()
-        self._flusher = threading.Thread(target=self._flush_idle_ingests, daemon=True)
+        self._flusher = BackgroundLoop(
+            "ingest-flusher", INGEST_MAX_DELAY / 2, self._flush_idle_ingests, log=log
+        )
         self._flusher.start()
 
     def _flush_idle_ingests(self) -> None:
         """Frames of a slow Ingest stream are processed within ~INGEST_MAX_DELAY."""
-        while not self._stop_flusher.wait(INGEST_MAX_DELAY / 2):
-            for accumulator in list(self.open_ingests):
-                accumulator.flush_if_waiting(INGEST_MAX_DELAY / 2)
+        for accumulator in list(self.open_ingests):
+            accumulator.flush_if_waiting(INGEST_MAX_DELAY / 2)
 
     def close(self) -> None:
-        self._stop_flusher.set()
+        self._flusher.stop()
 
     # ---------------------------------------------------------------- helpers
 
@@ -223,7 +223,8 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
             compiled = self.engine.rules.replace(rule_set_from_message(request))
         except RuleSetError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        request_id = next((v for k, v in context.invocation_metadata() if k == "x-request-id"), "")
+        given = next((v for k, v in context.invocation_metadata() if k == REQUEST_ID_METADATA), "")
+        request_id = accepted(given) or ""  # the publisher's, for correlation; none is fine
         log.info(
             "rule set loaded",
             extra={
@@ -382,31 +383,21 @@ def build_server(
     """A bound, not yet started server: PacketService + health + reflection. Every RPC
     passes through `interceptors` (caller authentication plugs in here)."""
     limit = config.max_message_bytes
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.grpc_workers, thread_name_prefix="grpc"),
-        interceptors=tuple(interceptors),
-        options=[
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", limit),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
     servicer = PacketServicer(engine, config.max_batch_packets, config.grpc_workers)
-    server.add_generic_rpc_handlers((packet_service_handler(servicer),))
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
-    host = config.bind_address
-    address = f"[{host}]:{config.grpc_port}" if ":" in host else f"{host}:{config.grpc_port}"
     try:
-        port = server.add_insecure_port(address)
-    except RuntimeError:  # newer gRPC raises where older ones returned 0
-        port = 0
-    if port == 0:
+        built = build_grpc_server(
+            lambda server: server.add_generic_rpc_handlers((packet_service_handler(servicer),)),
+            (SERVICE_NAME,),
+            config.bind_address,
+            config.grpc_port,
+            workers=config.grpc_workers,
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+            ],
+        )
+    except OSError:
         servicer.close()
-        raise OSError(f"cannot bind gRPC to {address}")
-    return BuiltServer(server, port, health_servicer, servicer)
+        raise
+    return BuiltServer(built.server, built.port, built.health, servicer)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 import grpc
 
-from packet_service import service_version
 from packet_service.auth_guard import auth_interceptors
 from packet_service.classifier import RuleSetHolder
 from packet_service.config import ServiceConfig
@@ -52,7 +51,7 @@ class PacketServiceApp:
         self, config: ServiceConfig, interceptors: Sequence[grpc.ServerInterceptor] = ()
     ) -> None:
         self.config = config
-        self.version = service_version()
+        self.version = config.version
         host = config.bind_address
         ensure_port_free("gRPC", host, config.grpc_port)
         ensure_port_free("HTTP", host, config.metrics_port)

@@ -13,8 +13,8 @@ import struct
 import time
 
 import numpy as np
+from rookery_common.background import BackgroundLoop
 
-from packet_service.background import BackgroundLoop
 from packet_service.engine import PacketEngine
 from packet_service.parser import LINK_ETHERNET
 from packet_service.slot_pool import SlotPool
@@ -129,25 +129,17 @@ class UdpIngest(BackgroundLoop):
         self.port = self.sock.getsockname()[1]
         self.receiver = BatchReceiver(self.sock, batch)
         self.datagrams = 0
-        super().__init__("udp-ingest")
+        super().__init__("udp-ingest", log=log)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self.sock.close()
 
-    def _run(self) -> None:
-        receiver = self.receiver
-        slot = receiver.slot
-        while not self._stop.is_set():
-            try:
-                got = receiver.receive()
-            except OSError:
-                if self._stop.is_set():
-                    return
-                log.exception("udp ingest receive failed")
-                time.sleep(0.1)
-                continue
-            if not got:
-                continue
-            self.datagrams += got
-            slot.timestamps[:got] = time.time()
-            self.engine.process(slot.data, slot.offsets[:got], slot.timestamps[:got], LINK_ETHERNET)
+    def step(self) -> None:
+        # An OSError here is logged by the loop, which pauses briefly and goes on.
+        got = self.receiver.receive()
+        if not got:
+            return
+        slot = self.receiver.slot
+        self.datagrams += got
+        slot.timestamps[:got] = time.time()
+        self.engine.process(slot.data, slot.offsets[:got], slot.timestamps[:got], LINK_ETHERNET)

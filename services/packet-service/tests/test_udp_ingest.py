@@ -11,15 +11,7 @@ from packet_service.config import ServiceConfig
 from packet_service.engine import PacketEngine
 from packet_service.service import PacketServiceApp
 from packet_service.udp_ingest import UdpIngest
-
-
-def wait_for(predicate, timeout=10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+from rookery_common.testing import free_port, wait_until
 
 
 def test_every_datagram_is_classified_once():
@@ -33,7 +25,7 @@ def test_every_datagram_is_classified_once():
                 tx.sendto(frame, ("127.0.0.1", listener.port))
                 if i % 200 == 0:
                     time.sleep(0.005)  # stay below the receive buffer on a busy machine
-        assert wait_for(lambda: engine.counters.packets == len(frames))
+        assert wait_until(lambda: engine.counters.packets == len(frames))
     finally:
         listener.stop()
     assert not listener.running
@@ -54,7 +46,7 @@ def test_service_starts_udp_ingest_from_config_and_reports_it_ready():
     config = ServiceConfig(bind_address="127.0.0.1", grpc_port=0, metrics_port=0, udp_ingest_port=0)
     app = PacketServiceApp(config)
     assert app.udp is None  # off by default
-    config.udp_ingest_port = _free_udp_port()
+    config.udp_ingest_port = free_port(socket.SOCK_DGRAM)
     app2 = PacketServiceApp(config)
     app2.start()
     try:
@@ -63,16 +55,10 @@ def test_service_starts_udp_ingest_from_config_and_reports_it_ready():
         assert ready and body["checks"]["udp_ingest"] is True
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             tx.sendto(syn.mixed_frames(1)[0], ("127.0.0.1", app2.udp_port))
-        assert wait_for(lambda: app2.engine.counters.packets == 1)
+        assert wait_until(lambda: app2.engine.counters.packets == 1)
     finally:
         app2.stop()
         app.stop()  # never started: stop() still releases its ports and threads
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_readiness_can_require_a_published_rule_set():

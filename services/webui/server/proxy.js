@@ -8,6 +8,8 @@ const HOP_BY_HOP = new Set([
   "te", "trailer", "transfer-encoding", "upgrade",
 ]);
 
+// The one request id rule (rookery_common.request_id in the Python services; both sides are
+// tested with services/common/request_id_cases.json): 1-128 of letters, digits and . _ : -
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 // Forwarding headers a client could forge. The proxy drops whatever arrived under these

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import grpc
+from rookery_common.background import BackgroundLoop
 
 from ..tracing import root_span
 from .packet_client import (
@@ -48,38 +49,22 @@ class RulePublisher:
     ) -> None:
         self._targets = targets
         self._load_desired = load_desired
-        self._interval = interval
         self._status = {t.address: TargetStatus(t.address) for t in targets}
         self._desired_version: int | None = None
         self._request_id: str | None = None  # of the write that asked for the next publish
         self._lock = threading.Lock()
         self._converged = threading.Condition(self._lock)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("rule-publisher", interval, self.reconcile_once, log=log)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        if self._thread is None and self._targets:
-            self._thread = threading.Thread(target=self._run, name="rule-publisher", daemon=True)
-            self._thread.start()
+        if self._targets:
+            self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._loop.stop()
         for target in self._targets:
             target.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.reconcile_once()
-            except Exception:  # the loop must outlive any single failure
-                log.exception("rule reconcile failed")
-            self._wake.wait(self._interval)
-            self._wake.clear()
 
     # ------------------------------------------------------------------ work
     def notify(self, version: int, wait: float = 0.0, request_id: str | None = None) -> bool:
@@ -90,7 +75,7 @@ class RulePublisher:
             return True
         with self._lock:
             self._request_id = request_id
-        self._wake.set()
+        self._loop.wake()
         if wait <= 0:
             return False
         deadline = time.monotonic() + wait

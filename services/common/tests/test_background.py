@@ -1,0 +1,78 @@
+"""rookery_common.background: interval, wake-up, failures logged and survived, stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+from rookery_common.background import BackgroundLoop
+from rookery_common.testing import wait_until
+
+
+def test_steps_every_interval_and_wakes_early() -> None:
+    calls: list[float] = []
+    loop = BackgroundLoop("ticker", interval=30.0, step=lambda: calls.append(time.monotonic()))
+    loop.start()
+    try:
+        assert wait_until(lambda: len(calls) == 1, timeout=5)
+        loop.wake()
+        assert wait_until(lambda: len(calls) == 2, timeout=5)
+        assert calls[1] - calls[0] < 5  # far less than the interval
+    finally:
+        loop.stop()
+    assert not loop.running and loop.stopping
+
+
+def test_a_failing_step_is_logged_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    calls = []
+
+    def step() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first round fails")
+
+    loop = BackgroundLoop("flaky", interval=0.01, step=step, error_pause=0.01)
+    with caplog.at_level(logging.ERROR):
+        loop.start()
+        assert wait_until(lambda: len(calls) >= 3, timeout=5)
+        loop.stop()
+    failures = [r for r in caplog.records if "flaky: step failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info
+
+
+def test_subclass_close_runs_after_the_thread_ended() -> None:
+    ended = threading.Event()
+
+    class Source(BackgroundLoop):
+        closed_while_running: bool | None = None
+
+        def step(self) -> None:
+            time.sleep(0.01)
+
+        def close(self) -> None:
+            self.closed_while_running = self.running
+            ended.set()
+
+    source = Source("source")
+    source.start()
+    assert source.running
+    source.stop()
+    assert ended.is_set() and source.closed_while_running is False
+
+
+def test_an_error_while_stopping_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+
+    def step() -> None:
+        release.wait(5)
+        raise OSError("socket closed under the step")
+
+    loop = BackgroundLoop("closing", step=step)
+    loop.start()
+    with caplog.at_level(logging.ERROR):
+        loop._stop.set()
+        release.set()
+        loop.stop()
+    assert not [r for r in caplog.records if "closing" in r.getMessage()]
