@@ -13,6 +13,10 @@ if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
+# the services' own settings classes, for the tests that check what configures them
+for service in ("flask-backend", "packet-service"):
+    if str(ROOT / "services" / service) not in sys.path:
+        sys.path.append(str(ROOT / "services" / service))
 
 from rookery_ops.debian import ensure_command  # noqa: E402
 

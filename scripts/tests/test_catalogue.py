@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -50,10 +49,6 @@ def test_make_run_starts_every_catalogue_service_in_order(tmp_path: Path) -> Non
 def test_make_run_settings_are_what_the_services_read(tmp_path: Path) -> None:
     """The plan's environment, read by the services' own settings classes: every port
     and every link between them lands where the catalogue says."""
-    for folder in ("flask-backend", "packet-service"):
-        path = str(ROOT / "services" / folder)
-        if path not in sys.path:
-            sys.path.insert(0, path)
     from packet_service.config import ServiceConfig
     from rookery_backend.config import load_settings
 
