@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { ADMIN, startTrio } from "./harness.js";
 import { totp } from "./totp.js";
 import { adminUxScenarios } from "./admin-ux.js";
+import { accountUxScenarios } from "./account-ux.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const webuiDir = resolve(here, "..");
@@ -80,7 +81,7 @@ async function main() {
     const web = trio.webUrl;
     console.log(`[e2e] trio up: web ${web}, backend ${trio.backendUrl}, packet-service ${trio.packetTarget ?? "absent"}`);
 
-    // Does the backend have the rules/stats API of issue 4 yet?
+    // Probe the rules and statistics APIs; the scenarios that need them skip without them.
     // A fresh admin access token for REST calls made outside the browser (they live ACCESS_TTL s).
     const apiToken = async () => {
       const res = await fetch(`${trio.backendUrl}/api/v1/auth/login`, {
@@ -257,7 +258,7 @@ async function main() {
         expect(key.length > 16, "no key shown");
         await reveal.getByRole("button", { name: "Copy" }).waitFor();
         await shot(admin, "apikey-created");
-        await reveal.getByRole("button", { name: "Done" }).click();
+        await reveal.getByRole("button", { name: "I have copied it" }).click();
         await admin.getByRole("cell", { name: "e2e-key", exact: true }).waitFor();
         expect(!(await admin.content()).includes(key), "the key is still on the page after closing");
         const use = () => fetch(`${web}/api/v1/auth/me`, { headers: { "X-API-Key": key } }).then((r) => r.status);
@@ -268,7 +269,7 @@ async function main() {
         await admin.getByRole("button", { name: "Rotate e2e-key" }).click();
         await admin.getByRole("dialog", { name: "Rotate API key" }).getByRole("button", { name: "Rotate" }).click();
         const rotated = await admin.getByRole("dialog", { name: "Your new API key" }).getByTestId("new-api-key").inputValue();
-        await admin.getByRole("dialog", { name: "Your new API key" }).getByRole("button", { name: "Done" }).click();
+        await admin.getByRole("dialog", { name: "Your new API key" }).getByRole("button", { name: "I have copied it" }).click();
         expect(rotated.length > 16 && rotated !== key, "rotation did not show a new key");
         expect((await use()) === 401, "the rotated-away key still authenticates");
         const useRotated = () => fetch(`${web}/api/v1/auth/me`, { headers: { "X-API-Key": rotated } }).then((r) => r.status);
@@ -455,6 +456,7 @@ async function main() {
         const recoveryCodes = (await page.getByTestId("recovery-codes").locator("li").allTextContents()).map((c) => c.trim());
         expect(recoveryCodes.length > 0, "no recovery codes shown");
         await shot(page, "profile-2fa-enabled");
+        await page.getByRole("button", { name: "I have saved them" }).click();
         await logout(page);
         await login(page, web, VIEWER);
         const code = page.getByLabel("Authentication code");
@@ -621,6 +623,7 @@ async function main() {
         await page.context().close();
       }],
       ...adminUxScenarios({ web, ADMIN, newPage, login, loggedIn, checkA11y, shot, expect, Skip, hasRules, trio, apiToken }),
+      ...accountUxScenarios({ web, ADMIN, accessTtl: ACCESS_TTL, newPage, login, loggedIn, checkA11y, shot, expect, trio, apiToken }),
       ["no page broke the Content-Security-Policy or threw an uncaught exception", async () => {
         expect(browserProblems.length === 0, browserProblems.slice(0, 5).join("\n"));
       }],

@@ -2,13 +2,15 @@ import { useEffect, useId, useRef, type ReactNode } from "react";
 
 /**
  * A modal built on <dialog>: the browser traps focus and closes it on Escape;
- * focus returns to whatever opened it.
+ * focus returns to whatever opened it. `dismissible={false}` keeps it open on Escape (for
+ * what is lost for good once closed, like a secret shown once): only its own buttons close it.
  */
-export function Dialog({ open, title, onClose, children }: {
+export function Dialog({ open, title, onClose, children, dismissible = true }: {
   open: boolean;
   title: string;
   onClose: () => void;
   children: ReactNode;
+  dismissible?: boolean;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
@@ -27,7 +29,13 @@ export function Dialog({ open, title, onClose, children }: {
     <dialog
       ref={ref}
       aria-labelledby={titleId}
-      onCancel={(e) => { e.preventDefault(); onClose(); }}
+      onCancel={(e) => { e.preventDefault(); if (dismissible) onClose(); }}
+      // Chromium lets a second Escape in a row close a dialog even though its cancel was
+      // refused: a dialog that must stay open opens again.
+      onClose={() => {
+        const el = ref.current;
+        if (!dismissible && open && el && !el.open && typeof el.showModal === "function") el.showModal();
+      }}
       // Centred in the viewport and never taller or wider than it: long forms scroll inside.
       className="fixed inset-0 m-auto h-fit max-h-[calc(100dvh-2rem)] w-[min(34rem,calc(100vw-2rem))] max-w-none overflow-y-auto rounded-lg border border-slate-700 bg-slate-900 p-0 text-amber-100 backdrop:bg-slate-950/80"
     >

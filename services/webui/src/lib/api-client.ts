@@ -57,7 +57,9 @@ export function refreshSession(client: AxiosInstance = api): Promise<boolean> {
         return true;
       })
       .catch(() => {
-        if (useAuthStore.getState().epoch === epoch) useAuthStore.getState().clear();
+        const state = useAuthStore.getState();
+        // A session in use ran out (not the silent check on load): the login page says why.
+        if (state.epoch === epoch) state.clear(state.status === "authenticated" ? "expired" : undefined);
         return false;
       })
       .finally(() => {

@@ -28,9 +28,11 @@ interface AuthState {
   refreshToken: string | null;
   /** Grows on every sign-out, so a refresh answered after it can be recognised and ignored. */
   epoch: number;
+  /** "expired" when the last session ended by itself (its refresh was refused), not by a logout. */
+  endReason: "expired" | null;
   setSession: (s: { accessToken: string; refreshToken?: string | null; user: User }) => void;
   setUser: (user: User) => void;
-  clear: () => void;
+  clear: (reason?: "expired") => void;
 }
 
 export const useAuthStore = create<AuthState>((set) => ({
@@ -39,17 +41,21 @@ export const useAuthStore = create<AuthState>((set) => ({
   accessToken: null,
   refreshToken: null,
   epoch: 0,
+  endReason: null,
   setSession: ({ accessToken, refreshToken, user }) =>
     set((prev) => ({
       status: "authenticated",
+      endReason: null,
       accessToken,
       user,
       // A cookie-based refresh answers with refresh_token null; keep what we had otherwise.
       refreshToken: refreshToken === undefined ? prev.refreshToken : refreshToken,
     })),
   setUser: (user) => set({ user }),
-  clear: () =>
-    set((prev) => ({ status: "anonymous", user: null, accessToken: null, refreshToken: null, epoch: prev.epoch + 1 })),
+  clear: (reason) =>
+    set((prev) => ({
+      status: "anonymous", user: null, accessToken: null, refreshToken: null, epoch: prev.epoch + 1, endReason: reason ?? null,
+    })),
 }));
 
 export function hasScope(user: User | null, scope: string): boolean {

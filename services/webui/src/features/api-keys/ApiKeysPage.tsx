@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useCallback, useMemo, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Check, Copy, Plus, RotateCw, Trash2 } from "lucide-react";
 import { Alert } from "../../components/Alert";
@@ -6,21 +6,29 @@ import { ConfirmDialog, Dialog } from "../../components/Dialog";
 import { Field } from "../../components/Field";
 import { Loading } from "../../components/Loading";
 import { PageHeader } from "../../components/PageHeader";
+import { Pagination } from "../../components/Pagination";
+import { SortHeader } from "../../components/SortHeader";
+import { toast } from "../../components/Toast";
 import { getData, send } from "../../lib/api-client";
 import { toApiError } from "../../lib/api-error";
 import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
+import { compareCells, useKeepRow } from "../../lib/use-keep-row";
+import { intParam, useUrlState } from "../../lib/use-url-state";
 import { ScopePicker, useScopeCatalogue } from "../roles/RolesPage";
 import { isProtectedAccount, protectedWarning, revokeKey, useKeyOwners, type ApiKey, type KeyOwner } from "./api";
 
 const fmt = formatWhen;
 
-/** The secret, shown exactly once, with a copy button. */
+/**
+ * The secret, shown exactly once, with a copy button. Escape and a click outside do not
+ * close it (the key would be lost for good): only "I have copied it" does.
+ */
 function KeyReveal({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {
   const [copied, setCopied] = useState(false);
   return (
-    <Dialog open title="Your new API key" onClose={onClose}>
+    <Dialog open title="Your new API key" onClose={onClose} dismissible={false}>
       <Alert tone="warning">Copy this key now. It will not be shown again.</Alert>
       <div className="my-3 flex items-center gap-2">
         <label htmlFor="new-key" className="sr-only">API key</label>
@@ -42,7 +50,7 @@ function KeyReveal({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void })
         </button>
       </div>
       <div className="flex justify-end">
-        <button type="button" className="btn-primary" onClick={onClose}>Done</button>
+        <button type="button" className="btn-primary" onClick={onClose}>I have copied it</button>
       </div>
     </Dialog>
   );
@@ -97,20 +105,52 @@ function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; onCreate
   );
 }
 
+const KEY_VIEW = { q: "", all: "", revoked: "", sort: "name", page: "1", per: "25" };
+const PER_PAGE = [10, 25, 50, 100] as const;
+const keyId = (k: ApiKey) => String(k.id);
+
+function sortValue(k: ApiKey, column: string, owner: string): string | null {
+  switch (column) {
+    case "owner": return owner.toLowerCase();
+    case "created": return k.created_at;
+    case "expires": return k.expires_at;
+    case "last_used": return k.last_used_at;
+    default: return k.name.toLowerCase();
+  }
+}
+
+function matches(k: ApiKey, owner: string, q: string): boolean {
+  const text = [k.name, k.prefix, owner, ...k.scopes].join(" ").toLowerCase();
+  return q.toLowerCase().split(/\s+/).filter(Boolean).every((word) => text.includes(word));
+}
+
+/** What an empty table means: no keys at all, or keys that are revoked or filtered out. */
+function emptyText({ total, revokedHidden, q, all }: { total: number; revokedHidden: number; q: string; all: boolean }): string {
+  if (total === 0) return all ? "No API keys yet." : "You have no API keys yet.";
+  const parts: string[] = [];
+  if (q) parts.push(`No key matches “${q}”.`);
+  else parts.push("No active keys.");
+  if (revokedHidden) parts.push(`${revokedHidden} revoked key${revokedHidden === 1 ? " is" : "s are"} hidden: tick “Show revoked keys” to list ${revokedHidden === 1 ? "it" : "them"}.`);
+  return parts.join(" ");
+}
+
 export default function ApiKeysPage() {
   const me = useAuthStore((s) => s.user);
   const isAdmin = hasScope(me, PAGE_SCOPES.usersAdmin);
   const canWrite = hasScope(me, PAGE_SCOPES.apikeysWrite);
   const canReadUsers = hasScope(me, PAGE_SCOPES.users);
-  const [all, setAll] = useState(false);
-  const [showRevoked, setShowRevoked] = useState(false);
+  const [view, setView] = useUrlState(KEY_VIEW);
+  const all = isAdmin && view.all === "true";
+  const showRevoked = view.revoked === "true";
   const keys = useQuery({
     queryKey: ["apikeys", { all }],
     queryFn: () => getData<ApiKey[]>("/apikeys", all ? { all: true } : undefined),
   });
-  const shown = (keys.data ?? []).filter((k) => showRevoked || !k.revoked);
-  const owners = useKeyOwners(shown, all && canReadUsers);
+  const list = useMemo(() => keys.data ?? [], [keys.data]);
+  const owners = useKeyOwners(list, all && canReadUsers);
   const ownerOf = (k: ApiKey): KeyOwner | undefined => owners.get(String(k.user_id));
+  const ownerName = (k: ApiKey): string =>
+    ownerOf(k)?.email ?? (String(k.user_id) === String(me?.id) ? me?.email ?? "" : `user ${k.user_id ?? "?"}`);
   const qc = useQueryClient();
   const [creating, setCreating] = useState(false);
   const [revealed, setRevealed] = useState<ApiKey | null>(null);
@@ -124,6 +164,39 @@ export default function ApiKeysPage() {
     onSuccess: () => qc.invalidateQueries({ queryKey: ["apikeys"] }),
   });
 
+  const perPage = intParam(view.per, 25, PER_PAGE);
+  const sortColumn = view.sort.replace(/^-/, "");
+  const descending = view.sort.startsWith("-");
+  // Owners arrive after the keys (a new Map each render): sort and filter again when they do.
+  const ownerEmails = JSON.stringify([...owners.values()].map((o) => [String(o.id), o.email]));
+  const shown = useMemo(() => {
+    const emails = new Map<string, string>(JSON.parse(ownerEmails));
+    const name = (k: ApiKey) => emails.get(String(k.user_id)) ?? String(k.user_id ?? "");
+    const out = list.filter((k) => (showRevoked || !k.revoked) && matches(k, name(k), view.q));
+    out.sort((a, b) => {
+      const c = compareCells(sortValue(a, sortColumn, name(a)), sortValue(b, sortColumn, name(b))) || compareCells(a.name, b.name);
+      return descending ? -c : c;
+    });
+    return out;
+  }, [list, showRevoked, view.q, sortColumn, descending, ownerEmails]);
+  const pages = Math.max(1, Math.ceil(shown.length / perPage));
+  const page = Math.min(intParam(view.page, 1), pages);
+  const pageRows = shown.slice((page - 1) * perPage, page * perPage);
+  const revokedHidden = showRevoked ? 0 : list.filter((k) => k.revoked).length;
+
+  const setPage = useCallback((p: number) => setView({ page: String(p) }, { replace: true }), [setView]);
+  const reveal = useCallback(() => {
+    if (!view.q) return false;
+    setView({ q: "", page: "1" }, { replace: true });
+    return true;
+  }, [view.q, setView]);
+  const { keep, highlightId, tbody } = useKeepRow({
+    rows: shown, idOf: keyId, perPage, page, setPage, reveal,
+    ready: !!keys.data && !keys.isFetching && !keys.isPlaceholderData,
+  });
+  const onSort = (sort: string) => setView({ sort, page: "1" });
+  const columns = 6 + (all ? 1 : 0) + (canWrite ? 1 : 0);
+
   return (
     <>
       <PageHeader title="API keys">
@@ -133,36 +206,49 @@ export default function ApiKeysPage() {
           </button>
         )}
       </PageHeader>
-      <div className="mb-3 flex flex-wrap gap-4">
+      <div className="mb-3 flex flex-wrap items-center gap-4" role="search" aria-label="Filter API keys">
+        <div className="min-w-48 flex-1">
+          <label htmlFor="key-filter" className="sr-only">Filter keys</label>
+          <input id="key-filter" type="search" className="input" placeholder="Filter by name, prefix, scope or owner…" value={view.q}
+            onChange={(e) => setView({ q: e.target.value, page: "1" }, { replace: true })} />
+        </div>
         {isAdmin && (
           <label className="flex items-center gap-2 text-sm">
-            <input type="checkbox" className="h-4 w-4 accent-sky-400" checked={all} onChange={(e) => setAll(e.target.checked)} />
+            <input type="checkbox" className="h-4 w-4 accent-sky-400" checked={all} onChange={(e) => setView({ all: e.target.checked ? "true" : "", page: "1" })} />
             Show every user's keys
           </label>
         )}
         <label className="flex items-center gap-2 text-sm">
-          <input type="checkbox" className="h-4 w-4 accent-sky-400" checked={showRevoked} onChange={(e) => setShowRevoked(e.target.checked)} />
+          <input type="checkbox" className="h-4 w-4 accent-sky-400" checked={showRevoked} onChange={(e) => setView({ revoked: e.target.checked ? "true" : "", page: "1" })} />
           Show revoked keys
         </label>
       </div>
-      {error && <Alert>{error}</Alert>}
+      {error && <div className="mb-3"><Alert>{error}</Alert></div>}
       {keys.isLoading ? <Loading /> : keys.isError ? <Alert>{toApiError(keys.error).message}</Alert> : (
-        <div className="card overflow-x-auto p-0">
+        <div className="card table-scroll p-0">
           <table className="table">
             <caption className="sr-only">API keys</caption>
             <thead>
-              <tr><th scope="col">Name</th>{all && <th scope="col">Owner</th>}<th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th>{canWrite && <th scope="col"><span className="sr-only">Actions</span></th>}</tr>
+              <tr>
+                <SortHeader column="name" sort={view.sort} onSort={onSort}>Name</SortHeader>
+                {all && <SortHeader column="owner" sort={view.sort} onSort={onSort}>Owner</SortHeader>}
+                <th scope="col">Prefix</th><th scope="col">Scopes</th>
+                <SortHeader column="created" sort={view.sort} onSort={onSort}>Created</SortHeader>
+                <SortHeader column="expires" sort={view.sort} onSort={onSort}>Expires</SortHeader>
+                <SortHeader column="last_used" sort={view.sort} onSort={onSort}>Last used</SortHeader>
+                {canWrite && <th scope="col"><span className="sr-only">Actions</span></th>}
+              </tr>
             </thead>
-            <tbody>
-              {shown.map((k) => (
-                <tr key={k.id}>
+            <tbody ref={tbody}>
+              {pageRows.map((k) => (
+                <tr key={k.id} data-testid="key-row" data-row-id={k.id} className={highlightId === String(k.id) ? "row-highlight" : undefined}>
                   <td>
                     {k.name}
                     {k.revoked && <span className="badge ml-2 bg-slate-700 text-amber-100">revoked</span>}
                   </td>
                   {all && (
                     <td>
-                      {ownerOf(k)?.email ?? (String(k.user_id) === String(me?.id) ? me?.email : `user ${k.user_id ?? "?"}`)}
+                      {ownerName(k)}
                       {ownerOf(k)?.service_account && <span className="badge ml-2 bg-violet-300 text-slate-950">service account</span>}
                     </td>
                   )}
@@ -188,12 +274,34 @@ export default function ApiKeysPage() {
                   )}
                 </tr>
               ))}
-              {shown.length === 0 && <tr><td colSpan={all ? 8 : 7} className="muted">No API keys yet.</td></tr>}
+              {shown.length === 0 && (
+                <tr><td colSpan={columns} className="muted" data-testid="keys-empty">{emptyText({ total: list.length, revokedHidden, q: view.q, all })}</td></tr>
+              )}
             </tbody>
           </table>
         </div>
       )}
-      {creating && <CreateKeyDialog onClose={() => setCreating(false)} onCreated={(k) => { setCreating(false); setRevealed(k); }} />}
+      {keys.data && (
+        <Pagination
+          page={page}
+          perPage={perPage}
+          total={shown.length}
+          pageSizes={PER_PAGE}
+          onPage={(p) => setView({ page: String(p) })}
+          onPerPage={(n) => setView({ per: String(n), page: "1" })}
+        />
+      )}
+      {creating && (
+        <CreateKeyDialog
+          onClose={() => setCreating(false)}
+          onCreated={(k) => {
+            setCreating(false);
+            setRevealed(k);
+            toast(`API key “${k.name}” created`);
+            keep(k.id);
+          }}
+        />
+      )}
       {revealed && <KeyReveal apiKey={revealed} onClose={() => setRevealed(null)} />}
       <ConfirmDialog
         open={!!confirm}
@@ -217,7 +325,14 @@ export default function ApiKeysPage() {
           setError(null);
           try {
             const res = await act.mutateAsync(confirm);
-            if (confirm.kind === "rotate" && res?.key) setRevealed(res);
+            if (confirm.kind === "rotate") {
+              if (res?.key) setRevealed(res);
+              toast(`API key “${confirm.key.name}” rotated: the old secret no longer works`);
+              keep(confirm.key.id);
+            } else {
+              toast(`API key “${confirm.key.name}” revoked`);
+              if (showRevoked) keep(confirm.key.id);
+            }
           } catch (err) {
             const apiErr = toApiError(err);
             if (confirm.kind === "revoke" && isProtectedAccount(apiErr) && !confirm.warning) {

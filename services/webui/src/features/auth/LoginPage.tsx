@@ -5,6 +5,7 @@ import { Field } from "../../components/Field";
 import { toApiError } from "../../lib/api-error";
 import { useAuthStore } from "../../lib/auth-store";
 import { AuthShell } from "./AuthShell";
+import type { LoginState } from "./guards";
 import { login } from "./api";
 
 function retryText(seconds: number | null): string {
@@ -18,7 +19,8 @@ export function LoginPage() {
   const setSession = useAuthStore((s) => s.setSession);
   const navigate = useNavigate();
   const location = useLocation();
-  const from = (location.state as { from?: string } | null)?.from ?? "/";
+  const state = location.state as LoginState | null;
+  const from = state?.from ?? "/";
 
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -72,6 +74,7 @@ export function LoginPage() {
     <AuthShell title={needTotp ? "Two-factor authentication" : "Sign in to Rookery"}>
       <form onSubmit={onSubmit} className="space-y-4" noValidate>
         {error && <Alert>{error}</Alert>}
+        {!error && !needTotp && state?.sessionEnded && <Alert tone="info">Your session ended; sign in again.</Alert>}
         {!needTotp ? (
           <>
             <Field label="Email" type="email" name="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />

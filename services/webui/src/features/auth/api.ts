@@ -22,10 +22,12 @@ export async function login(input: LoginInput): Promise<TokenResponse> {
   return res.data.data;
 }
 
-/** Returns how the backend delivered the link: "smtp", or "logged" when no mail server is set. */
-export async function requestPasswordReset(email: string): Promise<string | undefined> {
-  const res = await api.post<{ data?: { mail_delivery?: string } }>("/auth/forgot", { email });
-  return res.data?.data?.mail_delivery;
+/**
+ * Asks for a reset link. The answer's mail_delivery (smtp, logged, disabled) is for
+ * operators and API callers: the page tells every visitor the same thing.
+ */
+export async function requestPasswordReset(email: string): Promise<void> {
+  await api.post("/auth/forgot", { email });
 }
 
 export interface ResetResult {

@@ -4,13 +4,22 @@ import { Loading } from "../../components/Loading";
 import { Forbidden } from "../../components/Forbidden";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 
+/** What the login page is told: where to go back to, and whether a session just ran out. */
+export interface LoginState {
+  from?: string;
+  sessionEnded?: boolean;
+}
+
 /** Children only for a signed-in user; everyone else goes to /login and comes back after. */
 export function RequireAuth({ children }: { children: ReactNode }) {
   const status = useAuthStore((s) => s.status);
+  const endReason = useAuthStore((s) => s.endReason);
   const location = useLocation();
   if (status === "unknown") return <Loading label="Checking your session…" />;
   if (status === "anonymous") {
-    return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
+    // A session that ran out (its refresh was refused) is named on the login page.
+    const state: LoginState = { from: location.pathname + location.search, ...(endReason === "expired" ? { sessionEnded: true } : {}) };
+    return <Navigate to="/login" replace state={state} />;
   }
   return <>{children}</>;
 }

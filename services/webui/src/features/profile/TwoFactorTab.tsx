@@ -1,6 +1,9 @@
 import { useEffect, useState, type FormEvent } from "react";
+import { Check, Copy, Download } from "lucide-react";
 import { Alert } from "../../components/Alert";
+import { Dialog } from "../../components/Dialog";
 import { Field } from "../../components/Field";
+import { saveFile } from "../../lib/download";
 import { toApiError, type ApiError } from "../../lib/api-error";
 import { useAuthStore } from "../../lib/auth-store";
 import { confirmTwoFactor, disableTwoFactor, fetchMe, startTwoFactor, type TwoFactorSetup } from "./api";
@@ -85,7 +88,8 @@ function ConfirmForm({ setup, onCancel, onEnabled }: {
       <p className="text-sm">
         Or type this key: <code className="break-all text-sky-200" data-testid="totp-secret">{setup.secret}</code>
       </p>
-      <Field label="Code from your app" inputMode="numeric" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value)} />
+      {/* The start button just went away: focus goes to where the next step is typed, not the page. */}
+      <Field label="Code from your app" inputMode="numeric" autoComplete="one-time-code" required autoFocus value={code} onChange={(e) => setCode(e.target.value)} />
       <div className="flex gap-2">
         <button type="submit" className="btn-primary" disabled={busy || !code}>Turn on two-factor</button>
         <button type="button" className="btn-secondary" onClick={onCancel}>Cancel</button>
@@ -131,6 +135,50 @@ function DisableForm({ onDisabled }: { onDisabled: () => Promise<void> }) {
   );
 }
 
+/**
+ * The recovery codes, shown once after enrolment: copy them, download them as a .txt, and
+ * only then close, with an explicit "I have saved them" (Escape does not close it).
+ */
+function RecoveryCodesDialog({ codes, email, onSaved }: { codes: string[]; email: string; onSaved: () => void }) {
+  const [copied, setCopied] = useState(false);
+  const text = `Rookery recovery codes for ${email}\nEach code signs in once, in place of an authenticator code.\n\n${codes.join("\n")}\n`;
+  return (
+    <Dialog open title="Save your recovery codes" onClose={onSaved} dismissible={false}>
+      <div className="space-y-3">
+        <Alert tone="warning">
+          Two-factor is on. Store these recovery codes somewhere safe: each works once, and they are not shown again.
+        </Alert>
+        <ul className="grid grid-cols-2 gap-1 font-mono text-sm" aria-label="Recovery codes" data-testid="recovery-codes">
+          {codes.map((c) => <li key={c}>{c}</li>)}
+        </ul>
+        <div className="flex flex-wrap gap-2">
+          <button
+            type="button"
+            className="btn-secondary"
+            onClick={async () => {
+              try {
+                await navigator.clipboard.writeText(codes.join("\n"));
+                setCopied(true);
+              } catch {
+                setCopied(false);
+              }
+            }}
+          >
+            {copied ? <Check aria-hidden className="h-4 w-4" /> : <Copy aria-hidden className="h-4 w-4" />}
+            {copied ? "Copied" : "Copy codes"}
+          </button>
+          <button type="button" className="btn-secondary" onClick={() => saveFile(new Blob([text], { type: "text/plain" }), "rookery-recovery-codes.txt")}>
+            <Download aria-hidden className="h-4 w-4" /> Download .txt
+          </button>
+        </div>
+        <div className="flex justify-end">
+          <button type="button" className="btn-primary" onClick={onSaved}>I have saved them</button>
+        </div>
+      </div>
+    </Dialog>
+  );
+}
+
 export function TwoFactorTab() {
   const user = useAuthStore((s) => s.user)!;
   const setUser = useAuthStore((s) => s.setUser);
@@ -147,12 +195,14 @@ export function TwoFactorTab() {
       <h2 id="tf-title" className="text-lg">Two-factor authentication</h2>
       {notice && <Alert tone="success">{notice}</Alert>}
       {recovery && (
-        <div className="space-y-2">
-          <Alert tone="warning">Two-factor is on. Store these recovery codes somewhere safe: each works once, and they are not shown again.</Alert>
-          <ul className="grid grid-cols-2 gap-1 font-mono text-sm" aria-label="Recovery codes" data-testid="recovery-codes">
-            {recovery.map((c) => <li key={c}>{c}</li>)}
-          </ul>
-        </div>
+        <RecoveryCodesDialog
+          codes={recovery}
+          email={user.email}
+          onSaved={() => {
+            setRecovery(null);
+            setNotice("Two-factor authentication is on. Keep your recovery codes safe.");
+          }}
+        />
       )}
       {user.tf_enabled ? (
         <DisableForm onDisabled={async () => {

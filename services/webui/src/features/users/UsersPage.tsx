@@ -1,18 +1,23 @@
-import { useState, type FormEvent } from "react";
-import { Pencil, Plus, Trash2, UserX, UserCheck } from "lucide-react";
+import { useCallback, useMemo, useState, type FormEvent } from "react";
+import { Download, Pencil, Plus, Trash2, UserX, UserCheck } from "lucide-react";
 import { Alert } from "../../components/Alert";
 import { ConfirmDialog, Dialog } from "../../components/Dialog";
 import { Field } from "../../components/Field";
 import { Loading } from "../../components/Loading";
 import { PageHeader } from "../../components/PageHeader";
 import { Pagination } from "../../components/Pagination";
+import { SortHeader } from "../../components/SortHeader";
+import { toast } from "../../components/Toast";
 import { toApiError } from "../../lib/api-error";
 import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { useDebounced } from "../../lib/use-debounced";
+import { compareCells, useKeepRow } from "../../lib/use-keep-row";
+import { intParam, useUrlState } from "../../lib/use-url-state";
 import {
-  isProtectedAccount, protectedWarning, useRoles, useUserMutations, useUsers, type ListedUser, type Role, type UserFilters, type UserInput,
+  downloadUsersCsv, isProtectedAccount, protectedWarning, useRoles, useUserMutations, useUsers,
+  type ListedUser, type Role, type UserFilters, type UserInput,
 } from "./api";
 
 /** The badge of a built-in machine account (the backend protects it from changes). */
@@ -50,7 +55,7 @@ function RolePicker({ roles, value, onChange, legend }: { roles: Role[]; value: 
   );
 }
 
-function CreateUserDialog({ open, onClose, roles }: { open: boolean; onClose: () => void; roles: Role[] }) {
+function CreateUserDialog({ open, onClose, onCreated, roles }: { open: boolean; onClose: () => void; onCreated: (u: ListedUser) => void; roles: Role[] }) {
   const { create } = useUserMutations();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -63,10 +68,10 @@ function CreateUserDialog({ open, onClose, roles }: { open: boolean; onClose: ()
     setError(null);
     setFieldErrors({});
     try {
-      await create.mutateAsync({ email, password, active: true, ...(roles.length ? { roles: picked } : {}) });
+      const created = await create.mutateAsync({ email, password, active: true, ...(roles.length ? { roles: picked } : {}) });
       setEmail("");
       setPassword("");
-      onClose();
+      onCreated(created);
     } catch (err) {
       const apiErr = toApiError(err);
       setFieldErrors(apiErr.fieldErrors);
@@ -90,7 +95,13 @@ function CreateUserDialog({ open, onClose, roles }: { open: boolean; onClose: ()
   );
 }
 
-function EditUserDialog({ user, onClose, roles, canAdmin }: { user: ListedUser | null; onClose: () => void; roles: Role[]; canAdmin: boolean }) {
+function EditUserDialog({ user, onClose, onSaved, roles, canAdmin }: {
+  user: ListedUser | null;
+  onClose: () => void;
+  onSaved: (u: ListedUser) => void;
+  roles: Role[];
+  canAdmin: boolean;
+}) {
   const { update } = useUserMutations();
   const [email, setEmail] = useState(user?.email ?? "");
   const [password, setPassword] = useState("");
@@ -114,8 +125,8 @@ function EditUserDialog({ user, onClose, roles, canAdmin }: { user: ListedUser |
       return;
     }
     try {
-      await update.mutateAsync({ id: user.id, ...changes, ...(warning ? { force: true } : {}) });
-      onClose();
+      const saved = await update.mutateAsync({ id: user.id, ...changes, ...(warning ? { force: true } : {}) });
+      onSaved({ ...user, ...saved });
     } catch (err) {
       const apiErr = toApiError(err);
       if (isProtectedAccount(apiErr) && !warning) {
@@ -146,14 +157,30 @@ function EditUserDialog({ user, onClose, roles, canAdmin }: { user: ListedUser |
   );
 }
 
+const USER_VIEW = { q: "", status: "", role: "", sort: "email", page: "1", per: "25" };
+const PER_PAGE = [10, 25, 50, 100] as const;
+const userId = (u: ListedUser) => String(u.id);
+
+function sortValue(u: ListedUser, column: string): string | number | null {
+  switch (column) {
+    case "roles": return u.roles.join(", ") || null;
+    case "status": return u.active ? 1 : 0;
+    case "tf": return u.tf_enabled ? 1 : 0;
+    case "last_login": return u.last_login_at ?? null; // ISO 8601: text order is time order
+    default: return u.email.toLowerCase();
+  }
+}
+
 export default function UsersPage() {
   const me = useAuthStore((s) => s.user);
   const canWrite = hasScope(me, PAGE_SCOPES.usersWrite);
   // Assigning roles and deleting accounts need users:admin on the backend.
   const canAdmin = hasScope(me, PAGE_SCOPES.usersAdmin);
-  const [filters, setFilters] = useState<UserFilters>({ q: "", status: "", role: "", page: 1, per_page: 20 });
-  const q = useDebounced(filters.q);
-  const users = useUsers({ ...filters, q });
+  const [view, setView] = useUrlState(USER_VIEW);
+  const q = useDebounced(view.q);
+  const status: UserFilters["status"] = view.status === "active" || view.status === "inactive" ? view.status : "";
+  const filters: UserFilters = { q, status, role: view.role };
+  const users = useUsers(filters);
   const roles = useRoles();
   const { update, remove } = useUserMutations();
   const [creating, setCreating] = useState(false);
@@ -161,15 +188,46 @@ export default function UsersPage() {
   // `warning` holds the backend's refusal for a protected account; confirming then forces.
   const [confirm, setConfirm] = useState<{ kind: "delete" | "deactivate" | "activate"; user: ListedUser; warning?: string } | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
-  const set = (patch: Partial<UserFilters>) => setFilters((f) => ({ ...f, page: 1, ...patch }));
+  const [exporting, setExporting] = useState(false);
+
+  const perPage = intParam(view.per, 25, PER_PAGE);
+  const sortColumn = view.sort.replace(/^-/, "");
+  const descending = view.sort.startsWith("-");
+  const filtered = view.q !== "" || view.status !== "" || view.role !== "";
+  const sorted = useMemo(() => {
+    const out = [...(users.data?.users ?? [])];
+    out.sort((a, b) => {
+      const c = compareCells(sortValue(a, sortColumn), sortValue(b, sortColumn)) || compareCells(a.email, b.email);
+      return descending ? -c : c;
+    });
+    return out;
+  }, [users.data, sortColumn, descending]);
+  const pages = Math.max(1, Math.ceil(sorted.length / perPage));
+  const page = Math.min(intParam(view.page, 1), pages);
+  const pageRows = sorted.slice((page - 1) * perPage, page * perPage);
+
+  const setPage = useCallback((p: number) => setView({ page: String(p) }, { replace: true }), [setView]);
+  // A user the filters hide (a new viewer while "admin" is picked): clear them to show it.
+  const reveal = useCallback(() => {
+    if (!filtered) return false;
+    setView({ q: "", status: "", role: "", page: "1" }, { replace: true });
+    toast("Cleared the filters to show the user", "info");
+    return true;
+  }, [filtered, setView]);
+  const { keep, highlightId, tbody } = useKeepRow({
+    rows: sorted, idOf: userId, perPage, page, setPage, reveal,
+    ready: !!users.data && !users.isFetching && !users.isPlaceholderData && q === view.q,
+  });
+  const onSort = (sort: string) => setView({ sort, page: "1" });
 
   async function runConfirm() {
     if (!confirm) return;
     setActionError(null);
+    const { kind, user: target } = confirm;
     const force = confirm.warning ? { force: true } : {};
     try {
-      if (confirm.kind === "delete") await remove.mutateAsync({ id: confirm.user.id, ...force });
-      else await update.mutateAsync({ id: confirm.user.id, active: confirm.kind === "activate", ...force });
+      if (kind === "delete") await remove.mutateAsync({ id: target.id, ...force });
+      else await update.mutateAsync({ id: target.id, active: kind === "activate", ...force });
     } catch (err) {
       const apiErr = toApiError(err);
       if (isProtectedAccount(apiErr) && !confirm.warning) {
@@ -178,24 +236,46 @@ export default function UsersPage() {
         return;
       }
       setActionError(apiErr.message);
+      setConfirm(null);
+      return;
     }
     setConfirm(null);
+    toast(`User “${target.email}” ${kind === "delete" ? "deleted" : kind === "deactivate" ? "deactivated" : "activated"}`);
+    if (kind !== "delete") keep(target.id);
   }
 
+  async function exportCsv() {
+    setExporting(true);
+    setActionError(null);
+    try {
+      // What the search box says now, even if the table is still waiting for typing to pause.
+      await downloadUsersCsv({ ...filters, q: view.q });
+      toast(filtered ? "Exported the filtered users as CSV" : "Exported the users as CSV");
+    } catch (err) {
+      setActionError(toApiError(err).message);
+    } finally {
+      setExporting(false);
+    }
+  }
+
+  const truncated = users.data && users.data.total > users.data.users.length;
   return (
     <>
       <PageHeader title="Users">
+        <button type="button" className="btn-secondary" onClick={exportCsv} disabled={exporting}>
+          <Download aria-hidden className="h-4 w-4" /> {exporting ? "Exporting…" : "Export CSV"}
+        </button>
         {canWrite && (
           <button type="button" className="btn-primary" onClick={() => setCreating(true)}>
             <Plus aria-hidden className="h-4 w-4" /> New user
           </button>
         )}
       </PageHeader>
-      <form role="search" className="card mb-4 grid gap-3 sm:grid-cols-3" onSubmit={(e) => e.preventDefault()}>
-        <Field label="Search by email" type="search" value={filters.q} onChange={(e) => set({ q: e.target.value })} />
+      <form role="search" aria-label="Filter users" className="card mb-4 grid gap-3 sm:grid-cols-3" onSubmit={(e) => e.preventDefault()}>
+        <Field label="Search by email" type="search" value={view.q} onChange={(e) => setView({ q: e.target.value, page: "1" }, { replace: true })} />
         <div>
           <label className="label" htmlFor="user-status">Status</label>
-          <select id="user-status" className="input" value={filters.status} onChange={(e) => set({ status: e.target.value as UserFilters["status"] })}>
+          <select id="user-status" className="input" value={status} onChange={(e) => setView({ status: e.target.value, page: "1" })}>
             <option value="">Any</option>
             <option value="active">Active</option>
             <option value="inactive">Inactive</option>
@@ -203,27 +283,46 @@ export default function UsersPage() {
         </div>
         <div>
           <label className="label" htmlFor="user-role">Role</label>
-          <select id="user-role" className="input" value={filters.role} onChange={(e) => set({ role: e.target.value })}>
+          <select id="user-role" className="input" value={view.role} onChange={(e) => setView({ role: e.target.value, page: "1" })}>
             <option value="">Any</option>
+            {/* A role named in the URL shows even before (or without) the role list. */}
+            {view.role && !roles.data?.some((r) => r.name === view.role) && <option value={view.role}>{view.role}</option>}
             {roles.data?.map((r) => <option key={r.name} value={r.name}>{r.name}</option>)}
           </select>
         </div>
+        {filtered && (
+          <div className="sm:col-span-3">
+            <button type="button" className="btn-secondary" onClick={() => setView({ q: "", status: "", role: "", page: "1" })}>Clear filters</button>
+          </div>
+        )}
       </form>
-      {actionError && <Alert>{actionError}</Alert>}
+      {actionError && <div className="mb-3"><Alert>{actionError}</Alert></div>}
+      {truncated && (
+        <div className="mb-3">
+          <Alert tone="info">Showing the first {users.data!.users.length} of {users.data!.total} users: narrow the filters to see the rest.</Alert>
+        </div>
+      )}
       {users.isLoading ? (
         <Loading />
       ) : users.isError ? (
         <Alert>{toApiError(users.error).message}</Alert>
       ) : (
-        <div className="card overflow-x-auto p-0">
+        <div className="card table-scroll p-0">
           <table className="table">
             <caption className="sr-only">Users</caption>
             <thead>
-              <tr><th scope="col">Email</th><th scope="col">Roles</th><th scope="col">Status</th><th scope="col">2FA</th><th scope="col">Last login</th>{canWrite && <th scope="col"><span className="sr-only">Actions</span></th>}</tr>
+              <tr>
+                <SortHeader column="email" sort={view.sort} onSort={onSort}>Email</SortHeader>
+                <SortHeader column="roles" sort={view.sort} onSort={onSort}>Roles</SortHeader>
+                <SortHeader column="status" sort={view.sort} onSort={onSort}>Status</SortHeader>
+                <SortHeader column="tf" sort={view.sort} onSort={onSort}>2FA</SortHeader>
+                <SortHeader column="last_login" sort={view.sort} onSort={onSort}>Last login</SortHeader>
+                {canWrite && <th scope="col"><span className="sr-only">Actions</span></th>}
+              </tr>
             </thead>
-            <tbody>
-              {users.data?.users.map((u) => (
-                <tr key={u.id}>
+            <tbody ref={tbody}>
+              {pageRows.map((u) => (
+                <tr key={u.id} data-testid="user-row" data-row-id={u.id} className={highlightId === String(u.id) ? "row-highlight" : undefined}>
                   <td>{u.email}{u.service_account && <ServiceAccountBadge />}</td>
                   <td>{u.roles.join(", ") || "—"}</td>
                   <td>
@@ -253,19 +352,48 @@ export default function UsersPage() {
                   )}
                 </tr>
               ))}
-              {users.data?.users.length === 0 && (
-                <tr><td colSpan={6} className="muted">No users match these filters.</td></tr>
+              {sorted.length === 0 && (
+                <tr><td colSpan={6} className="muted">{filtered ? "No users match these filters." : "No users."}</td></tr>
               )}
             </tbody>
           </table>
         </div>
       )}
       {users.data && (
-        <Pagination page={filters.page} perPage={filters.per_page} total={users.data.meta.total}
-          onPage={(p) => setFilters((f) => ({ ...f, page: p }))} />
+        <Pagination
+          page={page}
+          perPage={perPage}
+          total={sorted.length}
+          pageSizes={PER_PAGE}
+          onPage={(p) => setView({ page: String(p) })}
+          onPerPage={(n) => setView({ per: String(n), page: "1" })}
+        />
       )}
-      {creating && <CreateUserDialog open onClose={() => setCreating(false)} roles={canAdmin ? roles.data ?? [] : []} />}
-      {editing && <EditUserDialog user={editing} onClose={() => setEditing(null)} roles={roles.data ?? []} canAdmin={canAdmin} />}
+      {creating && (
+        <CreateUserDialog
+          open
+          onClose={() => setCreating(false)}
+          onCreated={(u) => {
+            setCreating(false);
+            toast(`User “${u.email}” created`);
+            keep(u.id);
+          }}
+          roles={canAdmin ? roles.data ?? [] : []}
+        />
+      )}
+      {editing && (
+        <EditUserDialog
+          user={editing}
+          onClose={() => setEditing(null)}
+          onSaved={(u) => {
+            setEditing(null);
+            toast(`Saved changes to “${u.email}”`);
+            keep(u.id);
+          }}
+          roles={roles.data ?? []}
+          canAdmin={canAdmin}
+        />
+      )}
       <ConfirmDialog
         open={!!confirm}
         title={confirm?.kind === "delete" ? "Delete user" : confirm?.kind === "deactivate" ? "Deactivate user" : "Activate user"}

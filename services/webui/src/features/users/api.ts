@@ -2,6 +2,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tansta
 import { api, getData, getPage, send } from "../../lib/api-client";
 import type { ApiError } from "../../lib/api-error";
 import type { User } from "../../lib/auth-store";
+import { downloadFromApi } from "../../lib/download";
 
 /** A user as the users API lists it: flags built-in service accounts. */
 export interface ListedUser extends User {
@@ -22,12 +23,11 @@ export function protectedWarning(err: ApiError): string {
   return err.message.replace(/\s*Repeat with force=true[^.]*\.?\s*$/, "");
 }
 
+/** The filters GET /users and GET /users/export share (the server applies them). */
 export interface UserFilters {
   q: string;
   status: "" | "active" | "inactive";
   role: string;
-  page: number;
-  per_page: number;
 }
 
 export interface Role {
@@ -38,22 +38,45 @@ export interface Role {
   builtin: boolean;
 }
 
-export interface ListMeta {
-  total: number;
-  page: number;
-  per_page: number;
+/** The largest page the API serves, and how many pages the table reads at most. */
+const FETCH_PAGE = 200;
+const MAX_PAGES = 50;
+
+export function userParams(f: UserFilters): Record<string, string> {
+  const params: Record<string, string> = {};
+  if (f.q.trim()) params.q = f.q.trim();
+  if (f.status) params.status = f.status;
+  if (f.role) params.role = f.role;
+  return params;
 }
 
+/**
+ * Every user the filters select. The API pages in creation order and cannot sort, so the
+ * table reads the whole selection (200 a request) and sorts and pages it itself: a sort by
+ * e-mail or last login must cover every page, and a new user's place is known.
+ */
 export function useUsers(f: UserFilters) {
-  const params = Object.fromEntries(Object.entries(f).filter(([, v]) => v !== ""));
+  const params = userParams(f);
   return useQuery({
     queryKey: ["users", params],
     queryFn: async () => {
-      const res = await getPage<ListedUser[]>("/users", params);
-      return { users: res.data, meta: (res.meta ?? { total: res.data.length, page: 1, per_page: f.per_page }) as unknown as ListMeta };
+      const users: ListedUser[] = [];
+      let total = 0;
+      for (let page = 1; page <= MAX_PAGES; page++) {
+        const res = await getPage<ListedUser[]>("/users", { ...params, page, per_page: FETCH_PAGE });
+        users.push(...res.data);
+        total = Number(res.meta?.total ?? users.length);
+        if (res.data.length < FETCH_PAGE || users.length >= total) break;
+      }
+      return { users, total };
     },
     placeholderData: keepPreviousData,
   });
+}
+
+/** Downloads the server's CSV of every user the filters select. */
+export function downloadUsersCsv(f: UserFilters): Promise<void> {
+  return downloadFromApi("/users/export", userParams(f), "rookery-users.csv");
 }
 
 export function useRoles(enabled = true) {
