@@ -7,12 +7,15 @@ ExportTraceServiceRequest (gzip or not), decoded with the `opentelemetry-proto` 
         spans = receiver.wait_for(lambda spans: len(spans) >= 3)
 
 Import it from any harness by path (scripts/trio_tests is on sys.path in the trio suite;
-other suites can add it). Only the standard library besides opentelemetry-proto.
+other suites add it), or run it as a process of its own: `python otlp_receiver.py` prints
+its endpoint and serves until its standard input closes. Only the standard library
+besides opentelemetry-proto.
 """
 
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 import time
 import zlib
@@ -26,11 +29,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 TRACES_PATH = "/v1/traces"
 # Span.SpanKind numbers → the names trace back-ends show
 KINDS = {v: k.removeprefix("SPAN_KIND_").lower() for k, v in Span.SpanKind.items()}
+STATUSES = {v: k.removeprefix("STATUS_CODE_").lower() for k, v in Status.StatusCode.items()}
 
 
 def _value(value: AnyValue) -> Any:
@@ -52,6 +56,7 @@ class ReceivedSpan:
     parent_span_id: str  # "" for a root span
     name: str
     kind: str  # server, client, internal, producer, consumer, unspecified
+    status: str = "unset"  # unset, ok, error
     attributes: dict[str, Any] = field(default_factory=dict)
     resource: dict[str, Any] = field(default_factory=dict)
 
@@ -72,6 +77,7 @@ def decode_spans(body: bytes) -> list[ReceivedSpan]:
                         parent_span_id=span.parent_span_id.hex(),
                         name=span.name,
                         kind=KINDS.get(span.kind, str(span.kind)),
+                        status=STATUSES.get(span.status.code, str(span.status.code)),
                         attributes={kv.key: _value(kv.value) for kv in span.attributes},
                         resource=resource,
                     )
@@ -183,3 +189,17 @@ class OtlpReceiver:
                     )
                 self._changed.wait(remaining)
             return list(self._spans)
+
+
+def main() -> None:
+    """Serve as its own process (a benchmark's collector must not share the timed
+    process's GIL): prints the endpoint, serves until stdin closes, then prints the
+    number of spans received."""
+    with OtlpReceiver() as receiver:
+        print(receiver.endpoint, flush=True)
+        sys.stdin.read()
+        print(len(receiver.spans()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

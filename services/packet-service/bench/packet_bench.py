@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -211,7 +212,8 @@ class Server:
     def __init__(self, **env: str) -> None:
         self.grpc_port, self.metrics_port = free_port(), free_port()
         full_env = dict(
-            os.environ,
+            # tracing only where a figure asks for it (f), never from the caller's shell
+            {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
             BIND_ADDRESS="127.0.0.1",
             GRPC_PORT=str(self.grpc_port),
             METRICS_PORT=str(self.metrics_port),
@@ -295,6 +297,105 @@ def grpc_ingest(server: Server, messages: list[bytes]) -> tuple[float, int]:
     summary = ingest(iter(messages))
     elapsed = time.perf_counter() - began
     return summary.packets / elapsed, summary.packets
+
+
+# ---------------------------------------------------------------- (f) tracing cost
+
+RECEIVER = SERVICE_DIR.parents[1] / "scripts" / "trio_tests" / "otlp_receiver.py"
+CLASSIFY_METHOD = packet_pb2.DESCRIPTOR.services_by_name["PacketService"].full_name + "/Classify"
+CLASSIFY_CALLS = 150  # per round
+TRACING_ROUNDS = 20
+
+
+class Collector:
+    """The trio tests' OTLP/HTTP receiver, run as a process of its own so that decoding
+    spans does not take the timed client's GIL."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(RECEIVER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.endpoint = self.proc.stdout.readline().strip()
+
+    def stop(self) -> int:
+        """Spans received in all."""
+        out, _ = self.proc.communicate(timeout=30)  # closes its stdin
+        return int(out.strip() or 0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """On-CPU time of every thread of a process (/proc/PID/task/*/schedstat, in ns): what a
+    call costs the server, much less disturbed by other load than wall-clock rates."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):  # a thread just ended
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def classify_round(server: Server, messages: list[bytes], calls: int) -> tuple[float, float]:
+    """(packets/s, server CPU µs per call) over `calls` unary Classify calls, one at a
+    time (a span each when the server traces: every call a new root span, sampled)."""
+    classify = server.channel.unary_unary(
+        "/" + CLASSIFY_METHOD,
+        request_serializer=None,
+        response_deserializer=packet_pb2.Verdicts.FromString,
+    )
+    for message in messages[:5]:  # warm-up
+        classify(message)
+    packets = 0
+    cpu = cpu_seconds(server.proc.pid)
+    began = time.perf_counter()
+    for i in range(calls):
+        packets += len(classify(messages[i % len(messages)]).verdicts)
+    elapsed = time.perf_counter() - began
+    return packets / elapsed, (cpu_seconds(server.proc.pid) - cpu) / calls * 1e6
+
+
+TRACING_VARIANTS = {
+    "off": {},
+    # an identical second server: how far two equal servers differ is the noise floor
+    "off, second server": {},
+    "on": {},  # the SDK's default sampler: every call here is a root span, sampled
+    "on, 10 % sampled": {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    },
+}
+
+
+def tracing_cost(data, offsets, times, sizes=(256, 1024)) -> tuple[dict, int]:
+    """Servers side by side, one without OTEL_* and the others exporting over OTLP/HTTP to
+    a real receiver, rounds interleaved: {(size, variant): (best packets/s, mean server
+    CPU µs per call)}, and how many spans the receiver got. The mean, not the least round:
+    the exporter's work comes in bursts (a batch of spans at a time)."""
+    collector = Collector()
+    servers: dict[str, Server] = {}
+    rates: dict[tuple[int, str], float] = {}
+    cpu: dict[tuple[int, str], list[float]] = {}
+    try:
+        for name, env in TRACING_VARIANTS.items():
+            if name.startswith("on"):
+                env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, **env}
+            servers[name] = Server(**env, OTEL_SERVICE_NAME="packet-service-bench")
+        for size in sizes:
+            messages = grpc_messages(data, offsets, times, size)
+            for round_ in range(TRACING_ROUNDS):
+                # rotate which goes first, so drift in background load hits all alike
+                names = list(servers)
+                for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                    rate, per_call = classify_round(servers[name], messages, CLASSIFY_CALLS)
+                    rates[(size, name)] = max(rate, rates.get((size, name), 0.0))
+                    cpu.setdefault((size, name), []).append(per_call)
+    finally:
+        for server in servers.values():
+            server.stop()  # a traced one flushes its last spans on the way out
+    best = {key: (rates[key], sum(cpu[key]) / len(cpu[key])) for key in rates}
+    return best, collector.stop()
 
 
 # ---------------------------------------------------------------- (d) UDP
@@ -455,6 +556,9 @@ def main() -> int:
         default=50_000,
         help="frames timed for (a); it is slow, its rate is what counts",
     )
+    parser.add_argument(
+        "--tracing-only", action="store_true", help="time only (f), the cost of tracing"
+    )
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     capture = args.data_dir / f"mixed-{args.frames}-seed{SEED}-payload{MEAN_PAYLOAD}.pcap"
@@ -476,6 +580,9 @@ def main() -> int:
         data = np.array(batch.data[: int(batch.offsets[-1, 0] + batch.offsets[-1, 1])])
         offsets = batch.offsets.copy()
         times = batch.timestamps.copy()
+    if args.tracing_only:
+        report_tracing_cost(*tracing_cost(data, offsets, times))
+        return 0
     compiled = compile_rule_set(rule_set_from_json(RULES))
     results: list[tuple[str, float, str]] = []
 
@@ -536,6 +643,9 @@ def main() -> int:
     finally:
         server.stop()
 
+    print("(f) gRPC Classify, tracing off / on ...", flush=True)
+    traced_rates, spans = tracing_cost(data, offsets, times)
+
     print("(d) UDP ingest ...", flush=True)
     rate, received, sent = udp_ingest(frames)
     results.append(
@@ -584,6 +694,8 @@ def main() -> int:
                 f"history on / off, (b) {name} of {size}: {on:,.0f} / {off:,.0f} = {on / off:.3f}"
             )
 
+    report_tracing_cost(traced_rates, spans)
+
     def rate_of(prefix: str) -> float:
         return next(r for n, r, _ in results if n.startswith(prefix))
 
@@ -605,6 +717,31 @@ def main() -> int:
         f"({'met' if c1024 >= 1.5e6 else 'MISSED'})"
     )
     return 0
+
+
+def report_tracing_cost(best: dict[tuple[int, str], tuple[float, float]], spans: int) -> None:
+    for size in sorted({size for size, _ in best}):
+        off_rate, off_cpu = best[(size, "off")]
+        print(
+            f"(f) gRPC Classify, batch {size}, tracing off: server CPU per call "
+            f"{off_cpu:,.0f} µs, {off_rate:,.0f} packets/s"
+        )
+        for name in [n for n in TRACING_VARIANTS if n != "off"]:
+            rate, per_call = best[(size, name)]
+            cost = per_call / off_cpu - 1
+            target = ""
+            if size == 1024 and name == "on":
+                target = f"; target <= 5 %: {'met' if cost <= 0.05 else 'MISSED'}"
+            label = name if name.startswith("on") else f"{name} (A/A: the noise)"
+            print(
+                f"(f) gRPC Classify, batch {size}, tracing {label}: server CPU per call "
+                f"{per_call:,.0f} µs ({100 * cost:+.1f} %){target}, {rate:,.0f} packets/s "
+                f"({100 * (rate / off_rate - 1):+.1f} %)"
+            )
+    print(
+        f"(f) {TRACING_ROUNDS} interleaved rounds of {CLASSIFY_CALLS} calls (CPU: mean; "
+        f"packets/s: best round); spans the OTLP receiver got: {spans:,}"
+    )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,9 @@ def serve() -> int:
     from packet_service.service import PacketServiceApp
 
     log = logging.getLogger("packet_service")
-    setup_tracing(service_version())  # before the gRPC server is built
+    traced = setup_tracing(service_version())  # no interceptor when tracing is off
     try:
-        app = PacketServiceApp(ServiceConfig.from_env())
+        app = PacketServiceApp(ServiceConfig.from_env(), interceptors=traced)
     except (ConfigError, RuleSetError, OSError) as exc:
         print(f"packet-service: {exc}", file=sys.stderr)
         return 2

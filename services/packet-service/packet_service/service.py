@@ -64,7 +64,8 @@ class PacketServiceApp:
             history_seconds=config.history_seconds,
         )
         guards = auth_interceptors(config)
-        built = build_server(config, self.engine, (*guards, *interceptors))
+        # the caller's first (outermost): tracing sees refused calls too
+        built = build_server(config, self.engine, (*interceptors, *guards))
         self.grpc_server, self.grpc_port, self.health = built.server, built.port, built.health
         self.servicer = built.servicer
         try:

@@ -1,34 +1,43 @@
 """OpenTelemetry tracing of the gRPC server, on only when an OTLP endpoint is configured.
 
 Off unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and
-OTEL_SDK_DISABLED is not true): then nothing is imported from the SDK and nothing is
-patched, so the packet path runs exactly as without this module.
+OTEL_SDK_DISABLED is not true): then nothing is imported from the SDK and no interceptor is
+added, so the packet path runs exactly as without this module.
 
 When on, the SDK reads the standard variables itself (OTEL_SERVICE_NAME,
-OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER/_ARG, OTEL_BSP_*, OTEL_EXPORTER_OTLP_*
-headers and timeouts); this module only picks the exporter OTEL_EXPORTER_OTLP_PROTOCOL
-names (http/protobuf by default, or grpc) and instruments incoming gRPC with
-opentelemetry-instrumentation-grpc: its server interceptor, placed first (outermost, so
-authentication happens inside the span), makes one span per RPC whose parent is the
-caller's W3C `traceparent`. One span per RPC and never more: a StreamClassify or Ingest
-stream of many batches is one span, and nothing here touches packets or batches. Health
-and reflection RPCs are not traced unless OTEL_PYTHON_GRPC_EXCLUDED_SERVICES says
-otherwise.
+OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER/_ARG, OTEL_BSP_*, OTEL_PROPAGATORS,
+OTEL_EXPORTER_OTLP_* headers and timeouts); this module picks the exporter
+OTEL_EXPORTER_OTLP_PROTOCOL names (http/protobuf by default, or grpc) and traces incoming
+gRPC: one SERVER span per RPC, child of the caller's W3C `traceparent`, and never more: a
+StreamClassify or Ingest stream of many batches is one span, and nothing here touches a
+packet or a batch. The interceptor runs before authentication, so refused calls have spans
+too. Health and reflection are not traced (OTEL_PYTHON_GRPC_EXCLUDED_SERVICES, a comma list
+of full service names, replaces that list).
 
-Hand-written: `TraceIdFilter`, which puts trace_id/span_id on log lines written inside a
-span (a handler filter is all the JSON formatter needs; the contrib logging
-instrumentation would replace the log record factory process-wide).
+Hand-written:
+- `ServerSpans`, the interceptor. opentelemetry-instrumentation-grpc's does the same job
+  but costs more on the Classify path: per call it builds a new method handler, a dict of
+  the metadata, parses the peer address and wraps the servicer context in a proxy that
+  every context call goes through. This one wraps each method's handler once and per call
+  only extracts `traceparent` and opens one span (rpc.system/service/method attributes).
+  bench/packet_bench.py (f) measures what is left.
+- `TraceIdFilter`, which puts trace_id/span_id on log lines written inside a span (a handler
+  filter is all the JSON formatter needs; the contrib logging instrumentation would
+  replace the log record factory process-wide).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import grpc
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger("packet_service.tracing")
 
@@ -48,30 +57,105 @@ def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
     return any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
 
 
-def setup_tracing(version: str = "") -> TracerProvider | None:
-    """Trace every gRPC server built after this call; None (and nothing done) when tracing
-    is off. `serve` calls it before the server is built."""
+def setup_tracing(version: str = "") -> list[grpc.ServerInterceptor]:
+    """The interceptors that trace the gRPC server: none (and nothing loaded) when tracing
+    is off. `serve` passes them to the server, outermost."""
     global _provider
-    if _provider is not None or not tracing_enabled():
-        return _provider
+    if not tracing_enabled():
+        return []
     from opentelemetry import trace
-    from opentelemetry.instrumentation.grpc import GrpcInstrumentorServer, filters
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=_resource(Resource, version))
-    provider.add_span_processor(BatchSpanProcessor(_exporter()))
-    trace.set_tracer_provider(provider)
-    if os.environ.get("OTEL_PYTHON_GRPC_EXCLUDED_SERVICES"):
-        server_filter = None  # the instrumentor reads the variable itself
-    else:
-        untraced = [filters.service_name(name) for name in UNTRACED_GRPC_SERVICES]
-        server_filter = filters.negate(filters.any_of(*untraced))
-    GrpcInstrumentorServer(filter_=server_filter).instrument(tracer_provider=provider)
-    _provider = provider
-    log.info("tracing on", extra={"otlp_protocol": _protocol()})
-    return provider
+    if _provider is None:
+        _provider = TracerProvider(resource=_resource(Resource, version))
+        _provider.add_span_processor(BatchSpanProcessor(_exporter()))
+        trace.set_tracer_provider(_provider)
+        log.info("tracing on", extra={"otlp_protocol": _protocol()})
+    excluded = os.environ.get("OTEL_PYTHON_GRPC_EXCLUDED_SERVICES")
+    untraced = UNTRACED_GRPC_SERVICES if excluded is None else excluded.split(",")
+    return [ServerSpans(_provider.get_tracer("packet_service"), untraced)]
+
+
+class ServerSpans(grpc.ServerInterceptor):
+    """One SERVER span per RPC, parented by the caller's propagated context."""
+
+    def __init__(self, tracer: Tracer, untraced: Iterable[str] = ()) -> None:
+        from opentelemetry import propagate
+        from opentelemetry.trace import SpanKind
+
+        self._tracer = tracer
+        self._extract = propagate.extract
+        self._kind = SpanKind.SERVER
+        self._untraced = frozenset(name.strip() for name in untraced)
+        # method → (the handler as given, the same handler with spans)
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        service, _, name = method.lstrip("/").partition("/")
+        if handler is None or service in self._untraced:
+            return handler
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+        wrapped = self._wrap(handler, method, attributes)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _span(self, method: str, attributes: dict[str, str], context: Any) -> Any:
+        metadata = context.invocation_metadata()
+        parent = self._extract(metadata, getter=_METADATA) if metadata else None
+        return self._tracer.start_as_current_span(
+            method, context=parent, kind=self._kind, attributes=attributes
+        )
+
+    def _wrap(
+        self, handler: Any, method: str, attributes: dict[str, str]
+    ) -> grpc.RpcMethodHandler:
+        options = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.response_streaming:
+            stream = handler.unary_stream or handler.stream_stream
+
+            def streaming(request: Any, context: Any) -> Iterator[Any]:
+                with self._span(method, attributes, context):  # the whole stream: one span
+                    yield from stream(request, context)
+
+            if handler.request_streaming:
+                return grpc.stream_stream_rpc_method_handler(streaming, **options)
+            return grpc.unary_stream_rpc_method_handler(streaming, **options)
+        call = handler.unary_unary or handler.stream_unary
+
+        def unary(request: Any, context: Any) -> Any:
+            with self._span(method, attributes, context):
+                return call(request, context)
+
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(unary, **options)
+        return grpc.unary_unary_rpc_method_handler(unary, **options)
+
+
+class _MetadataGetter:
+    """Reads propagation headers from gRPC metadata, a sequence of (key, value) pairs."""
+
+    def get(self, carrier: Sequence[tuple[str, str]], key: str) -> list[str] | None:
+        return [value for name, value in carrier if name == key] or None
+
+    def keys(self, carrier: Sequence[tuple[str, str]]) -> list[str]:
+        return [name for name, _ in carrier]
+
+
+_METADATA = _MetadataGetter()
 
 
 def _resource(resource_cls: Any, version: str) -> Any:

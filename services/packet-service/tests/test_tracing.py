@@ -2,7 +2,7 @@
 on, one span per RPC (a stream of many batches included) reaches a real OTLP/HTTP
 receiver; log lines inside a span carry its ids.
 
-Tracing sets process-wide state (the global tracer provider, a patched grpc.server), so
+Tracing sets process-wide state (the global tracer provider), so
 every test that turns it on, or checks that it stayed off, runs in a fresh interpreter."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def test_off_loads_no_opentelemetry_and_patches_nothing() -> None:
         from packet_service.config import ServiceConfig
         from packet_service.service import PacketServiceApp
         from packet_service.tracing import setup_tracing
-        assert setup_tracing("1.0") is None
+        assert setup_tracing("1.0") == []
         assert grpc.server.__module__ == "grpc"
         app = PacketServiceApp(
             ServiceConfig(bind_address="127.0.0.1", grpc_port=0, metrics_port=0)
@@ -90,8 +90,10 @@ def test_on_one_span_per_rpc_even_for_a_stream_of_batches() -> None:
         from packet_service.service import PacketServiceApp
         from packet_service.tracing import setup_tracing
 
-        provider = setup_tracing("9.9.9")
-        app = PacketServiceApp(ServiceConfig(bind_address="127.0.0.1", grpc_port=0, metrics_port=0))
+        from opentelemetry import trace
+        interceptors = setup_tracing("9.9.9")
+        config = ServiceConfig(bind_address="127.0.0.1", grpc_port=0, metrics_port=0)
+        app = PacketServiceApp(config, interceptors=interceptors)
         app.start()
         frame = syn.ethernet(syn.ipv4("10.0.0.1", "10.0.0.2", 17, syn.udp(1, 53, b"x")), 0x0800)
         data, offsets = syn.to_batch([frame] * 16)
@@ -100,29 +102,39 @@ def test_on_one_span_per_rpc_even_for_a_stream_of_batches() -> None:
         with grpc.insecure_channel(f"127.0.0.1:{{app.grpc_port}}") as channel:
             stub = packet_pb2_grpc.PacketServiceStub(channel)
             stub.Classify(batch, timeout=5)
+            try:  # offsets past the data: INVALID_ARGUMENT
+                bad = packet_pb2.PacketBatch(data=b"x", offsets=batch.offsets)
+                stub.Classify(bad, timeout=5)
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+            else:
+                raise AssertionError("a malformed batch was accepted")
             replies = list(stub.StreamClassify(iter([batch] * 10), timeout=5,
                                                metadata=[("traceparent", parent)]))
             assert len(replies) == 10
             health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         app.stop()
-        provider.force_flush()
-        spans = receiver.wait_for(lambda s: len(s) >= 2)
+        trace.get_tracer_provider().force_flush()
+        spans = receiver.wait_for(lambda s: len(s) >= 3)
         print(json.dumps([
             dict(name=s.name, kind=s.kind, trace=s.trace_id, parent=s.parent_span_id,
-                 service=s.service, version=s.resource.get("service.version"))
+                 service=s.service, version=s.resource.get("service.version"), status=s.status)
             for s in spans]))
         """,
         {},
     )
-    spans = {s["name"]: s for s in json.loads(out)}
+    received = json.loads(out)
+    classify = [s for s in received if s["name"].endswith("/Classify")]
+    assert sorted(s["status"] for s in classify) == ["error", "unset"]  # the refused batch
+    spans = {s["name"]: s for s in received}
     prefix = "/rookery.packet.v1.PacketService/"
     # exactly one span each: no span per batch, none for the health check
     assert sorted(spans) == [prefix + "Classify", prefix + "StreamClassify"]
-    assert len(json.loads(out)) == 2
+    assert len(received) == 3
     stream = spans[prefix + "StreamClassify"]
     assert (stream["kind"], stream["trace"], stream["parent"]) == ("server", "ab" * 16, "cd" * 8)
     assert (stream["service"], stream["version"]) == ("packet-service", "9.9.9")
-    assert spans[prefix + "Classify"]["parent"] == ""
+    assert all(s["parent"] == "" for s in classify)
 
 
 class Collect(logging.Handler):
