@@ -16,8 +16,9 @@ from packet_service.config import ServiceConfig
 from packet_service.engine import PacketEngine
 from packet_service.flow_table import FlowTable
 from packet_service.grpc_server import build_server
-from packet_service.metrics import SidePortServer, make_registry
+from packet_service.metrics import make_registry
 from packet_service.rules import load_rule_set_file
+from packet_service.side_port import SidePortServer
 
 log = logging.getLogger("packet_service")
 
