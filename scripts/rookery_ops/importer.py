@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from rookery_ops import schema
+from rookery_ops import marchproxy_schema
 from rookery_ops.marchproxy_client import ApiError, AuthError, Credentials, MarchProxyClient
 from rookery_ops.paths import MARCHPROXY_DIR, REPO_DIR
 
@@ -83,7 +83,7 @@ def load_json(path: Path, definition: str) -> dict[str, Any]:
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from exc
-    found = schema.problems(definition, document)
+    found = marchproxy_schema.problems(definition, document)
     if found:
         raise UsageError(f"{path} is not valid for MarchProxy:\n  " + "\n  ".join(found))
     return document
@@ -179,7 +179,7 @@ def apply(client: MarchProxyClient, steps: list[Step], out: TextIO, err: TextIO)
 
 
 def _require_valid(definition: str, step: Step) -> None:
-    found = schema.problems(definition, step.body)
+    found = marchproxy_schema.problems(definition, step.body)
     if found:
         raise ValueError("refused before sending, invalid for MarchProxy: " + "; ".join(found))
 

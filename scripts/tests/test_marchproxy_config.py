@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rookery_ops import catalogue, marchproxy_config, schema
+from rookery_ops import catalogue, marchproxy_config, marchproxy_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config" / "marchproxy"
@@ -38,13 +38,13 @@ def test_config_script_check_mode_detects_drift(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("name", "definition"), sorted(FILES.items()))
 def test_generated_file_is_valid_against_the_schema(name: str, definition: str) -> None:
     document = json.loads((CONFIG_DIR / name).read_text())
-    assert schema.problems(definition, document) == []
+    assert marchproxy_schema.problems(definition, document) == []
 
 
 def test_each_service_with_its_cluster_is_a_valid_create_body() -> None:
     for entry in json.loads((CONFIG_DIR / "services.json").read_text())["services"]:
         body = {k: v for k, v in entry.items() if v is not None} | {"cluster_id": 7}
-        assert schema.problems("serviceCreate", body) == [], entry["name"]
+        assert marchproxy_schema.problems("serviceCreate", body) == [], entry["name"]
 
 
 @pytest.mark.parametrize(
@@ -62,21 +62,21 @@ def test_each_service_with_its_cluster_is_a_valid_create_body() -> None:
 def test_schema_rejects_what_marchproxy_rejects(field: str, value: object) -> None:
     document = json.loads((CONFIG_DIR / "services.json").read_text())
     document["services"][0][field] = value
-    found = schema.problems("servicesFile", document)
+    found = marchproxy_schema.problems("servicesFile", document)
     assert found and any(f"services.0.{field}" in p or "unknown_field" in p for p in found)
 
 
 def test_update_schema_validates_the_enums_patch_does_not() -> None:
-    assert schema.problems("serviceUpdate", {"protocol": "grpc"})
-    assert schema.problems("serviceUpdate", {"auth_type": "basic"})
-    assert schema.problems("serviceUpdate", {}) != []
-    assert schema.problems("serviceUpdate", {"is_active": True, "port": 80}) == []
+    assert marchproxy_schema.problems("serviceUpdate", {"protocol": "grpc"})
+    assert marchproxy_schema.problems("serviceUpdate", {"auth_type": "basic"})
+    assert marchproxy_schema.problems("serviceUpdate", {}) != []
+    assert marchproxy_schema.problems("serviceUpdate", {"is_active": True, "port": 80}) == []
 
 
 def test_enabled_health_check_needs_a_path() -> None:
     document = json.loads((CONFIG_DIR / "services.json").read_text())
     document["services"][0]["health_check_path"] = None
-    assert schema.problems("servicesFile", document)
+    assert marchproxy_schema.problems("servicesFile", document)
 
 
 def test_catalogue_facts_reach_the_generated_files() -> None:
@@ -104,4 +104,5 @@ def test_catalogue_ports_are_distinct() -> None:
 def test_import_config_cannot_ask_for_deletion() -> None:
     document = json.loads((CONFIG_DIR / "import-config.json").read_text())
     document["delete_unlisted"] = True
-    assert any("delete_unlisted" in p for p in schema.problems("importConfigFile", document))
+    found = marchproxy_schema.problems("importConfigFile", document)
+    assert any("delete_unlisted" in p for p in found)

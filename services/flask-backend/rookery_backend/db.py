@@ -14,7 +14,7 @@ from pydal import DAL
 from pydal.connection import ConnectionPool
 
 from .config import Settings
-from .schema import define_pydal_tables, sqlalchemy_metadata
+from .tables import define_pydal_tables, sqlalchemy_metadata
 
 log = logging.getLogger("rookery.db")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask_security import RoleMixin, Totp, UserMixin
 
-from .schema import ROLES, USERS, column_names
+from .tables import ROLES, USERS, column_names
 
 USER_FIELDS = column_names(USERS)
 ROLE_FIELDS = column_names(ROLES)

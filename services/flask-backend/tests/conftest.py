@@ -19,7 +19,7 @@ from rookery_backend import create_app
 from rookery_backend.config import RateLimit, Settings, load_settings
 from rookery_backend.db import create_schema, drop_schema, sqlalchemy_url
 from rookery_backend.policy import BUILTIN_ROLES
-from rookery_backend.schema import TABLES
+from rookery_backend.tables import TABLES
 from rookery_common.testing import free_port
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from rookery_backend import create_app
 from rookery_backend.config import ConfigError, RateLimit, load_settings
 from rookery_backend.db import DatabaseUnavailable, sqlalchemy_url, wait_for_database
 from rookery_backend.policy import BUILTIN_ROLES
-from rookery_backend.schema import TABLES, column_names
+from rookery_backend.tables import TABLES, column_names
 from rookery_common.testing import free_port
 
 

@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import ApiError, validation_error
-from .v1.schemas import single_line
+from .v1.bodies import single_line
 
 M = TypeVar("M", bound=BaseModel)
 

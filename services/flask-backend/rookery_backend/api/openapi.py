@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ..policy import AUTHENTICATED, PUBLIC, SCOPES, V1, required_scope
-from .v1.schemas import SINGLE_LINE_PATTERN
+from .v1.bodies import SINGLE_LINE_PATTERN
 
 ERROR_SCHEMA = {
     "type": "object",

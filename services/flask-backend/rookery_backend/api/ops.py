@@ -13,7 +13,7 @@ from ..errors import error_response
 from ..runtime import runtime
 from . import endpoint
 from .openapi import build_openapi
-from .v1.schemas import HealthOut, ReadyOut
+from .v1.bodies import HealthOut, ReadyOut
 
 bp = Blueprint("ops", __name__)
 

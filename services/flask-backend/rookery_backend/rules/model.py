@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from ..api.v1.schemas import MultilineText, text
+from ..api.v1.bodies import MultilineText, text
 from ..gen import packet_pb2
 
 Action = Literal["allow", "drop", "count"]

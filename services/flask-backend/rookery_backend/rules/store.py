@@ -1,4 +1,4 @@
-"""Rules in the database (tables packet_rule and packet_ruleset of schema.py). Every
+"""Rules in the database (tables packet_rule and packet_ruleset of tables.py). Every
 change bumps the rule-set version in the same transaction, so the version and the rules
 it names never disagree."""
 

@@ -16,7 +16,7 @@ from ...runtime import runtime
 from ...security import new_api_key
 from ...utils import sha256_hex, utcnow
 from .. import endpoint, parse_body, parse_query, respond
-from .schemas import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyListQuery, ApiKeyOut, ForceQuery
+from .bodies import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyListQuery, ApiKeyOut, ForceQuery
 
 bp = Blueprint("apikeys", __name__, url_prefix="/api/v1/apikeys")
 

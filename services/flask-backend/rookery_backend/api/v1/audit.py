@@ -12,7 +12,7 @@ from ...audit import EVENTS
 from ...csv_export import EXPORT_MAX_ROWS, csv_response
 from ...runtime import runtime
 from .. import endpoint, parse_query, respond
-from .schemas import AuditFilterQuery, AuditOut, AuditQuery
+from .bodies import AuditFilterQuery, AuditOut, AuditQuery
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1/audit")
 

@@ -14,7 +14,7 @@ from ...models import Role
 from ...policy import SCOPES
 from ...runtime import runtime
 from .. import endpoint, parse_body, respond
-from .schemas import RoleCreateIn, RoleOut, RolePatchIn, ScopeOut
+from .bodies import RoleCreateIn, RoleOut, RolePatchIn, ScopeOut
 
 bp = Blueprint("roles", __name__, url_prefix="/api/v1")
 

@@ -21,7 +21,7 @@ from ...packet_link.stats_view import SeriesQuery as SeriesWindow
 from ...rules import store
 from ...runtime import runtime
 from .. import endpoint, parse_query, respond
-from .schemas import (
+from .bodies import (
     SERIES_POINTS_AUTO,
     SERIES_POINTS_MAX,
     FlowOut,

@@ -24,7 +24,7 @@ from ...models import Role, User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
 from ...runtime import runtime
 from .. import endpoint, parse_body, parse_query, respond
-from .schemas import (
+from .bodies import (
     ForceQuery,
     UserCreateIn,
     UserExportQuery,

@@ -15,7 +15,7 @@ from ....errors import ApiError
 from ....guard import current_principal
 from ....runtime import Runtime, runtime
 from ... import endpoint, parse_body, respond
-from ..schemas import MePatchIn, PasswordChangeIn, TokenOut, UserOut
+from ..bodies import MePatchIn, PasswordChangeIn, TokenOut, UserOut
 from . import bp, client_ip
 from .tokens import REFRESH_COOKIE, token_response
 from .two_factor import reauthenticate

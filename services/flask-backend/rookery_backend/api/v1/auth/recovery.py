@@ -16,7 +16,7 @@ from ....accounts import revoke_api_keys_of
 from ....errors import ApiError
 from ....runtime import runtime
 from ... import endpoint, parse_body, respond
-from ..schemas import ForgotIn, ForgotOut, ResetIn, ResetOut
+from ..bodies import ForgotIn, ForgotOut, ResetIn, ResetOut
 from . import bp, client_ip
 
 

@@ -10,7 +10,7 @@ from ....errors import ApiError
 from ....guard import current_principal
 from ....runtime import runtime
 from ... import endpoint, respond
-from ..schemas import SessionOut, SessionsEndedOut
+from ..bodies import SessionOut, SessionsEndedOut
 from . import bp, client_ip
 
 

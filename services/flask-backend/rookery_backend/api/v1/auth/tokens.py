@@ -16,7 +16,7 @@ from ....models import User
 from ....runtime import Runtime, runtime
 from ....utils import utcnow
 from ... import endpoint, parse_body, respond
-from ..schemas import LoginIn, LogoutIn, MessageOut, RefreshIn, TokenOut
+from ..bodies import LoginIn, LogoutIn, MessageOut, RefreshIn, TokenOut
 from . import bp, client_ip, user_agent
 from .two_factor import check_second_factor
 

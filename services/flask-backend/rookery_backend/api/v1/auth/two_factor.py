@@ -17,7 +17,7 @@ from ....models import User
 from ....runtime import Runtime, runtime
 from ....utils import sha256_hex
 from ... import endpoint, parse_body, respond
-from ..schemas import (
+from ..bodies import (
     MessageOut,
     RecoveryCodesOut,
     TwoFactorConfirmIn,
