@@ -86,7 +86,9 @@ export function accountUxScenarios({ web, ADMIN, accessTtl, newPage, login, logg
       await checkA11y(page, "apikey-shown-once");
       await reveal.getByRole("button", { name: "I have copied it" }).click();
       await reveal.waitFor({ state: "detached" });
+      // Told once the secret is put away, on the key's own row (marked and focused).
       await page.getByText("API key “shown-once-e2e” created").waitFor();
+      await page.locator("tr.row-highlight", { hasText: "shown-once-e2e" }).waitFor();
       await page.getByRole("button", { name: "Revoke shown-once-e2e" }).click();
       await page.getByRole("dialog", { name: "Revoke API key" }).getByRole("button", { name: "Revoke" }).click();
       await page.getByText("API key “shown-once-e2e” revoked").waitFor();

@@ -153,7 +153,9 @@ export default function ApiKeysPage() {
     ownerOf(k)?.email ?? (String(k.user_id) === String(me?.id) ? me?.email ?? "" : `user ${k.user_id ?? "?"}`);
   const qc = useQueryClient();
   const [creating, setCreating] = useState(false);
-  const [revealed, setRevealed] = useState<ApiKey | null>(null);
+  // The key whose secret is on screen, and the toast to show once it is put away (a toast
+  // under the dialog would fade before anyone reads it).
+  const [revealed, setRevealed] = useState<{ key: ApiKey; done: string } | null>(null);
   // `warning` holds the backend's refusal to revoke a service account's key; confirming
   // then repeats the request with force.
   const [confirm, setConfirm] = useState<{ kind: "revoke" | "rotate"; key: ApiKey; warning?: string } | null>(null);
@@ -296,13 +298,20 @@ export default function ApiKeysPage() {
           onClose={() => setCreating(false)}
           onCreated={(k) => {
             setCreating(false);
-            setRevealed(k);
-            toast(`API key “${k.name}” created`);
-            keep(k.id);
+            setRevealed({ key: k, done: `API key “${k.name}” created` });
           }}
         />
       )}
-      {revealed && <KeyReveal apiKey={revealed} onClose={() => setRevealed(null)} />}
+      {revealed && (
+        <KeyReveal
+          apiKey={revealed.key}
+          onClose={() => {
+            setRevealed(null);
+            toast(revealed.done);
+            keep(revealed.key.id);
+          }}
+        />
+      )}
       <ConfirmDialog
         open={!!confirm}
         title={confirm?.kind === "revoke" ? "Revoke API key" : "Rotate API key"}
@@ -325,9 +334,10 @@ export default function ApiKeysPage() {
           setError(null);
           try {
             const res = await act.mutateAsync(confirm);
-            if (confirm.kind === "rotate") {
-              if (res?.key) setRevealed(res);
-              toast(`API key “${confirm.key.name}” rotated: the old secret no longer works`);
+            const rotated = `API key “${confirm.key.name}” rotated: the old secret no longer works`;
+            if (confirm.kind === "rotate" && res?.key) setRevealed({ key: res, done: rotated });
+            else if (confirm.kind === "rotate") {
+              toast(rotated);
               keep(confirm.key.id);
             } else {
               toast(`API key “${confirm.key.name}” revoked`);
