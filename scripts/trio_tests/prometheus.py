@@ -5,15 +5,13 @@ do the same); never downloaded from anywhere else."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from trio import free_port
+from rookery_common.testing import NotHealthy, free_port, start_process, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "scripts") not in sys.path:
@@ -57,31 +55,23 @@ class Prometheus:
     def start(self, timeout: float = 60.0) -> None:
         data = self.workdir / "prometheus-data"
         data.mkdir(parents=True, exist_ok=True)
-        log = (self.workdir / "prometheus.log").open("ab")
-        self.popen = subprocess.Popen(
-            [
-                self.binary,
-                f"--config.file={self._config()}",
-                f"--storage.tsdb.path={data}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=1h",
-            ],
-            cwd=self.workdir,
-            env={**os.environ},
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"prometheus exited early:\n{self.log()[-3000:]}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"prometheus never became ready:\n{self.log()[-3000:]}")
+        try:
+            self.popen = start_process(
+                [
+                    self.binary,
+                    f"--config.file={self._config()}",
+                    f"--storage.tsdb.path={data}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--storage.tsdb.retention.time=1h",
+                ],
+                f"{self.url}/-/ready",
+                cwd=self.workdir,
+                log_path=self.workdir / "prometheus.log",
+                timeout=timeout,
+                name="prometheus",
+            )
+        except NotHealthy as error:
+            raise RuntimeError(str(error)) from None
 
     def targets_up(self) -> int:
         reply = requests.get(
@@ -91,13 +81,7 @@ class Prometheus:
         return int(float(result[0]["value"][1])) if result else 0
 
     def stop(self) -> None:
-        if self.popen and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        stop_process(self.popen)
 
     def log(self) -> str:
         path = self.workdir / "prometheus.log"
