@@ -20,8 +20,8 @@ venv: ## create .venv and install the Python services' dependencies
 proto: venv ## generate Python gRPC code from proto/ into each service
 	@scripts/gen-proto.sh
 
-webui: ## install and build the web UI (skipped until it exists)
-	@if [ -x services/webui/scripts/install.sh ]; then services/webui/scripts/install.sh; fi
+webui: ## install and build the web UI
+	@services/webui/scripts/install.sh
 
 run: install ## start all services on loopback with embedded SQLite; Ctrl-C stops them
 	@$(PY) scripts/run_trio.py

@@ -1,4 +1,5 @@
-"""README and docs/: every shell command they show can be run, and every link resolves.
+"""README, docs/ and each service's README: every shell command they show can be run, and
+every link resolves.
 
 A command in a fenced sh/bash/shell/console block must be one of:
   - `make TARGET ...` where TARGET is a rule in the Makefile;
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SERVICE_READMES = sorted((ROOT / "services").glob("*/README.md"))
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *SERVICE_READMES]
 SHELL_FENCE = re.compile(r"^```(sh|bash|shell|console)\s*$")
 ENV_ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 TEST_DIRS = [ROOT / "scripts" / "tests", *sorted((ROOT / "services").glob("*/tests"))]
@@ -33,6 +35,14 @@ EXECUTED: dict[str, list[str]] = {
 RUN_BY_OTHER_TESTS: dict[str, tuple[str, str]] = {
     ".venv/bin/ruff check --config config/ruff.toml .": ("test_lint.py", '"ruff", "check"'),
     ".venv/bin/actionlint": ("test_workflows.py", '"-no-color", *shellcheck, *files'),
+    "cd services/flask-backend && ../../.venv/bin/python -m rookery_backend serve -v": (
+        "../../services/flask-backend/tests/test_server.py",
+        '"-m", "rookery_backend", "serve", "-v"',
+    ),
+    "python -m packet_service -vv serve": (
+        "../../services/packet-service/tests/test_capture_robustness.py",
+        '"-m", "packet_service", "serve"',
+    ),
 }
 
 
@@ -174,6 +184,13 @@ def test_readme_has_banner_badges_and_links_to_every_doc() -> None:
     assert readme.count("badge.svg") >= 3
     for name in REQUIRED_DOCS:
         assert f"(docs/{name}.md)" in readme
+
+
+def test_readme_links_every_service_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(SERVICE_READMES) >= 3, "the service READMEs were not found"
+    for path in SERVICE_READMES:
+        assert f"({path.relative_to(ROOT).as_posix()})" in readme, path.parent.name
 
 
 def test_example_alerts_pass_promtool(promtool: str, tmp_path: Path) -> None:

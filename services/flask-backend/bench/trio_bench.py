@@ -1,4 +1,4 @@
-"""The trio's benchmark (issue 4; not a test). Real processes on loopback, one run:
+"""The trio's benchmark (not a test). Real processes on loopback, one run:
 
 1. rule publish latency: REST PATCH of a rule → packet-service enforcing the new verdict,
    p50/p99 over BENCH_CHANGES (200) changes;

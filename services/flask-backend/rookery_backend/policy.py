@@ -1,7 +1,7 @@
 """THE route → scope table, the scope catalogue and the built-in roles.
 
 Every route of the application appears in ROUTE_POLICY exactly once, keyed by HTTP method
-and Flask rule. The request hook in api/guard.py enforces it for every request; a route
+and Flask rule. The request hook in guard.py enforces it for every request; a route
 missing from the table is refused (fail closed) and the policy-matrix test fails.
 """
 

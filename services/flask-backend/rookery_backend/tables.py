@@ -122,7 +122,7 @@ AUDIT_EVENTS = TableSpec(
     ),
 )
 
-# Packet-filter rules (DESIGN.md "The rule model"); `position` is the evaluation order.
+# Packet-filter rules (the rule model: rules/model.py); `position` is the evaluation order.
 PACKET_RULES = TableSpec(
     "packet_rule",
     (

@@ -1,6 +1,6 @@
 """The gRPC transport: a thin servicer that maps messages to the engine and back, plus
-health and reflection. `build_server` is the one place a caller-authentication
-interceptor is added."""
+health and reflection. Interceptors are not chosen here: service.py hands `build_server`
+the caller authentication of auth_guard.py (and tracing's, when it is on)."""
 
 from __future__ import annotations
 
@@ -381,7 +381,7 @@ def build_server(
     interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> BuiltServer:
     """A bound, not yet started server: PacketService + health + reflection. Every RPC
-    passes through `interceptors` (caller authentication plugs in here)."""
+    passes through `interceptors`, first to last."""
     limit = config.max_message_bytes
     servicer = PacketServicer(engine, config.max_batch_packets, config.grpc_workers)
     try:

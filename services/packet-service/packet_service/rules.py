@@ -1,6 +1,6 @@
-"""The rule model (DESIGN.md "The rule model"): records, validation, and compilation into
-the numeric form the classifier evaluates. No grpc here; the transport maps messages to
-these records."""
+"""The rule model (what a rule means: this service's README, "Rules"): records,
+validation, and compilation into the numeric form the classifier evaluates. No grpc here;
+the transport maps messages to these records."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The rule model of DESIGN.md ("The rule model") as REST bodies. The pydantic models
-validate input (422 naming the field), drive the OpenAPI document, and convert to the
-rookery.packet.v1 messages that carry the rule set to packet-service."""
+"""The rule model (what a rule means: packet-service's README, "Rules") as REST bodies.
+The pydantic models validate input (422 naming the field), drive the OpenAPI document, and
+convert to the rookery.packet.v1 messages that carry the rule set to packet-service."""
 
 from __future__ import annotations
 
