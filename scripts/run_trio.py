@@ -1,7 +1,6 @@
 """`make run`: start Rookery's services on loopback, in the catalogue's order, and stop them
 all on Ctrl-C. Ports, commands and environment come from the service catalogue
-(scripts/rookery_ops/catalogue.py). A service whose code is not in the tree yet is
-skipped with a note."""
+(scripts/rookery_ops/catalogue.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +27,6 @@ DATA = ROOT / ".data"
 class Planned:
     name: str
     workdir: Path
-    marker: Path  # the service is present when this file exists
     command: list[str]
     health_url: str
     env: dict[str, str]
@@ -51,7 +49,6 @@ def plan(python: str, service_key: str | None = None, data_dir: Path = DATA) -> 
             Planned(
                 service.key,
                 folder,
-                folder / service.entry_module,
                 [*command, *service.local_args],
                 catalogue.local_health_url(service),
                 catalogue.local_env(service, run_values),
@@ -93,9 +90,6 @@ def main() -> int:
     procs: list[tuple[Planned, subprocess.Popen[bytes]]] = []
     try:
         for service in plan(os.environ.get("PY", sys.executable)):
-            if not service.marker.exists():
-                print(f"[run] {service.name}: not in this tree yet, skipped", flush=True)
-                continue
             print(f"[run] starting {service.name} …", flush=True)
             proc = subprocess.Popen(
                 service.command, cwd=service.workdir, env={**os.environ, **service.env}

@@ -53,7 +53,6 @@ class Service:
     ports: tuple[Port, ...]
     gateway: Gateway
     start_command: tuple[str, ...]  # how the service starts from its folder ("{python}")
-    entry_module: str  # file whose presence means the service is implemented
     # Stateless services scale horizontally (HPA in Kubernetes); packet-service does not.
     stateless: bool = True
     public: bool = False  # published on the host in docker-compose.dev.yml
@@ -98,7 +97,6 @@ FLASK_BACKEND = Service(
         why="REST /api/v1 for the web UI and integrators; the backend enforces its own auth",
     ),
     start_command=("{python}", "-m", "rookery_backend", "serve"),
-    entry_module="rookery_backend/__main__.py",
     public=True,
     extra_env={
         "HTTP_HOST": "0.0.0.0",
@@ -141,7 +139,6 @@ PACKET_SERVICE = Service(
         why="gRPC PacketService for sensors; health is on the HTTP side port, not the gateway",
     ),
     start_command=("{python}", "-m", "packet_service", "serve"),
-    entry_module="packet_service/__main__.py",
     stateless=False,
     # Callers' bearer tokens are checked with flask-backend's AuthService.
     extra_env={"BIND_ADDRESS": "0.0.0.0", "AUTH_SERVICE_TARGET": "flask-backend:50051"},
@@ -168,7 +165,6 @@ WEBUI = Service(
         why="the browser entry point",
     ),
     start_command=("node", "server/index.js"),
-    entry_module="server/index.js",
     public=True,
     extra_env={"HOST": "0.0.0.0", "FLASK_API_URL": "http://flask-backend:8080"},
     local_env={"FLASK_API_URL": f"http://{LOOPBACK}:{{flask-backend:http}}"},

@@ -63,11 +63,20 @@ class PrincipalCache:
     client calling again with the same token skips the signature check and the account
     query. Any account, role or API-key write in this process clears it, so revocations
     made here apply at once; on other replicas they apply within the TTL. Expiry is
-    checked on every hit. A TTL of 0 turns it off."""
+    checked on every hit. A TTL of 0 turns it off. `clock` measures the TTL; `wall_clock`
+    (unix seconds) is compared with the credential's own expiry."""
 
-    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
+        self.clock = clock
+        self.wall_clock = wall_clock
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
@@ -78,9 +87,9 @@ class PrincipalCache:
         if entry is None:
             return None
         stored_at, principal = entry
-        now = time.monotonic()
+        now = self.clock()
         if now - stored_at > self.ttl or (
-            principal.expires_at and principal.expires_at <= time.time()
+            principal.expires_at and principal.expires_at <= self.wall_clock()
         ):
             self._entries.pop(token, None)
             return None
@@ -96,7 +105,7 @@ class PrincipalCache:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
-            self._entries[token] = (time.monotonic(), principal)
+            self._entries[token] = (self.clock(), principal)
 
     def clear(self) -> None:
         with self._lock:

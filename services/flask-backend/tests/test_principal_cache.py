@@ -3,8 +3,6 @@ made in this process, and the API behaves the same with the cache off."""
 
 from __future__ import annotations
 
-import time
-
 from rookery_backend.credentials import Principal, PrincipalCache
 from rookery_backend.models import User
 
@@ -13,14 +11,43 @@ def principal(expires_at: int) -> Principal:
     return Principal("user", User(id=1, email="a@b.c", roles=[]), frozenset({"x"}), expires_at)
 
 
+class FakeClock:
+    """Monotonic and wall time that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.monotonic = 1000.0
+        self.wall = 1_800_000_000.0
+
+    def advance(self, seconds: float) -> None:
+        self.monotonic += seconds
+        self.wall += seconds
+
+
 def test_cache_honours_ttl_and_token_expiry() -> None:
-    cache = PrincipalCache(ttl_seconds=0.2)
-    cache.put("live", principal(int(time.time()) + 60))
-    cache.put("dead", principal(int(time.time()) - 1))
+    clock = FakeClock()
+    cache = PrincipalCache(
+        ttl_seconds=0.2, clock=lambda: clock.monotonic, wall_clock=lambda: clock.wall
+    )
+    cache.put("live", principal(int(clock.wall) + 60))
+    cache.put("dead", principal(int(clock.wall) - 1))
     assert cache.get("live") is not None
     assert cache.get("dead") is None
-    time.sleep(0.25)
+    clock.advance(0.15)
+    assert cache.get("live") is not None
+    clock.advance(0.1)
     assert cache.get("live") is None
+
+
+def test_a_cached_credential_ends_at_its_own_expiry() -> None:
+    clock = FakeClock()
+    cache = PrincipalCache(
+        ttl_seconds=60, clock=lambda: clock.monotonic, wall_clock=lambda: clock.wall
+    )
+    cache.put("t", principal(int(clock.wall) + 5))
+    clock.advance(4)
+    assert cache.get("t") is not None
+    clock.advance(1)
+    assert cache.get("t") is None  # well within the TTL, but the token itself expired
 
 
 def test_cache_hands_out_private_copies() -> None:
