@@ -3,7 +3,7 @@
 The Dockerfiles belong to each service; there is no Docker engine here, so they are
 parsed: multi-stage, slim builder and runtime, non-root user, HEALTHCHECK on /healthz at
 the catalogue's port, EXPOSE matching the catalogue, gRPC code generated in the build.
-A service whose Dockerfile does not exist yet is reported as not run.
+Every catalogue service has one; a missing Dockerfile is a failure.
 """
 
 from __future__ import annotations
