@@ -1,14 +1,7 @@
-"""OpenTelemetry tracing, on only when an OTLP endpoint is configured.
+"""OpenTelemetry tracing of flask-backend, on only when an OTLP endpoint is configured
+(rookery_common.tracing decides, builds the provider and puts trace ids on log lines).
 
-Off unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and
-OTEL_SDK_DISABLED is not true): then nothing is imported from the SDK, nothing is patched
-and the only cost left is one call per reconcile round that finds tracing off.
-
-When on, the SDK reads the standard variables itself (OTEL_SERVICE_NAME,
-OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER/_ARG, OTEL_BSP_*, OTEL_EXPORTER_OTLP_*
-headers and timeouts); this module only picks the exporter OTEL_EXPORTER_OTLP_PROTOCOL
-names (http/protobuf by default, or grpc) and instruments, with the contrib packages:
-
+When on, it instruments, with the contrib packages:
 - incoming HTTP: the Flask app (opentelemetry-instrumentation-flask, a span per request,
   parent taken from the W3C `traceparent` the web UI's proxy sends; /healthz, /readyz and
   /metrics are left out unless OTEL_PYTHON_FLASK_EXCLUDED_URLS says otherwise);
@@ -16,12 +9,9 @@ names (http/protobuf by default, or grpc) and instruments, with the contrib pack
   instrumentor wraps grpc.insecure_channel/secure_channel), which injects `traceparent`;
 - incoming gRPC AuthService calls: every grpc.server made after `setup_tracing`.
 
-Hand-written, because no instrumentation library knows about them:
-- `root_span`: the rule publisher runs on its own thread, so its calls have no request to
-  belong to; each round gets a fresh root span, and its gRPC calls are children of it.
-- `TraceIdFilter`: puts trace_id/span_id on log lines written inside a span, so a log line
-  leads to its trace (opentelemetry-instrumentation-logging would replace the log record
-  factory process-wide; a handler filter is all the JSON formatter needs).
+Hand-written, because no instrumentation library knows about it: `root_span`. The rule
+publisher runs on its own thread, so its calls have no request to belong to; each round
+gets a fresh root span, and its gRPC calls are children of it.
 """
 
 from __future__ import annotations
@@ -29,8 +19,16 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from rookery_common.tracing import (
+    UNTRACED_GRPC_SERVICES,
+    add_trace_ids,
+    current_provider,
+    start_provider,
+    tracing_enabled,
+)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -39,23 +37,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("rookery.tracing")
 
 SERVICE_NAME = "flask-backend"
-ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 UNTRACED_URLS = "healthz,readyz,metrics"
-UNTRACED_GRPC_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_provider: TracerProvider | None = None
-
-
-def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
-    """An OTLP endpoint is set and the SDK is not switched off."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
-        return False
-    return any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
+__all__ = ["add_trace_ids", "root_span", "setup_tracing", "tracing_enabled"]
 
 
 def setup_tracing(app: Flask, version: str = "") -> TracerProvider | None:
@@ -72,22 +59,16 @@ def setup_tracing(app: Flask, version: str = "") -> TracerProvider | None:
 
 
 def _start_provider(version: str) -> TracerProvider | None:
-    global _provider
-    if _provider is not None or not tracing_enabled():
-        return _provider
-    from opentelemetry import trace
+    already = current_provider()
+    provider = start_provider(SERVICE_NAME, version)
+    if provider is None or provider is already:
+        return provider
     from opentelemetry.instrumentation.grpc import (
         GrpcInstrumentorClient,
         GrpcInstrumentorServer,
         filters,
     )
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=_resource(Resource, version))
-    provider.add_span_processor(BatchSpanProcessor(_exporter()))
-    trace.set_tracer_provider(provider)
     GrpcInstrumentorClient().instrument(tracer_provider=provider)
     if os.environ.get("OTEL_PYTHON_GRPC_EXCLUDED_SERVICES"):
         server_filter = None  # the instrumentor reads the variable itself
@@ -95,37 +76,7 @@ def _start_provider(version: str) -> TracerProvider | None:
         untraced = [filters.service_name(name) for name in UNTRACED_GRPC_SERVICES]
         server_filter = filters.negate(filters.any_of(*untraced))
     GrpcInstrumentorServer(filter_=server_filter).instrument(tracer_provider=provider)
-    _provider = provider
-    log.info("tracing on", extra={"otlp_protocol": _protocol()})
     return provider
-
-
-def _resource(resource_cls: Any, version: str) -> Any:
-    """OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win; this service's name otherwise."""
-    detected = resource_cls.create({"service.version": version} if version else {})
-    if str(detected.attributes.get("service.name", "")).startswith("unknown_service"):
-        detected = detected.merge(resource_cls({"service.name": SERVICE_NAME}))
-    return detected
-
-
-def _protocol() -> str:
-    return (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-
-
-def _exporter() -> Any:
-    """The OTLP exporter for the configured protocol; endpoint, headers, timeout and
-    compression come from the OTEL_EXPORTER_OTLP_* variables, read by the exporter."""
-    if _protocol() == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-            OTLPSpanExporter,
-        )
-    return OTLPSpanExporter()
 
 
 def root_span(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -135,7 +86,7 @@ def root_span(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(func)
         def traced(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _provider is None:
+            if current_provider() is None:
                 return func(*args, **kwargs)
             from opentelemetry import context, trace
 
@@ -146,23 +97,3 @@ def root_span(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return traced
 
     return decorate
-
-
-class TraceIdFilter(logging.Filter):
-    """Adds trace_id and span_id (hex, as trace back-ends show them) to records logged
-    while a span is active; records outside a span pass unchanged."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from opentelemetry import trace
-
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            record.trace_id = format(context.trace_id, "032x")
-            record.span_id = format(context.span_id, "016x")
-        return True
-
-
-def add_trace_ids(handler: logging.Handler) -> None:
-    """Hook `TraceIdFilter` onto a log handler when tracing is on (nothing otherwise)."""
-    if tracing_enabled():
-        handler.addFilter(TraceIdFilter())

@@ -1,18 +1,14 @@
-"""OpenTelemetry tracing of the gRPC server, on only when an OTLP endpoint is configured.
+"""OpenTelemetry tracing of the gRPC server, on only when an OTLP endpoint is configured
+(rookery_common.tracing decides and builds the provider and exporter; when off nothing is
+imported from the SDK and no interceptor is added, so the packet path runs exactly as
+without this module).
 
-Off unless OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and
-OTEL_SDK_DISABLED is not true): then nothing is imported from the SDK and no interceptor is
-added, so the packet path runs exactly as without this module.
-
-When on, the SDK reads the standard variables itself (OTEL_SERVICE_NAME,
-OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER/_ARG, OTEL_BSP_*, OTEL_PROPAGATORS,
-OTEL_EXPORTER_OTLP_* headers and timeouts); this module picks the exporter
-OTEL_EXPORTER_OTLP_PROTOCOL names (http/protobuf by default, or grpc) and traces incoming
-gRPC: one SERVER span per RPC, child of the caller's W3C `traceparent`, and never more: a
-StreamClassify or Ingest stream of many batches is one span, and nothing here touches a
-packet or a batch. The interceptor runs before authentication, so refused calls have spans
-too. Health and reflection are not traced (OTEL_PYTHON_GRPC_EXCLUDED_SERVICES, a comma list
-of full service names, replaces that list).
+When on, it traces incoming gRPC: one SERVER span per RPC, child of the caller's W3C
+`traceparent`, and never more: a StreamClassify or Ingest stream of many batches is one
+span, and nothing here touches a packet or a batch. The interceptor runs before
+authentication, so refused calls have spans too. Health and reflection are not traced
+(OTEL_PYTHON_GRPC_EXCLUDED_SERVICES, a comma list of full service names, replaces that
+list).
 
 Hand-written:
 - `ServerSpans`, the interceptor. opentelemetry-instrumentation-grpc's does the same job
@@ -21,61 +17,39 @@ Hand-written:
   every context call goes through. This one wraps each method's handler once and per call
   only extracts `traceparent` and opens one span (rpc.system/service/method attributes).
   bench/packet_bench.py (f) measures what is left.
-- `TraceIdFilter`, which puts trace_id/span_id on log lines written inside a span (a handler
-  filter is all the JSON formatter needs; the contrib logging instrumentation would
-  replace the log record factory process-wide).
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from rookery_common.tracing import (
+    UNTRACED_GRPC_SERVICES,
+    add_trace_ids,
+    start_provider,
+    tracing_enabled,
+)
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Tracer
 
-log = logging.getLogger("packet_service.tracing")
-
 SERVICE_NAME = "packet-service"
-ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-UNTRACED_GRPC_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection")
 
-_provider: TracerProvider | None = None
-
-
-def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
-    """An OTLP endpoint is set and the SDK is not switched off."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
-        return False
-    return any(environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
+__all__ = ["ServerSpans", "add_trace_ids", "setup_tracing", "tracing_enabled"]
 
 
 def setup_tracing(version: str = "") -> list[grpc.ServerInterceptor]:
     """The interceptors that trace the gRPC server: none (and nothing loaded) when tracing
     is off. `serve` passes them to the server, outermost."""
-    global _provider
-    if not tracing_enabled():
+    provider = start_provider(SERVICE_NAME, version)
+    if provider is None:
         return []
-    from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    if _provider is None:
-        _provider = TracerProvider(resource=_resource(Resource, version))
-        _provider.add_span_processor(BatchSpanProcessor(_exporter()))
-        trace.set_tracer_provider(_provider)
-        log.info("tracing on", extra={"otlp_protocol": _protocol()})
     excluded = os.environ.get("OTEL_PYTHON_GRPC_EXCLUDED_SERVICES")
     untraced = UNTRACED_GRPC_SERVICES if excluded is None else excluded.split(",")
-    return [ServerSpans(_provider.get_tracer("packet_service"), untraced)]
+    return [ServerSpans(provider.get_tracer("packet_service"), untraced)]
 
 
 class ServerSpans(grpc.ServerInterceptor):
@@ -117,9 +91,7 @@ class ServerSpans(grpc.ServerInterceptor):
             method, context=parent, kind=self._kind, attributes=attributes
         )
 
-    def _wrap(
-        self, handler: Any, method: str, attributes: dict[str, str]
-    ) -> grpc.RpcMethodHandler:
+    def _wrap(self, handler: Any, method: str, attributes: dict[str, str]) -> grpc.RpcMethodHandler:
         options = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
@@ -156,51 +128,3 @@ class _MetadataGetter:
 
 
 _METADATA = _MetadataGetter()
-
-
-def _resource(resource_cls: Any, version: str) -> Any:
-    """OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES win; this service's name otherwise."""
-    detected = resource_cls.create({"service.version": version} if version else {})
-    if str(detected.attributes.get("service.name", "")).startswith("unknown_service"):
-        detected = detected.merge(resource_cls({"service.name": SERVICE_NAME}))
-    return detected
-
-
-def _protocol() -> str:
-    return (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-
-
-def _exporter() -> Any:
-    """The OTLP exporter for the configured protocol; endpoint, headers, timeout and
-    compression come from the OTEL_EXPORTER_OTLP_* variables, read by the exporter."""
-    if _protocol() == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-            OTLPSpanExporter,
-        )
-    return OTLPSpanExporter()
-
-
-class TraceIdFilter(logging.Filter):
-    """Adds trace_id and span_id (hex, as trace back-ends show them) to records logged
-    while a span is active; records outside a span pass unchanged."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from opentelemetry import trace
-
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            record.trace_id = format(context.trace_id, "032x")
-            record.span_id = format(context.span_id, "016x")
-        return True
-
-
-def add_trace_ids(handler: logging.Handler) -> None:
-    """Hook `TraceIdFilter` onto a log handler when tracing is on (nothing otherwise)."""
-    if tracing_enabled():
-        handler.addFilter(TraceIdFilter())
