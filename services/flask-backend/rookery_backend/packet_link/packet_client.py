@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import pybreaker
 
+from ..accounts import SERVICE_ACCOUNT
 from ..gen import packet_pb2, packet_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,6 @@ CHANNEL_OPTIONS = (
 class UpstreamUnavailable(Exception):
     """The target cannot be reached now (down, deadline exceeded, or breaker open)."""
 
-
-# The account flask-backend provisions for itself to call packet-service (see link.py).
-SERVICE_ACCOUNT = "packet-publisher@rookery.internal"
 
 # What an operator should read when packet-service refuses the backend's own credential:
 # the raw status alone ("UNAUTHENTICATED: invalid credential") does not say whose.
