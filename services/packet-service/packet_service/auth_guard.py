@@ -48,6 +48,13 @@ class Verdict:
     scopes: frozenset[str]
     reason: str
     cached_until: float
+    confirmed_at: float = 0.0  # when AuthService last said so
+    expires_at: float = 0.0  # the credential's own expiry (0 = none)
+
+
+# AuthService answers that mean "not reachable now", as opposed to a verdict or a refusal
+# of this service's own credential.
+UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 class CredentialCache:
@@ -59,15 +66,18 @@ class CredentialCache:
         ttl: float,
         size: int = 10_000,
         clock: Callable[[], float] = time.time,  # unix seconds: compared with expires_at
+        stale_if_unreachable: float = 0.0,
     ) -> None:
         self._validate = validate
         self._ttl = min(ttl, MAX_AUTH_CACHE_TTL)
+        self._stale = stale_if_unreachable
         self._clock = clock
         self._size = size
         self._entries: OrderedDict[bytes, Verdict] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.stale_hits = 0  # answers served from an unreachable AuthService's last word
 
     def check(self, token: str) -> Verdict:
         key = hashlib.sha256(token.encode()).digest()
@@ -79,12 +89,19 @@ class CredentialCache:
                 self.hits += 1
                 return verdict
         self.misses += 1
-        answer = self._validate(token)
+        try:
+            answer = self._validate(token)
+        except grpc.RpcError as error:
+            kept = self._stale_verdict(verdict, now, error)
+            if kept is None:
+                raise
+            return kept
         if answer.valid:
             until = now + self._ttl
-            if answer.expires_at:
-                until = min(until, float(answer.expires_at))
-            verdict = Verdict(True, frozenset(answer.scopes), "", until)
+            expires = float(answer.expires_at or 0)
+            if expires:
+                until = min(until, expires)
+            verdict = Verdict(True, frozenset(answer.scopes), "", until, now, expires)
         else:
             verdict = Verdict(False, frozenset(), answer.reason or "invalid", now + NEGATIVE_TTL)
         with self._lock:
@@ -92,6 +109,24 @@ class CredentialCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
+        return verdict
+
+    def _stale_verdict(
+        self, verdict: Verdict | None, now: float, error: grpc.RpcError
+    ) -> Verdict | None:
+        """The last positive answer, while AuthService is unreachable and that answer is
+        at most `stale_if_unreachable` seconds old (and the credential has not expired).
+        Nobody can revoke anything while flask-backend is away, so this keeps the packet
+        path up through a backend restart without weakening the revocation bound."""
+        if (
+            verdict is None
+            or not verdict.valid
+            or error.code() not in UNREACHABLE
+            or now - verdict.confirmed_at > self._stale
+            or (verdict.expires_at and verdict.expires_at <= now)
+        ):
+            return None
+        self.stale_hits += 1
         return verdict
 
 
@@ -210,4 +245,9 @@ def auth_interceptors(config: ServiceConfig) -> list[grpc.ServerInterceptor]:
     target = config.auth_service_target
     client = AuthServiceClient(target, config.auth_service_api_key)
     log.info("callers must authenticate", extra={"auth_service": target})
-    return [AuthInterceptor(CredentialCache(client.validate, config.auth_cache_ttl))]
+    cache = CredentialCache(
+        client.validate,
+        config.auth_cache_ttl,
+        stale_if_unreachable=config.auth_stale_if_unreachable,
+    )
+    return [AuthInterceptor(cache)]

@@ -43,6 +43,10 @@ class ServiceConfig(EnvSettings):
     auth_service_api_key: str = ""  # this service's own credential towards AuthService
     # at most 2 s: the bound on how long a revocation takes
     auth_cache_ttl: float = Field(MAX_AUTH_CACHE_TTL, gt=0)
+    # While AuthService cannot be reached (flask-backend restarting), a credential it
+    # confirmed within this many seconds keeps working; 0 = refuse at once. Revocation
+    # needs flask-backend, so nothing can be revoked while this applies.
+    auth_stale_if_unreachable: float = Field(300.0, ge=0, le=86400)
 
     @field_validator("auth_cache_ttl")
     @classmethod

@@ -193,3 +193,84 @@ def test_an_auth_cache_ttl_above_two_seconds_is_refused(value: str) -> None:
         ServiceConfig.from_env({"AUTH_CACHE_TTL": value})
     assert ServiceConfig.from_env({}).auth_cache_ttl == 2.0
     assert ServiceConfig.from_env({"AUTH_CACHE_TTL": "0.5"}).auth_cache_ttl == 0.5
+
+
+class Unreachable(grpc.RpcError):
+    """What the AuthService stub raises while flask-backend is down or hung."""
+
+    def __init__(self, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
+        super().__init__()
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return "connection refused"
+
+
+def test_a_confirmed_caller_keeps_working_while_authservice_is_unreachable() -> None:
+    clock = Clock()
+    state = {"down": False}
+    answers = {
+        "key": auth_pb2.ValidateTokenResponse(valid=True, scopes=["stats:read"]),
+        "soon": auth_pb2.ValidateTokenResponse(
+            valid=True, scopes=["stats:read"], expires_at=int(clock.now) + 60
+        ),
+        "never-seen": auth_pb2.ValidateTokenResponse(valid=True, scopes=["stats:read"]),
+    }
+
+    def validate(token: str) -> auth_pb2.ValidateTokenResponse:
+        if state["down"]:
+            raise Unreachable(grpc.StatusCode.DEADLINE_EXCEEDED)
+        return answers[token]
+
+    cache = CredentialCache(validate, ttl=2.0, clock=clock, stale_if_unreachable=300.0)
+    assert cache.check("key").valid and cache.check("soon").valid
+    state["down"] = True  # flask-backend restarts
+    clock.now += 30
+    assert cache.check("key").valid and cache.stale_hits == 1
+    # never past the credential's own expiry, never for a credential never confirmed,
+    # and not beyond the grace
+    clock.now += 31
+    with pytest.raises(grpc.RpcError):
+        cache.check("soon")
+    with pytest.raises(grpc.RpcError):
+        cache.check("never-seen")
+    clock.now += 300
+    with pytest.raises(grpc.RpcError):
+        cache.check("key")
+
+
+def test_an_unreachable_authservice_does_not_resurrect_a_refused_credential() -> None:
+    clock = Clock()
+    state = {"down": False}
+
+    def validate(token: str) -> auth_pb2.ValidateTokenResponse:
+        if state["down"]:
+            raise Unreachable()
+        return auth_pb2.ValidateTokenResponse(valid=False, reason="revoked")
+
+    cache = CredentialCache(validate, ttl=2.0, clock=clock, stale_if_unreachable=300.0)
+    assert not cache.check("key").valid
+    state["down"] = True
+    clock.now += 10  # past the negative cache
+    with pytest.raises(grpc.RpcError):
+        cache.check("key")
+
+
+def test_without_the_grace_an_unreachable_authservice_refuses_at_once() -> None:
+    clock = Clock()
+    state = {"down": False}
+
+    def validate(token: str) -> auth_pb2.ValidateTokenResponse:
+        if state["down"]:
+            raise Unreachable()
+        return auth_pb2.ValidateTokenResponse(valid=True, scopes=["stats:read"])
+
+    cache = CredentialCache(validate, ttl=2.0, clock=clock)
+    assert cache.check("key").valid
+    state["down"] = True
+    clock.now += 3
+    with pytest.raises(grpc.RpcError):
+        cache.check("key")
