@@ -79,23 +79,21 @@ export async function startTrio({ root, logDir, accessTtl }) {
     const env = { AUTH_SERVICE_API_KEY: serviceKey };
     // Chosen first: packet-service validates its callers through the backend's AuthService.
     const authGrpcPort = await freePort();
-    if (existsSync(join(psDir, "packet_service", "__main__.py"))) {
-      const grpcPort = await freePort();
-      const metricsPort = await freePort();
-      const ps = start("packet-service", py, ["-m", "packet_service", "serve"], psDir, {
-        GRPC_PORT: String(grpcPort),
-        METRICS_PORT: String(metricsPort),
-        RELEASE_MODE: "development",
-        // As in `make run`: callers authenticate through flask-backend's AuthService
-        // (the backend publishes with its own service key; classify.py sends an API key).
-        AUTH_REQUIRED: "true",
-        AUTH_SERVICE_TARGET: `127.0.0.1:${authGrpcPort}`,
-        AUTH_SERVICE_API_KEY: serviceKey,
-      });
-      await waitHealthy(`http://127.0.0.1:${metricsPort}/healthz`, ps, "packet-service");
-      info.packetTarget = `127.0.0.1:${grpcPort}`;
-      env.PACKET_SERVICE_TARGETS = info.packetTarget;
-    }
+    const grpcPort = await freePort();
+    const metricsPort = await freePort();
+    const ps = start("packet-service", py, ["-m", "packet_service", "serve"], psDir, {
+      GRPC_PORT: String(grpcPort),
+      METRICS_PORT: String(metricsPort),
+      RELEASE_MODE: "development",
+      // As in `make run`: callers authenticate through flask-backend's AuthService
+      // (the backend publishes with its own service key; classify.py sends an API key).
+      AUTH_REQUIRED: "true",
+      AUTH_SERVICE_TARGET: `127.0.0.1:${authGrpcPort}`,
+      AUTH_SERVICE_API_KEY: serviceKey,
+    });
+    await waitHealthy(`http://127.0.0.1:${metricsPort}/healthz`, ps, "packet-service");
+    info.packetTarget = `127.0.0.1:${grpcPort}`;
+    env.PACKET_SERVICE_TARGETS = info.packetTarget;
     const httpPort = await freePort();
     const backend = start("flask-backend", py, ["-m", "rookery_backend", "serve"], join(root, "services", "flask-backend"), {
       ...env,

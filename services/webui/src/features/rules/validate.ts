@@ -1,5 +1,5 @@
 /**
- * The rule dialog's checks, the same the API makes (DESIGN.md "The rule model"), so a typo
+ * The rule dialog's checks, the same the API makes (packet-service README, "Rules"), so a typo
  * is caught before anything is sent — and a VLAN that is not a number can never turn into
  * "any VLAN" on the way.
  */
