@@ -78,8 +78,11 @@ async function main() {
         const lhr = result.lhr;
         const score = (c) => Math.round((lhr.categories[c]?.score ?? 0) * 100);
         const landed = lhr.finalDisplayedUrl ?? lhr.finalUrl;
-        const lcp = lhr.audits["largest-contentful-paint"]?.displayValue ?? "?";
+        const shown = (id) => lhr.audits[id]?.displayValue ?? "?";
+        const lcp = shown("largest-contentful-paint");
         console.log(`  ${preset.padEnd(7)} ${p.name.padEnd(9)} performance ${String(score("performance")).padStart(3)}  accessibility ${String(score("accessibility")).padStart(3)}  LCP ${lcp}  (${landed})`);
+        // What the performance score is made of, so a drop can be traced to its metric.
+        console.log(`          FCP ${shown("first-contentful-paint")}  SI ${shown("speed-index")}  TBT ${shown("total-blocking-time")}  CLS ${shown("cumulative-layout-shift")}`);
       }
     }
     await browser.disconnect();

@@ -73,6 +73,9 @@ function RangePicker({ value, onChange }: { value: RangeId; onChange: (id: Range
   );
 }
 
+/** Two charts with their headings, notes and legends (px): reserved while loading. */
+const CHARTS_HEIGHT = 2 * (20 + 220 + 36) + 40;
+
 /** Charts of the server's history over the chosen range: rates by verdict, wire bytes. */
 function Traffic() {
   const [params, setParams] = useSearchParams();
@@ -91,6 +94,8 @@ function Traffic() {
         <RangePicker value={range} onChange={setRange} />
       </div>
       {series.isError && <p className="text-sm muted">{toApiError(series.error).message}</p>}
+      {/* Room for the two charts while the first series loads: no layout shift. */}
+      {!s && !series.isError && <div aria-hidden style={{ minHeight: CHARTS_HEIGHT }} />}
       {s && (
         <>
           <p className="text-xs muted">
@@ -225,20 +230,22 @@ export default function DashboardPage() {
 
   const overview = (
     <div className="space-y-4">
-      {s && (
+      {/* The cards are drawn before the first answer (with a dash), so nothing below
+          them jumps when it arrives. */}
+      {!err && (
         <div className="grid grid-cols-2 gap-3 lg:grid-cols-4">
           <Stat
             label="Packets / s"
-            value={formatCount(rates?.packets ?? s.packets_per_second)}
-            hint={s.rate_window_seconds ? `mean of the last ${s.rate_window_seconds} s` : undefined}
+            value={s ? formatCount(rates?.packets ?? s.packets_per_second) : "—"}
+            hint={s?.rate_window_seconds ? `mean of the last ${s.rate_window_seconds} s` : undefined}
           />
-          <Stat label="Packets total" value={formatCount(s.packets_total)} />
+          <Stat label="Packets total" value={s ? formatCount(s.packets_total) : "—"} />
           <Stat
             label="Bytes on the wire"
-            value={formatBytes(s.bytes_wire_total ?? s.bytes_total)}
+            value={s ? formatBytes(s.bytes_wire_total ?? s.bytes_total) : "—"}
             hint={rates ? `${formatBytes(rates.bytes_wire)}/s now` : undefined}
           />
-          <Stat label="Active flows" value={formatCount(s.flows_active)} />
+          <Stat label="Active flows" value={s ? formatCount(s.flows_active) : "—"} />
         </div>
       )}
       <Traffic />

@@ -150,7 +150,8 @@ export function SeriesChart({ label, times, start, end, lines, formatValue, bina
 
   return (
     <figure className="relative">
-      <div ref={box} role="img" aria-label={`${label}; latest: ${summary}`} />
+      {/* Sized before uPlot draws into it, so the page does not shift when it does. */}
+      <div ref={box} role="img" aria-label={`${label}; latest: ${summary}`} style={{ minHeight: height }} />
       <figcaption>
         <ul className="mt-2 flex flex-wrap gap-x-4 gap-y-1 text-sm" aria-label={`${label} legend`}>
           {latest.map((l) => (
