@@ -310,7 +310,12 @@ async function main() {
         await revoke.getByText(/revoking its key stops/).waitFor();
         await shot(admin, "apikeys-service-account-warning");
         await revoke.getByRole("button", { name: "Cancel" }).click();
-        await admin.getByLabel("Show every user's keys").uncheck();
+        // The box follows the URL, which updates a moment after the click: click, then
+        // wait for the box to follow (uncheck() would demand the change at once).
+        const everyone = admin.getByLabel("Show every user's keys");
+        await everyone.click();
+        for (let i = 0; i < 50 && (await everyone.isChecked()); i++) await sleep(100);
+        expect(!(await everyone.isChecked()), "'Show every user's keys' stayed ticked");
       }],
       ["audit log pages and filters by event type", async () => {
         await admin.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).click();

@@ -21,7 +21,8 @@ function Stat({ label, value, hint }: { label: string; value: string; hint?: str
     <div className="card">
       <p className="text-xs uppercase tracking-wide text-amber-200">{label}</p>
       <p className="mt-1 text-2xl font-semibold text-amber-50">{value}</p>
-      {hint && <p className="mt-1 text-xs muted">{hint}</p>}
+      {/* Always a line, so a hint arriving with the first answer does not grow the card. */}
+      <p className="mt-1 text-xs muted">{hint ?? "\u00a0"}</p>
     </div>
   );
 }

@@ -94,43 +94,51 @@ export function SeriesChart({ label, times, start, end, lines, formatValue, bina
   const format = useRef(formatValue);
   format.current = formatValue;
   const shape = lines.map((l) => `${l.label}:${l.color}`).join("|");
+  const data = useRef<uPlot.AlignedData>([times, ...lines.map((l) => l.values)] as uPlot.AlignedData);
+  data.current = [times, ...lines.map((l) => l.values)] as uPlot.AlignedData;
 
   useEffect(() => {
     const el = box.current!;
-    plot.current = new uPlot(
-      {
-        width: el.clientWidth || 600,
-        height,
-        legend: { show: false },
-        cursor: { show: true, points: { show: true } },
-        scales: {
-          x: { time: true, range: () => [span.current.start, span.current.end] },
-          y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+    let ro: ResizeObserver | null = null;
+    // Built in a task of its own, after the page has painted: constructing both charts in
+    // the render's task was most of the dashboard's blocking time on a phone.
+    const timer = setTimeout(() => {
+      plot.current = new uPlot(
+        {
+          width: el.clientWidth || 600,
+          height,
+          legend: { show: false },
+          cursor: { show: true, points: { show: true } },
+          scales: {
+            x: { time: true, range: () => [span.current.start, span.current.end] },
+            y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+          },
+          axes: [
+            {
+              ...AXIS,
+              space: 80,
+              values: (_u, splits) => timeTickLabels(splits, span.current.end - span.current.start),
+            },
+            {
+              ...AXIS,
+              values: (_u, splits) => splits.map((v) => format.current(v)),
+              size: axisSize,
+              ...(binary ? { incrs: BINARY_INCRS } : {}),
+            },
+          ],
+          series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: false, points: { show: false } }))],
+          plugins: [tooltipPlugin((v) => format.current(v))],
         },
-        axes: [
-          {
-            ...AXIS,
-            space: 80,
-            values: (_u, splits) => timeTickLabels(splits, span.current.end - span.current.start),
-          },
-          {
-            ...AXIS,
-            values: (_u, splits) => splits.map((v) => format.current(v)),
-            size: axisSize,
-            ...(binary ? { incrs: BINARY_INCRS } : {}),
-          },
-        ],
-        series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: false, points: { show: false } }))],
-        plugins: [tooltipPlugin((v) => format.current(v))],
-      },
-      [[], ...lines.map(() => [])],
-      el,
-    );
-    const ro = typeof ResizeObserver !== "undefined"
-      ? new ResizeObserver(() => plot.current?.setSize({ width: el.clientWidth, height }))
-      : null;
-    ro?.observe(el);
+        data.current,
+        el,
+      );
+      ro = typeof ResizeObserver !== "undefined"
+        ? new ResizeObserver(() => plot.current?.setSize({ width: el.clientWidth, height }))
+        : null;
+      ro?.observe(el);
+    }, 0);
     return () => {
+      clearTimeout(timer);
       ro?.disconnect();
       plot.current?.destroy();
       plot.current = null;
