@@ -36,6 +36,16 @@ if [ "$rc" -eq 0 ] && [ "${tests:-0}" -eq 0 ]; then echo "ERROR: webui-unit ran 
 record webui-unit "$rc" "${tests:-0}" "${failed:-0}" "${skipped:-0}" "$secs"
 unit_rc=$rc
 
+# ---------------------------------------------------------------- lint
+echo
+echo "==================== suite: webui-lint (services/webui, eslint + API type drift) ===================="
+t0=$(date +%s)
+"$webui/scripts/lint.sh"
+lint_rc=$?
+secs=$(( $(date +%s) - t0 ))
+# one "test" per check the script runs: ESLint over the sources, generated API types up to date
+record webui-lint "$lint_rc" 2 "$([ "$lint_rc" -eq 0 ] && echo 0 || echo 1)" 0 "$secs"
+
 # ---------------------------------------------------------------- e2e
 echo
 echo "==================== suite: webui-e2e (services/webui, playwright + axe-core) ===================="
@@ -64,4 +74,4 @@ if [ "$rc" -eq 0 ] && [ "${tests:-0}" -eq 0 ]; then echo "ERROR: webui-e2e ran n
 record webui-e2e "$rc" "${tests:-0}" "${failed:-0}" "${skipped:-0}" "$secs"
 echo "[webui] screenshots and axe results: artifacts/webui/"
 
-[ "$unit_rc" -eq 0 ] && [ "$rc" -eq 0 ]
+[ "$unit_rc" -eq 0 ] && [ "$lint_rc" -eq 0 ] && [ "$rc" -eq 0 ]
