@@ -17,7 +17,7 @@ from pydal import DAL, Field
 @dataclass(slots=True, frozen=True)
 class Column:
     name: str
-    kind: str  # string | text | integer | boolean | datetime | list:string | reference <table>
+    kind: str  # string | text | integer | double | boolean | datetime | list:string | reference <t>
     length: int = 255
     unique: bool = False
     notnull: bool = False
@@ -153,6 +153,34 @@ PACKET_RULESET = TableSpec(
     ),
 )
 
+# One row per deployment-wide job (the rule publisher): who holds it and until when. Taken
+# over by compare-and-set once expired (lease.py). `term` grows with every change of holder;
+# `shared` carries what the holder hands to every process of the deployment (the publishing
+# account's API key, sealed with a key derived from SECRET_KEY).
+SERVICE_LEASES = TableSpec(
+    "service_lease",
+    (
+        C("name", "string", 64, unique=True, notnull=True),
+        C("holder", "string", 128, notnull=True, default=""),
+        C("term", "integer", notnull=True, default=0),
+        C("acquired_at", "datetime"),
+        C("expires_at", "datetime"),
+        C("shared", "text"),
+    ),
+)
+
+# Login throttling shared by every worker and replica (ratelimit.py): one row per attempt
+# (`bucket` is a hash of what is limited) or per failed login (`bucket` names the account,
+# `address` the client). `seen_at` is unix seconds with a fraction: windows slide exactly.
+THROTTLE_EVENTS = TableSpec(
+    "throttle_event",
+    (
+        C("bucket", "string", 64, notnull=True, index=True),
+        C("address", "string", 64),
+        C("seen_at", "double", notnull=True, index=True),
+    ),
+)
+
 TABLES: tuple[TableSpec, ...] = (
     USERS,
     ROLES,
@@ -162,6 +190,8 @@ TABLES: tuple[TableSpec, ...] = (
     AUDIT_EVENTS,
     PACKET_RULES,
     PACKET_RULESET,
+    SERVICE_LEASES,
+    THROTTLE_EVENTS,
 )
 
 
@@ -174,6 +204,8 @@ def _sqlalchemy_column(column: Column) -> sa.Column:
         sa_type = sa.Text()
     elif kind == "integer":
         sa_type = sa.Integer()
+    elif kind == "double":
+        sa_type = sa.Double()  # 8 bytes everywhere (MySQL's FLOAT would be 4)
     elif kind == "boolean":
         sa_type = sa.CHAR(1)
     elif kind == "datetime":
