@@ -47,10 +47,13 @@ def current_provider() -> TracerProvider | None:
     return _provider
 
 
-def start_provider(service_name: str, version: str = "") -> TracerProvider | None:
+def start_provider(
+    service_name: str, version: str = "", sampler: Any = None
+) -> TracerProvider | None:
     """The process's tracer provider exporting over OTLP (made once, then reused); None
     when tracing is off. `service_name` is used unless OTEL_SERVICE_NAME or
-    OTEL_RESOURCE_ATTRIBUTES name the service."""
+    OTEL_RESOURCE_ATTRIBUTES name the service; `sampler` replaces the one
+    OTEL_TRACES_SAMPLER names (for a service that samples part of the way itself)."""
     global _provider
     if _provider is not None or not tracing_enabled():
         return _provider
@@ -59,7 +62,9 @@ def start_provider(service_name: str, version: str = "") -> TracerProvider | Non
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=_resource(Resource, service_name, version))
+    provider = TracerProvider(
+        sampler=sampler, resource=_resource(Resource, service_name, version)
+    )
     provider.add_span_processor(BatchSpanProcessor(_exporter()))
     trace.set_tracer_provider(provider)
     _provider = provider

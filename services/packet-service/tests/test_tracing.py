@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 RECEIVER_DIR = SERVICE_DIR.parents[1] / "scripts" / "trio_tests"
 
@@ -102,7 +104,7 @@ def test_on_one_span_per_rpc_even_for_a_stream_of_batches() -> None:
                  service=s.service, version=s.resource.get("service.version"), status=s.status)
             for s in spans]))
         """,
-        {},
+        {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},  # every call, not a share
     )
     received = json.loads(out)
     classify = [s for s in received if s["name"].endswith("/Classify")]
@@ -116,3 +118,83 @@ def test_on_one_span_per_rpc_even_for_a_stream_of_batches() -> None:
     assert (stream["kind"], stream["trace"], stream["parent"]) == ("server", "ab" * 16, "cd" * 8)
     assert (stream["service"], stream["version"]) == ("packet-service", "9.9.9")
     assert all(s["parent"] == "" for s in classify)
+
+
+def test_root_share_follows_the_standard_sampler_variables() -> None:
+    from packet_service.tracing import ROOT_SHARE, root_share
+
+    assert root_share({}) == ROOT_SHARE
+    assert root_share({"OTEL_TRACES_SAMPLER": "parentbased_always_on"}) == 1.0
+    assert root_share({"OTEL_TRACES_SAMPLER": "ParentBased_Always_Off "}) == 0.0
+    ratio = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}
+    assert root_share({**ratio, "OTEL_TRACES_SAMPLER_ARG": "0.01"}) == 0.01
+    assert root_share(ratio) == 1.0  # the SDK's default argument
+    for bad in ("lots", "1.5", "-0.1", "nan\x00"):
+        assert root_share({**ratio, "OTEL_TRACES_SAMPLER_ARG": bad}) == 1.0
+    # samplers the interceptor does not implement go to the SDK untouched
+    assert root_share({"OTEL_TRACES_SAMPLER": "always_on"}) is None
+    assert root_share({"OTEL_TRACES_SAMPLER": "traceidratio"}) is None
+
+
+def test_untraced_calls_never_reach_the_sdk_and_traced_ones_keep_the_callers_trace() -> None:
+    import grpc
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+    from packet_service.tracing import ServerSpans
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))  # not the global provider
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    draws = iter([0.05, 0.5, 0.99, 0.2])  # with a share of 0.25: the 1st and 4th are traced
+    spans = ServerSpans(provider.get_tracer("test"), root_share=0.25, draw=lambda: next(draws))
+
+    class Details:
+        method = "/rookery.packet.v1.PacketService/Classify"
+        invocation_metadata = ()
+
+    class Context:
+        def __init__(self, *metadata: tuple[str, str]) -> None:
+            self.metadata = metadata
+
+        def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+            return self.metadata
+
+    def echo(request: str, context: Context) -> str:
+        return request
+
+    handler = spans.intercept_service(
+        lambda _: grpc.unary_unary_rpc_method_handler(echo), Details()
+    )
+    call = handler.unary_unary
+    trace_id, span_id = "ab" * 16, "cd" * 8
+    for n in range(4):  # new traces: a quarter, decided by the draws
+        assert call(f"root {n}", Context(("user-agent", "x"))) == f"root {n}"
+    # a sampled caller's trace is always followed, an unsampled one never (no draw either)
+    call("sampled", Context(("traceparent", f"00-{trace_id}-{span_id}-01")))
+    call("unsampled", Context(("traceparent", f"00-{trace_id}-{span_id}-00")))
+    # a malformed traceparent is no caller trace: the draw decides, and no more draws are left
+    with pytest.raises(StopIteration):  # the draw was asked for, and none was left
+        call("malformed", Context(("traceparent", "00-zz\x00")))
+    finished = exporter.get_finished_spans()
+    assert len(finished) == 3
+    roots = [s for s in finished if s.parent is None]
+    followed = [s for s in finished if s.parent is not None]
+    assert len(roots) == 2
+    assert [(format(s.context.trace_id, "032x"), format(s.parent.span_id, "016x"))
+            for s in followed] == [(trace_id, span_id)]
+    # a span is ended and the caller's context restored even when the handler raises
+    def fail(request: str, context: Context) -> str:
+        raise ValueError("bad batch")
+
+    failing = spans.intercept_service(
+        lambda _: grpc.unary_unary_rpc_method_handler(fail), Details()
+    ).unary_unary
+    with pytest.raises(ValueError):
+        failing("x", Context(("traceparent", f"00-{trace_id}-{span_id}-01")))
+    from opentelemetry import trace
+
+    assert not trace.get_current_span().get_span_context().is_valid
+    last = exporter.get_finished_spans()[-1]
+    assert last.status.status_code.name == "ERROR" and last.end_time is not None
