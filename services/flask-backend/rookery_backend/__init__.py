@@ -19,7 +19,7 @@ from .accounts import seed_roles_and_admin
 from .config import Settings, load_settings
 from .credentials import PrincipalCache, RefreshTokenStore
 from .datastore import PydalUserDatastore
-from .db import Database, create_schema, wait_for_database
+from .db import Database, create_schema, sqlalchemy_url, wait_for_database
 from .errors import register_error_handlers
 from .guard import install_guard
 from .keys import FLASK_LABEL, TOTP_LABEL, derive_key
@@ -27,7 +27,14 @@ from .mailer import Mailer
 from .metrics import Metrics
 from .models import ReplayGuardTotp
 from .packet_link.link import PacketLink
-from .ratelimit import LoginRateLimiter, LoginThrottle
+from .ratelimit import (
+    DatabaseThrottleStore,
+    LoginRateLimiter,
+    LoginThrottle,
+    MemoryThrottleStore,
+    ThrottleStore,
+    throttle_engine,
+)
 from .runtime import Runtime
 from .security import JwtCodec
 from .tracing import setup_tracing
@@ -86,6 +93,7 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
     principal_cache = PrincipalCache(settings.principal_cache_ttl)
     datastore.on_change.append(principal_cache.clear)
     metrics = Metrics(settings.version)
+    throttle_store = _throttle_store(settings, database)
     metrics.watch_pool(database.pool_stats)
     app.extensions["rookery"] = Runtime(
         settings=settings,
@@ -98,8 +106,8 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
             on_revoke=principal_cache.clear,
             grace_seconds=settings.refresh_reuse_grace,
         ),
-        rate_limiter=LoginRateLimiter(settings.login_rate_limit),
-        login_throttle=LoginThrottle(settings.login_rate_limit),
+        rate_limiter=LoginRateLimiter(settings.login_rate_limit, store=throttle_store),
+        login_throttle=LoginThrottle(settings.login_rate_limit, store=throttle_store),
         metrics=metrics,
         mailer=Mailer(settings),
         principal_cache=principal_cache,
@@ -133,6 +141,22 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
                 database.end_request(ok=False)
                 raise
     return app
+
+
+def _throttle_store(settings: Settings, database: Database) -> ThrottleStore:
+    """Login and recovery attempts: in the database (shared by every worker and replica)
+    unless LOGIN_THROTTLE_STORE=memory."""
+    if settings.login_throttle_store == "memory":
+        return MemoryThrottleStore()
+    sqlite = settings.db_type == "sqlite"
+    engine = throttle_engine(sqlalchemy_url(settings), sqlite)
+
+    def inline() -> Any | None:
+        # SQLite: the request's connection when it already holds the write lock.
+        connection = database.dal._adapter.connection
+        return connection if getattr(connection, "in_transaction", False) else None
+
+    return DatabaseThrottleStore(engine, inline if sqlite else None)
 
 
 def _drop_session_identity_hook(app: Flask) -> None:

@@ -90,7 +90,9 @@ class Settings(EnvSettings):
     http_host: str = "127.0.0.1"
     http_port: Port = 8080
     grpc_port: Port = 50051
-    http_threads: int = Field(4, ge=1, le=256)
+    # HTTP worker processes (server.py); 0 = the usable cores (CPU affinity, cgroup limit)
+    web_concurrency: int = Field(0, ge=0, le=256)
+    http_threads: int = Field(4, ge=1, le=256)  # WSGI threads in each worker process
     trusted_proxies: int = Field(0, ge=0, le=10)
     http1_enabled: Flag = True
     http2_enabled: Flag = True
@@ -125,6 +127,11 @@ class Settings(EnvSettings):
     admin_email: str = "admin@localhost.local"
     admin_password: str = "admin123"
     login_rate_limit: Annotated[RateLimit, _rate("LOGIN_RATE_LIMIT")] = RateLimit(10, 60)
+    # where login/recovery attempts are counted: database (shared by every worker and
+    # replica) or memory (this process only)
+    login_throttle_store: Annotated[
+        str, BeforeValidator(one_of("LOGIN_THROTTLE_STORE", ("database", "memory")))
+    ] = "database"
     # gRPC AuthService callers (grpc_auth.py): the key the built-in sibling-service account
     # holds (empty = none provisioned) and the per-caller request budget
     auth_service_api_key: Annotated[str, SERVICE_KEY_FORM] = ""
@@ -145,6 +152,9 @@ class Settings(EnvSettings):
     packet_deadline: float = Field(1.0, ge=0.05, le=60.0)
     packet_breaker_reset: float = Field(3.0, ge=0.1, le=3600.0)
     rules_reconcile_interval: float = Field(2.0, ge=0.1, le=3600.0)
+    # seconds the publisher lease lasts unrenewed (lease.py): a killed holder is replaced
+    # within this plus a third of it
+    publisher_lease_ttl: float = Field(6.0, ge=0.5, le=300.0)
     stats_max_stale: float = Field(300.0, ge=0.0, le=86400.0)
     stats_rate_window: int = Field(10, ge=2, le=3600)
     # statistics as time series from Prometheus; empty = from packet-service's history

@@ -1,11 +1,25 @@
 """Login throttling: per address, per (account, address), and an account-wide back-off
-that slows guessing down without ever locking the owner out. Clocks are injected."""
+that slows guessing down without ever locking the owner out; kept in the database (shared
+by every worker and replica) or in memory. Clocks are injected."""
 
 from __future__ import annotations
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, settings_for
 from rookery_backend.config import RateLimit
-from rookery_backend.ratelimit import ADDRESS_FACTOR, BACKOFF_CAP, LoginRateLimiter, LoginThrottle
+from rookery_backend.db import create_schema, sqlalchemy_url
+from rookery_backend.ratelimit import (
+    ADDRESS_FACTOR,
+    BACKOFF_CAP,
+    DatabaseThrottleStore,
+    LoginRateLimiter,
+    LoginThrottle,
+    MemoryThrottleStore,
+    throttle_engine,
+)
 
 LOGIN = "/api/v1/auth/login"
 
@@ -18,11 +32,25 @@ class FakeClock:
         return self.now
 
 
-def throttled_app(app_factory, count: int = 3):
-    app = app_factory(login_rate_limit=RateLimit(count, 60))
-    clock = FakeClock()
-    app.extensions["rookery"].login_throttle = LoginThrottle(RateLimit(count, 60), clock=clock)
-    return Api(app.test_client()), clock
+@pytest.fixture(params=["database", "memory"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_throttled(app_factory, store_kind: str):
+    def build(count: int = 3):
+        app = app_factory(login_rate_limit=RateLimit(count, 60))
+        clock = FakeClock()
+        svc = app.extensions["rookery"]
+        store = svc.login_throttle.store if store_kind == "database" else None
+        if store is not None:
+            assert isinstance(store, DatabaseThrottleStore)  # the default
+            store.reset()
+        svc.login_throttle = LoginThrottle(RateLimit(count, 60), clock=clock, store=store)
+        return Api(app.test_client()), clock
+
+    return build
 
 
 def attempt(api: Api, address: str, email: str = ADMIN_EMAIL, password: str = "guess"):
@@ -34,8 +62,8 @@ def attempt(api: Api, address: str, email: str = ADMIN_EMAIL, password: str = "g
     )
 
 
-def test_one_address_is_limited_on_an_account_with_retry_after(app_factory) -> None:
-    api, _ = throttled_app(app_factory)
+def test_one_address_is_limited_on_an_account_with_retry_after(make_throttled) -> None:
+    api, _ = make_throttled()
     for _ in range(3):
         assert attempt(api, "10.0.0.1").status_code == 401
     limited = attempt(api, "10.0.0.1")
@@ -46,9 +74,9 @@ def test_one_address_is_limited_on_an_account_with_retry_after(app_factory) -> N
     assert error["code"] == "rate_limited" and error["details"]["retry_after"] == retry_after
 
 
-def test_the_owner_from_a_fresh_address_gets_in_while_others_guess(app_factory) -> None:
+def test_the_owner_from_a_fresh_address_gets_in_while_others_guess(make_throttled) -> None:
     # Many addresses guessing the admin's password must not lock the admin out.
-    api, clock = throttled_app(app_factory)
+    api, clock = make_throttled()
     for n in range(30):
         for _ in range(3):
             attempt(api, f"198.51.100.{n}")
@@ -58,8 +86,8 @@ def test_the_owner_from_a_fresh_address_gets_in_while_others_guess(app_factory) 
     assert owner.status_code == 200, owner.get_json()
 
 
-def test_account_backoff_slows_an_address_that_failed(app_factory) -> None:
-    api, clock = throttled_app(app_factory, count=3)
+def test_account_backoff_slows_an_address_that_failed(make_throttled) -> None:
+    api, clock = make_throttled(count=3)
     # Three failures from three addresses: the account's failure count reaches the limit.
     for address in ("10.1.0.1", "10.1.0.2", "10.1.0.3"):
         assert attempt(api, address).status_code == 401
@@ -76,8 +104,8 @@ def test_account_backoff_slows_an_address_that_failed(app_factory) -> None:
     assert attempt(api, "10.1.0.3", password=ADMIN_PASSWORD).status_code == 200
 
 
-def test_one_address_guessing_many_accounts_is_limited(app_factory) -> None:
-    api, _ = throttled_app(app_factory, count=2)
+def test_one_address_guessing_many_accounts_is_limited(make_throttled) -> None:
+    api, _ = make_throttled(count=2)
     codes = [
         attempt(api, "10.2.0.1", email=f"user{n}@example.com").status_code
         for n in range(2 * ADDRESS_FACTOR + 1)
@@ -85,11 +113,55 @@ def test_one_address_guessing_many_accounts_is_limited(app_factory) -> None:
     assert codes[:-1] == [401] * (2 * ADDRESS_FACTOR) and codes[-1] == 429
 
 
-def test_limiter_window_slides() -> None:
+@pytest.fixture
+def store(backend: str, store_kind: str, tmp_path: Path):
+    if store_kind == "memory":
+        yield MemoryThrottleStore()
+        return
+    settings = settings_for(backend, tmp_path)
+    if backend == "sqlite":
+        create_schema(settings)
+    engine = throttle_engine(sqlalchemy_url(settings), backend == "sqlite")
+    database = DatabaseThrottleStore(engine)
+    database.reset()
+    yield database
+    database.reset()
+    engine.dispose()
+
+
+def test_limiter_window_slides(store) -> None:
     clock = FakeClock()
-    limiter = LoginRateLimiter(RateLimit(2, 1), clock=clock)
+    limiter = LoginRateLimiter(RateLimit(2, 1), clock=clock, store=store)
     assert limiter.hit("a") == 0 and limiter.hit("a") == 0
     assert limiter.hit("a") >= 1
     assert limiter.hit("b") == 0  # keys are independent
     clock.now += 1.05
     assert limiter.hit("a") == 0
+
+
+def test_two_limiters_on_one_store_count_together(store) -> None:
+    # Two workers (or replicas) each with their own limiter object, one database.
+    clock = FakeClock()
+    first = LoginThrottle(RateLimit(3, 60), clock=clock, store=store)
+    second = LoginThrottle(RateLimit(3, 60), clock=clock, store=store)
+    assert first.check("a@example.com", "10.0.0.1") == 0
+    assert second.check("a@example.com", "10.0.0.1") == 0
+    assert first.check("a@example.com", "10.0.0.1") == 0
+    assert second.check("a@example.com", "10.0.0.1") >= 1
+    first.failed("b@example.com", "10.0.0.2")
+    last_own, count, _ = store.failures("b@example.com", "10.0.0.2", clock.now - 900)
+    assert last_own == clock.now and count == 1
+    second.succeeded("b@example.com", "10.0.0.3")
+    assert store.failures("b@example.com", "10.0.0.2", clock.now - 900) == (None, 0, None)
+
+
+def test_racing_attempts_never_exceed_the_limit(store, store_kind: str) -> None:
+    clock = FakeClock()
+    limiters = [LoginRateLimiter(RateLimit(5, 60), clock=clock, store=store) for _ in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        waits = list(pool.map(lambda n: limiters[n % 4].hit("k"), range(24)))
+    allowed = waits.count(0)
+    # At the limit exactly in memory (one lock); in the database racing attempts may both
+    # be refused, never both let through.
+    assert allowed == 5 if store_kind == "memory" else 1 <= allowed <= 5
+    assert all(w >= 1 for w in waits if w)
