@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -43,6 +44,25 @@ log = logging.getLogger("rookery.lease")
 PUBLISHER_LEASE = "rule-publisher"
 SHARED_LABEL = b"rookery/lease-shared/v1"
 NEVER = datetime(1970, 1, 1)
+
+
+def lease_engine(settings: Any) -> sa.Engine:
+    """A small engine for lease statements, with short timeouts: a renewal must fail
+    (and the holder give the job up) rather than hang past the expiry."""
+    from .db import sqlalchemy_url
+
+    url = sqlalchemy_url(settings)
+    timeout = max(1, int(settings.publisher_lease_ttl / 3))
+    if settings.db_type == "sqlite":
+        return sa.create_engine(url, connect_args={"timeout": timeout})
+    if settings.db_type == "postgresql":
+        args: dict[str, Any] = {
+            "connect_timeout": timeout,
+            "options": f"-c statement_timeout={timeout * 1000}",
+        }
+    else:
+        args = {"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout}
+    return sa.create_engine(url, pool_size=1, max_overflow=2, pool_pre_ping=True, connect_args=args)
 
 
 def holder_id() -> str:
@@ -80,6 +100,8 @@ def _table() -> sa.Table:
         sa.Column("acquired_at", sa.DateTime),
         sa.Column("expires_at", sa.DateTime),
         sa.Column("shared", sa.Text),
+        sa.Column("status", sa.Text),
+        sa.Column("wanted", sa.String(128)),
     )
 
 
@@ -140,6 +162,7 @@ class Lease:
                 (table.c.term, sa.case((mine, table.c.term), else_=table.c.term + 1)),
                 (table.c.acquired_at, sa.case((mine, table.c.acquired_at), else_=now)),
                 (table.c.shared, sa.case((mine, table.c.shared), else_=sa.null())),
+                (table.c.status, sa.case((mine, table.c.status), else_=sa.null())),
                 (table.c.expires_at, now + self.ttl),
                 (table.c.holder, self.holder),
             )
@@ -156,7 +179,7 @@ class Lease:
             connection.execute(
                 table.update()
                 .where((table.c.name == self.name) & (table.c.holder == self.holder))
-                .values(holder="", expires_at=NEVER, shared=None)
+                .values(holder="", expires_at=NEVER, shared=None, status=None)
             )
 
     def read(self) -> LeaseState | None:
@@ -185,6 +208,39 @@ class Lease:
                 .values(shared=sealed)
             )
         return result.rowcount == 1
+
+    def report(self, status: str) -> bool:
+        """Store the holder's status text (only while this process holds the lease)."""
+        table = LEASES
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                table.update()
+                .where((table.c.name == self.name) & (table.c.holder == self.holder))
+                .values(status=status)
+            )
+        return result.rowcount == 1
+
+    def want(self, request: str) -> None:
+        """Ask the holder to act now (any process may): `request` names who asks."""
+        table = LEASES
+        with self.engine.begin() as connection:
+            connection.execute(
+                table.update().where(table.c.name == self.name).values(wanted=request[:128])
+            )
+
+    def wanted(self) -> str | None:
+        table = LEASES
+        with self.engine.begin() as connection:
+            return connection.execute(
+                sa.select(table.c.wanted).where(table.c.name == self.name)
+            ).scalar()
+
+    def reported(self) -> str | None:
+        table = LEASES
+        with self.engine.begin() as connection:
+            return connection.execute(
+                sa.select(table.c.status).where(table.c.name == self.name)
+            ).scalar()
 
     def shared(self, secret: str) -> str | None:
         """What the current holder shared (None when nothing, or it does not unseal)."""

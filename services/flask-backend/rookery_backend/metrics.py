@@ -1,12 +1,26 @@
 """Prometheus metrics on a registry owned by the app (several apps can live in one test
-process without clashing on the global registry)."""
+process without clashing on the global registry).
+
+Several worker processes (server.py): the supervisor gives every process of one run the
+same fresh PROMETHEUS_MULTIPROC_DIR, prometheus_client's multiprocess mode writes each
+process's counters and histograms there, and /metrics — answered by whichever worker —
+adds them all up (gauges: build_info the maximum, rule_publisher_active the sum over live
+processes). The database pool gauges are the answering worker's own."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
 
 
 class PoolCollector:
@@ -16,7 +30,9 @@ class PoolCollector:
     def collect(self):  # type: ignore[no-untyped-def]
         stats = self.stats()
         family = GaugeMetricFamily(
-            "db_pool_connections", "Database connections by state", labels=["state"]
+            "db_pool_connections",
+            "Database connections by state (of the process that answered)",
+            labels=["state"],
         )
         family.add_metric(["idle"], stats["idle"])
         family.add_metric(["in_use"], stats["in_use"])
@@ -29,6 +45,9 @@ class PoolCollector:
 class Metrics:
     def __init__(self, version: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Collectors that read this process's own state (never written to the shared dir)
+        self.local = CollectorRegistry(auto_describe=True)
+        self.shared_dir = multiprocess_dir()
         self.requests = Counter(
             "http_requests",
             "HTTP requests handled",
@@ -46,16 +65,31 @@ class Metrics:
             "auth_events", "Authentication events", ["event"], registry=self.registry
         )
         build = Gauge(
-            "build_info", "Build information", ["version", "service"], registry=self.registry
+            "build_info",
+            "Build information",
+            ["version", "service"],
+            registry=self.registry,
+            multiprocess_mode="max",
         )
         build.labels(version=version, service="flask-backend").set(1)
+        self.publisher_active = Gauge(
+            "rule_publisher_active",
+            "1 while a process of this replica holds the publisher lease and runs the rule"
+            " publisher (summed over the deployment: exactly 1)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
 
     def watch_pool(self, stats: Callable[[], dict[str, int]]) -> None:
-        self.registry.register(PoolCollector(stats))
+        self.local.register(PoolCollector(stats))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.duration.labels(method, route).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.shared_dir is None:
+            return generate_latest(self.registry) + generate_latest(self.local)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.shared_dir)
+        return generate_latest(merged) + generate_latest(self.local)

@@ -22,6 +22,7 @@ tests; processes compare them, so it is the wall clock)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -149,6 +150,22 @@ EVENTS = sa.Table(
 )
 
 
+def _driver_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The database being away surfaces as the driver's own error, as from PyDAL, so the
+    request answers 503 database_unavailable (errors.py) and not 500."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            if isinstance(error.orig, Exception):
+                raise error.orig from error
+            raise
+
+    return call
+
+
 def _bucket(key: str) -> str:
     return sha256_hex(key)  # fixed width whatever the e-mail; no plain addresses stored
 
@@ -167,6 +184,7 @@ class DatabaseThrottleStore:
         self._next_cleanup = 0.0
         self._cleanup_lock = threading.Lock()
 
+    @_driver_errors
     def hit(
         self, keys: tuple[str, ...], limits: tuple[int, ...], now: float, window: float
     ) -> float:
@@ -214,6 +232,7 @@ class DatabaseThrottleStore:
         with self.engine.begin() as connection:
             connection.execute(statement)
 
+    @_driver_errors
     def add_failure(self, account: str, address: str, now: float) -> None:
         bucket, address = _bucket(f"failed:{account}"), address[:64]
         self._write(
@@ -222,6 +241,7 @@ class DatabaseThrottleStore:
             (bucket, address, now),
         )
 
+    @_driver_errors
     def clear_failures(self, account: str) -> None:
         bucket = _bucket(f"failed:{account}")
         self._write(
@@ -230,6 +250,7 @@ class DatabaseThrottleStore:
             (bucket,),
         )
 
+    @_driver_errors
     def failures(
         self, account: str, address: str, since: float
     ) -> tuple[float | None, int, float | None]:
@@ -247,6 +268,7 @@ class DatabaseThrottleStore:
             ).scalar()
         return last_own, int(count), last
 
+    @_driver_errors
     def reset(self) -> None:
         with self.engine.begin() as connection:
             connection.execute(EVENTS.delete())

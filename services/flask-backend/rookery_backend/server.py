@@ -1,28 +1,78 @@
-"""Serve the app with hypercorn (HTTP/1.1 and h2c; HTTP/3 only with TLS)."""
+"""Serve the app: one supervisor process and its children (HTTP/1.1 and h2c; HTTP/3 only
+with TLS), all started by `python -m rookery_backend serve`.
+
+- The supervisor (this process) waits for the database, creates the schema and seeds the
+  built-in roles and admin — once, before any child exists, and safe when replicas start
+  together (a step that loses a race with another replica is retried; every step is
+  idempotent) — binds the listening sockets, then starts and watches the children. A child
+  that dies is started again (after a back-off growing to 30 s while it keeps dying at
+  once). SIGTERM or SIGINT stops every child (SIGTERM, SIGKILL after STOP_GRACE seconds)
+  and ends with exit status 0. The children die with it (PR_SET_PDEATHSIG).
+- WEB_CONCURRENCY HTTP workers (default: the usable cores — CPU affinity and the cgroup
+  CPU limit): hypercorn's asyncio server over the app, views in HTTP_THREADS threads.
+  Stateless: whatever must agree across workers and replicas is in the database.
+- One AuthService (gRPC) process, so introspection calls do not queue behind HTTP views
+  for a worker's GIL; the kernel shares the cores between it and the workers.
+- One publisher process: it competes for the deployment-wide publisher lease (lease.py)
+  and, while it holds it, provisions the publishing account's key (shared, sealed, with
+  the deployment through the lease row) and runs the rule publisher with its reconcile
+  loop. Exactly one process of all replicas does; another takes over within
+  4/3 of PUBLISHER_LEASE_TTL seconds when it dies.
+
+Why this supervisor rather than hypercorn's own `hypercorn.run.run` with workers > 1:
+hypercorn's stops every worker when one exits with an error (a killed worker is not
+replaced), loads the app from an import path (no WsgiBridge, no per-run setup), and knows
+nothing of the gRPC and publisher processes. Children are spawned, never forked, so none
+inherits a database connection, a thread or gRPC state. Each HTTP worker gets its own
+SO_REUSEPORT listening socket, all bound by the supervisor to the same address: the
+kernel spreads new connections evenly over the workers (with one shared socket, whichever
+event loop wakes first accepts a whole burst), and a restarted worker takes over its
+predecessor's socket with the connections waiting in its backlog.
+
+Prometheus: every child writes its metrics to a PROMETHEUS_MULTIPROC_DIR made fresh for
+this run (removed at exit); /metrics adds them up (metrics.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import importlib.util
 import json
 import logging
+import math
+import multiprocessing
+import os
+import random
+import shutil
 import signal
+import tempfile
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing.connection import wait as wait_any
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from hypercorn.app_wrappers import WSGIWrapper, _build_environ
 from hypercorn.asyncio.run import worker_serve
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
 
 from .accounts import UnsafeDefaultAdmin
 from .config import ConfigError, Settings, load_settings
 from .db import DatabaseUnavailable
 from .errors import error_body
 from .logs import configure_logging
+from .metrics import MULTIPROC_ENV
 
 log = logging.getLogger("rookery.startup")
+STOP_GRACE = 10.0  # seconds children get to finish after SIGTERM
+RESTART_BACKOFF_MAX = 30.0
+STARTUP_RETRIES = 5  # schema creation and seeding, when racing another replica
 
 
 class WsgiBridge(WSGIWrapper):
@@ -98,43 +148,120 @@ def hypercorn_config(settings: Settings) -> Config:
     return config
 
 
-def run_server(settings: Settings) -> None:
+def usable_cores() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota
+    (cgroup v2 cpu.max or v1 cfs quota/period), at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return max(1, cores)
+
+
+def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    try:
+        limit, period = (root / "cpu.max").read_text().split()[:2]
+        return None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def worker_count(settings: Settings) -> int:
+    return settings.web_concurrency or usable_cores()
+
+
+def prepare_database(settings: Settings) -> None:
+    """Wait for the database, create the schema (DB_INIT_SCHEMA) and seed the built-in
+    roles and admin: create_app does all three. Two replicas starting at once may race on
+    a CREATE TABLE or an insert; the loser tries again and finds the work done."""
     from . import create_app
 
-    app = create_app(settings)
-    config = hypercorn_config(settings)
+    for attempt in range(1, STARTUP_RETRIES + 1):
+        try:
+            app = create_app(settings)
+        except (ConfigError, DatabaseUnavailable, UnsafeDefaultAdmin):
+            raise
+        except Exception as error:  # the driver's IntegrityError/ProgrammingError vary
+            if attempt == STARTUP_RETRIES:
+                raise
+            log.warning(
+                "database initialisation raced another process; trying again",
+                extra={"attempt": attempt, "error": str(error).splitlines()[0][:300]},
+            )
+            time.sleep(random.uniform(0.1, 0.5) * attempt)
+            continue
+        with contextlib.suppress(Exception):
+            app.extensions["rookery"].database.dal.close()
+        return
+
+
+def _die_with_parent() -> None:
+    # Linux: the kernel sends SIGTERM to this child when the supervisor dies (even by
+    # SIGKILL), so no worker outlives it holding the port.
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _child_setup(verbose: int) -> threading.Event:
+    _die_with_parent()
+    configure_logging(verbose)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _share_publisher(app: Any) -> Any:
+    """HTTP workers publish nothing themselves: their `packet_link.publisher` becomes a view
+    of the lease holder's (publisher_share.py), and they keep the publishing account's key
+    (the holder provisions it and shares it sealed in the lease row) so the statistics
+    view can call packet-service."""
+    from rookery_common.background import BackgroundLoop
+
+    from .lease import PUBLISHER_LEASE, Lease, lease_engine
+    from .publisher_share import SharedPublisherView
+
     svc = app.extensions["rookery"]
-    grpc_server = None
-    if settings.grpc_enabled:
-        from .grpc_auth import build_grpc_server
-
-        grpc_server = build_grpc_server(app, settings.http_host, settings.grpc_port)
-        grpc_server.start()
-        log.info(
-            f"AuthService (gRPC) serving on {settings.http_host}:{settings.grpc_port}",
-            extra={"grpc_port": settings.grpc_port},
-        )
     link = svc.packet_link
-    with app.app_context():
-        link.provision_service_key(svc.datastore)
-    link.start()
-    if link.targets:
-        log.info(
-            "publishing rules to packet-service",
-            extra={"targets": [t.address for t in link.targets]},
-        )
-    scheme = "https" if settings.tls_cert_file else "http"
-    shown_host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
-    url = f"{scheme}://{shown_host}:{settings.http_port}"
-    log.info(
-        f"flask-backend {settings.version} listening on {url} (API docs: {url}/api/v1/docs)",
-        extra={"url": url, "docs": f"{url}/api/v1/docs", "db": settings.db_type},
-    )
-    print(f"flask-backend: {url}  docs: {url}/api/v1/docs", flush=True)
+    if not link.targets:
+        return None
+    settings = svc.settings
+    lease = Lease(lease_engine(settings), PUBLISHER_LEASE, settings.publisher_lease_ttl)
+    link.publisher = SharedPublisherView(link.targets, lease.reported, lease.want)
 
-    stop = asyncio.Event()
+    def refresh() -> None:
+        key = lease.shared(settings.secret_key)
+        if key and key != link.credential.key:
+            link.credential.key = key
+
+    loop = BackgroundLoop(
+        "service-key", max(1.0, settings.publisher_lease_ttl / 3), refresh, log=log
+    )
+    loop.start()
+    return loop
+
+
+def serve_http(settings: Settings, sockets: Sockets, verbose: int, index: int) -> None:
+    """One HTTP worker process."""
+    early_stop = _child_setup(verbose)
+    from . import create_app
+
+    app = create_app(settings, initialise=False)
+    config = hypercorn_config(settings)
+    key_loop = _share_publisher(app)
 
     async def main() -> None:
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         # hypercorn runs WSGI views in the loop's default executor. A few threads overlap
         # database waits; many only fight over the GIL.
@@ -143,15 +270,226 @@ def run_server(settings: Settings) -> None:
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if early_stop.is_set():  # asked to stop while starting
+            return
         bridge = WsgiBridge(app, config.wsgi_max_body_size)  # type: ignore[arg-type]
-        await worker_serve(bridge, config, shutdown_trigger=stop.wait)
+        await worker_serve(bridge, config, sockets=sockets, shutdown_trigger=stop.wait)
 
     try:
         asyncio.run(main())
     finally:
-        link.stop()
-        if grpc_server is not None:
-            grpc_server.stop(grace=2).wait()
+        if key_loop is not None:
+            key_loop.stop()
+
+
+def serve_grpc(settings: Settings, verbose: int, index: int) -> None:
+    """The AuthService process."""
+    stop = _child_setup(verbose)
+    from . import create_app
+    from .grpc_auth import build_grpc_server
+
+    app = create_app(settings, initialise=False)
+    server = build_grpc_server(app, settings.http_host, settings.grpc_port)
+    server.start()
+    log.info(
+        f"AuthService (gRPC) serving on {settings.http_host}:{settings.grpc_port}",
+        extra={"grpc_port": settings.grpc_port},
+    )
+    stop.wait()
+    server.stop(grace=2).wait()
+
+
+def run_publisher(settings: Settings, verbose: int, index: int) -> None:
+    """The process that competes for the publisher lease and, holding it, publishes."""
+    stop = _child_setup(verbose)
+    from . import create_app
+    from .lease import PUBLISHER_LEASE, Lease, LeaseKeeper, lease_engine
+    from .packet_link.link import PacketLink
+    from .publisher_share import PublisherReporter
+
+    app = create_app(settings, initialise=False)
+    svc = app.extensions["rookery"]
+    engine = lease_engine(settings)
+    lease = Lease(engine, PUBLISHER_LEASE, settings.publisher_lease_ttl)
+    running: list[Any] = []  # the link and its reporter of the current term
+    spare = [svc.packet_link]  # a stopped link cannot start again: one per term
+
+    def acquired() -> None:
+        link = spare.pop() if spare else PacketLink(settings, svc.database)
+        with app.app_context():
+            link.provision_service_key(svc.datastore)
+        lease.share(link.credential.key, settings.secret_key)
+        link.start()
+        running.append(link)
+        if link.targets:
+            reporter = PublisherReporter(link.publisher, lease, engine)
+            reporter.start()
+            running.append(reporter)
+        svc.metrics.publisher_active.set(1)
+        if link.targets:
+            log.info(
+                "publishing rules to packet-service (this process holds the publisher lease)",
+                extra={"targets": [t.address for t in link.targets], "holder": lease.holder},
+            )
+
+    def lost() -> None:
+        svc.metrics.publisher_active.set(0)
+        while running:
+            running.pop().stop()
+
+    keeper = LeaseKeeper(lease, acquired, lost)
+    keeper.start()
+    stop.wait()
+    keeper.stop()
+
+
+@dataclass(slots=True)
+class Child:
+    role: str
+    target: Any
+    args: tuple[Any, ...]
+    index: int = 0
+    process: BaseProcess | None = None
+    started_at: float = 0.0
+    backoff: float = 0.0
+    restart_at: float = 0.0
+    restarts: int = field(default=0)
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}-{self.index}"
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, verbose: int) -> None:
+        self.settings = settings
+        self.verbose = verbose
+        self.context = multiprocessing.get_context("spawn")
+        self.children: list[Child] = []
+        self.stopping = False
+        self.metrics_dir = ""
+        self.sockets: list[Sockets] = []
+
+    def _start(self, child: Child) -> None:
+        process = self.context.Process(
+            target=child.target,
+            args=(*child.args, self.verbose, child.index),
+            name=f"rookery-{child.name}",
+        )
+        # A terminal's Ctrl-C reaches every process of the group: a child still importing
+        # ignores it (an ignored signal stays ignored across exec) until it has its own
+        # handlers, and stops when the supervisor tells it to.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        child.process = process
+        child.started_at = time.monotonic()
+        log.debug("started", extra={"child": child.name, "pid": process.pid})
+
+    def _reap(self, child: Child) -> None:
+        process = child.process
+        if process is None or process.is_alive():
+            return
+        process.join()
+        from prometheus_client import multiprocess
+
+        with contextlib.suppress(Exception):
+            multiprocess.mark_process_dead(process.pid, self.metrics_dir)
+        child.process = None
+        if self.stopping:
+            return
+        lived = time.monotonic() - child.started_at
+        child.backoff = 0.0 if lived > 30 else min(RESTART_BACKOFF_MAX, child.backoff * 2 or 0.5)
+        child.restart_at = time.monotonic() + child.backoff
+        child.restarts += 1
+        log.error(
+            f"{child.name} exited ({process.exitcode}); starting it again",
+            extra={"child": child.name, "pid": process.pid, "exitcode": process.exitcode},
+        )
+
+    def run(self) -> int:
+        settings = self.settings
+        prepare_database(settings)
+        workers = worker_count(settings)
+        config = hypercorn_config(settings)
+        config.workers = workers  # hypercorn sets SO_REUSEPORT on sockets when > 1
+        self.sockets = [config.create_sockets() for _ in range(workers)]
+        for group in self.sockets:
+            for sock in (*group.secure_sockets, *group.insecure_sockets):
+                sock.listen(config.backlog)
+        base = os.environ.get(MULTIPROC_ENV) or None
+        self.metrics_dir = tempfile.mkdtemp(prefix="rookery-metrics-", dir=base)
+        os.environ[MULTIPROC_ENV] = self.metrics_dir
+        self.children = [
+            Child("http", serve_http, (settings, group), index)
+            for index, group in enumerate(self.sockets)
+        ]
+        if settings.grpc_enabled:
+            self.children.append(Child("grpc", serve_grpc, (settings,)))
+        self.children.append(Child("publisher", run_publisher, (settings,)))
+
+        def on_signal(*_: Any) -> None:
+            self.stopping = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+        try:
+            for child in self.children:
+                self._start(child)
+            self._announce(workers)
+            while not self.stopping:
+                alive = [c.process.sentinel for c in self.children if c.process is not None]
+                wait_any(alive, timeout=0.5)
+                now = time.monotonic()
+                for child in self.children:
+                    self._reap(child)
+                    if child.process is None and not self.stopping and now >= child.restart_at:
+                        self._start(child)
+        finally:
+            self.stop()
+        return 0
+
+    def _announce(self, workers: int) -> None:
+        settings = self.settings
+        scheme = "https" if settings.tls_cert_file else "http"
+        shown = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+        url = f"{scheme}://{shown}:{settings.http_port}"
+        log.info(
+            f"flask-backend {settings.version} listening on {url} (API docs: {url}/api/v1/docs)",
+            extra={
+                "url": url,
+                "docs": f"{url}/api/v1/docs",
+                "db": settings.db_type,
+                "workers": workers,
+                "pids": {c.name: c.process.pid for c in self.children if c.process},
+            },
+        )
+        print(f"flask-backend: {url}  docs: {url}/api/v1/docs  workers: {workers}", flush=True)
+
+    def stop(self) -> None:
+        self.stopping = True
+        alive = [c.process for c in self.children if c.process is not None]
+        for process in alive:
+            with contextlib.suppress(Exception):
+                process.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for process in alive:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("a child did not stop in time; killing it", extra={"pid": process.pid})
+                process.kill()
+                process.join(2)
+        for group in self.sockets:
+            for sock in (*group.secure_sockets, *group.insecure_sockets, *group.quic_sockets):
+                sock.close()
+        if self.metrics_dir:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def run_server(settings: Settings, verbose: int = 0) -> int:
+    return Supervisor(settings, verbose).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         settings = load_settings()
-        run_server(settings)
+        return run_server(settings, args.verbose)
     except ConfigError as error:
         log.error(f"configuration error: {error}")
         return 2

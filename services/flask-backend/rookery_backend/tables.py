@@ -156,7 +156,7 @@ PACKET_RULESET = TableSpec(
 # One row per deployment-wide job (the rule publisher): who holds it and until when. Taken
 # over by compare-and-set once expired (lease.py). `term` grows with every change of holder;
 # `shared` carries what the holder hands to every process of the deployment (the publishing
-# account's API key, sealed with a key derived from SECRET_KEY).
+# account's API key, sealed with a key derived from SECRET_KEY), `status` what it reports.
 SERVICE_LEASES = TableSpec(
     "service_lease",
     (
@@ -166,6 +166,11 @@ SERVICE_LEASES = TableSpec(
         C("acquired_at", "datetime"),
         C("expires_at", "datetime"),
         C("shared", "text"),
+        # The holder's view of its job (the publisher's per-target status, JSON) for the
+        # processes that do not hold the lease.
+        C("status", "text"),
+        # The request id of the latest write that asked the holder to publish now.
+        C("wanted", "string", 128),
     ),
 )
 
