@@ -58,7 +58,9 @@ fi
 t0=$(date +%s)
 rm -f test-results/e2e.json
 if [ -x "$chrome" ]; then
-  CHROME_PATH=$chrome node e2e/run.js
+  # playwright.config.js: one worker, the trio started once by e2e/global-setup.js; its
+  # reporter (e2e/reporter.js) writes test-results/e2e.json, read below.
+  CHROME_PATH=$chrome npx --no-install playwright test
   rc=$?
 else
   echo "ERROR: no Chromium at $chrome (install the 'chromium' package, or run with CI=true as root)" >&2
@@ -72,6 +74,6 @@ read -r tests failed skipped < <(node -e '
 ')
 if [ "$rc" -eq 0 ] && [ "${tests:-0}" -eq 0 ]; then echo "ERROR: webui-e2e ran no tests" >&2; rc=1; fi
 record webui-e2e "$rc" "${tests:-0}" "${failed:-0}" "${skipped:-0}" "$secs"
-echo "[webui] screenshots and axe results: artifacts/webui/"
+echo "[webui] screenshots, axe results and failure screenshots: artifacts/webui/"
 
 [ "$unit_rc" -eq 0 ] && [ "$lint_rc" -eq 0 ] && [ "$rc" -eq 0 ]
