@@ -8,6 +8,11 @@ writes the same names: services/webui/server/log.js).
 DEBUG lines as well. What a service adds to every line (the request id of the request
 being served, the trace and span ids) comes from logging filters hooked onto the one
 handler: `setup_logging(..., hooks=(add_request_id, add_trace_ids))`.
+
+An outage must not flood the log: `RepeatFilter` (hook: `quiet_repeats`) lets one of a run
+of identical warnings or errors through per interval, the next one carrying how many were
+held back (`repeated`); `StateLog` gives a background loop one line when something it
+depends on goes away and one when it is back, instead of a line or a traceback per retry.
 """
 
 from __future__ import annotations
@@ -15,11 +20,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["FIELDS", "VERBOSITY_LEVELS", "JsonFormatter", "setup_logging"]
+__all__ = [
+    "FIELDS",
+    "VERBOSITY_LEVELS",
+    "JsonFormatter",
+    "RepeatFilter",
+    "StateLog",
+    "quiet_repeats",
+    "setup_logging",
+]
 
 # The fixed fields of a line, in order; everything else on a line is a record's `extra`.
 FIELDS = ("ts", "level", "logger", "msg", "request_id", "exc")
@@ -69,3 +83,106 @@ def setup_logging(
     for name in always_shown:
         logging.getLogger(name).setLevel(min(own_level, logging.INFO))
     return handler
+
+
+class RepeatFilter(logging.Filter):
+    """Rate-limits identical records of `level` and above: records are identical when they
+    share logger, level, message template and exception type. The first passes; the
+    repeats within `interval` seconds are counted and dropped; the first one after the
+    interval passes with `repeated` = how many were dropped since the last line. Lower
+    levels (a request's INFO line) always pass. `clock` is injectable for tests."""
+
+    def __init__(
+        self,
+        interval: float = 10.0,
+        level: int = logging.WARNING,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 1024,
+    ) -> None:
+        super().__init__()
+        self.interval = interval
+        self.level = level
+        self._clock = clock
+        self._max_keys = max_keys
+        self._seen: dict[tuple[Any, ...], list[float]] = {}  # key -> [since, dropped]
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.level:
+            return True
+        exc_type = record.exc_info[0] if record.exc_info else None
+        key = (record.name, record.levelno, str(record.msg), exc_type)
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and now - seen[0] < self.interval:
+                seen[1] += 1
+                return False
+            if seen is not None and seen[1]:
+                record.repeated = int(seen[1])
+            self._seen.pop(key, None)
+            self._seen[key] = [now, 0]
+            while len(self._seen) > self._max_keys:  # oldest first: dicts keep order
+                self._seen.pop(next(iter(self._seen)))
+        return True
+
+
+def quiet_repeats(handler: logging.Handler, interval: float = 10.0) -> None:
+    """A `setup_logging` hook: identical warnings and errors at most once per interval."""
+    handler.addFilter(RepeatFilter(interval))
+
+
+class StateLog:
+    """The state of something a background loop depends on (a database, a peer), logged
+    on change only: `down(reason)` logs one warning when it goes down (the retries that
+    follow are counted, not logged), `up()` logs one line when it was down, saying for how
+    long and how many failures it saw. Both at WARNING by default, so whoever saw the
+    outage at the default verbosity also sees its end. `clock` is injectable for tests."""
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        what: str,
+        clock: Callable[[], float] = time.monotonic,
+        up_level: int = logging.WARNING,
+    ) -> None:
+        self.log = log
+        self.what = what
+        self.up_level = up_level
+        self.reason: str | None = None  # why it is down (the latest failure)
+        self._clock = clock
+        self._down_since: float | None = None
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    @property
+    def is_down(self) -> bool:
+        return self._down_since is not None
+
+    def down(self, reason: str, error: BaseException | None = None, **extra: Any) -> None:
+        """`error`, when given, puts its traceback on the line (once per outage)."""
+        with self._lock:
+            self._failures += 1
+            first = self._down_since is None
+            if first:
+                self._down_since = self._clock()
+            self.reason = reason
+        if first:
+            self.log.warning(
+                f"{self.what} unavailable", extra={"error": reason, **extra}, exc_info=error
+            )
+
+    def up(self, **extra: Any) -> None:
+        with self._lock:
+            since, failures = self._down_since, self._failures
+            self._down_since, self.reason, self._failures = None, None, 0
+        if since is not None:
+            self.log.log(
+                self.up_level,
+                f"{self.what} available again",
+                extra={
+                    "down_seconds": round(self._clock() - since, 3),
+                    "failures": failures,
+                    **extra,
+                },
+            )

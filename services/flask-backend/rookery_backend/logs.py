@@ -1,12 +1,15 @@
 """flask-backend's logging: the shared JSON lines (rookery_common.logs) with the request id
-on every line logged during a request, and the trace ids when tracing is on."""
+on every line logged during a request, and the trace ids when tracing is on. Every module
+logs under the `rookery` logger (`rookery.http`, `rookery.rules.publisher`, …), which -v
+raises; identical warnings and errors (a database outage refusing every request) are
+written once per 10 s with the count of those held back (rookery_common.logs.RepeatFilter)."""
 
 from __future__ import annotations
 
 import logging
 
 from flask import g, has_request_context
-from rookery_common.logs import setup_logging
+from rookery_common.logs import quiet_repeats, setup_logging
 
 from .tracing import add_trace_ids
 
@@ -18,6 +21,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+OWN_LOGGER = "rookery"
+
+
 def add_request_id(handler: logging.Handler) -> None:
     handler.addFilter(RequestIdFilter())
 
@@ -27,7 +33,8 @@ def configure_logging(verbosity: int) -> None:
     lines (URL, docs, default admin) are always shown."""
     setup_logging(
         verbosity,
-        own_loggers=("rookery",),
+        own_loggers=(OWN_LOGGER,),
         always_shown=("rookery.startup",),
-        hooks=(add_request_id, add_trace_ids),
+        # quiet_repeats last: it sees the record as the other filters left it.
+        hooks=(add_request_id, add_trace_ids, quiet_repeats),
     )

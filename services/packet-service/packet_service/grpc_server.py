@@ -237,7 +237,10 @@ class PacketServicer(packet_pb2_grpc.PacketServiceServicer):
 
     def GetRules(self, request, context):
         self._begin(context)
-        return rule_set_to_message(self.engine.rules.current.source)
+        source = self.engine.rules.current.source
+        if request.version_only:
+            return packet_pb2.RuleSet(version=source.version, default_action=source.default_action)
+        return rule_set_to_message(source)
 
     def GetStats(self, request, context):
         self._begin(context)

@@ -89,6 +89,9 @@ def test_set_and_get_rules_round_trip(stub):
     status = stub.SetRules(RULES)
     assert status.version == 7 and status.rule_count == 3 and status.enabled_rule_count == 2
     assert stub.GetRules(packet_pb2.GetRulesRequest()) == RULES
+    # the publisher's periodic check: the version in force, without the rules
+    head = stub.GetRules(packet_pb2.GetRulesRequest(version_only=True))
+    assert head == packet_pb2.RuleSet(version=7, default_action=RULES.default_action)
 
 
 def test_classify_gives_one_verdict_per_frame_and_version_metadata(stub):

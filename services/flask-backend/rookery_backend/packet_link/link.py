@@ -49,7 +49,10 @@ class PacketLink:
             for address in parse_targets(settings.packet_service_targets)
         ]
         self.publisher = RulePublisher(
-            self.targets, self._load_desired, interval=settings.rules_reconcile_interval
+            self.targets,
+            self._load_desired,
+            interval=settings.rules_reconcile_interval,
+            load_version=self._load_version,
         )
         series_source = None
         if settings.prometheus_url:
@@ -66,15 +69,22 @@ class PacketLink:
             series_source=series_source,
         )
 
-    def _load_desired(self) -> Any:
+    def _read(self, read: Any) -> Any:
         ok = False
         self.database.begin_request()
         try:
-            state = store.current(self.database.dal)
+            result = read(self.database.dal)
             ok = True
         finally:
             self.database.end_request(ok=ok)
+        return result
+
+    def _load_desired(self) -> Any:
+        state = self._read(store.current)
         return to_proto(state.version, state.default_action, state.rules)
+
+    def _load_version(self) -> int:
+        return int(self._read(store.version))
 
     def provision_service_key(self, datastore: Any) -> None:
         """Creates (or replaces) this host's service API key. The account holds the
@@ -117,7 +127,15 @@ class PacketLink:
         )
 
     def start(self) -> None:
+        """Starts publishing rules; idempotent, and again after stop()."""
         self.publisher.start()
 
     def stop(self) -> None:
+        """Stops publishing rules; idempotent. The targets stay usable (statistics)."""
         self.publisher.stop()
+
+    def close(self) -> None:
+        """At shutdown: stop publishing and close the targets' channels."""
+        self.publisher.stop()
+        for target in self.targets:
+            target.close()

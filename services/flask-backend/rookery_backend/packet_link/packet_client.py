@@ -17,7 +17,7 @@ import pybreaker
 from ..accounts import SERVICE_ACCOUNT
 from ..gen import packet_pb2, packet_pb2_grpc
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("rookery.packet_link")
 
 # Transient codes worth a retry; anything else (INVALID_ARGUMENT, PERMISSION_DENIED…) is
 # an answer, not a failure of the channel, and must not trip the breaker.

@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from ..api.v1.bodies import MultilineText, text
+from ..api.v1.bodies import MultilineText, Query, text
 from ..gen import packet_pb2
 
 Action = Literal["allow", "drop", "count"]
@@ -100,6 +100,17 @@ class RulePatchIn(_RuleFields):
     vlan: Vlan | None = None
     enabled: bool | None = None
     description: MultilineText | None = Field(default=None, max_length=2000)
+
+
+# GET /rules pages. The web UI asks for RULES_PAGE_MAX rules at once; a set larger than
+# that is read page by page (meta.total says how many pages there are).
+RULES_PAGE_DEFAULT = 100
+RULES_PAGE_MAX = 1000
+
+
+class RuleListQuery(Query):
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=RULES_PAGE_DEFAULT, ge=1, le=RULES_PAGE_MAX)
 
 
 class RuleOut(BaseModel):

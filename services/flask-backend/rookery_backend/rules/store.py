@@ -63,9 +63,30 @@ def current(dal: Any) -> RuleSetState:
     return RuleSetState(int(meta.version), meta.default_action, list_rules(dal))
 
 
-def list_rules(dal: Any) -> list[dict[str, Any]]:
+def version(dal: Any) -> int:
+    """The rule-set version alone (one row): what the publisher reads before deciding
+    whether the whole set must be loaded again."""
+    return int(_ruleset_row(dal).version)
+
+
+def head(dal: Any) -> tuple[int, str, int]:
+    """The version, the default action and the number of rules, without reading them."""
+    meta = _ruleset_row(dal)
+    return int(meta.version), meta.default_action, dal(dal.packet_rule).count()
+
+
+def list_rules(dal: Any, limitby: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """The rules in evaluation order; `limitby` (start, stop) reads one page of them.
+    cacheable=True: plain rows, without PyDAL's per-row update/delete helpers."""
     table = dal.packet_rule
-    return [_rule_json(row) for row in dal(table).select(orderby=table.position | table.id)]
+    rows = dal(table).select(
+        *_columns(table), orderby=table.position | table.id, limitby=limitby, cacheable=True
+    )
+    return [_rule_json(row) for row in rows]
+
+
+def _columns(table: Any) -> list[Any]:
+    return [table[name] for name in ("rule_id", "position", *RULE_FIELDS)]
 
 
 def get_rule(dal: Any, rule_id: str) -> dict[str, Any] | None:

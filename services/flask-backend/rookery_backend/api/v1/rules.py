@@ -16,6 +16,7 @@ from ...rules.model import (
     DefaultActionIn,
     ReorderIn,
     RuleIn,
+    RuleListQuery,
     RuleOut,
     RulePatchIn,
     RuleSetIn,
@@ -23,7 +24,7 @@ from ...rules.model import (
     ValidationOut,
 )
 from ...runtime import runtime
-from .. import endpoint, parse_body, respond
+from .. import endpoint, parse_body, parse_query, respond
 
 bp = Blueprint("rules", __name__, url_prefix="/api/v1/rules")
 # How long a write waits for packet-service to confirm before answering "pending".
@@ -56,15 +57,29 @@ def _written(data: Any, model: Any, version: int, status: int = 200) -> Any:
     )
 
 
-@endpoint(bp, "", "GET", "List the rules in evaluation order", response=RuleOut, many=True)
+@endpoint(
+    bp,
+    "",
+    "GET",
+    "List the rules in evaluation order",
+    query=RuleListQuery,
+    response=RuleOut,
+    many=True,
+)
 def list_rules() -> Any:
-    state = store.current(runtime().dal)
+    query = parse_query(RuleListQuery)
+    dal = runtime().dal
+    version, default_action, total = store.head(dal)
+    start = (query.page - 1) * query.per_page
+    rules = store.list_rules(dal, limitby=(start, start + query.per_page))
     meta = {
-        "version": state.version,
-        "default_action": state.default_action,
-        "total": len(state.rules),
+        "version": version,
+        "default_action": default_action,
+        "total": total,
+        "page": query.page,
+        "per_page": query.per_page,
     }
-    return respond(state.rules, RuleOut, meta=meta)
+    return respond(rules, RuleOut, meta=meta)
 
 
 @endpoint(

@@ -1,0 +1,229 @@
+"""The rule publisher against a packet-service stand-in served over real gRPC on loopback:
+writes coalesced into one publish are all applied (a later version contains an earlier one)
+without waiting out their timeout; a write does not wait on slow full-set publishes; the
+loop starts and stops any number of times; outages are logged once per state change.
+
+Time is an injected clock (the publisher measures rounds with it); the stand-in's SetRules
+can be held at a gate (an Event) to make writes overtake each other deterministically."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from rookery_backend.gen import packet_pb2, packet_pb2_grpc
+from rookery_backend.packet_link.packet_client import PacketTarget
+from rookery_backend.packet_link.rule_publisher import RulePublisher
+
+FOREVER = 3600.0  # a wait no test may sit out: the thread must come back well before
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class StandIn(packet_pb2_grpc.PacketServiceServicer):
+    clock: Clock
+    version: int = 0
+    published: list[int] = field(default_factory=list)
+    full_reads: int = 0
+    gate: threading.Event = field(default_factory=threading.Event)
+    entered: threading.Event = field(default_factory=threading.Event)
+    publish_cost: float = 0.0  # clock seconds a SetRules takes
+    down: bool = False
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    def SetRules(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if self.down:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "down for the test")
+        self.entered.set()
+        assert self.gate.wait(30)
+        self.clock.now += self.publish_cost
+        self.version = request.version
+        self.published.append(request.version)
+        return packet_pb2.RuleSetStatus(version=request.version, rule_count=len(request.rules))
+
+    def GetRules(self, request: Any, context: grpc.ServicerContext) -> Any:
+        if self.down:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "down for the test")
+        if not request.version_only:
+            self.full_reads += 1
+        return packet_pb2.RuleSet(version=self.version, default_action="allow")
+
+
+@dataclass
+class Database:
+    """The desired rule set as the publisher reads it; `down` makes reading fail."""
+
+    version: int = 0
+    loads: int = 0
+    down: bool = False
+
+    def load(self) -> Any:
+        if self.down:
+            raise ConnectionRefusedError("connection refused (the test stopped it)")
+        self.loads += 1
+        return packet_pb2.RuleSet(version=self.version, default_action="allow")
+
+    def load_version(self) -> int:
+        if self.down:
+            raise ConnectionRefusedError("connection refused (the test stopped it)")
+        return self.version
+
+
+@dataclass
+class Rig:
+    clock: Clock
+    service: StandIn
+    database: Database
+    publisher: RulePublisher
+    target: PacketTarget
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    clock = Clock()
+    service = StandIn(clock)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    packet_pb2_grpc.add_PacketServiceServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    target = PacketTarget(f"127.0.0.1:{port}", lambda: None, deadline=30, breaker_fail_max=1000)
+    database = Database()
+    publisher = RulePublisher(
+        [target], database.load, interval=FOREVER, load_version=database.load_version, clock=clock
+    )
+    try:
+        yield Rig(clock, service, database, publisher, target)
+    finally:
+        service.gate.set()
+        publisher.stop()
+        target.close()
+        server.stop(None)
+
+
+def notify_in_thread(publisher: RulePublisher, version: int) -> tuple[threading.Thread, list]:
+    answer: list[bool] = []
+    thread = threading.Thread(
+        target=lambda: answer.append(publisher.notify(version, wait=FOREVER)), daemon=True
+    )
+    thread.start()
+    return thread, answer
+
+
+def test_an_overtaken_write_is_applied_with_the_later_version(rig: Rig) -> None:
+    rig.publisher.start()
+    rig.database.version = 1
+    assert rig.publisher.notify(1, wait=FOREVER) is True
+    # Version 2 is being published (held at the gate) when versions 3 and 4 are written:
+    # the next round publishes 4 only, which contains 3.
+    rig.service.gate.clear()
+    rig.service.entered.clear()
+    rig.database.version = 2
+    second, second_answer = notify_in_thread(rig.publisher, 2)
+    assert rig.service.entered.wait(10)
+    rig.database.version = 3
+    third, third_answer = notify_in_thread(rig.publisher, 3)
+    rig.database.version = 4
+    fourth, fourth_answer = notify_in_thread(rig.publisher, 4)
+    rig.service.gate.set()
+    for thread in (second, third, fourth):
+        thread.join(10)
+        assert not thread.is_alive(), "a write waited for a version that was never published"
+    assert rig.service.published == [1, 2, 4]
+    assert second_answer == third_answer == fourth_answer == [True]
+    # and later: a write whose version was already overtaken answers at once, without waiting
+    assert rig.publisher.notify(3, wait=0) is True
+    assert rig.publisher.status(4)["state"] == "in_sync"
+
+
+def test_a_write_does_not_wait_on_slow_full_set_publishes(rig: Rig) -> None:
+    rig.publisher.start()
+    rig.service.publish_cost = 5.0  # a large set: packet-service takes seconds to compile it
+    rig.database.version = 1
+    assert rig.publisher.notify(1, wait=FOREVER) is True  # the first round is unknown: waits
+    rig.service.gate.clear()
+    rig.service.entered.clear()
+    rig.database.version = 2
+    thread, answer = notify_in_thread(rig.publisher, 2)
+    thread.join(10)
+    assert not thread.is_alive() and answer == [False]  # "pending", at once
+    assert rig.service.entered.wait(10)  # the publish still goes out
+    rig.service.gate.set()
+    rig.publisher.stop()  # lets the round under way finish
+    assert rig.service.published == [1, 2] and rig.publisher.notify(2, wait=0) is True
+
+
+def test_the_whole_set_is_read_only_when_its_version_changed(rig: Rig) -> None:
+    rig.database.version = 7
+    rig.publisher.reconcile_once()
+    for _ in range(5):  # the periodic check: the version alone, from both sides
+        rig.publisher.reconcile_once()
+    assert rig.database.loads == 1 and rig.service.full_reads == 0
+    assert rig.service.published == [7]
+    rig.service.version = 0  # packet-service restarted: it runs nothing
+    rig.publisher.reconcile_once()
+    assert rig.service.published == [7, 7] and rig.database.loads == 1
+
+
+def test_start_and_stop_are_idempotent_and_restartable(rig: Rig) -> None:
+    publisher = rig.publisher
+    publisher.stop()  # before any start
+    publisher.start()
+    publisher.start()
+    assert publisher.running
+    rig.database.version = 1
+    assert publisher.notify(1, wait=FOREVER) is True
+    publisher.stop()
+    publisher.stop()
+    assert not publisher.running
+    rig.database.version = 2
+    assert publisher.notify(2, wait=FOREVER) is False  # stopped: "pending", no wait
+    publisher.start()
+    assert publisher.running
+    assert publisher.notify(2, wait=FOREVER) is True
+    assert rig.service.published == [1, 2]
+
+
+def test_outages_are_logged_once_per_state_change(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="rookery")
+    rig.database.version = 1
+    rig.database.down = True
+    for _ in range(20):
+        rig.publisher.reconcile_once()
+        rig.clock.now += 2
+    rig.database.down = False
+    rig.service.down = True
+    for _ in range(20):
+        rig.publisher.reconcile_once()
+        rig.clock.now += 2
+    rig.service.down = False
+    rig.publisher.reconcile_once()
+    rig.publisher.reconcile_once()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("rookery")]
+    address = rig.target.address
+    assert lines == [
+        ("WARNING", "rule database unavailable"),
+        ("WARNING", "rule database available again"),
+        ("WARNING", f"packet-service {address} unavailable"),
+        ("WARNING", f"packet-service {address} available again"),
+        ("INFO", "rule set published"),
+    ]
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1  # the database's first failure, not one per retry
+    assert rig.service.published == [1]
