@@ -5,7 +5,7 @@ import type { ChartLine } from "./SeriesChart";
 import DashboardPage from "./DashboardPage";
 
 // jsdom has no canvas: the chart shows the lines it was given as text. uPlot itself is
-// exercised in the browser run (e2e/run.js).
+// exercised in the browser run (e2e/dashboard.spec.js).
 vi.mock("./SeriesChart", () => ({
   SeriesChart: ({ label, lines }: { label: string; lines: ChartLine[] }) => (
     <p data-testid={`chart ${label}`}>{lines.map((l) => `${l.label}=${l.values.map((v) => v ?? "_").join(",")}`).join(" ")}</p>
