@@ -230,18 +230,40 @@ def by_key(key: str) -> Service:
 _PLACEHOLDER = re.compile(r"\{([a-z_-]+)(?::([a-z]+))?\}")
 
 
-def local_env(service: Service, run_values: MappingOf[str, str]) -> dict[str, str]:
+# Values of the run that tie the services together (the shared service key): like the
+# ports, the environment of the person running `make run` cannot replace them.
+RUN_WIRING = ("service_key",)
+
+
+def local_env(
+    service: Service, run_values: MappingOf[str, str], port_offset: int = 0
+) -> dict[str, str]:
     """The environment `make run` gives `service` on loopback: its ports, then its
-    `local_env` with "{service:port}" and "{name}" (from `run_values`) filled in."""
+    `local_env` with "{service:port}" and "{name}" (from `run_values`) filled in.
+    `port_offset` moves every port (a test runs the services beside a running copy)."""
 
     def fill(match: re.Match[str]) -> str:
         name, port = match.group(1), match.group(2)
-        return str(by_key(name).port(port).number) if port else run_values[name]
+        if port:
+            return str(by_key(name).port(port).number + port_offset)
+        return run_values[name]
 
-    env = {port.env: str(port.number) for port in service.ports}
+    env = {port.env: str(port.number + port_offset) for port in service.ports}
     env.update({name: _PLACEHOLDER.sub(fill, value) for name, value in service.local_env.items()})
     return env
 
 
-def local_health_url(service: Service) -> str:
-    return f"http://{LOOPBACK}:{service.http_port.number}{HEALTH_PATH}"
+def local_wiring(service: Service) -> frozenset[str]:
+    """The variables of `local_env` that wire the services together: the ports, the links
+    to a sibling's port and the run's shared values. The rest are defaults that the
+    environment of whoever runs `make run` overrides (DB_TYPE=postgresql with DB_*, …)."""
+    wired = {port.env for port in service.ports}
+    for name, value in service.local_env.items():
+        for found in _PLACEHOLDER.finditer(value):
+            if found.group(2) or found.group(1) in RUN_WIRING:
+                wired.add(name)
+    return frozenset(wired)
+
+
+def local_health_url(service: Service, port_offset: int = 0) -> str:
+    return f"http://{LOOPBACK}:{service.http_port.number + port_offset}{HEALTH_PATH}"
