@@ -11,7 +11,7 @@ import { Toaster } from "./Toast";
 import { hasScope, useAuthStore } from "../lib/auth-store";
 import { useUiStore } from "../lib/ui-store";
 import { PAGE_SCOPES } from "../lib/permissions";
-import { useLogout } from "../features/auth/session";
+import { useLogout } from "../lib/use-logout";
 
 interface NavItem {
   to: string;

@@ -1,16 +1,15 @@
 import axios, { type AxiosError, type AxiosInstance, type InternalAxiosRequestConfig } from "axios";
-import { useAuthStore, type User } from "./auth-store";
+import { useAuthStore } from "./auth-store";
 import { toApiError } from "./api-error";
+import type { components } from "./api-schema.gen";
 
 /** Body of a successful login or refresh. */
-export interface TokenResponse {
-  access_token: string;
-  refresh_token: string | null;
-  token_type: "Bearer";
-  expires_in: number;
-  user: User;
-}
+export type TokenResponse = components["schemas"]["TokenOut"];
 
+/**
+ * Every JSON answer of /api/v1 wraps its data: {"data": …, "meta": {…}}. `T` is the data's
+ * type from api-schema.gen.ts; meta is free-form except on the stats routes.
+ */
 export interface Envelope<T> {
   data: T;
   meta?: Record<string, unknown>;

@@ -1,11 +1,13 @@
 import { isAxiosError } from "axios";
+import type { components } from "./api-schema.gen";
 
-/** The backend's error envelope: {"error": {"code", "message", "details"}}. */
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-  details?: Record<string, unknown>;
-}
+type ErrorBody = components["schemas"]["Error"]["error"];
+
+/**
+ * The backend's error envelope is {"error": {"code", "message", "details"}}; errors made in
+ * the browser (network down, a proxy's 502) have no details.
+ */
+export type ApiErrorBody = Omit<ErrorBody, "details"> & Partial<Pick<ErrorBody, "details">>;
 
 /**
  * How a person reads the API's field names. Keys of `details.fields` look like "email",
@@ -198,4 +200,17 @@ export function toApiError(err: unknown): ApiError {
 
 export function errorMessage(err: unknown): string {
   return toApiError(err).message;
+}
+
+/**
+ * The backend refuses to deactivate, delete or re-role a built-in service account, or to
+ * revoke its key, until the request is repeated with force; its message says what stops.
+ */
+export function isProtectedAccount(err: ApiError): boolean {
+  return err.status === 409 && err.code === "protected_account";
+}
+
+/** The backend's warning without its advice to API callers (the dialog asks instead). */
+export function protectedWarning(err: ApiError): string {
+  return err.message.replace(/\s*Repeat with force=true[^.]*\.?\s*$/, "");
 }

@@ -1,17 +1,11 @@
 import { create } from "zustand";
+import type { components } from "./api-schema.gen";
 
-/** The user object the backend returns from /auth/login, /auth/refresh and /auth/me. */
-export interface User {
-  id: number | string;
-  email: string;
-  active: boolean;
-  roles: string[];
-  scopes: string[];
-  tf_enabled: boolean;
-  created_at?: string | null;
-  last_login_at?: string | null;
-  login_count?: number | null;
-}
+/**
+ * The user object the backend returns from /auth/login, /auth/refresh, /auth/me and the users
+ * API (`service_account` flags the built-in machine accounts).
+ */
+export type User = components["schemas"]["UserOut"];
 
 /** Where the session stands: "unknown" until the silent refresh on load has answered. */
 export type SessionStatus = "unknown" | "authenticated" | "anonymous";

@@ -1,22 +1,10 @@
 import { useQuery } from "@tanstack/react-query";
 import { getData } from "./api-client";
+import type { components } from "./api-schema.gen";
 
 /** GET /rules/status: the rule set flask-backend wants against what each packet service runs. */
-export interface RuleStatus {
-  desired_version: number;
-  default_action?: string;
-  state: "in_sync" | "pending";
-  targets: {
-    target: string;
-    applied_version: number | null;
-    last_publish_at: string | number | null;
-    last_contact_at?: string | number | null;
-    last_error: string | null;
-    breaker_state: string;
-  }[];
-}
-
-export type TargetStatus = RuleStatus["targets"][number];
+export type RuleStatus = components["schemas"]["RuleStatusOut"];
+export type TargetStatus = components["schemas"]["TargetStatusOut"];
 
 /** Shared by the Rules page and the Layout's banner: one request, one cache entry. */
 export const DEPLOYMENT_QUERY_KEY = ["rules", "status"] as const;

@@ -30,6 +30,9 @@ export function useKeepRow<T>({ rows, idOf, perPage, page, setPage, ready, revea
     if (!target || !ready || rows === target.before) return;
     const index = rows.findIndex((r) => idOf(r) === target.id);
     if (index < 0) {
+      // The row is looked for after each reload of the list (and, below, in the DOM once its
+      // page has rendered): the effect follows data that arrives later, one step per render.
+      // eslint-disable-next-line react-hooks/set-state-in-effect
       setTarget(!target.before && reveal?.() ? { ...target, before: rows } : null);
       return;
     }

@@ -1,4 +1,4 @@
-import { useCallback, useMemo } from "react";
+import { useCallback, useMemo, useState } from "react";
 import { useSearchParams } from "react-router";
 
 /**
@@ -6,7 +6,9 @@ import { useSearchParams } from "react-router";
  * reload, a shared link or the Back button shows the same view. Values equal to their
  * default are left out of the URL.
  */
-export function useUrlState<T extends Record<string, string>>(defaults: T) {
+export function useUrlState<T extends Record<string, string>>(initialDefaults: T) {
+  // The defaults of the first render: callers pass a fresh object literal every render.
+  const [defaults] = useState(initialDefaults);
   const [params, setParams] = useSearchParams();
   const state = useMemo(() => {
     const out = { ...defaults };
@@ -15,7 +17,7 @@ export function useUrlState<T extends Record<string, string>>(defaults: T) {
       if (value !== null) out[key] = value as T[keyof T];
     }
     return out;
-  }, [params]);
+  }, [params, defaults]);
   const update = useCallback(
     (patch: Partial<T>, { replace = false }: { replace?: boolean } = {}) => {
       setParams(
@@ -30,7 +32,7 @@ export function useUrlState<T extends Record<string, string>>(defaults: T) {
         { replace },
       );
     },
-    [setParams],
+    [setParams, defaults],
   );
   return [state, update] as const;
 }

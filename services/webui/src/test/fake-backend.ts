@@ -1,5 +1,6 @@
 import { AxiosError, AxiosHeaders, type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from "axios";
 import { api } from "../lib/api-client";
+import type { User } from "../lib/auth-store";
 
 export interface Recorded {
   method: string;
@@ -48,22 +49,28 @@ export function installFakeBackend(routes: Record<string, Handler>) {
   return { calls, restore: () => { api.defaults.adapter = previous; } };
 }
 
-export const adminUser = {
+export const adminUser: User = {
   id: 1,
   email: "admin@example.test",
   active: true,
   roles: ["admin"],
   scopes: ["users:read", "users:write", "users:admin", "roles:read", "roles:admin", "apikeys:read", "apikeys:write", "audit:read", "rules:read", "rules:write", "stats:read"],
   tf_enabled: false,
+  created_at: "2026-01-01T00:00:00+00:00",
+  last_login_at: null,
+  login_count: 1,
 };
 
-export const viewerUser = {
+export const viewerUser: User = {
   id: 2,
   email: "viewer@example.test",
   active: true,
   roles: ["viewer"],
   scopes: ["roles:read", "rules:read", "stats:read"],
   tf_enabled: false,
+  created_at: "2026-01-01T00:00:00+00:00",
+  last_login_at: null,
+  login_count: 1,
 };
 
 export function tokenBody(access: string, user = adminUser, refresh: string | null = null) {

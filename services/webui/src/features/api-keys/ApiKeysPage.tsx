@@ -16,8 +16,10 @@ import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { compareCells, useKeepRow } from "../../lib/use-keep-row";
 import { intParam, useUrlState } from "../../lib/use-url-state";
-import { ScopePicker, useScopeCatalogue } from "../roles/RolesPage";
-import { isProtectedAccount, protectedWarning, revokeKey, useKeyOwners, type ApiKey, type KeyOwner } from "./api";
+import { ScopePicker } from "../../components/ScopePicker";
+import { useScopeCatalogue } from "../../lib/access";
+import { isProtectedAccount, protectedWarning } from "../../lib/api-error";
+import { revokeKey, useKeyOwners, type ApiKey, type ApiKeyInput, type CreatedApiKey, type KeyOwner } from "./api";
 
 const fmt = formatWhen;
 
@@ -25,20 +27,20 @@ const fmt = formatWhen;
  * The secret, shown exactly once, with a copy button. Escape and a click outside do not
  * close it (the key would be lost for good): only "I have copied it" does.
  */
-function KeyReveal({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void }) {
+function KeyReveal({ apiKey, onClose }: { apiKey: CreatedApiKey; onClose: () => void }) {
   const [copied, setCopied] = useState(false);
   return (
     <Dialog open title="Your new API key" onClose={onClose} dismissible={false}>
       <Alert tone="warning">Copy this key now. It will not be shown again.</Alert>
       <div className="my-3 flex items-center gap-2">
         <label htmlFor="new-key" className="sr-only">API key</label>
-        <input id="new-key" readOnly value={apiKey.key ?? ""} className="input font-mono text-xs" onFocus={(e) => e.currentTarget.select()} data-testid="new-api-key" />
+        <input id="new-key" readOnly value={apiKey.key} className="input font-mono text-xs" onFocus={(e) => e.currentTarget.select()} data-testid="new-api-key" />
         <button
           type="button"
           className="btn-secondary"
           onClick={async () => {
             try {
-              await navigator.clipboard.writeText(apiKey.key ?? "");
+              await navigator.clipboard.writeText(apiKey.key);
               setCopied(true);
             } catch {
               setCopied(false);
@@ -56,7 +58,7 @@ function KeyReveal({ apiKey, onClose }: { apiKey: ApiKey; onClose: () => void })
   );
 }
 
-function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; onCreated: (k: ApiKey) => void }) {
+function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; onCreated: (k: CreatedApiKey) => void }) {
   const me = useAuthStore((s) => s.user);
   const scopes = useScopeCatalogue();
   const [name, setName] = useState("");
@@ -67,11 +69,11 @@ function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; onCreate
   const qc = useQueryClient();
   const create = useMutation({
     mutationFn: () =>
-      send<ApiKey>("post", "/apikeys", {
+      send<CreatedApiKey>("post", "/apikeys", {
         name,
         scopes: picked,
         ...(expires ? { expires_at: new Date(`${expires}T23:59:59`).toISOString() } : {}),
-      }),
+      } satisfies ApiKeyInput),
     onSuccess: () => qc.invalidateQueries({ queryKey: ["apikeys"] }),
   });
   async function onSubmit(e: FormEvent) {
@@ -155,14 +157,14 @@ export default function ApiKeysPage() {
   const [creating, setCreating] = useState(false);
   // The key whose secret is on screen, and the toast to show once it is put away (a toast
   // under the dialog would fade before anyone reads it).
-  const [revealed, setRevealed] = useState<{ key: ApiKey; done: string } | null>(null);
+  const [revealed, setRevealed] = useState<{ key: CreatedApiKey; done: string } | null>(null);
   // `warning` holds the backend's refusal to revoke a service account's key; confirming
   // then repeats the request with force.
   const [confirm, setConfirm] = useState<{ kind: "revoke" | "rotate"; key: ApiKey; warning?: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const act = useMutation({
-    mutationFn: ({ kind, key, warning }: { kind: "revoke" | "rotate"; key: ApiKey; warning?: string }) =>
-      kind === "revoke" ? revokeKey(key.id, !!warning) : send<ApiKey>("post", `/apikeys/${key.id}/rotate`),
+    mutationFn: ({ kind, key, warning }: { kind: "revoke" | "rotate"; key: ApiKey; warning?: string }): Promise<ApiKey | CreatedApiKey> =>
+      kind === "revoke" ? revokeKey(key.id, !!warning) : send<CreatedApiKey>("post", `/apikeys/${key.id}/rotate`),
     onSuccess: () => qc.invalidateQueries({ queryKey: ["apikeys"] }),
   });
 
@@ -335,7 +337,7 @@ export default function ApiKeysPage() {
           try {
             const res = await act.mutateAsync(confirm);
             const rotated = `API key “${confirm.key.name}” rotated: the old secret no longer works`;
-            if (confirm.kind === "rotate" && res?.key) setRevealed({ key: res, done: rotated });
+            if (confirm.kind === "rotate" && res && "key" in res && res.key) setRevealed({ key: res, done: rotated });
             else if (confirm.kind === "rotate") {
               toast(rotated);
               keep(confirm.key.id);

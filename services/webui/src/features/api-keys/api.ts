@@ -1,26 +1,18 @@
 import { useQueries } from "@tanstack/react-query";
 import { api, getData, type Envelope } from "../../lib/api-client";
-import type { ApiError } from "../../lib/api-error";
+import type { components } from "../../lib/api-schema.gen";
+import type { User } from "../../lib/auth-store";
 
-export interface ApiKey {
-  id: number | string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  key?: string;
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-  user_id?: number | string;
-  revoked?: boolean;
-}
+
+/** A key as listed (GET /apikeys); the secret is never listed. */
+export type ApiKey = components["schemas"]["ApiKeyOut"];
+/** A key just created or rotated: the only answer that carries the secret `key`. */
+export type CreatedApiKey = components["schemas"]["ApiKeyCreatedOut"];
+/** POST /apikeys. */
+export type ApiKeyInput = components["schemas"]["ApiKeyCreateIn"];
 
 /** Who holds a key, as far as the keys page needs to know. */
-export interface KeyOwner {
-  id: number | string;
-  email: string;
-  service_account?: boolean;
-}
+export type KeyOwner = Pick<User, "id" | "email" | "service_account">;
 
 /**
  * Revoking a built-in service account's key stops what it runs (rule publishing, sibling
@@ -29,15 +21,6 @@ export interface KeyOwner {
 export async function revokeKey(id: ApiKey["id"], force = false): Promise<ApiKey> {
   const res = await api.delete<Envelope<ApiKey>>(`/apikeys/${id}`, { params: force ? { force: true } : undefined });
   return res.data.data;
-}
-
-export function isProtectedAccount(err: ApiError): boolean {
-  return err.status === 409 && err.code === "protected_account";
-}
-
-/** The backend's warning without its advice to API callers (the dialog asks instead). */
-export function protectedWarning(err: ApiError): string {
-  return err.message.replace(/\s*Repeat with force=true[^.]*\.?\s*$/, "");
 }
 
 /**

@@ -18,7 +18,7 @@ const PER_PAGE = [10, 25, 50, 100] as const;
 const show = (v: unknown) => (Array.isArray(v) ? `[${v.join(", ")}]` : v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
 
 /** The details of an entry as short lines: what changed from what to what, then the rest. */
-export function describeDetails(details: AuditEntry["details"]): string[] {
+export function describeDetails(details: AuditEntry["details"] | null): string[] {
   if (!details) return [];
   const lines: string[] = [];
   const { changes, fields, ...rest } = details as { changes?: Record<string, { from: unknown; to: unknown }>; fields?: unknown } & Record<string, unknown>;

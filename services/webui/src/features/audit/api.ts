@@ -1,18 +1,9 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api, getData, getPage } from "../../lib/api-client";
+import type { components } from "../../lib/api-schema.gen";
 
-export interface AuditEntry {
-  id: number | string;
-  event: string;
-  actor_id: number | string | null;
-  actor_email: string | null;
-  target: string | null;
-  /** The target as a person reads it: the user's e-mail, the rule's name. */
-  target_label?: string | null;
-  ip: string | null;
-  details: Record<string, unknown> | null;
-  created_at: string;
-}
+/** One audit record; `target_label` is the target as a person reads it (an e-mail, a rule's name). */
+export type AuditEntry = components["schemas"]["AuditOut"];
 
 /** The filters GET /audit and GET /audit/export share (URL values, not yet API values). */
 export interface AuditFilters {

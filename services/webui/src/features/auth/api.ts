@@ -1,5 +1,12 @@
 import { api, type Envelope, type TokenResponse } from "../../lib/api-client";
+import type { components } from "../../lib/api-schema.gen";
 
+type LoginBody = components["schemas"]["LoginIn"];
+type ResetBody = components["schemas"]["ResetIn"];
+/** What a reset did besides setting the password: how many keys and sessions it ended. */
+export type ResetResult = components["schemas"]["ResetOut"];
+
+/** The login form's values ("remember me" decides where the refresh token goes). */
 export interface LoginInput {
   email: string;
   password: string;
@@ -12,7 +19,7 @@ export interface LoginInput {
  * reload); otherwise the token comes back in the body and lives in memory for this tab only.
  */
 export async function login(input: LoginInput): Promise<TokenResponse> {
-  const body: Record<string, unknown> = {
+  const body: LoginBody = {
     email: input.email,
     password: input.password,
     refresh_cookie: input.remember,
@@ -27,13 +34,7 @@ export async function login(input: LoginInput): Promise<TokenResponse> {
  * operators and API callers: the page tells every visitor the same thing.
  */
 export async function requestPasswordReset(email: string): Promise<void> {
-  await api.post("/auth/forgot", { email });
-}
-
-export interface ResetResult {
-  message: string;
-  api_keys_revoked: number;
-  sessions_revoked: number;
+  await api.post("/auth/forgot", { email } satisfies components["schemas"]["ForgotIn"]);
 }
 
 /**
@@ -41,6 +42,7 @@ export interface ResetResult {
  * its API keys too: whoever could reset the password may also have made keys.
  */
 export async function resetPassword(token: string, password: string, revokeApiKeys = true): Promise<ResetResult> {
-  const res = await api.post<Envelope<ResetResult>>("/auth/reset", { token, password, revoke_api_keys: revokeApiKeys });
+  const body: ResetBody = { token, password, revoke_api_keys: revokeApiKeys };
+  const res = await api.post<Envelope<ResetResult>>("/auth/reset", body);
   return res.data.data;
 }

@@ -1,12 +1,22 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { getData, send } from "../../lib/api-client";
+import type { components } from "../../lib/api-schema.gen";
 import type { User } from "../../lib/auth-store";
+
+type Schemas = components["schemas"];
+type MePatch = Schemas["MePatchIn"];
 
 /**
  * Proof that the account's owner is at the keyboard, asked before account changes: the
- * current password, or (two-factor on) a code from the authenticator instead.
+ * current password, or (two-factor on) a code from the authenticator instead. The two
+ * fields of PATCH /auth/me (and friends) that the backend accepts one of.
  */
-export type Reauthentication = { current_password: string } | { totp: string };
+export type Reauthentication = { current_password: NonNullable<MePatch["current_password"]> } | { totp: NonNullable<MePatch["totp"]> };
+/** An authenticator's secret, as text and as the otpauth:// URI the QR code shows. */
+export type TwoFactorSetup = Schemas["TwoFactorSetupOut"];
+/** One signed-in session (a refresh-token family) of the caller; `current` is this tab's. */
+export type Session = Schemas["SessionOut"];
+type SessionsEnded = Schemas["SessionsEndedOut"];
 
 export function fetchMe(): Promise<User> {
   return getData<User>("/auth/me");
@@ -14,42 +24,27 @@ export function fetchMe(): Promise<User> {
 
 /** The backend mails the old address about the change. */
 export function changeEmail(email: string, proof: Reauthentication): Promise<User> {
-  return send<User>("patch", "/auth/me", { email, ...proof });
+  const body: MePatch = { email, ...proof };
+  return send<User>("patch", "/auth/me", body);
 }
 
 export function changePassword(currentPassword: string, newPassword: string): Promise<void> {
-  return send<void>("post", "/auth/password", { current_password: currentPassword, new_password: newPassword });
-}
-
-export interface TwoFactorSetup {
-  secret: string;
-  otpauth_uri: string;
+  const body: Schemas["PasswordChangeIn"] = { current_password: currentPassword, new_password: newPassword };
+  return send<void>("post", "/auth/password", body);
 }
 
 export function startTwoFactor(password: string): Promise<TwoFactorSetup> {
-  return send<TwoFactorSetup>("post", "/auth/2fa/setup", { password });
+  return send<TwoFactorSetup>("post", "/auth/2fa/setup", { password } satisfies Schemas["TwoFactorSetupIn"]);
 }
 
 /** The first authenticator code turns two-factor on; the answer holds the recovery codes. */
-export function confirmTwoFactor(code: string): Promise<{ recovery_codes: string[] }> {
-  return send<{ recovery_codes: string[] }>("post", "/auth/2fa/confirm", { code });
+export function confirmTwoFactor(code: string): Promise<Schemas["RecoveryCodesOut"]> {
+  return send<Schemas["RecoveryCodesOut"]>("post", "/auth/2fa/confirm", { code } satisfies Schemas["TwoFactorConfirmIn"]);
 }
 
 /** `totp` is a current authenticator code or an unused recovery code. */
 export function disableTwoFactor(password: string, totp: string): Promise<void> {
-  return send<void>("post", "/auth/2fa/disable", { password, totp });
-}
-
-/** One signed-in session (a refresh-token family) of the caller. */
-export interface Session {
-  id: string;
-  created_at: string | null;
-  last_used_at: string | null;
-  expires_at: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  /** The session this browser tab is using. */
-  current: boolean;
+  return send<void>("post", "/auth/2fa/disable", { password, totp } satisfies Schemas["TwoFactorDisableIn"]);
 }
 
 const sessionsKey = ["auth", "sessions"] as const;
@@ -64,13 +59,13 @@ export function useSessionMutations() {
   return {
     endOne: useMutation({
       mutationFn: (session: Session) =>
-        send<{ ended: number }>("delete", `/auth/sessions/${encodeURIComponent(session.id)}`),
+        send<SessionsEnded>("delete", `/auth/sessions/${encodeURIComponent(session.id)}`),
       // Ending this tab's own session ends its access token too: asking again would only
       // bounce off the server, and the caller is about to sign out anyway.
       onSuccess: (_, session) => (session.current ? undefined : done()),
     }),
     endOthers: useMutation({
-      mutationFn: () => send<{ ended: number }>("delete", "/auth/sessions"),
+      mutationFn: () => send<SessionsEnded>("delete", "/auth/sessions"),
       onSuccess: done,
     }),
   };

@@ -1,66 +1,20 @@
 import { useState, type FormEvent } from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Pencil, Plus, Trash2 } from "lucide-react";
 import { Alert } from "../../components/Alert";
 import { ConfirmDialog, Dialog } from "../../components/Dialog";
 import { Field } from "../../components/Field";
 import { Loading } from "../../components/Loading";
 import { PageHeader } from "../../components/PageHeader";
-import { getData, send } from "../../lib/api-client";
+import { ScopePicker } from "../../components/ScopePicker";
+import { send } from "../../lib/api-client";
 import { toApiError } from "../../lib/api-error";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
-import { useRoles, type Role } from "../users/api";
+import { useRoles, useScopeCatalogue, type Role } from "../../lib/access";
+import type { components } from "../../lib/api-schema.gen";
 
-export interface Scope {
-  name: string;
-  description: string;
-}
-
-export function useScopeCatalogue() {
-  return useQuery({ queryKey: ["scopes"], queryFn: () => getData<Scope[]>("/scopes"), staleTime: 300_000 });
-}
-
-/** Scope checkboxes grouped by resource ("users:read" → "users"). */
-export function ScopePicker({ scopes, value, onChange, allowed }: {
-  scopes: Scope[];
-  value: string[];
-  onChange: (v: string[]) => void;
-  allowed?: string[];
-}) {
-  const groups = new Map<string, Scope[]>();
-  for (const s of scopes) {
-    const g = s.name.split(":")[0];
-    groups.set(g, [...(groups.get(g) ?? []), s]);
-  }
-  return (
-    <div className="grid gap-3 sm:grid-cols-2">
-      {[...groups.entries()].map(([group, items]) => (
-        <fieldset key={group} className="rounded border border-slate-700 p-2">
-          <legend className="px-1 text-sm font-semibold text-amber-300">{group}</legend>
-          {items.map((s) => {
-            const disabled = allowed ? !allowed.includes(s.name) : false;
-            return (
-              <label key={s.name} className={`flex items-start gap-2 py-0.5 text-sm ${disabled ? "opacity-60" : ""}`}>
-                <input
-                  type="checkbox"
-                  className="mt-0.5 h-4 w-4 accent-sky-400"
-                  checked={value.includes(s.name)}
-                  disabled={disabled}
-                  onChange={(e) => onChange(e.target.checked ? [...value, s.name] : value.filter((n) => n !== s.name))}
-                />
-                <span>
-                  <code className="text-sky-200">{s.name}</code>
-                  {s.description && <span className="block text-xs muted">{s.description}</span>}
-                </span>
-              </label>
-            );
-          })}
-        </fieldset>
-      ))}
-    </div>
-  );
-}
+type Schemas = components["schemas"];
 
 function RoleDialog({ role, onClose }: { role: Role | "new"; onClose: () => void }) {
   const qc = useQueryClient();
@@ -74,8 +28,8 @@ function RoleDialog({ role, onClose }: { role: Role | "new"; onClose: () => void
   const save = useMutation({
     mutationFn: () =>
       isNew
-        ? send<Role>("post", "/roles", { name, description, scopes: picked })
-        : send<Role>("patch", `/roles/${role.id}`, { description, scopes: picked }),
+        ? send<Role>("post", "/roles", { name, description, scopes: picked } satisfies Schemas["RoleCreateIn"])
+        : send<Role>("patch", `/roles/${role.id}`, { description, scopes: picked } satisfies Schemas["RolePatchIn"]),
     onSuccess: () => qc.invalidateQueries({ queryKey: ["roles"] }),
   });
   async function onSubmit(e: FormEvent) {

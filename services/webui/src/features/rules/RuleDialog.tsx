@@ -3,7 +3,7 @@ import { Alert } from "../../components/Alert";
 import { Dialog } from "../../components/Dialog";
 import { Field } from "../../components/Field";
 import { toApiError } from "../../lib/api-error";
-import { parseProtocol, splitList, useRuleMutations, type Rule, type RuleAction, type RuleInput, type WriteMeta } from "./api";
+import { parseProtocol, ruleAction, splitList, useRuleMutations, type Rule, type RuleAction, type RuleInput, type WriteMeta } from "./api";
 import { parseVlan, validateRule } from "./validate";
 
 const RULE_FIELDS = ["name", "action", "protocol", "src", "dst", "src_ports", "dst_ports", "vlan", "enabled", "description"];
@@ -21,7 +21,7 @@ export function RuleDialog({ rule, onClose, onSaved }: {
   const { create, update } = useRuleMutations();
   const form = useRef<HTMLFormElement>(null);
   const [name, setName] = useState(init?.name ?? "");
-  const [action, setAction] = useState<RuleAction>(init?.action ?? "drop");
+  const [action, setAction] = useState<RuleAction>(ruleAction(init?.action) ?? "drop");
   const [protocol, setProtocol] = useState(String(init?.protocol ?? "any"));
   const [src, setSrc] = useState(init?.src.join(", ") ?? "");
   const [dst, setDst] = useState(init?.dst.join(", ") ?? "");

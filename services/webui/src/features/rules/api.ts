@@ -1,27 +1,25 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, getPage, type Envelope } from "../../lib/api-client";
+import type { components } from "../../lib/api-schema.gen";
 import { useDeploymentStatus, type RuleStatus } from "../../lib/deployment";
 
 export type { RuleStatus };
 
-export type RuleAction = "allow" | "drop" | "count";
+/** A rule as the API answers it (GET /rules, and every rule write). */
+export type Rule = components["schemas"]["RuleOut"];
+/** POST /rules: a new rule (the server gives it an id and the last position). */
+export type RuleInput = components["schemas"]["RuleIn"];
+/** PATCH /rules/{id}: only the fields that change. */
+export type RulePatch = components["schemas"]["RulePatchIn"];
+export type RuleAction = RuleInput["action"];
+export const RULE_ACTIONS: readonly RuleAction[] = ["allow", "drop", "count"];
 
-export interface Rule {
-  id: string;
-  name: string;
-  action: RuleAction;
-  protocol: string | number;
-  src: string[];
-  dst: string[];
-  src_ports: string[];
-  dst_ports: string[];
-  vlan: number | null;
-  enabled: boolean;
-  description: string;
-  position: number;
+/** The API answers a rule's action as a plain string; the form needs one of the three. */
+export function ruleAction(action: string | undefined): RuleAction | undefined {
+  return RULE_ACTIONS.find((a) => a === action);
 }
-
-export type RuleInput = Omit<Rule, "id" | "position">;
+/** What a packet no rule matches gets. */
+export type DefaultAction = NonNullable<components["schemas"]["DefaultActionIn"]["default_action"]>;
 
 export interface RuleSetMeta {
   version?: number;
@@ -66,15 +64,19 @@ export function useRuleMutations() {
   return {
     create: useMutation({ mutationFn: (r: RuleInput) => write<Rule>("post", "/rules", r), onSuccess: done }),
     update: useMutation({
-      mutationFn: ({ id, ...r }: Partial<RuleInput> & { id: string }) => write<Rule>("patch", `/rules/${id}`, r),
+      mutationFn: ({ id, ...r }: RulePatch & { id: string }) => write<Rule>("patch", `/rules/${id}`, r),
       onSuccess: done,
     }),
     remove: useMutation({ mutationFn: (id: string) => write<Rule>("delete", `/rules/${id}`), onSuccess: done }),
     defaultAction: useMutation({
-      mutationFn: (action: "allow" | "drop") => write<RuleStatus>("put", "/rules/default-action", { default_action: action }),
+      mutationFn: (action: DefaultAction) =>
+        write<RuleStatus>("put", "/rules/default-action", { default_action: action } satisfies components["schemas"]["DefaultActionIn"]),
       onSuccess: done,
     }),
-    reorder: useMutation({ mutationFn: (ids: string[]) => write<Rule[]>("post", "/rules/reorder", { ids }), onSuccess: done }),
+    reorder: useMutation({
+      mutationFn: (ids: string[]) => write<Rule[]>("post", "/rules/reorder", { ids } satisfies components["schemas"]["ReorderIn"]),
+      onSuccess: done,
+    }),
   };
 }
 

@@ -8,7 +8,8 @@ import { PageHeader } from "../../components/PageHeader";
 import { Pagination } from "../../components/Pagination";
 import { SortHeader } from "../../components/SortHeader";
 import { toast } from "../../components/Toast";
-import { toApiError } from "../../lib/api-error";
+import { useRoles, type Role } from "../../lib/access";
+import { isProtectedAccount, protectedWarning, toApiError } from "../../lib/api-error";
 import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
@@ -16,8 +17,7 @@ import { useDebounced } from "../../lib/use-debounced";
 import { compareCells, useKeepRow } from "../../lib/use-keep-row";
 import { intParam, useUrlState } from "../../lib/use-url-state";
 import {
-  downloadUsersCsv, isProtectedAccount, protectedWarning, useRoles, useUserMutations, useUsers,
-  type ListedUser, type Role, type UserFilters, type UserInput,
+  downloadUsersCsv, useUserMutations, useUsers, type ListedUser, type UserFilters, type UserPatchInput,
 } from "./api";
 
 /** The badge of a built-in machine account (the backend protects it from changes). */
@@ -116,7 +116,7 @@ function EditUserDialog({ user, onClose, onSaved, roles, canAdmin }: {
     setError(null);
     setFieldErrors({});
     // Only what changed: roles need users:admin, e-mail and password users:write.
-    const changes: UserInput = {};
+    const changes: UserPatchInput = {};
     if (email.trim() !== user.email) changes.email = email.trim();
     if (password) changes.password = password;
     if (canAdmin && [...picked].sort().join() !== [...user.roles].sort().join()) changes.roles = picked;

@@ -1,41 +1,21 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, getData, getPage, send } from "../../lib/api-client";
-import type { ApiError } from "../../lib/api-error";
+import { api, getPage, send } from "../../lib/api-client";
+import type { components } from "../../lib/api-schema.gen";
 import type { User } from "../../lib/auth-store";
 import { downloadFromApi } from "../../lib/download";
 
-/** A user as the users API lists it: flags built-in service accounts. */
-export interface ListedUser extends User {
-  /** A built-in machine account (rule publishing, sibling services): protected from changes. */
-  service_account?: boolean;
-}
 
 /**
- * The backend refuses to deactivate, delete or re-role a built-in service account, or to
- * revoke its key, until the request is repeated with force; its message says what stops.
+ * A user as the users API lists it; `service_account` marks a built-in machine account (rule
+ * publishing, sibling services), protected from changes.
  */
-export function isProtectedAccount(err: ApiError): boolean {
-  return err.status === 409 && err.code === "protected_account";
-}
-
-/** The backend's warning without its advice to API callers (the dialog asks instead). */
-export function protectedWarning(err: ApiError): string {
-  return err.message.replace(/\s*Repeat with force=true[^.]*\.?\s*$/, "");
-}
+export type ListedUser = User;
 
 /** The filters GET /users and GET /users/export share (the server applies them). */
 export interface UserFilters {
   q: string;
   status: "" | "active" | "inactive";
   role: string;
-}
-
-export interface Role {
-  id: number | string;
-  name: string;
-  description: string;
-  scopes: string[];
-  builtin: boolean;
 }
 
 /** The largest page the API serves, and how many pages the table reads at most. */
@@ -79,26 +59,18 @@ export function downloadUsersCsv(f: UserFilters): Promise<void> {
   return downloadFromApi("/users/export", userParams(f), "rookery-users.csv");
 }
 
-export function useRoles(enabled = true) {
-  return useQuery({ queryKey: ["roles"], queryFn: () => getData<Role[]>("/roles"), enabled });
-}
-
-export interface UserInput {
-  email?: string;
-  password?: string;
-  roles?: string[];
-  active?: boolean;
-  /** Go ahead although the account is a built-in service account (after a warning). */
-  force?: boolean;
-}
+/** POST /users. */
+export type UserCreateInput = components["schemas"]["UserCreateIn"];
+/** PATCH /users/{id}; `force` goes ahead although the account is a built-in service account. */
+export type UserPatchInput = components["schemas"]["UserPatchIn"];
 
 export function useUserMutations() {
   const qc = useQueryClient();
   const done = () => qc.invalidateQueries({ queryKey: ["users"] });
   return {
-    create: useMutation({ mutationFn: (u: UserInput) => send<User>("post", "/users", u), onSuccess: done }),
+    create: useMutation({ mutationFn: (u: UserCreateInput) => send<User>("post", "/users", u), onSuccess: done }),
     update: useMutation({
-      mutationFn: ({ id, ...u }: UserInput & { id: User["id"] }) => send<User>("patch", `/users/${id}`, u),
+      mutationFn: ({ id, ...u }: UserPatchInput & { id: User["id"] }) => send<User>("patch", `/users/${id}`, u),
       onSuccess: done,
     }),
     remove: useMutation({
