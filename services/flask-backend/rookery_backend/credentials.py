@@ -304,6 +304,7 @@ class RefreshTokenStore:
             spent is not None
             and spent.revoked_at is None
             and spent.used_at is not None
+            and self.grace > timedelta(0)  # 0 = no grace, even within the same second
             and now - spent.used_at <= self.grace
             and spent.successor
         ):

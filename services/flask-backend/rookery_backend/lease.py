@@ -323,6 +323,13 @@ class LeaseKeeper:
                     log.exception("starting the leased job failed; giving the lease up")
                     self._lose("the job did not start")
                     self.lease.release()
+                    return
+                # Starting may have taken a while (a loaded machine): renew at once.
+                renewed_from = self.monotonic()
+                if self.lease.try_acquire():
+                    self._valid_until = renewed_from + self.lease.ttl.total_seconds()
+                else:
+                    self._lose("the lease expired while the job started")
         elif self.held:
             self._lose("another process holds the lease")
 
