@@ -5,9 +5,11 @@ The load, at about SOAK_RATE requests/s in total (default 40) from SOAK_CLIENTS 
   reads        GET /rules (a page), /rules/status, /auth/me, /users     ~60 %
   rule writes  POST a rule (the set held near SOAK_RULES, 200), PATCH, DELETE   ~30 %
   logins       POST /auth/login (bcrypt cost 4)                          ~10 %
+A 401 (the access token expired) signs in again, as the web UI does.
 
-RSS (VmRSS of the backend process) is sampled every SOAK_SAMPLE seconds (10); the slope is a
-least-squares line over the samples after SOAK_WARMUP seconds (120), in MB per minute.
+RSS (VmRSS of the backend's processes, summed; each printed too) is sampled every
+SOAK_SAMPLE seconds (10); the slope is a least-squares line over the samples after
+SOAK_WARMUP seconds (120), in MB per minute.
 The processes are those of the trio tests (scripts/trio_tests/trio.py), on SQLite.
 
 Run: .venv/bin/python services/flask-backend/bench/soak.py [--minutes 30]
@@ -38,11 +40,35 @@ SAMPLE = float(os.environ.get("SOAK_SAMPLE", "10"))
 WARMUP = float(os.environ.get("SOAK_WARMUP", "120"))
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (flask-backend's supervisor spawns its HTTP workers, the
+    AuthService process and the publisher process)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            children = (task / "children").read_text().split() if task.exists() else []
+            queue.extend(int(child) for child in children)
+    return found
+
+
+def rss_by_process(pid: int) -> dict[int, float]:
+    """Resident memory (MB) of `pid` and each of its descendants."""
+    sizes = {}
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except FileNotFoundError:
+            continue  # ended meanwhile
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                sizes[member] = int(line.split()[1]) / 1024
+    return sizes
+
+
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    return sum(rss_by_process(pid).values())
 
 
 def slope_per_minute(samples: list[tuple[float, float]]) -> float:
@@ -55,6 +81,12 @@ def slope_per_minute(samples: list[tuple[float, float]]) -> float:
     var = sum((t - mean_t) ** 2 for t, _ in samples)
     cov = sum((t - mean_t) * (m - mean_m) for t, m in samples)
     return 60 * cov / var if var else 0.0
+
+
+class TokenExpired(Exception):
+    def __init__(self, token: str) -> None:
+        super().__init__("access token expired")
+        self.token = token
 
 
 @dataclass(slots=True)
@@ -72,42 +104,57 @@ class Load:
             table = self.counts if ok else self.errors
             table[kind] = table.get(kind, 0) + 1
 
+    def relogin(self, session: requests.Session, stale: str) -> None:
+        """Access tokens expire (minutes): a 401 means sign in again, as the web UI does."""
+        with self.lock:
+            if self.token != stale:
+                return  # another client already did
+            credentials = {"email": ADMIN[0], "password": ADMIN[1]}
+            reply = session.post(f"{self.api}/auth/login", json=credentials, timeout=30)
+            reply.raise_for_status()
+            self.token = reply.json()["data"]["access_token"]
+            self.counts["relogin"] = self.counts.get("relogin", 0) + 1
+
     def one(self, session: requests.Session, rng: random.Random) -> None:
-        auth = {"Authorization": f"Bearer {self.token}"}
+        token = self.token
+        auth = {"Authorization": f"Bearer {token}"}
         pick = rng.random()
         if pick < 0.6:
             path = rng.choice(["/rules?per_page=50", "/rules/status", "/auth/me", "/users"])
+            kind, ok = "read", (200,)
             reply = session.get(f"{self.api}{path}", headers=auth, timeout=30)
-            self._count("read", reply.status_code == 200)
         elif pick < 0.9:
+            kind = "write"
             with self.lock:
                 held = list(self.rule_ids)
             if len(held) < RULES or not held:
                 body = {"name": f"soak {rng.randrange(10**6)}", "action": "drop", "protocol": "udp",
                         "dst_ports": [str(rng.randrange(1, 65535))]}  # fmt: skip
+                ok = (201,)
                 reply = session.post(f"{self.api}/rules", json=body, headers=auth, timeout=30)
                 if reply.status_code == 201:
                     with self.lock:
                         self.rule_ids.append(reply.json()["data"]["id"])
-                self._count("write", reply.status_code == 201)
             elif rng.random() < 0.7:
-                rule_id = rng.choice(held)
                 change = {"action": rng.choice(["allow", "drop", "count"])}
+                ok = (200, 404)  # 404: another client deleted it meanwhile
                 reply = session.patch(
-                    f"{self.api}/rules/{rule_id}", json=change, headers=auth, timeout=30
+                    f"{self.api}/rules/{rng.choice(held)}", json=change, headers=auth, timeout=30
                 )
-                self._count("write", reply.status_code in (200, 404))
             else:
                 rule_id = rng.choice(held)
                 with self.lock:
                     if rule_id in self.rule_ids:
                         self.rule_ids.remove(rule_id)
+                ok = (200, 404)
                 reply = session.delete(f"{self.api}/rules/{rule_id}", headers=auth, timeout=30)
-                self._count("write", reply.status_code in (200, 404))
         else:
             credentials = {"email": ADMIN[0], "password": ADMIN[1]}
+            kind, ok = "login", (200,)
             reply = session.post(f"{self.api}/auth/login", json=credentials, timeout=30)
-            self._count("login", reply.status_code == 200)
+        if reply.status_code == 401 and kind != "login":
+            raise TokenExpired(token)
+        self._count(kind, reply.status_code in ok)
 
     def client(self, seed: int) -> None:
         rng = random.Random(seed)
@@ -118,6 +165,8 @@ class Load:
         while not self.stop.is_set():
             try:
                 self.one(session, rng)
+            except TokenExpired as expired:
+                self.relogin(session, expired.token)
             except requests.RequestException:
                 self._count("transport", False)
             next_at += pause
@@ -157,8 +206,9 @@ def main() -> int:
             with load.lock:
                 done = sum(load.counts.values())
                 failed = sum(load.errors.values())
+            each = " ".join(f"{size:.0f}" for size in rss_by_process(pid).values())
             print(
-                f"  t={elapsed:7.0f}s  rss={samples[-1][1]:7.1f} MB  requests={done}"
+                f"  t={elapsed:7.0f}s  rss={samples[-1][1]:7.1f} MB ({each})  requests={done}"
                 f"  errors={failed}  rules={len(load.rule_ids)}",
                 flush=True,
             )

@@ -55,6 +55,20 @@ ROUND_SMOOTHING = 0.3  # weight of the newest round in the moving average
 VERSION_ONLY = packet_pb2.GetRulesRequest(version_only=True)
 
 
+def quick_rounds(round_seconds: float | None, quick_round: float = QUICK_ROUND_SECONDS) -> bool:
+    """Whether a write should wait for its publish: rounds take at most `quick_round` (or
+    none was measured yet)."""
+    return round_seconds is None or round_seconds <= quick_round
+
+
+def applied(targets: list[dict[str, object]], version: int) -> bool:
+    """Every target runs `version` or a later one (which contains it)."""
+    return all(
+        isinstance(t.get("applied_version"), int) and t["applied_version"] >= version  # type: ignore[operator]
+        for t in targets
+    )
+
+
 @dataclass(slots=True)
 class TargetStatus:
     target: str
@@ -136,7 +150,7 @@ class RulePublisher:
         with self._lock:
             self._asked = True
             self._request_id = request_id
-            slow = self._last_round is not None and self._last_round > self._quick_round
+            slow = not quick_rounds(self._last_round, self._quick_round)
         loop = self._loop
         if loop is not None:
             loop.wake()
@@ -252,13 +266,22 @@ class RulePublisher:
         )
 
     # ------------------------------------------------------------------ status
+    @property
+    def round_seconds(self) -> float | None:
+        """How long a publishing round takes (moving average; None before the first)."""
+        return self._last_round
+
     def status(self, desired_version: int) -> dict[str, object]:
+        """Per target: the TargetStatus fields, and `round_seconds` (the publisher's, on
+        every row: the rows are what travels to processes that do not publish, and a
+        writer there decides with it whether to wait; the REST answer leaves it out)."""
         with self._lock:
             targets = []
             for target in self._targets:
                 entry = self._status[target.address]
                 entry.breaker_state = target.breaker_state
                 row = asdict(entry)
+                row["round_seconds"] = self._last_round
                 for moment in ("last_publish_at", "last_contact_at"):
                     if row[moment] is not None:
                         row[moment] = datetime.fromtimestamp(row[moment], UTC)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ... import audit
 from ...errors import ApiError, validation_error
+from ...packet_link.rule_publisher import applied, quick_rounds
 from ...rules import store
 from ...rules.model import (
     DefaultActionIn,
@@ -32,16 +33,22 @@ PUBLISH_WAIT_SECONDS = 1.0
 
 
 def _publish(version: int) -> str:
+    """Asks for the publish of `version`; "applied" once every target runs it or a later
+    version. The write waits for that (up to PUBLISH_WAIT_SECONDS) only while publishing
+    rounds are quick: a large set answers "pending" at once (rule_publisher.py)."""
     link = runtime().packet_link
     if not link.targets:
         return "no_targets"
     # The write must be committed before the publisher (another connection) reads it.
     runtime().database.end_request(ok=True)
     runtime().database.begin_request()
-    applied = link.publisher.notify(
-        version, wait=PUBLISH_WAIT_SECONDS, request_id=g.get("request_id")
-    )
-    return "applied" if applied else "pending"
+    publisher = link.publisher  # this process's RulePublisher, or the view of the holder's
+    before = publisher.status(version)["targets"]
+    rounds = [t.get("round_seconds") for t in before]
+    wait = PUBLISH_WAIT_SECONDS if all(quick_rounds(r) for r in rounds) else 0.0
+    if publisher.notify(version, wait=wait, request_id=g.get("request_id")):
+        return "applied"
+    return "applied" if applied(publisher.status(version)["targets"], version) else "pending"
 
 
 def _load(rule_id: str) -> dict[str, Any]:
