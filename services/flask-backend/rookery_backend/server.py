@@ -368,6 +368,7 @@ class Supervisor:
         self.children: list[Child] = []
         self.stopping = False
         self.metrics_dir = ""
+        self.metrics_base: str | None = None
         self.sockets: list[Sockets] = []
 
     def _start(self, child: Child) -> None:
@@ -411,6 +412,12 @@ class Supervisor:
 
     def run(self) -> int:
         settings = self.settings
+        # An operator's PROMETHEUS_MULTIPROC_DIR only says where this run's directory goes;
+        # the supervisor's own metrics (made by prepare_database) stay in memory.
+        from prometheus_client import values
+
+        self.metrics_base = os.environ.pop(MULTIPROC_ENV, None) or None
+        values.ValueClass = values.get_value_class()
         prepare_database(settings)
         workers = worker_count(settings)
         config = hypercorn_config(settings)
@@ -419,8 +426,7 @@ class Supervisor:
         for group in self.sockets:
             for sock in (*group.secure_sockets, *group.insecure_sockets):
                 sock.listen(config.backlog)
-        base = os.environ.get(MULTIPROC_ENV) or None
-        self.metrics_dir = tempfile.mkdtemp(prefix="rookery-metrics-", dir=base)
+        self.metrics_dir = tempfile.mkdtemp(prefix="rookery-metrics-", dir=self.metrics_base)
         os.environ[MULTIPROC_ENV] = self.metrics_dir
         self.children = [
             Child("http", serve_http, (settings, group), index)

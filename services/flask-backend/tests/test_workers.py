@@ -1,0 +1,126 @@
+"""The process model of `python -m rookery_backend serve`: worker count from the usable
+cores, a killed worker started again while the others serve, /metrics adding every
+worker up, the 413 answer from a worker, and SIGTERM stopping every process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import SERVICE_DIR, base_env
+from rookery_backend.server import _cgroup_quota, usable_cores
+from rookery_common.testing import NotHealthy, free_port, start_process, stop_process, wait_until
+
+
+def test_cgroup_quota_v2_and_v1(tmp_path: Path) -> None:
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")
+    assert _cgroup_quota(v2) == 1.5
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert _cgroup_quota(v2) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert _cgroup_quota(v1) == 3.0
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert _cgroup_quota(v1) is None
+    assert _cgroup_quota(tmp_path / "none") is None
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+
+
+def _children(log_path: Path) -> dict[str, int]:
+    for line in log_path.read_text().splitlines():
+        if line.startswith("{") and "listening on" in line:
+            return json.loads(line)["pids"]
+    raise AssertionError("no start-up line")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return "Z"
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    port = free_port()
+    metrics_root = tmp_path / "metrics"
+    metrics_root.mkdir()
+    env = {
+        **os.environ,
+        **base_env(tmp_path),
+        "DB_TYPE": "sqlite",
+        "HTTP_PORT": str(port),
+        "GRPC_PORT": str(free_port()),
+        "WEB_CONCURRENCY": "2",
+        "MAX_BODY_BYTES": "2048",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_root),  # the per-run directory goes inside
+    }
+    log_path = tmp_path / "server.log"
+    try:
+        process = start_process(
+            [sys.executable, "-m", "rookery_backend", "serve", "-v"],
+            f"http://127.0.0.1:{port}/healthz",
+            cwd=SERVICE_DIR,
+            env=env,
+            log_path=log_path,
+            timeout=120,
+        )
+    except NotHealthy as error:
+        pytest.fail(str(error))
+    yield f"http://127.0.0.1:{port}", process, log_path, metrics_root
+    stop_process(process)
+
+
+def test_workers_restart_add_up_and_stop(served) -> None:
+    base, process, log_path, metrics_root = served
+    pids = _children(log_path)
+    assert sorted(pids) == ["grpc-0", "http-0", "http-1", "publisher-0"]
+    run_dirs = list(metrics_root.iterdir())
+    assert len(run_dirs) == 1 and run_dirs[0].name.startswith("rookery-metrics-")
+
+    # Many requests over fresh connections: the kernel spreads them over both workers, and
+    # /metrics (answered by either) counts all of them.
+    for _ in range(40):
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    counted = requests.get(f"{base}/metrics", timeout=10).text
+    line = next(
+        x
+        for x in counted.splitlines()
+        if x.startswith('http_requests_total{method="GET",route="/healthz",status="200"}')
+    )
+    assert float(line.split()[-1]) >= 40
+    served_by = {p.name.split("_")[-1] for p in run_dirs[0].glob("counter_*.db")}
+    assert {str(pids["http-0"]), str(pids["http-1"])} <= {s.removesuffix(".db") for s in served_by}
+
+    # A body over MAX_BODY_BYTES: the worker answers the API's 413 without reading it.
+    big = requests.post(f"{base}/api/v1/auth/login", data=b"x" * 4096, timeout=10)
+    assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+
+    # kill -9 one worker: the other keeps serving, the supervisor starts a new one.
+    os.kill(pids["http-0"], signal.SIGKILL)
+    for _ in range(10):
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    assert wait_until(lambda: "http-0 exited (-9); starting it again" in log_path.read_text(), 10)
+    assert process.poll() is None
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert wait_until(lambda: not any(_alive(pid) for pid in pids.values()), 10)
+    assert not run_dirs[0].exists()  # the per-run metrics directory is removed
