@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# flask-backend REST benchmark (not a test): one server, the same loopback load for
-#   (a) a bare Flask route (/healthz) on the same app and server,
-#   (b) GET /api/v1/auth/me with a JWT, (c) GET /api/v1/users?per_page=50,
-#   (d) POST /api/v1/auth/login (bcrypt cost 12; reported separately).
+# flask-backend REST benchmark (not a test): the same loopback load (wrk) for
+#   (a) a bare Flask JSON route on hypercorn with as many worker processes (bare_app.py),
+#   (b) GET /api/v1/auth/me with a JWT, (b') the same with an API key,
+#   (c) GET /api/v1/users?per_page=50,
+#   (d) POST /api/v1/auth/login (bcrypt cost 12; reported separately),
+# on SQLite and, when scripts/test-dbs.sh's PostgreSQL answers, on PostgreSQL.
 # Uses wrk (installed from Debian when missing and we are root).
 # Knobs: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
-#        BENCH_DB (sqlite | postgresql | mysql with DB_* env), BENCH_PORT (18480).
+#        BENCH_DB (all | sqlite | postgresql), BENCH_WORKERS (default: the usable cores),
+#        BENCH_PORT (18480).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)

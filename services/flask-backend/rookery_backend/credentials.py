@@ -62,7 +62,9 @@ class PrincipalCache:
     """Remembers valid credentials for a short time (PRINCIPAL_CACHE_TTL seconds), so a
     client calling again with the same token skips the signature check and the account
     query. Any account, role or API-key write in this process clears it, so revocations
-    made here apply at once; on other replicas they apply within the TTL. Expiry is
+    made here apply at once. The cache is per worker process: in every other worker and
+    replica a revocation, deactivation or role change applies within the TTL — the bound
+    (PRINCIPAL_CACHE_TTL, 2 s by default). Expiry is
     checked on every hit. A TTL of 0 turns it off. `clock` measures the TTL; `wall_clock`
     (unix seconds) is compared with the credential's own expiry."""
 

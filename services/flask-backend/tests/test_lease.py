@@ -168,3 +168,46 @@ def test_keeper_stop_releases(engine) -> None:
     keeper.stop()
     assert events == ["start", "stop"]
     assert b.try_acquire()
+
+
+class Target:
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+
+def test_shared_publisher_view_waits_for_the_holders_report() -> None:
+    import json
+
+    from rookery_backend.publisher_share import SharedPublisherView
+
+    reports: list[str | None] = [None, None, json.dumps([{"target": "p:1", "applied_version": 7}])]
+    wanted: list[str] = []
+    ticks = [0.0]
+
+    def read() -> str | None:
+        return reports.pop(0) if len(reports) > 1 else reports[0]
+
+    def sleep(seconds: float) -> None:
+        ticks[0] += seconds
+
+    view = SharedPublisherView([Target("p:1")], read, wanted.append, lambda: ticks[0], sleep)
+    assert view.status(7)["state"] == "pending"  # nobody reported yet
+    assert view.status(7)["targets"][0]["last_error"]
+    assert view.notify(7, wait=1.0, request_id="req-1")
+    assert wanted == ["req-1"] and ticks[0] < 1.0
+    assert view.status(7)["state"] == "in_sync"
+    assert not view.notify(8, wait=0.5)  # never reported: gives up when the wait is over
+    assert wanted[-1] == "version-8" and ticks[0] >= 0.5
+
+
+def test_shared_publisher_view_does_not_wait_when_every_target_is_down() -> None:
+    import json
+
+    from rookery_backend.publisher_share import SharedPublisherView
+
+    down = json.dumps([{"target": "p:1", "applied_version": 1, "breaker_state": "open"}])
+    ticks = [0.0]
+    view = SharedPublisherView(
+        [Target("p:1")], lambda: down, lambda _: None, lambda: ticks[0], lambda s: None
+    )
+    assert not view.notify(2, wait=5.0) and ticks[0] == 0.0
