@@ -3,7 +3,7 @@ import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import ProfilePage from "./ProfilePage";
 import { useAuthStore } from "../../lib/auth-store";
-import { adminUser, installFakeBackend } from "../../test/fake-backend";
+import { adminUser, installFakeBackend, tokenBody } from "../../test/fake-backend";
 import { renderAt } from "../../test/render";
 
 let restore = () => {};
@@ -89,5 +89,42 @@ describe("Profile: changing the e-mail", () => {
     answer = { status: 200, body: { data: { ...adminUser, tf_enabled: true, email: "new@example.test" } } };
     await user.click(screen.getByRole("button", { name: "Save email" }));
     expect(await screen.findByRole("status")).toHaveTextContent("E-mail updated.");
+  });
+});
+
+describe("Profile: changing the password", () => {
+  it("sends both passwords and carries on with the tokens the answer brings", async () => {
+    useAuthStore.getState().setSession({ accessToken: "old-access", refreshToken: "old-refresh", user: adminUser });
+    const fake = installFakeBackend({ "POST /auth/password": () => ({ status: 200, body: tokenBody("new-access", adminUser, "new-refresh") }) });
+    restore = fake.restore;
+    renderAt("/profile", routes);
+    const user = userEvent.setup();
+    await user.click(screen.getByRole("tab", { name: "Password" }));
+    await user.type(screen.getByLabelText("Current password"), "old-pass");
+    await user.type(screen.getByLabelText("New password"), "new-pass-123");
+    await user.type(screen.getByLabelText("Repeat new password"), "new-pass-123");
+    await user.click(screen.getByRole("button", { name: "Change password" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Password changed.");
+    expect(fake.calls.filter((c) => c.url === "/auth/password").map((c) => [c.method, c.url, c.body])).toEqual([
+      ["POST", "/auth/password", { current_password: "old-pass", new_password: "new-pass-123" }],
+    ]);
+    // The old access token no longer works: the store holds the new pair, not the old one.
+    const { accessToken, refreshToken } = useAuthStore.getState();
+    expect([accessToken, refreshToken]).toEqual(["new-access", "new-refresh"]);
+  });
+
+  it("keeps a remembered session's refresh token out of memory (it is the cookie)", async () => {
+    useAuthStore.getState().setSession({ accessToken: "old-access", refreshToken: null, user: adminUser });
+    restore = installFakeBackend({ "POST /auth/password": () => ({ status: 200, body: tokenBody("new-access", adminUser, null) }) }).restore;
+    renderAt("/profile", routes);
+    const user = userEvent.setup();
+    await user.click(screen.getByRole("tab", { name: "Password" }));
+    await user.type(screen.getByLabelText("Current password"), "old-pass");
+    await user.type(screen.getByLabelText("New password"), "new-pass-123");
+    await user.type(screen.getByLabelText("Repeat new password"), "new-pass-123");
+    await user.click(screen.getByRole("button", { name: "Change password" }));
+    expect(await screen.findByRole("status")).toHaveTextContent("Password changed.");
+    expect(useAuthStore.getState().accessToken).toBe("new-access");
+    expect(useAuthStore.getState().refreshToken).toBeNull();
   });
 });

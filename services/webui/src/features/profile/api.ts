@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { getData, send } from "../../lib/api-client";
+import { getData, send, type TokenResponse } from "../../lib/api-client";
 import type { components } from "../../lib/api-schema.gen";
-import type { User } from "../../lib/auth-store";
+import { useAuthStore, type User } from "../../lib/auth-store";
 
 type Schemas = components["schemas"];
 type MePatch = Schemas["MePatchIn"];
@@ -28,9 +28,16 @@ export function changeEmail(email: string, proof: Reauthentication): Promise<Use
   return send<User>("patch", "/auth/me", body);
 }
 
-export function changePassword(currentPassword: string, newPassword: string): Promise<void> {
+/**
+ * A password change rotates the account's token secret: every access token issued before
+ * stops working, and the other sessions end. This one goes on with the tokens the answer
+ * carries (a remembered session's new refresh token comes as its cookie instead).
+ */
+export async function changePassword(currentPassword: string, newPassword: string): Promise<void> {
   const body: Schemas["PasswordChangeIn"] = { current_password: currentPassword, new_password: newPassword };
-  return send<void>("post", "/auth/password", body);
+  const t = await send<TokenResponse>("post", "/auth/password", body);
+  const { refreshToken, setSession } = useAuthStore.getState();
+  setSession({ accessToken: t.access_token, refreshToken: refreshToken ? t.refresh_token : null, user: t.user });
 }
 
 export function startTwoFactor(password: string): Promise<TwoFactorSetup> {
