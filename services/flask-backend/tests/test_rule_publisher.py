@@ -17,6 +17,8 @@ from typing import Any
 
 import grpc
 import pytest
+from conftest import Api
+from rookery_backend.api.v1 import rules as rules_api
 from rookery_backend.gen import packet_pb2, packet_pb2_grpc
 from rookery_backend.packet_link.packet_client import PacketTarget
 from rookery_backend.packet_link.rule_publisher import RulePublisher
@@ -84,6 +86,20 @@ class Database:
         return self.version
 
 
+@pytest.fixture
+def stand_in() -> Iterator[tuple[StandIn, str]]:
+    service = StandIn(Clock())
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    packet_pb2_grpc.add_PacketServiceServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield service, f"127.0.0.1:{port}"
+    finally:
+        service.gate.set()
+        server.stop(None)
+
+
 @dataclass
 class Rig:
     clock: Clock
@@ -94,25 +110,23 @@ class Rig:
 
 
 @pytest.fixture
-def rig() -> Iterator[Rig]:
-    clock = Clock()
-    service = StandIn(clock)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    packet_pb2_grpc.add_PacketServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    target = PacketTarget(f"127.0.0.1:{port}", lambda: None, deadline=30, breaker_fail_max=1000)
+def rig(stand_in: tuple[StandIn, str]) -> Iterator[Rig]:
+    service, address = stand_in
+    target = PacketTarget(address, lambda: None, deadline=30, breaker_fail_max=1000)
     database = Database()
     publisher = RulePublisher(
-        [target], database.load, interval=FOREVER, load_version=database.load_version, clock=clock
+        [target],
+        database.load,
+        interval=FOREVER,
+        load_version=database.load_version,
+        clock=service.clock,
     )
     try:
-        yield Rig(clock, service, database, publisher, target)
+        yield Rig(service.clock, service, database, publisher, target)
     finally:
         service.gate.set()
         publisher.stop()
         target.close()
-        server.stop(None)
 
 
 def notify_in_thread(publisher: RulePublisher, version: int) -> tuple[threading.Thread, list]:
@@ -227,3 +241,47 @@ def test_outages_are_logged_once_per_state_change(
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1  # the database's first failure, not one per retry
     assert rig.service.published == [1]
+
+
+def test_a_rest_write_answers_pending_at_once_while_publishing_is_slow(
+    app_factory, stand_in: tuple[StandIn, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, address = stand_in
+    service.publish_cost = 5.0  # clock seconds: a set of thousands of rules
+    monkeypatch.setattr(rules_api, "PUBLISH_WAIT_SECONDS", FOREVER)  # a wait would hang
+    app = app_factory(packet_service_targets=address)
+    link = app.extensions["rookery"].packet_link
+    link.publisher = RulePublisher(
+        link.targets,
+        link._load_desired,
+        interval=FOREVER,
+        load_version=link._load_version,
+        clock=service.clock,
+    )
+    link.start()
+    try:
+        api = Api(app.test_client())
+        admin = api.admin_token()
+        body = {"name": "drop dns", "action": "drop", "protocol": "udp", "dst_ports": ["53"]}
+        first = api.call("POST", "/api/v1/rules", admin, json=body).get_json()
+        assert first["meta"]["publish"] == "applied"  # no round measured yet: it waited
+        service.gate.clear()  # the next publish is held: a write that waited would hang
+        service.entered.clear()
+        answers: list[dict[str, Any]] = []
+        writer = threading.Thread(
+            target=lambda: answers.append(
+                api.call("POST", "/api/v1/rules", admin, json=body).get_json()
+            ),
+            daemon=True,
+        )
+        writer.start()
+        writer.join(30)
+        assert not writer.is_alive(), "the write waited on a slow full-set publish"
+        assert answers[0]["meta"] == {"version": 2, "publish": "pending"}
+        assert service.entered.wait(10)  # and the publish is under way
+        service.gate.set()
+        status = api.call("GET", "/api/v1/rules/status", admin).get_json()["data"]
+        assert "round_seconds" not in status["targets"][0]  # internal, not in the API
+    finally:
+        service.gate.set()
+        link.stop()
