@@ -12,7 +12,9 @@ does. The holder renews every ttl/3 seconds; a holder that cannot renew (databas
 or another process took the row) gives the job up as soon as its own expiry passes, before
 anyone else can take it over. A `kill -9`ed holder renews nothing: another process takes
 the row over once the expiry passes, so within ttl + ttl/3 seconds (PUBLISHER_LEASE_TTL,
-6 s by default: at most 8 s). A holder that stops cleanly releases the row at once.
+6 s by default: at most 8 s); sooner when the holder ran on the same host (same host name
+and boot id) and its process is gone, as when a replica restarts after a crash. A holder
+that stops cleanly releases the row at once.
 
 Expiries are compared with the caller's clock (injectable; wall-clock UTC by default), so
 replicas' clocks must agree to well within the TTL (NTP does that)."""
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,10 +68,42 @@ def lease_engine(settings: Any) -> sa.Engine:
     return sa.create_engine(url, pool_size=1, max_overflow=2, pool_pre_ping=True, connect_args=args)
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        return "-"
+
+
+def _host() -> str:
+    return f"{socket.gethostname()[:70]}/{_boot_id()}"
+
+
 def holder_id() -> str:
-    """Unique per process and start: host, pid and a random tail (a restarted process with
-    a recycled pid is still someone else)."""
-    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
+    """Unique per process and start: host (name and boot id), pid and a random tail (a
+    restarted process with a recycled pid is still someone else)."""
+    return f"{_host()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def dead_here(holder: str) -> bool:
+    """The holder ran on this host (same name, same boot) and its process is gone: a
+    replica restarted after a crash need not wait for its own old lease to expire."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != _host() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    try:  # a zombie (killed, not yet reaped by its supervisor) is gone too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,8 +119,8 @@ class LeaseState:
 
     @property
     def pid(self) -> int | None:
-        parts = self.holder.split(":")
-        return int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
+        parts = self.holder.rsplit(":", 2)
+        return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def _table() -> sa.Table:
@@ -119,12 +154,14 @@ class Lease:
         ttl_seconds: float,
         holder: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        detect_dead: bool = True,
     ) -> None:
         self.engine = engine
         self.name = name
         self.ttl = timedelta(seconds=ttl_seconds)
         self.holder = holder or holder_id()
         self.clock = clock
+        self.detect_dead = detect_dead
 
     def _ensure_row(self) -> None:
         with self.engine.begin() as connection:
@@ -150,12 +187,14 @@ class Lease:
         now = self.clock()
         table = LEASES
         mine = table.c.holder == self.holder
+        free = (table.c.expires_at < now) | mine | (table.c.holder == "")
+        if self.detect_dead:
+            current = self.read()
+            if current is not None and current.holder and dead_here(current.holder):
+                free = free | (table.c.holder == current.holder)
         statement = (
             table.update()
-            .where(
-                (table.c.name == self.name)
-                & ((table.c.expires_at < now) | mine | (table.c.holder == ""))
-            )
+            .where((table.c.name == self.name) & free)
             # Holder last: MySQL evaluates SET left to right, so the CASEs must still see
             # the old holder.
             .ordered_values(

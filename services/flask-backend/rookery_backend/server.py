@@ -47,6 +47,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -73,6 +74,9 @@ log = logging.getLogger("rookery.startup")
 STOP_GRACE = 10.0  # seconds children get to finish after SIGTERM
 RESTART_BACKOFF_MAX = 30.0
 STARTUP_RETRIES = 5  # schema creation and seeding, when racing another replica
+# seconds HTTP workers wait for the AuthService port and the publishing key at start (a
+# lease still held by a dead replica elsewhere may keep the key away for up to 4/3 TTL)
+STARTUP_WAIT = 20.0
 
 
 class WsgiBridge(WSGIWrapper):
@@ -239,14 +243,17 @@ def _share_publisher(app: Any) -> Any:
     lease = Lease(lease_engine(settings), PUBLISHER_LEASE, settings.publisher_lease_ttl)
     link.publisher = SharedPublisherView(link.targets, lease.reported, lease.want)
 
+    steady = max(1.0, settings.publisher_lease_ttl / 3)
+
     def refresh() -> None:
         key = lease.shared(settings.secret_key)
         if key and key != link.credential.key:
             link.credential.key = key
+        # Until the holder shared a key, look again soon.
+        loop.interval = steady if link.credential.key else 0.25
 
-    loop = BackgroundLoop(
-        "service-key", max(1.0, settings.publisher_lease_ttl / 3), refresh, log=log
-    )
+    loop = BackgroundLoop("service-key", steady, refresh, log=log)
+    refresh()
     loop.start()
     return loop
 
@@ -442,8 +449,15 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
         try:
+            # AuthService and the publisher first: once /healthz answers, the gRPC port
+            # answers too and (with packet-service targets) the publishing key is shared.
             for child in self.children:
-                self._start(child)
+                if child.role != "http":
+                    self._start(child)
+            self._await_helpers()
+            for child in self.children:
+                if child.role == "http":
+                    self._start(child)
             self._announce(workers)
             while not self.stopping:
                 alive = [c.process.sentinel for c in self.children if c.process is not None]
@@ -456,6 +470,45 @@ class Supervisor:
         finally:
             self.stop()
         return 0
+
+    def _await_helpers(self, timeout: float = STARTUP_WAIT) -> None:
+        settings = self.settings
+        deadline = time.monotonic() + timeout
+        waiting = []
+        if settings.grpc_enabled:
+            host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+
+            def grpc_up() -> bool:
+                try:
+                    socket.create_connection((host, settings.grpc_port), timeout=0.5).close()
+                    return True
+                except OSError:
+                    return False
+
+            waiting.append(("AuthService", grpc_up))
+        if settings.packet_service_targets.strip():
+            from .lease import PUBLISHER_LEASE, Lease, lease_engine
+
+            engine = lease_engine(settings)
+            lease = Lease(engine, PUBLISHER_LEASE, settings.publisher_lease_ttl)
+
+            def key_shared() -> bool:
+                try:
+                    return lease.shared(settings.secret_key) is not None
+                except Exception:
+                    return False
+
+            waiting.append(("the publishing key", key_shared))
+        try:
+            for what, ready in waiting:
+                while not ready():
+                    if self.stopping or time.monotonic() >= deadline:
+                        log.warning(f"starting the HTTP workers without waiting for {what}")
+                        return
+                    time.sleep(0.1)
+        finally:
+            if settings.packet_service_targets.strip():
+                engine.dispose()
 
     def _announce(self, workers: int) -> None:
         settings = self.settings

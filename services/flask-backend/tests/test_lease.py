@@ -211,3 +211,25 @@ def test_shared_publisher_view_does_not_wait_when_every_target_is_down() -> None
         [Target("p:1")], lambda: down, lambda _: None, lambda: ticks[0], lambda s: None
     )
     assert not view.notify(2, wait=5.0) and ticks[0] == 0.0
+
+
+def test_a_dead_holder_on_this_host_is_replaced_at_once(engine) -> None:
+    import subprocess
+    import sys
+
+    from rookery_backend.lease import _host
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid now names no process
+    clock = Clock()
+    crashed = Lease(engine, "job", 6.0, holder=f"{_host()}:{gone.pid}:dead", clock=clock)
+    elsewhere = Lease(engine, "job", 6.0, holder=f"other-host/x:{gone.pid}:dead", clock=clock)
+    fresh = Lease(engine, "job", 6.0, clock=clock)
+    assert crashed.try_acquire()
+    assert fresh.try_acquire()  # no waiting for the expiry: that process is gone
+    assert fresh.read().term == 2
+    clock.advance(7)
+    assert elsewhere.try_acquire()
+    # A holder on another host is never presumed dead before its expiry.
+    assert not fresh.try_acquire()
+    assert elsewhere.read().holder == elsewhere.holder
