@@ -6,8 +6,9 @@ packet-service: what a deployment of several replicas relies on.
 - login throttling counts attempts made through either replica;
 - exactly one process of the two replicas publishes rules (rule_publisher_active sums to
   1 over both replicas' /metrics, and the lease row names it); after `kill -9` of that
-  process another takes the lease over within 4/3 of PUBLISHER_LEASE_TTL (plus the time a
-  loaded machine takes to notice) and publishing goes on;
+  process another takes the lease over and publishing goes on — here at once, as both
+  replicas share one host and see the holder's process gone (lease.dead_here); across
+  hosts within 4/3 of PUBLISHER_LEASE_TTL (test_lease.py, with an injected clock);
 - a rule written through replica 1 is read through replica 2 and enforced by
   packet-service;
 - a refresh token issued by replica 1 rotates on replica 2, and its reuse on replica 1 then
