@@ -6,7 +6,7 @@ export PY
 
 .DEFAULT_GOAL := help
 .PHONY: help install venv proto webui run test lint bench bench-backend bench-packet bench-trio \
-        bench-webui demo \
+        bench-webui demo api-types \
         marchproxy-config dev test-dbs test-dbs-stop clean
 
 help: ## list the targets
@@ -29,8 +29,12 @@ run: install ## start all services on loopback with embedded SQLite; Ctrl-C stop
 test: install ## run every test suite (DBS=all or CI=true adds PostgreSQL and MariaDB)
 	@scripts/test-all.sh
 
-lint: venv ## ruff over all Python code
+lint: venv webui ## ruff over all Python code; ESLint, API type drift and tsc over the web UI
 	@$(VENV)/bin/ruff check --config config/ruff.toml .
+	@services/webui/scripts/lint.sh
+
+api-types: proto ## regenerate the web UI's API types from flask-backend's OpenAPI document
+	@services/webui/scripts/api-types.sh
 
 bench: bench-backend bench-packet bench-trio bench-webui ## run every benchmark (not tests; prints figures)
 

@@ -70,8 +70,7 @@ export default defineConfig([
     rules: {
       // `_` marks a parameter or binding kept only for its position.
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
-      // No warnings are allowed (--max-warnings 0): say so, and let the suppressions file
-      // (eslint-suppressions.json, errors only) hold the known findings.
+      // No warnings are allowed (--max-warnings 0): a missing dependency is an error.
       "react-hooks/exhaustive-deps": "error",
     },
   },

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The web UI's static checks (scripts/test.sh runs them as the webui-lint suite; `npm run lint`):
 #   1. ESLint (eslint.config.js): TypeScript + React hooks rules, import boundaries between the
-#      feature folders, Node rules for server/, e2e/ and scripts/. No warning allowed. Known
-#      findings that are not fixed yet are listed in eslint-suppressions.json.
+#      feature folders, Node rules for server/, e2e/ and scripts/. No warning and no
+#      suppressed finding allowed.
 #   2. API types drift: src/lib/api-schema.gen.ts must be what flask-backend's OpenAPI document
 #      gives today (scripts/api-types.sh into a temp file, then compared).
 #   3. tsc -b (type check of src/ and vite.config.ts).
@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 failed=()
 step() { echo; echo "[webui-lint] $*"; }
 
-step "1/3 eslint . --max-warnings 0 (suppressions: eslint-suppressions.json)"
-if npx --no-install eslint . --max-warnings 0 --pass-on-unpruned-suppressions; then
+step "1/3 eslint . --max-warnings 0"
+if npx --no-install eslint . --max-warnings 0; then
   echo "[webui-lint] eslint: clean"
 else
   failed+=(eslint)

@@ -99,10 +99,14 @@ function Traffic() {
       {!s && !series.isError && <div aria-hidden style={{ minHeight: CHARTS_HEIGHT }} />}
       {s && (
         <>
-          <p className="text-xs muted">
-            {s.step_seconds} s per point · from {s.source}
-            {uncovered && ` · the history holds the last ${formatSpan(end - uncovered)}; earlier steps are empty`}
-          </p>
+          {/* Short lines of their own: a paragraph that wraps late would be the page's
+              largest text, and its late paint the phone's LCP. */}
+          <p className="text-xs muted">{s.step_seconds} s per point · from {s.source}</p>
+          {uncovered && (
+            <p className="text-xs muted">
+              The history holds the last {formatSpan(end - uncovered)}; earlier steps are empty.
+            </p>
+          )}
           {s.staleTargets.length > 0 && (
             <Alert tone="warning">
               Not answering, last known values shown: {s.staleTargets.map((t) => `${t.target} (${t.error ?? "unreachable"})`).join("; ")}
@@ -257,12 +261,13 @@ export default function DashboardPage() {
   return (
     <>
       <PageHeader title="Dashboard">
-        {s && <span className="text-sm">Rule set v{s.ruleset_version} · refreshes every 3 s</span>}
+        <span className="text-sm muted">Live traffic through packet-service, refreshed every 3 s</span>
+        {s && <span className="text-sm">Rule set v{s.ruleset_version}</span>}
       </PageHeader>
       {s?.stale && (
         <div className="mb-4 flex items-center gap-2 rounded-md border border-yellow-400 bg-yellow-950 px-3 py-2 text-yellow-100" role="status" data-testid="stale-banner">
           <AlertTriangle aria-hidden className="h-5 w-5" />
-          Statistics are stale since {new Date(Date.now() - s.age_seconds * 1000).toLocaleTimeString()} ({Math.round(s.age_seconds)} s without a fresh snapshot).
+          Statistics are stale since {new Date(summary.dataUpdatedAt - s.age_seconds * 1000).toLocaleTimeString()} ({Math.round(s.age_seconds)} s without a fresh snapshot).
         </div>
       )}
       {err && (

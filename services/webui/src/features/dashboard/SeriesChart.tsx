@@ -1,5 +1,5 @@
-import { useEffect, useRef } from "react";
-import uPlot from "uplot";
+import { useEffect, useLayoutEffect, useRef } from "react";
+import type uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { formatMoment, timeTickLabels } from "./format";
 
@@ -21,6 +21,14 @@ interface Props {
   /** Ticks at binary steps (1, 2, 4… KiB) so byte labels come out round. */
   binary?: boolean;
   height?: number;
+}
+
+/** uPlot's module, fetched and evaluated once, after the dashboard's first paint: in the
+ * page's own chunk its evaluation delayed that paint (the phone's LCP) by a long task. */
+let uPlotModule: Promise<typeof uPlot> | null = null;
+function loadUPlot(): Promise<typeof uPlot> {
+  uPlotModule ??= import("uplot").then((m) => m.default);
+  return uPlotModule;
 }
 
 const BINARY_INCRS = [0, 1, 2, 3, 4, 5].flatMap((k) => [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].map((m) => m * 1024 ** k));
@@ -89,55 +97,64 @@ function tooltipPlugin(formatValue: (v: number) => string): uPlot.Plugin {
 export function SeriesChart({ label, times, start, end, lines, formatValue, binary = false, height = 220 }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const span = useRef({ start, end });
-  span.current = { start, end };
-  const format = useRef(formatValue);
-  format.current = formatValue;
+  // What the chart's callbacks read when uPlot calls them: the props of the latest render,
+  // copied after it commits (never written during render).
+  const latestProps = useRef({ start, end, formatValue, lines, times });
+  useLayoutEffect(() => {
+    latestProps.current = { start, end, formatValue, lines, times };
+  });
   const shape = lines.map((l) => `${l.label}:${l.color}`).join("|");
-  const data = useRef<uPlot.AlignedData>([times, ...lines.map((l) => l.values)] as uPlot.AlignedData);
-  data.current = [times, ...lines.map((l) => l.values)] as uPlot.AlignedData;
 
   useEffect(() => {
     const el = box.current!;
     let ro: ResizeObserver | null = null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelled = false;
     // Built in a task of its own, after the page has painted: constructing both charts in
     // the render's task was most of the dashboard's blocking time on a phone.
-    const timer = setTimeout(() => {
-      plot.current = new uPlot(
+    void loadUPlot().then((UPlot) => {
+      if (!cancelled) timer = setTimeout(() => build(UPlot), 0);
+    });
+    const build = (UPlot: typeof uPlot) => {
+      const now = latestProps.current;
+      const span = () => latestProps.current;
+      const format = (v: number) => latestProps.current.formatValue(v);
+      plot.current = new UPlot(
         {
           width: el.clientWidth || 600,
           height,
           legend: { show: false },
           cursor: { show: true, points: { show: true } },
           scales: {
-            x: { time: true, range: () => [span.current.start, span.current.end] },
+            x: { time: true, range: () => [span().start, span().end] },
             y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
           },
           axes: [
             {
               ...AXIS,
               space: 80,
-              values: (_u, splits) => timeTickLabels(splits, span.current.end - span.current.start),
+              values: (_u, splits) => timeTickLabels(splits, span().end - span().start),
             },
             {
               ...AXIS,
-              values: (_u, splits) => splits.map((v) => format.current(v)),
+              values: (_u, splits) => splits.map(format),
               size: axisSize,
               ...(binary ? { incrs: BINARY_INCRS } : {}),
             },
           ],
-          series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: false, points: { show: false } }))],
-          plugins: [tooltipPlugin((v) => format.current(v))],
+          series: [{}, ...now.lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: false, points: { show: false } }))],
+          plugins: [tooltipPlugin(format)],
         },
-        data.current,
+        [now.times, ...now.lines.map((l) => l.values)] as uPlot.AlignedData,
         el,
       );
       ro = typeof ResizeObserver !== "undefined"
         ? new ResizeObserver(() => plot.current?.setSize({ width: el.clientWidth, height }))
         : null;
       ro?.observe(el);
-    }, 0);
+    };
     return () => {
+      cancelled = true;
       clearTimeout(timer);
       ro?.disconnect();
       plot.current?.destroy();

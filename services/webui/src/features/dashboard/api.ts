@@ -1,44 +1,14 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api, type Envelope } from "../../lib/api-client";
+import type { components } from "../../lib/api-schema.gen";
+
+type Schemas = components["schemas"];
 
 /** Per second, from packet-service's per-second history (the same for every viewer). */
-export interface Rates {
-  packets: number;
-  bytes: number;
-  bytes_wire: number;
-  allow: number;
-  drop: number;
-  malformed: number;
-}
-
-export interface StatsSummary {
-  packets_per_second: number;
-  rates?: Rates;
-  rate_window_seconds?: number;
-  packets_total: number;
-  bytes_total: number;
-  bytes_wire_total?: number;
-  verdicts: Record<string, number>;
-  parse_errors: Record<string, number>;
-  flows_active: number;
-  ruleset_version: number;
-  stale: boolean;
-  age_seconds: number;
-}
-
-export interface Flow {
-  vlan: number | null;
-  src: string;
-  dst: string;
-  src_port: number | null;
-  dst_port: number | null;
-  protocol: string | number;
-  packets: number;
-  bytes: number;
-  first_seen: string | number;
-  last_seen: string | number;
-  tcp_flags: string | number;
-}
+export type Rates = Schemas["StatsRatesOut"];
+/** The summary with its freshness, which the API sends in `meta`. */
+export type StatsSummary = Schemas["StatsSummaryOut"] & Pick<Schemas["StaleMeta"], "stale" | "age_seconds">;
+export type Flow = Schemas["FlowOut"];
 
 export interface FlowsPage {
   flows: Flow[];
@@ -46,11 +16,7 @@ export interface FlowsPage {
   nextPageToken: string | null;
 }
 
-export interface RuleHits {
-  rule_id: string;
-  name: string;
-  hits: number;
-}
+export type RuleHits = Schemas["RuleHitsOut"];
 
 export interface RuleHitsAnswer {
   rules: RuleHits[];
@@ -59,34 +25,11 @@ export interface RuleHitsAnswer {
   since: number | null;
 }
 
+/** The metrics the series API accepts (its `metric` parameter). */
 export type Metric = "packets" | "bytes" | "bytes_wire" | "allow" | "drop" | "malformed" | "parse_errors" | "rule_hits";
-
-export interface SeriesLine {
-  metric: Metric;
-  rule_id?: string | null;
-  rule_name?: string | null;
-  /** The counter's increase within each step; null where nothing covers the step. */
-  values: (number | null)[];
-}
-
-export interface Series {
-  source: "packet-service" | "prometheus";
-  start: number;
-  step_seconds: number;
-  points: number;
-  range_seconds: number;
-  history_start: number | null;
-  ruleset_version: number | null;
-  rule_hits_since: number | null;
-  series: SeriesLine[];
-}
-
-export interface SeriesTarget {
-  target: string;
-  stale: boolean;
-  age_seconds: number;
-  error: string | null;
-}
+export type SeriesLine = Schemas["SeriesLineOut"];
+export type Series = Schemas["SeriesOut"];
+export type SeriesTarget = Schemas["SeriesTargetOut"];
 
 export interface SeriesAnswer extends Series {
   staleTargets: SeriesTarget[];
@@ -128,7 +71,7 @@ export function useStatsSeries(metrics: Metric[], range: RangeId) {
     queryKey: ["stats", "series", metrics.join(","), range],
     queryFn: async (): Promise<SeriesAnswer> => {
       const res = await api.get<Envelope<Series>>("/stats/series", { params: { metric: metrics.join(","), range } });
-      const targets = ((res.data.meta ?? {}) as { targets?: SeriesTarget[] }).targets ?? [];
+      const targets = ((res.data.meta ?? {}) as Partial<Schemas["SeriesMeta"]>).targets ?? [];
       return { ...res.data.data, staleTargets: targets.filter((t) => t.stale) };
     },
     refetchInterval: REFRESH_MS,
@@ -159,7 +102,7 @@ export function useTopFlows(orderBy: "packets" | "bytes", pageToken: string | nu
       const params: Record<string, string | number> = { n: FLOWS_PER_PAGE, order_by: orderBy };
       if (pageToken) params.page_token = pageToken;
       const res = await api.get<Envelope<Flow[]>>("/stats/flows/top", { params });
-      const meta = (res.data.meta ?? {}) as { flows_active?: number; next_page_token?: string | null };
+      const meta = (res.data.meta ?? {}) as Partial<Schemas["FlowsMeta"]>;
       return { flows: res.data.data, flowsActive: meta.flows_active ?? null, nextPageToken: meta.next_page_token ?? null };
     },
     refetchInterval: REFRESH_MS,
@@ -173,7 +116,7 @@ export function useRuleHits() {
     queryKey: ["stats", "rules"],
     queryFn: async (): Promise<RuleHitsAnswer> => {
       const res = await api.get<Envelope<RuleHits[]>>("/stats/rules");
-      const meta = (res.data.meta ?? {}) as { ruleset_version?: number; since?: number | null };
+      const meta = (res.data.meta ?? {}) as Partial<Schemas["RuleHitsMeta"]>;
       return { rules: res.data.data, rulesetVersion: meta.ruleset_version ?? null, since: meta.since ?? null };
     },
     refetchInterval: REFRESH_MS,
