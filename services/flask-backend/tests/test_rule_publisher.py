@@ -8,6 +8,7 @@ can be held at a gate (an Event) to make writes overtake each other deterministi
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -285,3 +286,44 @@ def test_a_rest_write_answers_pending_at_once_while_publishing_is_slow(
     finally:
         service.gate.set()
         link.stop()
+
+
+def test_a_rest_write_in_a_worker_follows_the_lease_holders_publisher(
+    app_factory, stand_in: tuple[StandIn, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP workers see the publisher through the lease row (publisher_share.py): the rows
+    of RulePublisher.status() carry its round time, so a worker does not wait on slow
+    rounds either, and a version already overtaken is applied without any wait."""
+    from rookery_backend.publisher_share import SharedPublisherView
+
+    _, address = stand_in
+    monkeypatch.setattr(rules_api, "PUBLISH_WAIT_SECONDS", FOREVER)  # a wait would hang
+    app = app_factory(packet_service_targets=address)
+    link = app.extensions["rookery"].packet_link
+    reported: list[dict[str, Any]] = []
+    row = {"target": address, "applied_version": 0, "last_publish_at": None,
+           "last_contact_at": None, "last_error": None, "breaker_state": "closed"}  # fmt: skip
+    link.publisher = SharedPublisherView(
+        link.targets, lambda: json.dumps(reported), lambda request_id: None
+    )
+    api = Api(app.test_client())
+    admin = api.admin_token()
+    body = {"name": "drop dns", "action": "drop", "protocol": "udp", "dst_ports": ["53"]}
+
+    def write() -> dict[str, Any]:
+        answers: list[dict[str, Any]] = []
+        writer = threading.Thread(
+            target=lambda: answers.append(
+                api.call("POST", "/api/v1/rules", admin, json=body).get_json()
+            ),
+            daemon=True,
+        )
+        writer.start()
+        writer.join(30)
+        assert not writer.is_alive(), "the write waited"
+        return answers[0]["meta"]
+
+    reported[:] = [{**row, "round_seconds": 5.0}]  # the holder's rounds are slow
+    assert write() == {"version": 1, "publish": "pending"}
+    reported[:] = [{**row, "applied_version": 9, "round_seconds": 0.01}]  # 2 is in 9
+    assert write() == {"version": 2, "publish": "applied"}

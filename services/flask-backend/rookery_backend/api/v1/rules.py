@@ -44,6 +44,8 @@ def _publish(version: int) -> str:
     runtime().database.begin_request()
     publisher = link.publisher  # this process's RulePublisher, or the view of the holder's
     before = publisher.status(version)["targets"]
+    if applied(before, version):  # overtaken: a later version is in force already
+        return "applied"
     rounds = [t.get("round_seconds") for t in before]
     wait = PUBLISH_WAIT_SECONDS if all(quick_rounds(r) for r in rounds) else 0.0
     if publisher.notify(version, wait=wait, request_id=g.get("request_id")):
