@@ -261,6 +261,7 @@ def report(label: str, workers: int, bare: Result, results: list[Result]) -> Non
 
 
 def main() -> int:
+    sys.path.insert(0, str(SERVICE))
     from rookery_backend.server import usable_cores
 
     port = int(os.environ.get("BENCH_PORT", "18480"))
