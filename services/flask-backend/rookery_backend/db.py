@@ -7,11 +7,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 from urllib.parse import quote_plus
 
 import sqlalchemy as sa
 from pydal import DAL
 from pydal.connection import ConnectionPool
+from pydal.helpers.methods import bar_decode_string
 
 from .config import Settings
 from .tables import define_pydal_tables, sqlalchemy_metadata
@@ -178,3 +182,84 @@ class Database:
     def pool_stats(self) -> dict[str, int]:
         idle = len(ConnectionPool.POOLS.get(self.uri, []))
         return {"size": self.pool_size, "idle": idle, "in_use": self._active}
+
+
+# -- plain rows -------------------------------------------------------------------------
+# PyDAL's own parser builds a Row of Rows per record and dispatches every value through its
+# type registry; for a listing of many rows that is most of the request. `select_plain`
+# keeps PyDAL as the query builder (same SQL, same dialects) and only swaps the row
+# processor for one that turns each record into a tuple, converting the few column kinds
+# tables.py uses the way PyDAL's parsers do.
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _to_int(value: Any) -> Any:
+    return None if value is None else int(value)
+
+
+def _to_bool(value: Any) -> Any:
+    # PyDAL's boolean parser: 'T' (CHAR(1), tables.py), a driver True, or text from 't'.
+    if value is None:
+        return None
+    return value == "T" or str(value)[:1].lower() == "t"
+
+
+def _list_converter() -> Callable[[Any], Any]:
+    decoded: dict[str, list[str]] = {}  # one select: the same few encodings repeat
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            return list(value)
+        items = decoded.get(value)
+        if items is None:
+            items = decoded[value] = bar_decode_string(value)
+        return list(items)
+
+    return convert
+
+
+def _datetime_converter(adapter: Any) -> Callable[[Any], Any]:
+    pydal_parse = adapter.parser.registered["datetime"]
+
+    def convert(value: Any) -> Any:
+        if value is None or isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and len(value) == 19:
+            # How PyDAL writes them on SQLite: 'YYYY-MM-DD HH:MM:SS'.
+            return datetime.fromisoformat(value)
+        return pydal_parse(value, "datetime")  # anything else: PyDAL's own reading
+
+    return convert
+
+
+def _converter(field: Any, adapter: Any) -> Callable[[Any], Any]:
+    kind = getattr(field, "type", None)
+    if not isinstance(kind, str):
+        return _as_is
+    if kind in ("id", "integer", "bigint") or kind.startswith("reference"):
+        return _to_int
+    if kind == "boolean":
+        return _to_bool
+    if kind == "datetime":
+        return _datetime_converter(adapter)
+    if kind == "list:string":
+        return _list_converter()
+    if kind in ("string", "text"):
+        return _as_is
+    raise TypeError(f"select_plain does not read {kind} columns")
+
+
+def select_plain(dal: Any, query: Any, fields: Sequence[Any], **attributes: Any) -> list[tuple]:
+    """`dal(query).select(*fields, **attributes)` as a list of plain tuples in field order."""
+    adapter = dal._adapter
+    converters = [_converter(field, adapter) for field in fields]
+
+    def processor(rows: Any, _fields: Any, _colnames: Any, **_: Any) -> list[tuple]:
+        return [tuple(f(v) for f, v in zip(converters, row, strict=True)) for row in rows]
+
+    return dal(query).select(*fields, processor=processor, **attributes)

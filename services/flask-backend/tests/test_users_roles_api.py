@@ -28,6 +28,40 @@ def test_user_list_filters_and_pagination(api) -> None:
     assert set(bad.get_json()["error"]["details"]["fields"]) == {"per_page", "status"}
 
 
+def test_user_list_items_match_the_user_view(api) -> None:
+    """The listing reads its rows and roles its own (cheaper) way: every item of every
+    page, under every filter, is what GET /users/<id> answers for that user — including
+    pages whose users are interleaved with users the filter leaves out."""
+    admin = api.admin_token()
+    role_sets = (["viewer"], ["maintainer", "viewer"], [], ["admin"], ["maintainer"])
+    for index in range(10):
+        api.create_user(admin, f"mixed{index}@example.com", role_sets[index % len(role_sets)])
+    listed = api.call("GET", "/api/v1/users?per_page=100", admin).get_json()["data"]
+    off = next(u for u in listed if u["email"] == "mixed6@example.com")
+    api.call("PATCH", f"/api/v1/users/{off['id']}", admin, json={"active": False})
+    api.login("mixed3@example.com", "password1")  # a last_login_at and login_count
+
+    seen: set[int] = set()
+    for filters in ("", "role=viewer", "role=maintainer", "status=active", "q=MIXED1"):
+        pages = []
+        for page in (1, 2, 3):
+            reply = api.call("GET", f"/api/v1/users?per_page=2&page={page}&{filters}", admin)
+            assert reply.status_code == 200
+            pages.extend(reply.get_json()["data"])
+        for item in pages:
+            view = api.call("GET", f"/api/v1/users/{item['id']}", admin).get_json()["data"]
+            assert item == view
+            seen.add(item["id"])
+        ids = [item["id"] for item in pages]
+        assert ids == sorted(ids) and len(ids) == len(set(ids))
+    by_roles = {tuple(u["roles"]) for u in listed}
+    assert {(), ("viewer",), ("maintainer", "viewer"), ("admin",)} <= by_roles
+    maintainers = api.call("GET", "/api/v1/users?role=maintainer&per_page=100", admin)
+    assert all("maintainer" in u["roles"] for u in maintainers.get_json()["data"])
+    assert maintainers.get_json()["meta"]["total"] == 4
+    assert len(seen) > 6
+
+
 def test_create_get_patch_delete_user(api) -> None:
     admin = api.admin_token()
     user = api.create_user(admin, "Carol@Example.com", ["viewer"])
