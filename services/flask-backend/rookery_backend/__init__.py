@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_security import Security
 from rookery_common.request_id import REQUEST_ID_HEADER, request_id
 
@@ -181,11 +182,34 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
+class _LazyCookieSession(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, minus its cost on the requests that carry no session
+    cookie and leave the session empty (every bearer-token request): Flask builds a signing
+    serializer (a key derivation) to open it and reads six cookie settings to save it."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if not session and not session.modified:
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
+
 def _install_request_lifecycle(app: Flask, database: Database, metrics: Metrics) -> None:
+    app.session_interface = _LazyCookieSession()
+    # Read straight from the WSGI environ: Headers.get builds and catches an exception
+    # for every absent header, and most callers send no request id.
+    request_id_key = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
+
     @app.before_request
     def start_request() -> None:
         # A caller's id when it follows the one rule (rookery_common.request_id), else new.
-        g.request_id = request_id(request.headers.get(REQUEST_ID_HEADER))
+        g.request_id = request_id(request.environ.get(request_id_key))
         g.started = time.perf_counter()
         g.rollback = False
         database.begin_request()

@@ -156,19 +156,31 @@ class Database:
         """Commit (or roll back) and hand the connection back to the pool.
 
         SQLite has no server and no pool: each worker thread keeps its own connection open
-        (reopening it per request costs more than the query), so only the transaction ends.
+        (reopening it per request costs more than the query), so only the transaction ends,
+        when one is open.
         """
         try:
             if self.settings.db_type == "sqlite":
-                if ok:
-                    self.dal.commit()
+                # Python's sqlite3 opens a transaction only before a write: a request that
+                # wrote nothing has nothing to end (no commit call, no lock taken).
+                if self.dal._adapter.connection.in_transaction:
+                    if ok:
+                        self.dal.commit()
+                    else:
+                        self.dal.rollback()
                 else:
-                    self.dal.rollback()
+                    self._forget_aliases()
             else:
+                # A request that ran no query holds no connection: PyDAL returns at once.
                 self.dal.recycle_connection_in_pool_or_close("commit" if ok else "rollback")
         finally:
             with self._active_lock:
                 self._active = max(0, self._active - 1)
+
+    def _forget_aliases(self) -> None:
+        # What DAL.commit/rollback do besides ending the transaction: drop this thread's
+        # table aliases (with_alias) so none outlives the request.
+        object.__getattribute__(self.dal, "_aliased_tables").__dict__.clear()
 
     def ping(self) -> bool:
         try:

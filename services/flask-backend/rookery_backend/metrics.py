@@ -48,6 +48,7 @@ class Metrics:
         # Collectors that read this process's own state (never written to the shared dir)
         self.local = CollectorRegistry(auto_describe=True)
         self.shared_dir = multiprocess_dir()
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "http_requests",
             "HTTP requests handled",
@@ -84,8 +85,19 @@ class Metrics:
         self.local.register(PoolCollector(stats))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.duration.labels(method, route).observe(seconds)
+        # The labelled children, kept: `labels()` validates and locks on every call, and
+        # a route/method/status set is small (the route table times a few statuses).
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.duration.labels(method, route),
+            )
+            if len(self._children) < 4096:  # odd methods from clients: not kept
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         if self.shared_dir is None:
