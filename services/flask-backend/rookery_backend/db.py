@@ -14,6 +14,7 @@ from urllib.parse import quote_plus
 
 import sqlalchemy as sa
 from pydal import DAL
+from pydal._globals import THREAD_LOCAL
 from pydal.connection import ConnectionPool
 from pydal.helpers.methods import bar_decode_string
 
@@ -21,6 +22,10 @@ from .config import Settings
 from .tables import define_pydal_tables, sqlalchemy_metadata
 
 log = logging.getLogger("rookery.db")
+
+
+# A pooled connection idle longer than this is tested (SELECT 1) before a request uses it.
+POOL_TEST_AFTER = 2.0
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -128,8 +133,9 @@ class Database:
     """One PyDAL handle shared by every thread; each thread gets its own connection lazily
     (PyDAL keeps connections in thread-local storage) and gives it back in end_request."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.clock = clock
         self.uri = pydal_uri(settings)
         folder = settings.data_dir / "pydal"
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,6 +150,10 @@ class Database:
             attempts=1,
         )
         define_pydal_tables(self.dal)
+        # id(connection) -> when end_request put it back in the pool (see _test_when_idle)
+        self._returned_at: dict[int, float] = {}
+        if pool_size:
+            self._test_when_idle(self.dal._adapter)
         self._active = 0
         self._active_lock = threading.Lock()
         self.end_request(ok=True)
@@ -172,10 +182,37 @@ class Database:
                     self._forget_aliases()
             else:
                 # A request that ran no query holds no connection: PyDAL returns at once.
+                adapter = self.dal._adapter
+                held = getattr(THREAD_LOCAL, adapter._connection_uname_, None)
                 self.dal.recycle_connection_in_pool_or_close("commit" if ok else "rollback")
+                if held is not None and self.pool_size:
+                    # Kept or closed: a closed one's id could only come back on a new
+                    # connection, which was tested when it was made.
+                    if len(self._returned_at) > 4 * self.pool_size + 64:
+                        self._returned_at.clear()
+                    self._returned_at[id(held)] = self.clock()
         finally:
             with self._active_lock:
                 self._active = max(0, self._active - 1)
+
+    def _test_when_idle(self, adapter: Any) -> None:
+        """PyDAL tests every connection it takes from the pool with a `SELECT 1` round trip.
+        Keep that test for connections that sat idle (a server restart or an idle timeout
+        shows there) and skip it for one put back less than POOL_TEST_AFTER seconds ago,
+        which under load is every one. Should a connection die inside that window anyway,
+        its request answers the API's 503 database_unavailable and PyDAL drops it."""
+        test = adapter.test_connection
+        returned = self._returned_at
+        clock = self.clock
+
+        def test_connection() -> None:
+            # set_connection has made it this thread's connection before testing it.
+            connection = getattr(THREAD_LOCAL, adapter._connection_uname_, None)
+            at = returned.pop(id(connection), None)
+            if at is None or clock() - at > POOL_TEST_AFTER:
+                test()
+
+        adapter.test_connection = test_connection
 
     def _forget_aliases(self) -> None:
         # What DAL.commit/rollback do besides ending the transaction: drop this thread's
