@@ -3,6 +3,11 @@
 an exception from a step is logged and the loop goes on; after the thread ended,
 `close()` releases what the loop holds (socket, ring, channels).
 
+Failures are logged per state change (logs.StateLog): the first failing step logs one
+warning with its traceback, the retries that follow are only counted, and the first step
+that works again logs one line saying for how long and how often it failed. A database
+outage is then two lines, not a traceback every interval.
+
 Either pass `step=` or subclass and override `step()` (and `close()`)."""
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+
+from .logs import StateLog
 
 __all__ = ["BackgroundLoop"]
 
@@ -33,6 +40,7 @@ class BackgroundLoop:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.state = StateLog(self._log, f"{name}: step")
 
     @property
     def running(self) -> bool:
@@ -70,11 +78,14 @@ class BackgroundLoop:
             pause = self.interval
             try:
                 self.step()
-            except Exception:  # the loop must outlive any single failure
+            except Exception as error:  # the loop must outlive any single failure
                 if self._stop.is_set():
                     return  # stop() closed what the step was using: expected
-                self._log.exception(f"{self.name}: step failed", extra={"loop": self.name})
+                self.state.down(f"{type(error).__name__}: {error}", error, loop=self.name)
                 pause = max(pause, self._error_pause)
+            else:
+                if self.state.is_down:
+                    self.state.up(loop=self.name)
             if pause > 0 and not self._stop.is_set():
                 self._wake.wait(pause)
                 self._wake.clear()

@@ -37,6 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from rookery_common.logs import StateLog
 
 from .keys import derive_key
 from .tables import SERVICE_LEASES
@@ -381,11 +382,17 @@ class LeaseKeeper:
             log.exception("stopping the leased job failed")
 
     def _run(self) -> None:
+        # One line when the keeper starts failing (the database is away) and one when it
+        # works again, not a traceback every interval.
+        state = StateLog(log, f"lease keeper ({self.lease.name})")
         while not self._stop.is_set():
             try:
                 self.step()
-            except Exception:  # the keeper must outlive any single failure
-                log.exception("lease keeper step failed")
+            except Exception as error:  # the keeper must outlive any single failure
+                state.down(f"{type(error).__name__}: {error}", error)
+            else:
+                if state.is_down:
+                    state.up()
             self._stop.wait(self.interval)
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -26,9 +26,15 @@ import sqlalchemy as sa
 from rookery_common.background import BackgroundLoop
 
 from .lease import Lease
+from .packet_link.rule_publisher import applied
 
 log = logging.getLogger("rookery.rules")
-POLL = 0.25  # seconds between the holder's looks at the rule-set version
+# Seconds between the holder's looks at the rule-set version: a write through another
+# worker waits about this long before its publish starts (two one-row reads per look).
+POLL = 0.05
+# Up to this long the holder's step waits for the publish it asked for, so its status is
+# reported the moment it lands instead of one POLL later.
+REPORT_WAIT = 1.0
 VIEW_POLL = 0.05  # seconds between a waiting writer's looks at the reported status
 MOMENTS = ("last_publish_at", "last_contact_at")
 
@@ -76,7 +82,7 @@ class PublisherReporter:
         wanted = self.lease.wanted()
         if version != self._seen_version or wanted != self._seen_wanted:
             self._seen_version, self._seen_wanted = version, wanted
-            self.publisher.notify(version, request_id=wanted or None)
+            self.publisher.notify(version, wait=REPORT_WAIT, request_id=wanted or None)
         report = _encode(self.publisher.status(version)["targets"])
         if report != self._reported and self.lease.report(report):
             self._reported = report
@@ -144,7 +150,7 @@ class SharedPublisherView:
         deadline = self._monotonic() + wait
         while True:
             targets = self._targets()
-            if all(t["applied_version"] == version for t in targets):
+            if applied(targets, version):  # this version, or a later one containing it
                 return True
             if all(t["breaker_state"] == "open" for t in targets):
                 return False  # nobody reachable: do not make the writer wait
@@ -154,7 +160,7 @@ class SharedPublisherView:
 
     def status(self, desired_version: int) -> dict[str, object]:
         targets = self._targets()
-        in_sync = all(t["applied_version"] == desired_version for t in targets)
+        in_sync = applied(targets, desired_version)
         return {
             "desired_version": desired_version,
             "state": "in_sync" if in_sync else "pending",

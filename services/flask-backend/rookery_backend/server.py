@@ -311,7 +311,6 @@ def run_publisher(settings: Settings, verbose: int, index: int) -> None:
     stop = _child_setup(verbose)
     from . import create_app
     from .lease import PUBLISHER_LEASE, Lease, LeaseKeeper, lease_engine
-    from .packet_link.link import PacketLink
     from .publisher_share import PublisherReporter
 
     app = create_app(settings, initialise=False)
@@ -319,10 +318,9 @@ def run_publisher(settings: Settings, verbose: int, index: int) -> None:
     engine = lease_engine(settings)
     lease = Lease(engine, PUBLISHER_LEASE, settings.publisher_lease_ttl)
     running: list[Any] = []  # the link and its reporter of the current term
-    spare = [svc.packet_link]  # a stopped link cannot start again: one per term
+    link = svc.packet_link  # stopped when a term ends, started again by the next one
 
     def acquired() -> None:
-        link = spare.pop() if spare else PacketLink(settings, svc.database)
         with app.app_context():
             link.provision_service_key(svc.datastore)
         lease.share(link.credential.key, settings.secret_key)
@@ -348,6 +346,7 @@ def run_publisher(settings: Settings, verbose: int, index: int) -> None:
     keeper.start()
     stop.wait()
     keeper.stop()
+    link.close()
 
 
 @dataclass(slots=True)
