@@ -200,6 +200,29 @@ def test_shared_publisher_view_waits_for_the_holders_report() -> None:
     assert wanted[-1] == "version-8" and ticks[0] >= 0.5
 
 
+def test_shared_publisher_view_counts_a_later_version_as_applied() -> None:
+    """A write overtaken while it waits (the holder coalesced it into a later version)
+    is applied with that version: the writer is answered at once, not after its wait."""
+    import json
+
+    from rookery_backend.publisher_share import SharedPublisherView
+
+    later = json.dumps(
+        [{"target": "p:1", "applied_version": 9}, {"target": "p:2", "applied_version": 8}]
+    )
+    ticks = [0.0]
+
+    def sleep(seconds: float) -> None:
+        ticks[0] += seconds
+
+    view = SharedPublisherView(
+        [Target("p:1"), Target("p:2")], lambda: later, lambda _: None, lambda: ticks[0], sleep
+    )
+    assert view.notify(7, wait=1.0) and ticks[0] == 0.0
+    assert view.status(8)["state"] == "in_sync"  # every target runs 8 or later
+    assert view.status(9)["state"] == "pending"  # p:2 does not run 9 yet
+
+
 def test_shared_publisher_view_does_not_wait_when_every_target_is_down() -> None:
     import json
 
