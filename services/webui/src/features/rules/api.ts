@@ -43,14 +43,45 @@ async function write<T>(method: "post" | "patch" | "delete" | "put", url: string
   return { data: res.data?.data, meta: (res.data?.meta ?? {}) as WriteMeta };
 }
 
+/** The largest page GET /rules serves. */
+export const RULES_PAGE = 1000;
+const READ_ATTEMPTS = 3;
+
+export interface RuleSetPage {
+  data: Rule[];
+  meta?: Record<string, unknown>;
+}
+
+/**
+ * The whole rule set, in order: the table reorders by rule id, so it needs every rule,
+ * read a page of RULES_PAGE at a time. Pages that come from different versions (a write
+ * landed between two requests) are not joined: the read starts over, a few times at most.
+ */
+export async function readRuleSet(fetchPage: (page: number) => Promise<RuleSetPage>): Promise<{ rules: Rule[]; meta: RuleSetMeta }> {
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    const first = await fetchPage(1);
+    const meta = (first.meta ?? {}) as RuleSetMeta;
+    const rules = [...first.data];
+    const total = meta.total ?? rules.length;
+    let sameVersion = true;
+    for (let page = 2; rules.length < total; page++) {
+      const next = await fetchPage(page);
+      if ((next.meta as RuleSetMeta | undefined)?.version !== meta.version) {
+        sameVersion = false;
+        break;
+      }
+      if (!next.data.length) break;
+      rules.push(...next.data);
+    }
+    if (sameVersion) return { rules: rules.sort((a, b) => a.position - b.position), meta };
+  }
+  throw new Error("The rule set kept changing while it was being read; try again.");
+}
+
 export function useRules() {
   return useQuery({
     queryKey: ["rules"],
-    queryFn: async () => {
-      const res = await getPage<Rule[]>("/rules", { per_page: 1000 });
-      const rules = [...res.data].sort((a, b) => a.position - b.position);
-      return { rules, meta: (res.meta ?? {}) as RuleSetMeta };
-    },
+    queryFn: () => readRuleSet((page) => getPage<Rule[]>("/rules", { page, per_page: RULES_PAGE })),
   });
 }
 
