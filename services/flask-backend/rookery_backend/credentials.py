@@ -59,6 +59,10 @@ class CredentialCheck:
         return self.principal is not None
 
 
+# Past this fraction of PRINCIPAL_CACHE_TTL, one caller refreshes an entry (PrincipalCache).
+REFRESH_AHEAD = 0.8
+
+
 class PrincipalCache:
     """Remembers valid credentials for a short time (PRINCIPAL_CACHE_TTL seconds), so a
     client calling again with the same token skips the signature check and the account
@@ -66,7 +70,9 @@ class PrincipalCache:
     made here apply at once. The cache is per worker process: in every other worker and
     replica a revocation, deactivation or role change applies within the TTL — the bound
     (PRINCIPAL_CACHE_TTL, 2 s by default). Expiry is
-    checked on every hit. A TTL of 0 turns it off. `clock` measures the TTL; `wall_clock`
+    checked on every hit. Past REFRESH_AHEAD of the TTL, the next caller gets a miss and
+    checks the credential again while later callers still get the entry (never past the
+    TTL). A TTL of 0 turns it off. `clock` measures the TTL; `wall_clock`
     (unix seconds) is compared with the credential's own expiry."""
 
     def __init__(
@@ -81,6 +87,7 @@ class PrincipalCache:
         self.clock = clock
         self.wall_clock = wall_clock
         self._entries: dict[str, tuple[float, Principal]] = {}
+        self._refreshing: dict[str, float] = {}  # token -> when one caller went to refresh it
         self._lock = threading.Lock()
 
     def get(self, token: str) -> Principal | None:
@@ -91,11 +98,19 @@ class PrincipalCache:
             return None
         stored_at, principal = entry
         now = self.clock()
-        if now - stored_at > self.ttl or (
-            principal.expires_at and principal.expires_at <= self.wall_clock()
-        ):
+        age = now - stored_at
+        if age > self.ttl or (principal.expires_at and principal.expires_at <= self.wall_clock()):
             self._entries.pop(token, None)
+            self._refreshing.pop(token, None)
             return None
+        if age > self.ttl * REFRESH_AHEAD and token not in self._refreshing:
+            # Refresh ahead: one caller checks the credential again (a miss for it) while
+            # the others keep the entry until its TTL, so a client's requests do not all
+            # miss at once when it ends, and a slow database stalls one request, not all.
+            with self._lock:
+                if token not in self._refreshing:
+                    self._refreshing[token] = now
+                    return None
         # A private copy: views may change their principal's user before saving it.
         # (By hand: copy.copy goes through __reduce_ex__, five times slower, every request.)
         source = principal.user
@@ -110,11 +125,14 @@ class PrincipalCache:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
+                self._refreshing.clear()
             self._entries[token] = (self.clock(), principal)
+            self._refreshing.pop(token, None)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._refreshing.clear()
 
 
 def validate_credential(

@@ -86,3 +86,29 @@ def test_cached_key_stops_at_revocation(api) -> None:
         assert api.call("GET", "/api/v1/users", created["key"]).status_code == 200
     api.call("DELETE", f"/api/v1/apikeys/{created['id']}", admin)
     assert api.call("GET", "/api/v1/users", created["key"]).status_code == 401
+
+
+def test_one_caller_refreshes_ahead_of_the_ttl_the_others_keep_the_entry() -> None:
+    clock = FakeClock()
+    cache = PrincipalCache(
+        ttl_seconds=2, clock=lambda: clock.monotonic, wall_clock=lambda: clock.wall
+    )
+    cache.put("t", principal(int(clock.wall) + 60))
+    clock.advance(1.5)
+    assert cache.get("t") is not None  # before REFRESH_AHEAD of the TTL: a plain hit
+    clock.advance(0.2)  # 1.7 s: past 80 %
+    assert cache.get("t") is None  # this caller checks the credential again...
+    assert cache.get("t") is not None  # ...the next ones keep the entry meanwhile
+    assert cache.get("t") is not None
+    clock.advance(0.31)  # 2.01 s: never past the TTL, refreshed or not
+    assert cache.get("t") is None
+    assert cache.get("t") is None
+
+    cache.put("u", principal(int(clock.wall) + 60))
+    clock.advance(1.7)
+    assert cache.get("u") is None  # the refresher...
+    cache.put("u", principal(int(clock.wall) + 60))  # ...put a fresh entry
+    clock.advance(1.5)
+    assert cache.get("u") is not None  # 3.2 s after the first put, 1.5 s after the second
+    clock.advance(0.2)
+    assert cache.get("u") is None  # and the next refresh is due again
