@@ -349,6 +349,28 @@ def run_publisher(settings: Settings, verbose: int, index: int) -> None:
     link.close()
 
 
+def refuse_taken_ports(host: str, ports: list[int]) -> None:
+    """ConfigError when another process listens on one of `ports`. The workers' sockets
+    (and gRPC's) set SO_REUSEPORT, which would let a second flask-backend on the same port
+    start without a word and take a share of the connections; a plain bind, without
+    SO_REUSEPORT, is refused while any socket listens there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for port in ports:
+        if not port:
+            continue  # the kernel picks a free one
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"port {port} on {host} is not free ({error.strerror}): is another"
+                " flask-backend (or something else) already listening there?"
+            ) from None
+        finally:
+            probe.close()
+
+
 @dataclass(slots=True)
 class Child:
     role: str
@@ -424,6 +446,8 @@ class Supervisor:
 
         self.metrics_base = os.environ.pop(MULTIPROC_ENV, None) or None
         values.ValueClass = values.get_value_class()
+        ports = [settings.http_port] + ([settings.grpc_port] if settings.grpc_enabled else [])
+        refuse_taken_ports(settings.http_host, ports)
         prepare_database(settings)
         workers = worker_count(settings)
         config = hypercorn_config(settings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,12 +85,12 @@ def served(tmp_path: Path):
         )
     except NotHealthy as error:
         pytest.fail(str(error))
-    yield f"http://127.0.0.1:{port}", process, log_path, metrics_root
+    yield f"http://127.0.0.1:{port}", process, log_path, metrics_root, env
     stop_process(process)
 
 
 def test_workers_restart_add_up_and_stop(served) -> None:
-    base, process, log_path, metrics_root = served
+    base, process, log_path, metrics_root, env = served
     pids = _children(log_path)
     assert sorted(pids) == ["grpc-0", "http-0", "http-1", "publisher-0"]
     run_dirs = list(metrics_root.iterdir())
@@ -119,6 +120,19 @@ def test_workers_restart_add_up_and_stop(served) -> None:
         assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
     assert wait_until(lambda: "http-0 exited (-9); starting it again" in log_path.read_text(), 10)
     assert process.poll() is None
+
+    # A second flask-backend on the same ports is refused, not let in to take a share of
+    # the connections (the workers' sockets set SO_REUSEPORT, which would allow it).
+    second = subprocess.run(
+        [sys.executable, "-m", "rookery_backend", "serve"],
+        cwd=SERVICE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2, second.stderr
+    assert f"port {env['HTTP_PORT']} on 127.0.0.1 is not free" in second.stderr + second.stdout
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
