@@ -103,8 +103,17 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(500, "internal_error", "internal server error")
 
 
+OUTAGE_CLASSES = ("OperationalError", "InterfaceError")
+DRIVERS = ("sqlite3", "psycopg2", "pymysql")
+
+
 def is_database_outage(error: BaseException) -> bool:
-    """Connection-level driver errors (sqlite3, psycopg2 and pymysql all name them so)."""
-    return type(error).__name__ in ("OperationalError", "InterfaceError") and (
-        type(error).__module__.split(".")[0] in ("sqlite3", "psycopg2", "pymysql")
+    """Connection-level driver errors: sqlite3, psycopg2 and pymysql all name them
+    OperationalError or InterfaceError, and psycopg2 raises subclasses of those (AdminShutdown
+    when the server restarts, QueryCanceled on a statement timeout). An error SQLAlchemy
+    wraps is judged by the driver's error inside it."""
+    error = getattr(error, "orig", None) or error
+    return any(
+        cls.__name__ in OUTAGE_CLASSES and cls.__module__.split(".")[0] in DRIVERS
+        for cls in type(error).__mro__
     )

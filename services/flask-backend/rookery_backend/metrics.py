@@ -23,6 +23,10 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+HTTP_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
+
 class PoolCollector:
     def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
         self.stats = stats
@@ -87,6 +91,10 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         # The labelled children, kept: `labels()` validates and locks on every call, and
         # a route/method/status set is small (the route table times a few statuses).
+        # A method outside HTTP's own is OTHER: any token a client sends would otherwise
+        # be a new series (a file per worker in multiprocess mode, read by every scrape).
+        if method not in HTTP_METHODS:
+            method = "OTHER"
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:
@@ -94,8 +102,7 @@ class Metrics:
                 self.requests.labels(method, route, str(status)),
                 self.duration.labels(method, route),
             )
-            if len(self._children) < 4096:  # odd methods from clients: not kept
-                self._children[key] = children
+            self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
 

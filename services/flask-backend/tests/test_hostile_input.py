@@ -450,3 +450,40 @@ def test_a_body_over_the_limit_is_the_apis_413_from_the_real_server(server) -> N
         assert error["code"] == "payload_too_large" and error["details"]["max_bytes"] > 0
     # The server is fine afterwards.
     assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+
+
+# -- made-up HTTP methods ----------------------------------------------------------------------
+def test_made_up_methods_do_not_grow_the_metrics(server) -> None:  # noqa: F811
+    """Any method token a client sends is counted as OTHER: one series each would be a new
+    file per worker (multiprocess metrics) that every scrape reads."""
+    base, _process, _log = server
+    tokens = [f"X{i}{'Z' * 2000}" for i in range(20)]
+    for token in tokens:
+        reply = requests.request(token, f"{base}/api/v1/users", timeout=10)
+        assert 400 <= reply.status_code < 500
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    assert "ZZZZ" not in text
+    assert 'method="OTHER"' in text
+
+
+def test_driver_errors_that_mean_an_outage_are_recognised_through_subclasses() -> None:
+    import sqlite3
+
+    import psycopg2.errors
+    import pymysql
+    import sqlalchemy.exc
+    from rookery_backend.errors import is_database_outage
+
+    outages = [
+        sqlite3.OperationalError("database is locked"),
+        pymysql.err.OperationalError(2013, "Lost connection"),
+        psycopg2.errors.AdminShutdown("terminating connection due to administrator command"),
+        psycopg2.errors.QueryCanceled("canceling statement due to statement timeout"),
+        psycopg2.InterfaceError("connection already closed"),
+    ]
+    for error in outages:
+        assert is_database_outage(error), error
+        wrapped = sqlalchemy.exc.OperationalError("SELECT 1", {}, error)
+        assert is_database_outage(wrapped), wrapped
+    for error in (psycopg2.errors.UniqueViolation("duplicate"), ValueError("x"), OSError()):
+        assert not is_database_outage(error), error
