@@ -85,9 +85,17 @@ def setup_logging(
     return handler
 
 
+# What tells one request's line from the next one's, not one event from another.
+_CORRELATION = frozenset(("request_id", "trace_id", "span_id"))
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
 class RepeatFilter(logging.Filter):
     """Rate-limits identical records of `level` and above: records are identical when they
-    share logger, level, message template and exception type. The first passes; the
+    share logger, level, message (as formatted), exception type and extra fields other
+    than request and trace ids. So a flood of one refused request's error is one line,
+    while two users' reset mails (logged when no mail server is set) or two targets'
+    refusals stay two lines. The first passes; the
     repeats within `interval` seconds are counted and dropped; the first one after the
     interval passes with `repeated` = how many were dropped since the last line. Lower
     levels (a request's INFO line) always pass. `clock` is injectable for tests."""
@@ -111,7 +119,14 @@ class RepeatFilter(logging.Filter):
         if record.levelno < self.level:
             return True
         exc_type = record.exc_info[0] if record.exc_info else None
-        key = (record.name, record.levelno, str(record.msg), exc_type)
+        extras = tuple(
+            sorted(
+                (name, repr(value))
+                for name, value in vars(record).items()
+                if name not in _RECORD_FIELDS and name not in _CORRELATION
+            )
+        )
+        key = (record.name, record.levelno, record.getMessage(), exc_type, extras)
         now = self._clock()
         with self._lock:
             seen = self._seen.get(key)

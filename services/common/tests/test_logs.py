@@ -128,6 +128,26 @@ def test_repeats_are_told_apart_and_info_lines_always_pass() -> None:
     assert all(quiet.filter(line) for line in info)
 
 
+def test_repeats_are_events_not_templates() -> None:
+    """Lines that share a template but not their facts are different events: the reset
+    link written for one user must not hide the next user's, nor target A's refusal
+    target B's. A request id or trace id alone does not make a line new."""
+    quiet = RepeatFilter(interval=10.0, clock=FakeClock())
+
+    def line(msg: str, args: tuple = (), **extra: str) -> logging.LogRecord:
+        return logging.makeLogRecord(
+            {"name": "svc.mail", "levelno": logging.WARNING, "msg": msg, "args": args, **extra}
+        )
+
+    assert quiet.filter(line("reset link", to="a@example.com"))
+    assert quiet.filter(line("reset link", to="b@example.com"))
+    assert quiet.filter(line("refused by %s", ("target-a",)))
+    assert quiet.filter(line("refused by %s", ("target-b",)))
+    assert quiet.filter(line("database unavailable", request_id="r1", trace_id="t1"))
+    assert not quiet.filter(line("database unavailable", request_id="r2", trace_id="t2"))
+    assert not quiet.filter(line("reset link", to="a@example.com"))
+
+
 def test_repeats_keep_a_bounded_memory() -> None:
     quiet = RepeatFilter(interval=10.0, clock=FakeClock(), max_keys=8)
     for n in range(100):
