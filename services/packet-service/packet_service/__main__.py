@@ -8,9 +8,7 @@ import signal
 import sys
 
 from packet_service import service_version
-from packet_service.config import ConfigError, ServiceConfig
 from packet_service.logs import configure_logging
-from packet_service.tracing import setup_tracing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +47,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve() -> int:
+    # Imported here, not at the top: the settings model (pydantic) and tracing are the
+    # service's, and cost `ingest` a fifth of a second at start-up.
+    from packet_service.config import ConfigError, ServiceConfig
     from packet_service.rules import RuleSetError
     from packet_service.service import PacketServiceApp
+    from packet_service.tracing import setup_tracing
 
     log = logging.getLogger("packet_service")
     traced = setup_tracing(service_version())  # no interceptor when tracing is off

@@ -4,8 +4,7 @@ trace ids when tracing is on; -v/-vv/-vvv raise the verbosity."""
 from __future__ import annotations
 
 from rookery_common.logs import setup_logging
-
-from packet_service.tracing import add_trace_ids
+from rookery_common.tracing import add_trace_ids
 
 
 def configure_logging(verbosity: int) -> None:
