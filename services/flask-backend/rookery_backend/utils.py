@@ -15,7 +15,9 @@ def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z; naive datetimes are UTC (that is how they are stored)."""
     if moment is None:
         return None
-    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:  # the stored kind: no time zone arithmetic needed
+        return moment.isoformat() + "Z"
+    aware = moment.astimezone(UTC)
     return aware.isoformat().replace("+00:00", "Z")
 
 

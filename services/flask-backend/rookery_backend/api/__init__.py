@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import ApiError, validation_error
@@ -144,6 +144,11 @@ def check_path(values: dict[str, Any]) -> None:
         )
 
 
+def _compact_json(value: Any) -> bytes:
+    """As jsonify writes it (app.json: compact, keys in their order)."""
+    return current_app.json.dumps(value).encode()  # type: ignore[no-any-return]
+
+
 @functools.cache
 def _list_adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
@@ -158,8 +163,15 @@ def respond(
 ) -> Any:
     if model is not None:
         if isinstance(data, list):
+            # A list straight to JSON bytes: pydantic's serializer is several times faster
+            # than dumping to Python values and then encoding those again.
             adapter = _list_adapter(model)
-            data = adapter.dump_python(adapter.validate_python(data), mode="json")
+            encoded = adapter.dump_json(adapter.validate_python(data))
+            tail = b"}" if meta is None else b',"meta":' + _compact_json(meta) + b"}"
+            response = current_app.response_class(
+                b'{"data":' + encoded + tail, status=status, mimetype="application/json"
+            )
+            return response
         else:
             data = model.model_validate(data).model_dump(mode="json")
     body: dict[str, Any] = {"data": data}
