@@ -24,7 +24,7 @@ def test_a_pooled_connection_is_tested_only_after_sitting_idle(make_settings, ba
 
     def one_request() -> None:
         database.begin_request()
-        assert database.dal.executesql("SELECT 2") == [(2,)]
+        assert [tuple(row) for row in database.dal.executesql("SELECT 2")] == [(2,)]
         database.end_request(ok=True)
 
     one_request()  # puts a connection back in the pool at t=1000
