@@ -276,11 +276,17 @@ class Lease:
             ).scalar()
 
     def reported(self) -> str | None:
+        """The holder's status text while its lease lasts; None once it expired: a dead
+        holder's last report would otherwise read as the targets' state for good (a
+        packet-service restarted since then would still show the old version applied)."""
         table = LEASES
         with self.engine.begin() as connection:
-            return connection.execute(
-                sa.select(table.c.status).where(table.c.name == self.name)
-            ).scalar()
+            row = connection.execute(
+                sa.select(table.c.status, table.c.expires_at).where(table.c.name == self.name)
+            ).first()
+        if row is None or row.expires_at is None or row.expires_at < self.clock():
+            return None
+        return row.status
 
     def shared(self, secret: str) -> str | None:
         """What the current holder shared (None when nothing, or it does not unseal)."""

@@ -190,29 +190,49 @@ class DatabaseThrottleStore:
     ) -> float:
         self._cleanup(now, window)
         buckets = [_bucket(key) for key in keys]
+        # Already over a limit: refused with a read alone. A flood from one address then
+        # costs no writes (the insert-then-count below still decides every admission, so
+        # racing attempts cannot slip through).
+        with self.engine.begin() as connection:
+            wait = self._wait(connection, buckets, limits, now, window, [None] * len(buckets))
+        if wait > 0:
+            return wait
         mine: list[int] = []
         with self.engine.begin() as connection:
             for bucket in buckets:
                 result = connection.execute(EVENTS.insert().values(bucket=bucket, seen_at=now))
                 mine.append(int(result.inserted_primary_key[0]))
-        wait = 0.0
         with self.engine.begin() as connection:
-            for bucket, limit, own in zip(buckets, limits, mine, strict=True):
-                # The `limit` latest other attempts in the window, latest first.
-                others = connection.execute(
-                    sa.select(EVENTS.c.seen_at)
-                    .where(
-                        (EVENTS.c.bucket == bucket)
-                        & (EVENTS.c.seen_at > now - window)
-                        & (EVENTS.c.id != own)
-                    )
-                    .order_by(EVENTS.c.seen_at.desc())
-                    .limit(limit)
-                ).all()
-                if len(others) >= limit:
-                    wait = max(wait, others[limit - 1].seen_at + window - now)
+            wait = self._wait(connection, buckets, limits, now, window, mine)
             if wait > 0:
                 connection.execute(EVENTS.delete().where(EVENTS.c.id.in_(mine)))
+        return wait
+
+    @staticmethod
+    def _wait(
+        connection: sa.Connection,
+        buckets: list[str],
+        limits: tuple[int, ...],
+        now: float,
+        window: float,
+        own: list[int] | list[None],
+    ) -> float:
+        """Seconds until every bucket has room, counting the attempts in the window other
+        than this one's own (`own`: its event ids, None before it inserted any)."""
+        wait = 0.0
+        for bucket, limit, own_id in zip(buckets, limits, own, strict=True):
+            condition = (EVENTS.c.bucket == bucket) & (EVENTS.c.seen_at > now - window)
+            if own_id is not None:
+                condition &= EVENTS.c.id != own_id
+            # The `limit` latest other attempts in the window, latest first.
+            others = connection.execute(
+                sa.select(EVENTS.c.seen_at)
+                .where(condition)
+                .order_by(EVENTS.c.seen_at.desc())
+                .limit(limit)
+            ).all()
+            if len(others) >= limit:
+                wait = max(wait, others[limit - 1].seen_at + window - now)
         return wait
 
     def _cleanup(self, now: float, window: float) -> None:

@@ -71,6 +71,19 @@ def test_one_holder_at_a_time_and_take_over_after_expiry(engine) -> None:
     assert not a.try_acquire()  # the old holder learns it lost
 
 
+def test_a_report_is_read_only_while_its_holders_lease_lasts(engine) -> None:
+    clock = Clock()
+    a, b = pair(engine, clock)
+    assert a.try_acquire()
+    assert a.report('[{"target": "p:1", "applied_version": 4}]')
+    assert b.reported() == '[{"target": "p:1", "applied_version": 4}]'
+    clock.advance(5)
+    assert b.reported() is not None  # still within the 6 s lease
+    clock.advance(1.5)  # the holder died without renewing: its report no longer counts
+    assert b.reported() is None
+    assert not b.report("[]")  # nor can a non-holder write one
+
+
 def test_release_hands_over_at_once_and_only_by_the_holder(engine) -> None:
     clock = Clock()
     a, b = pair(engine, clock)

@@ -165,3 +165,31 @@ def test_racing_attempts_never_exceed_the_limit(store, store_kind: str) -> None:
     # be refused, never both let through.
     assert allowed == 5 if store_kind == "memory" else 1 <= allowed <= 5
     assert all(w >= 1 for w in waits if w)
+
+
+def test_a_refused_flood_writes_nothing(store, store_kind: str) -> None:
+    """Past the limit an attempt is refused by a read alone: a flood from one address does
+    not turn into two write transactions a request."""
+    if store_kind == "memory":
+        pytest.skip("the memory store has no writes to count")
+    import sqlalchemy as sa
+    from rookery_backend.ratelimit import EVENTS
+
+    clock = FakeClock()
+    limiter = LoginRateLimiter(RateLimit(3, 60), clock=clock, store=store)
+    assert [limiter.hit("flood") for _ in range(3)] == [0, 0, 0]
+    statements: list[str] = []
+
+    def spy(conn, cursor, statement, *args) -> None:
+        statements.append(statement.split()[0].upper())
+
+    sa.event.listen(store.engine, "before_cursor_execute", spy)
+    try:
+        waits = [limiter.hit("flood") for _ in range(20)]
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", spy)
+    assert all(w >= 1 for w in waits)
+    assert not {"INSERT", "DELETE", "UPDATE"} & set(statements), statements
+    with store.engine.begin() as connection:
+        rows = connection.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar()
+    assert rows == 3
