@@ -27,6 +27,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SERVICE_DIR = PACKAGE_DIR.parent
 REPO_DIR = SERVICE_DIR.parent.parent
 
+RELEASE_MODES = ("development", "production", "test")
+RELEASE_ALIASES = {"true": "production", "false": "development"}
 DB_TYPES = ("sqlite", "postgresql", "mysql")
 DB_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql"}
 DEFAULT_DB_PORTS = {"postgresql": 5432, "mysql": 3306}
@@ -84,7 +86,7 @@ class Settings(EnvSettings):
     model_config = SettingsConfigDict(frozen=True)
 
     release_mode: Annotated[
-        str, BeforeValidator(one_of("RELEASE_MODE", ("development", "production", "test")))
+        str, BeforeValidator(one_of("RELEASE_MODE", RELEASE_MODES, RELEASE_ALIASES))
     ] = "development"
     version: str = Field(default_factory=read_version, validation_alias="ROOKERY_VERSION")
     http_host: str = "127.0.0.1"
@@ -162,6 +164,15 @@ class Settings(EnvSettings):
     prometheus_job: str = "packet-service"
     prometheus_scrape_interval: float = Field(15.0, ge=0.1, le=3600.0)
     prometheus_timeout: float = Field(5.0, ge=0.1, le=300.0)
+    # licences (licensing/, docs/LICENSING.md): read in production only; a licence installed
+    # through PUT /api/v1/license (kept in the database) wins over these two
+    license_key: str = ""  # the licence text
+    license_file: str = ""  # a file holding the licence text
+    # the Ed25519 public key that verifies licences (PEM text or a PEM file's path);
+    # empty = the key built into the product
+    license_public_key: str = ""
+    # days gated features stay on after a licence expires (warnings meanwhile)
+    license_grace_days: int = Field(14, ge=0, le=365)
 
     @property
     def production(self) -> bool:
