@@ -5,14 +5,14 @@ PY    := $(abspath $(VENV))/bin/python
 export PY
 
 .DEFAULT_GOAL := help
-.PHONY: help install venv proto webui run test lint bench bench-backend bench-packet bench-trio \
+.PHONY: help install venv proto webui oidc-test-provider run test lint bench bench-backend bench-packet bench-trio \
         bench-webui demo api-types \
         marchproxy-config dev test-dbs test-dbs-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-install: venv proto webui ## install everything that is missing (idempotent)
+install: venv proto webui oidc-test-provider ## install everything that is missing (idempotent)
 
 venv: ## create .venv and install the Python services' dependencies
 	@scripts/bootstrap-venv.sh
@@ -22,6 +22,9 @@ proto: venv ## generate Python gRPC code from proto/ into each service
 
 webui: ## install and build the web UI
 	@services/webui/scripts/install.sh
+
+oidc-test-provider: ## install the test OpenID Provider (npm ci when its lock file changed)
+	@scripts/oidc-test-provider/install.sh
 
 run: install ## start all services on loopback with embedded SQLite; Ctrl-C stops them
 	@$(PY) scripts/run_trio.py
