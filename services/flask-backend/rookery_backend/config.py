@@ -164,6 +164,19 @@ class Settings(EnvSettings):
     prometheus_job: str = "packet-service"
     prometheus_scrape_interval: float = Field(15.0, ge=0.1, le=3600.0)
     prometheus_timeout: float = Field(5.0, ge=0.1, le=300.0)
+    # OpenID Connect single sign-on (docs/SSO.md); an empty OIDC_ISSUER turns it off
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_provider_name: str = "SSO"  # the login button's label
+    oidc_role_claim: str = "groups"
+    oidc_role_map: str = ""  # like "rookery-admins:admin,netops:maintainer"
+    oidc_default_role: str = "viewer"  # empty: a user matching no mapping is refused
+    oidc_jit: Flag = True  # create an account at the first sign-on
+    oidc_http_timeout: float = Field(5.0, ge=0.1, le=60.0)  # each call to the provider
+    sso_required: Flag = False  # password login only for SSO_BREAK_GLASS_EMAILS
+    sso_break_glass_emails: str = ""
     # licences (licensing/, docs/LICENSING.md): read in production only; a licence installed
     # through PUT /api/v1/license (kept in the database) wins over these two
     license_key: str = ""  # the licence text
@@ -215,6 +228,26 @@ class Settings(EnvSettings):
             problem = production_secret_problem(self.secret_key)
             if problem:
                 raise ValueError(problem)
+        return self
+
+
+    @model_validator(mode="after")
+    def _sso_rules(self) -> Settings:
+        if self.oidc_issuer:
+            if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.oidc_issuer):
+                raise ValueError("OIDC_ISSUER: expected an http(s) URL like https://idp.example")
+            if not self.oidc_client_id:
+                raise ValueError("OIDC_CLIENT_ID must be set when OIDC_ISSUER is")
+            if "openid" not in self.oidc_scopes.split():
+                raise ValueError("OIDC_SCOPES must include openid")
+        elif self.sso_required:
+            raise ValueError("SSO_REQUIRED=true needs OIDC_ISSUER (nobody could sign in)")
+        for pair in filter(None, (p.strip() for p in self.oidc_role_map.split(","))):
+            value, _, role = pair.rpartition(":")
+            if not value.strip() or not role.strip():
+                raise ValueError(
+                    f"OIDC_ROLE_MAP: expected value:role pairs separated by commas, got {pair!r}"
+                )
         return self
 
 
