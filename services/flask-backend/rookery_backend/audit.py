@@ -14,6 +14,8 @@ EVENTS: tuple[str, ...] = (
     "login_succeeded",
     "login_failed",
     "login_rate_limited",
+    "login_sso",
+    "login_sso_failed",
     "logout",
     "refresh_reuse_detected",
     "password_changed",
