@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, plainFieldMessage } from "./api-error";
+import { ApiError, isFeatureNotLicensed, plainFieldMessage, toApiError } from "./api-error";
+import { AxiosError, AxiosHeaders } from "axios";
 
 const validation = (fields: Record<string, string>, message = "invalid body: " + Object.keys(fields).join(", ")) =>
   new ApiError(422, { code: "validation_error", message, details: { fields } });
@@ -49,5 +50,27 @@ describe("API errors in plain language", () => {
     expect(new ApiError(500, { code: "internal_error", message: "internal server error" }).message).toMatch(/^Something went wrong/);
     // Messages written for people stay as the server wrote them.
     expect(new ApiError(403, { code: "forbidden", message: "you cannot deactivate yourself" }).message).toBe("you cannot deactivate yourself");
+  });
+});
+
+describe("a feature the licence does not include", () => {
+  const body = { code: "feature_not_licensed", message: "single sign-on (sso_oidc) needs the professional or enterprise tier; this licence is community" };
+
+  it("keeps the server's words (they name the feature and the tier) and says who can fix it", () => {
+    const err = new ApiError(403, body);
+    expect(err.message).toBe(
+      "Not included in this installation's licence: Single sign-on (sso_oidc) needs the professional or enterprise tier; this licence is community. An administrator can install a licence that includes it (Administration → Licence).",
+    );
+    expect(err.serverMessage).toBe(body.message);
+    expect(isFeatureNotLicensed(err)).toBe(true);
+    expect(isFeatureNotLicensed(new ApiError(403, { code: "insufficient_scope", message: "x" }))).toBe(false);
+  });
+
+  it("is recognised from any request's 403 answer", () => {
+    const config = { headers: new AxiosHeaders(), url: "/audit/export" };
+    const response = { status: 403, statusText: "FORBIDDEN", headers: {}, config, data: { error: body } };
+    const err = toApiError(new AxiosError("403", AxiosError.ERR_BAD_REQUEST, config, null, response));
+    expect(err.code).toBe("feature_not_licensed");
+    expect(err.message).toMatch(/^Not included in this installation's licence: Single sign-on \(sso_oidc\) needs the professional/);
   });
 });

@@ -102,7 +102,7 @@ export function plainFieldMessage(raw: string, field = ""): string {
 }
 
 /** Plain text for error codes whose server message is meant for programs, not people. */
-const CODE_MESSAGES: Record<string, (e: { status: number; retryAfter: number | null; details: Record<string, unknown> }) => string> = {
+const CODE_MESSAGES: Record<string, (e: { status: number; retryAfter: number | null; details: Record<string, unknown>; serverMessage: string }) => string> = {
   network_error: () => "The server cannot be reached. Check your connection and try again.",
   insufficient_scope: (e) => {
     const need = typeof e.details.required === "string" ? ` (it needs the “${e.details.required}” permission)` : "";
@@ -115,6 +115,9 @@ const CODE_MESSAGES: Record<string, (e: { status: number; retryAfter: number | n
   internal_error: () => "Something went wrong on the server. Try again; if it keeps happening, tell an administrator.",
   database_unavailable: () => "The database is not answering. Try again in a few seconds.",
   method_not_allowed: () => "This action is not available.",
+  // The server's words name the feature and the tier that has it: kept, with what to do.
+  feature_not_licensed: (e) =>
+    `Not included in this installation's licence: ${sentence(e.serverMessage || "this feature is not licensed")} An administrator can install a licence that includes it (Administration → Licence).`,
 };
 
 /** "E-mail: Enter a valid e-mail address. Password: This field is required." */
@@ -200,6 +203,11 @@ export function toApiError(err: unknown): ApiError {
 
 export function errorMessage(err: unknown): string {
   return toApiError(err).message;
+}
+
+/** A 403 for a feature the installed licence does not include (or no longer includes). */
+export function isFeatureNotLicensed(err: ApiError): boolean {
+  return err.status === 403 && err.code === "feature_not_licensed";
 }
 
 /**
