@@ -16,6 +16,7 @@ const UsersPage = lazy(() => import("./features/users/UsersPage"));
 const RolesPage = lazy(() => import("./features/roles/RolesPage"));
 const ApiKeysPage = lazy(() => import("./features/api-keys/ApiKeysPage"));
 const AuditPage = lazy(() => import("./features/audit/AuditPage"));
+const LicensePage = lazy(() => import("./features/license/LicensePage"));
 const ProfilePage = lazy(() => import("./features/profile/ProfilePage"));
 
 /** "/" goes to the first page the user may see. */
@@ -48,6 +49,7 @@ export function App() {
         <Route path="roles" element={guarded(PAGE_SCOPES.roles, <RolesPage />)} />
         <Route path="api-keys" element={guarded(PAGE_SCOPES.apikeys, <ApiKeysPage />)} />
         <Route path="audit" element={guarded(PAGE_SCOPES.audit, <AuditPage />)} />
+        <Route path="license" element={guarded(PAGE_SCOPES.license, <LicensePage />)} />
         <Route path="profile" element={<ProfilePage />} />
         <Route path="*" element={<NotFound />} />
       </Route>

@@ -5,7 +5,7 @@ import { Layout } from "./Layout";
 import { Tabs } from "./Tabs";
 import { useAuthStore } from "../lib/auth-store";
 import { useUiStore } from "../lib/ui-store";
-import { adminUser, installFakeBackend } from "../test/fake-backend";
+import { adminUser, installFakeBackend, viewerUser } from "../test/fake-backend";
 import { renderAt } from "../test/render";
 
 let restore = () => {};
@@ -63,5 +63,72 @@ describe("Layout", () => {
     renderAt("/users", [{ path: "/users", element: <Layout /> }]);
     await waitFor(() => expect(fake.calls.some((c) => c.url === "/rules/status")).toBe(true));
     expect(screen.queryByTestId("deployment-banner")).not.toBeInTheDocument();
+  });
+});
+
+describe("Layout: the licence", () => {
+  const licenceAdmin = { ...adminUser, scopes: [...adminUser.scopes, "license:read", "license:admin"] };
+  const iso = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+  const licence = (over: Record<string, unknown>) => () => ({
+    status: 200,
+    body: {
+      data: {
+        mode: "production", status: "valid", id: "lic-1", customer: "Acme", tier: "professional",
+        features: ["sso_oidc", "audit_export"], features_active: ["sso_oidc", "audit_export"], seats: { used: 2, limit: 10 },
+        issued_at: iso(-300), not_before: iso(-300), expires_at: iso(200), grace_ends_at: iso(214), days_left: 200, warnings: [],
+        ...over,
+      },
+    },
+  });
+  beforeEach(() => useUiStore.getState().setMobileNav(false));
+
+  it("has a Licence entry for those who may read it, and only for them", async () => {
+    restore = installFakeBackend({ "GET /rules/status": status("in_sync"), "GET /license": licence({}) }).restore;
+    useAuthStore.getState().setSession({ accessToken: "t", user: licenceAdmin });
+    const { unmount } = renderAt("/users", [{ path: "/users", element: <Layout /> }]);
+    expect(screen.getByRole("link", { name: "Licence" })).toHaveAttribute("href", "/license");
+    unmount();
+    useAuthStore.getState().setSession({ accessToken: "t", user: adminUser });
+    renderAt("/users", [{ path: "/users", element: <Layout /> }]);
+    expect(screen.queryByRole("link", { name: "Licence" })).not.toBeInTheDocument();
+  });
+
+  it("warns on every page 30 days or less before expiry: what stops, and when", async () => {
+    restore = installFakeBackend({
+      "GET /rules/status": status("in_sync"),
+      "GET /license": licence({ days_left: 12, expires_at: iso(12), grace_ends_at: iso(26) }),
+    }).restore;
+    useAuthStore.getState().setSession({ accessToken: "t", user: licenceAdmin });
+    renderAt("/rules", [{ path: "/rules", element: <Layout /> }]);
+    const banner = await screen.findByTestId("license-banner");
+    expect(banner).toHaveTextContent(/The Rookery licence expires in 12 days, on .+\. Single sign-on \(OpenID Connect\) and Audit log export keep working for a grace period, then stop on .+\./);
+    expect(banner).toHaveAttribute("role", "status");
+    expect(screen.getByRole("link", { name: "Licence details" })).toHaveAttribute("href", "/license");
+  });
+
+  it("warns in the grace period and once expired", async () => {
+    restore = installFakeBackend({
+      "GET /rules/status": status("in_sync"),
+      "GET /license": licence({ status: "expired", days_left: 0, features_active: [], expires_at: iso(-30), grace_ends_at: iso(-16) }),
+    }).restore;
+    useAuthStore.getState().setSession({ accessToken: "t", user: licenceAdmin });
+    renderAt("/rules", [{ path: "/rules", element: <Layout /> }]);
+    expect(await screen.findByTestId("license-banner")).toHaveTextContent(/has expired .*: Single sign-on \(OpenID Connect\) and Audit log export are off/);
+  });
+
+  it("shows no banner far from expiry, and never asks without license:read", async () => {
+    const fake = installFakeBackend({ "GET /rules/status": status("in_sync"), "GET /license": licence({}) });
+    restore = fake.restore;
+    useAuthStore.getState().setSession({ accessToken: "t", user: licenceAdmin });
+    const { unmount } = renderAt("/rules", [{ path: "/rules", element: <Layout /> }]);
+    await waitFor(() => expect(fake.calls.some((c) => c.url === "/license")).toBe(true));
+    expect(screen.queryByTestId("license-banner")).not.toBeInTheDocument();
+    unmount();
+    fake.calls.length = 0;
+    useAuthStore.getState().setSession({ accessToken: "t", user: viewerUser });
+    renderAt("/rules", [{ path: "/rules", element: <Layout /> }]);
+    await waitFor(() => expect(fake.calls.some((c) => c.url === "/rules/status")).toBe(true));
+    expect(fake.calls.some((c) => c.url === "/license")).toBe(false);
+    expect(screen.queryByTestId("license-banner")).not.toBeInTheDocument();
   });
 });

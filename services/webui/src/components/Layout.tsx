@@ -1,12 +1,13 @@
 import { Suspense, useEffect, useRef, type ComponentType } from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import {
-  Activity, ChevronDown, FileClock, KeyRound, ListChecks, LogOut, Menu, Shield, UserCircle, Users, X,
+  Activity, BadgeCheck, ChevronDown, FileClock, KeyRound, ListChecks, LogOut, Menu, Shield, UserCircle, Users, X,
 } from "lucide-react";
 import { Logo } from "./Logo";
 import { Loading } from "./Loading";
 import { ErrorBoundary } from "./ErrorBoundary";
 import { DeploymentBanner } from "./DeploymentBanner";
+import { LicenseBanner } from "./LicenseBanner";
 import { Toaster } from "./Toast";
 import { hasScope, useAuthStore } from "../lib/auth-store";
 import { useUiStore } from "../lib/ui-store";
@@ -43,6 +44,7 @@ const NAV: NavCategory[] = [
       { to: "/users", label: "Users", icon: Users, scope: PAGE_SCOPES.users },
       { to: "/roles", label: "Roles", icon: Shield, scope: PAGE_SCOPES.roles },
       { to: "/audit", label: "Audit log", icon: FileClock, scope: PAGE_SCOPES.audit },
+      { to: "/license", label: "Licence", icon: BadgeCheck, scope: PAGE_SCOPES.license },
     ],
   },
 ];
@@ -184,6 +186,7 @@ export function Layout() {
           <Logo size={28} title="Rookery logo" />
           <span className="font-semibold text-amber-300">Rookery</span>
         </header>
+        <LicenseBanner />
         <DeploymentBanner />
         <main id="main" ref={main} tabIndex={-1} className="mx-auto max-w-7xl p-4 outline-none md:p-6">
           <ErrorBoundary resetKey={pathname}>

@@ -16,6 +16,9 @@ export const PAGE_SCOPES = {
   apikeys: "apikeys:read",
   apikeysWrite: "apikeys:write",
   audit: "audit:read",
+  // The licence page and its expiry banner; installing a licence needs license:admin.
+  license: "license:read",
+  licenseAdmin: "license:admin",
 } as const;
 
 export type PageKey = keyof typeof PAGE_SCOPES;
