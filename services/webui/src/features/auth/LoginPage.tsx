@@ -1,17 +1,46 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { Link, Navigate, useLocation, useNavigate } from "react-router";
+import { useQuery } from "@tanstack/react-query";
+import { LogIn } from "lucide-react";
 import { Alert } from "../../components/Alert";
 import { Field } from "../../components/Field";
 import { toApiError } from "../../lib/api-error";
 import { useAuthStore } from "../../lib/auth-store";
 import { AuthShell } from "./AuthShell";
 import type { LoginState } from "./guards";
-import { login } from "./api";
+import { getSsoConfig, login, ssoLoginHref, type SsoConfig } from "./api";
+import { ssoErrorMessage } from "./sso-errors";
 
 function retryText(seconds: number | null): string {
   if (!seconds) return "Too many sign-in attempts. Please wait a moment and try again.";
   const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString();
   return `Too many sign-in attempts. Try again in ${seconds} second${seconds === 1 ? "" : "s"} (at ${at}).`;
+}
+
+/** The provider's button: a plain link, the backend's login route redirects to the provider. */
+function SsoButton({ sso, next, primary }: { sso: SsoConfig; next: string; primary: boolean }) {
+  return (
+    <a href={ssoLoginHref(sso.login_url, next)} className={`${primary ? "btn-primary" : "btn-secondary"} w-full no-underline hover:no-underline`}>
+      <LogIn aria-hidden className="h-4 w-4" />
+      Sign in with {sso.provider_name || "SSO"}
+    </a>
+  );
+}
+
+/** "?sso_error=<code>" from the single sign-on callback, read once (the address is cleaned up after). */
+function useSsoError(): string | null {
+  const location = useLocation();
+  const navigate = useNavigate();
+  const [code] = useState(() => new URLSearchParams(location.search).get("sso_error"));
+  useEffect(() => {
+    const params = new URLSearchParams(location.search);
+    if (!params.has("sso_error")) return;
+    params.delete("sso_error");
+    const search = params.toString();
+    // The message stays on screen; a reload or a bookmark does not bring it back.
+    navigate({ pathname: location.pathname, search: search ? `?${search}` : "", hash: location.hash }, { replace: true, state: location.state });
+  }, [location, navigate]);
+  return code;
 }
 
 export function LoginPage() {
@@ -29,6 +58,10 @@ export function LoginPage() {
   const [needTotp, setNeedTotp] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const ssoError = useSsoError();
+  const sso = useQuery({ queryKey: ["auth", "sso"], queryFn: getSsoConfig, staleTime: 60_000, retry: false }).data;
+  const ssoOn = !!sso?.enabled;
+  const ssoRequired = ssoOn && !!sso?.required;
 
   if (status === "authenticated") return <Navigate to={from} replace />;
 
@@ -72,7 +105,27 @@ export function LoginPage() {
 
   return (
     <AuthShell title={needTotp ? "Two-factor authentication" : "Sign in to Rookery"}>
-      <form onSubmit={onSubmit} className="space-y-4" noValidate>
+      {ssoError && !error && !needTotp && (
+        <div className="mb-4">
+          <Alert>{ssoErrorMessage(ssoError)}</Alert>
+        </div>
+      )}
+      {ssoOn && !needTotp && (
+        <div className="mb-4 space-y-4">
+          <SsoButton sso={sso} next={from} primary={ssoRequired} />
+          <p className="flex items-center gap-3 text-xs muted" aria-hidden>
+            <span className="h-px flex-1 bg-slate-700" />
+            {ssoRequired ? "administrators' emergency access" : "or"}
+            <span className="h-px flex-1 bg-slate-700" />
+          </p>
+          {ssoRequired && (
+            <p className="text-sm muted">
+              This server signs people in through {sso.provider_name || "single sign-on"}. The password form below is only for administrators allowed to bypass it.
+            </p>
+          )}
+        </div>
+      )}
+      <form onSubmit={onSubmit} className="space-y-4" noValidate aria-label={ssoRequired ? "Sign in with a password" : undefined}>
         {error && <Alert>{error}</Alert>}
         {!error && !needTotp && state?.sessionEnded && <Alert tone="info">Your session ended; sign in again.</Alert>}
         {!needTotp ? (
@@ -93,7 +146,7 @@ export function LoginPage() {
             <Field label="Authentication code" name="totp" autoComplete="one-time-code" autoFocus required value={totp} onChange={(e) => setTotp(e.target.value)} />
           </>
         )}
-        <button type="submit" className="btn-primary w-full" disabled={busy}>
+        <button type="submit" className={`${ssoRequired && !needTotp ? "btn-secondary" : "btn-primary"} w-full`} disabled={busy}>
           {busy ? "Signing in…" : needTotp ? "Verify" : "Sign in"}
         </button>
         {needTotp && (

@@ -46,3 +46,33 @@ export async function resetPassword(token: string, password: string, revokeApiKe
   const res = await api.post<Envelope<ResetResult>>("/auth/reset", body);
   return res.data.data;
 }
+
+/** GET /auth/sso: whether single sign-on is offered, under which name, and whether it is the only way in. */
+export interface SsoConfig {
+  enabled: boolean;
+  provider_name: string;
+  login_url: string;
+  required: boolean;
+}
+
+const SSO_OFF: SsoConfig = { enabled: false, provider_name: "", login_url: "", required: false };
+
+/** A backend without the route (or one that cannot answer) offers no single sign-on: the password form stays. */
+export async function getSsoConfig(): Promise<SsoConfig> {
+  try {
+    const res = await api.get<Envelope<SsoConfig>>("/auth/sso");
+    return res.data.data ?? SSO_OFF;
+  } catch {
+    return SSO_OFF;
+  }
+}
+
+/**
+ * The provider's sign-in starts with a full page load of the backend's login route (never
+ * fetch: it answers with a redirect to the provider); `next` is where the callback sends the
+ * browser back, signed in. Only a path of this site is passed on.
+ */
+export function ssoLoginHref(loginUrl: string, next: string): string {
+  const safe = next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/login") ? next : "/";
+  return `${loginUrl}${loginUrl.includes("?") ? "&" : "?"}next=${encodeURIComponent(safe)}`;
+}
