@@ -241,7 +241,7 @@ class Database:
 # tables.py uses the way PyDAL's parsers do.
 
 
-def _as_is(value: Any) -> Any:
+def as_is(value: Any) -> Any:
     return value
 
 
@@ -286,10 +286,10 @@ def _datetime_converter(adapter: Any) -> Callable[[Any], Any]:
     return convert
 
 
-def _converter(field: Any, adapter: Any) -> Callable[[Any], Any]:
+def column_converter(field: Any, adapter: Any) -> Callable[[Any], Any]:
     kind = getattr(field, "type", None)
     if not isinstance(kind, str):
-        return _as_is
+        return as_is
     if kind in ("id", "integer", "bigint") or kind.startswith("reference"):
         return _to_int
     if kind == "boolean":
@@ -299,14 +299,14 @@ def _converter(field: Any, adapter: Any) -> Callable[[Any], Any]:
     if kind == "list:string":
         return _list_converter()
     if kind in ("string", "text"):
-        return _as_is
+        return as_is
     raise TypeError(f"select_plain does not read {kind} columns")
 
 
 def select_plain(dal: Any, query: Any, fields: Sequence[Any], **attributes: Any) -> list[tuple]:
     """`dal(query).select(*fields, **attributes)` as a list of plain tuples in field order."""
     adapter = dal._adapter
-    converters = [_converter(field, adapter) for field in fields]
+    converters = [column_converter(field, adapter) for field in fields]
 
     def processor(rows: Any, _fields: Any, _colnames: Any, **_: Any) -> list[tuple]:
         return [tuple(f(v) for f, v in zip(converters, row, strict=True)) for row in rows]

@@ -212,3 +212,41 @@ def test_audit_log_records_changes(api) -> None:
     assert latest["details"]["roles"] == ["maintainer"]
     kinds = api.call("GET", "/api/v1/audit/events", admin).get_json()["data"]
     assert "refresh_reuse_detected" in kinds and "apikey_created" in kinds
+
+
+def test_user_list_is_one_statement_and_counts_past_the_end(api, app) -> None:
+    """A page is read with one SQL statement (users, roles and the filter's total); a page
+    past the end still reports the total; a filter with quote and LIKE characters matches
+    them literally."""
+    admin = api.admin_token()
+    for index in range(3):
+        api.create_user(admin, f"o'brien_{index}%@example.com", ["viewer"])
+    api.create_user(admin, "o'brienx9@example.com", ["viewer"])
+    adapter = app.extensions["rookery"].dal._adapter
+    statements: list[str] = []
+    original = adapter.execute
+
+    def counting(*args, **kwargs):
+        statements.append(str(args[0]))
+        return original(*args, **kwargs)
+
+    adapter.execute = counting
+    try:
+        reply = api.call("GET", "/api/v1/users?per_page=2&q=o'brien_", admin).get_json()
+    finally:
+        adapter.execute = original
+    assert reply["meta"] == {"total": 3, "page": 1, "per_page": 2}
+    assert [u["email"] for u in reply["data"]] == [
+        "o'brien_0%@example.com",
+        "o'brien_1%@example.com",
+    ]
+    assert all(u["roles"] == ["viewer"] for u in reply["data"])
+    # (the caller's own account may be read too: the principal cache's business)
+    assert len([s for s in statements if "OVER ()" in s]) == 1, statements
+    assert not [s for s in statements if s.upper().startswith("SELECT COUNT(")], statements
+
+    beyond = api.call("GET", "/api/v1/users?per_page=2&page=9&q=%25@example", admin)
+    assert beyond.get_json()["data"] == []
+    assert beyond.get_json()["meta"]["total"] == 3
+    none = api.call("GET", "/api/v1/users?q=nobody-at-all", admin).get_json()
+    assert none["data"] == [] and none["meta"]["total"] == 0

@@ -26,6 +26,7 @@ from ...guard import current_principal
 from ...models import User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
 from ...runtime import runtime
+from ...user_listing import listed_page
 from .. import endpoint, parse_body, parse_query, respond
 from .bodies import (
     ForceQuery,
@@ -78,12 +79,10 @@ def list_users() -> Any:
     query = parse_query(UserListQuery)
     dal = svc.dal
     condition = _user_condition(dal, query)
-    total = dal(condition).count()
     start = (query.page - 1) * query.per_page
-    rows = _listed_rows(dal, condition, (start, start + query.per_page))
-    roles_by_user = _roles_for(dal, condition, [row["id"] for row in rows])
+    listed, total = listed_page(dal, condition, start, query.per_page)
     return respond(
-        [_listed_json(row, roles_by_user.get(row["id"])) for row in rows],
+        [_listed_json(row, _HeldRoles(names, scopes)) for row, names, scopes in listed],
         UserOut,
         meta={"total": total, "page": query.page, "per_page": query.per_page},
     )
