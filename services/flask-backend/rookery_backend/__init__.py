@@ -24,6 +24,8 @@ from .db import Database, create_schema, sqlalchemy_url, wait_for_database
 from .errors import register_error_handlers
 from .guard import install_guard
 from .keys import FLASK_LABEL, TOTP_LABEL, derive_key
+from .licensing import EXTENSION as LICENSE_EXTENSION
+from .licensing import LicenseManager
 from .mailer import Mailer
 from .metrics import Metrics
 from .models import ReplayGuardTotp
@@ -124,6 +126,8 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     _install_request_lifecycle(app, database, metrics)
+    # Licensed features (licensing/): production refuses a bad licence setting here.
+    app.extensions[LICENSE_EXTENSION] = LicenseManager(settings, database)
     install_guard(app)
     register_error_handlers(app)
     _register_blueprints(app)
@@ -137,6 +141,10 @@ def create_app(settings: Settings | None = None, *, initialise: bool = True) -> 
                     settings.admin_password,
                     production=settings.production,
                 )
+                if settings.production:
+                    # Start only with a licence in force (one line says why not); the
+                    # workers then follow it as it changes (installed, expiring).
+                    app.extensions[LICENSE_EXTENSION].check_at_start()
                 database.end_request(ok=True)
             except Exception:
                 database.end_request(ok=False)
@@ -175,9 +183,19 @@ def _drop_session_identity_hook(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .api.ops import bp as ops
-    from .api.v1 import apikeys, audit, auth, roles, rules, stats, users
+    from .api.v1 import apikeys, audit, auth, license, roles, rules, stats, users
 
-    blueprints = (ops, auth.bp, users.bp, roles.bp, apikeys.bp, audit.bp, rules.bp, stats.bp)
+    blueprints = (
+        ops,
+        auth.bp,
+        users.bp,
+        roles.bp,
+        apikeys.bp,
+        audit.bp,
+        rules.bp,
+        stats.bp,
+        license.bp,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

@@ -43,6 +43,7 @@ EVENTS: tuple[str, ...] = (
     "rule_deleted",
     "rules_reordered",
     "rules_default_action",
+    "license_installed",
 )
 
 

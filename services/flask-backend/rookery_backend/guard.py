@@ -8,7 +8,8 @@ from flask import Flask, g, request
 
 from .credentials import Principal, validate_credential
 from .errors import ApiError
-from .policy import AUTHENTICATED, PUBLIC, is_interactive, required_scope
+from .licensing import feature_enabled, feature_refusal
+from .policy import AUTHENTICATED, PUBLIC, Gated, Interactive, policy_entry
 from .runtime import runtime
 
 log = logging.getLogger("rookery.guard")
@@ -61,25 +62,34 @@ def install_guard(app: Flask) -> None:
         rule = request.url_rule
         if rule is None or request.method == "OPTIONS":
             return  # routing raises 404/405 itself
-        requirement = required_scope(request.method, rule.rule)
-        if requirement is None:
+        entry = policy_entry(request.method, rule.rule)
+        if entry is None:
             log.error("route missing from the policy table", extra={"route": rule.rule})
             raise ApiError(403, "forbidden", "this route has no access policy")
-        if requirement == PUBLIC:
-            return
-        principal = authenticate()
-        g.principal = principal
-        if principal.kind != "user" and is_interactive(request.method, rule.rule):
-            raise ApiError(
-                403,
-                "session_required",
-                "this needs a signed-in user session; API keys cannot do it",
-                {"credential": principal.kind},
-            )
-        if requirement != AUTHENTICATED and requirement not in principal.scopes:
-            raise ApiError(
-                403,
-                "insufficient_scope",
-                f"this needs the '{requirement}' scope",
-                {"required": requirement},
-            )
+        feature = None
+        if isinstance(entry, Gated):
+            feature = entry.feature
+            entry = entry.requirement
+        interactive = isinstance(entry, Interactive)
+        requirement = entry.scope if isinstance(entry, Interactive) else entry
+        if requirement != PUBLIC:
+            principal = authenticate()
+            g.principal = principal
+            if principal.kind != "user" and interactive:
+                raise ApiError(
+                    403,
+                    "session_required",
+                    "this needs a signed-in user session; API keys cannot do it",
+                    {"credential": principal.kind},
+                )
+            if requirement != AUTHENTICATED and requirement not in principal.scopes:
+                raise ApiError(
+                    403,
+                    "insufficient_scope",
+                    f"this needs the '{requirement}' scope",
+                    {"required": requirement},
+                )
+        # A licensed feature is checked once the caller may use the route at all: a caller
+        # without the scope learns nothing about the licence.
+        if feature is not None and not feature_enabled(feature):
+            raise feature_refusal(feature)

@@ -22,7 +22,30 @@ class Interactive:
     scope: str = AUTHENTICATED
 
 
-Requirement = str | Interactive
+@dataclass(slots=True, frozen=True)
+class Gated:
+    """A route that also needs a licensed feature (FEATURES). The guard checks `requirement`
+    as for any route, then the feature: 403 feature_not_licensed while it is off. In
+    development mode every feature is on (licensing/, docs/LICENSING.md)."""
+
+    feature: str
+    requirement: str | Interactive
+
+
+Requirement = str | Interactive | Gated
+
+# What a licence can switch on, and the tiers (each with the features it includes; a
+# licence's own `features` list may add to its tier's).
+FEATURES: dict[str, str] = {
+    "sso_oidc": "Sign-in through an OpenID Connect provider (single sign-on)",
+    "multi_tenancy": "Teams with their own rule sets and members",
+    "audit_export": "Export the audit log as CSV",
+}
+TIERS: dict[str, tuple[str, ...]] = {
+    "community": (),
+    "professional": ("sso_oidc", "audit_export"),
+    "enterprise": ("sso_oidc", "multi_tenancy", "audit_export"),
+}
 
 SCOPES: dict[str, str] = {
     "users:read": "List and view user accounts",
@@ -38,6 +61,8 @@ SCOPES: dict[str, str] = {
     "stats:read": "Read packet statistics",
     "packets:write": "Submit packets to the packet service",
     "auth:introspect": "Sibling services: ask the gRPC AuthService about credentials",
+    "license:read": "View the product licence and which features it turns on",
+    "license:admin": "Install a product licence",
 }
 
 BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
@@ -106,7 +131,7 @@ ROUTE_POLICY: dict[tuple[str, str], Requirement] = {
     # audit log
     ("GET", f"{V1}/audit"): "audit:read",
     ("GET", f"{V1}/audit/events"): "audit:read",
-    ("GET", f"{V1}/audit/export"): "audit:read",
+    ("GET", f"{V1}/audit/export"): Gated("audit_export", "audit:read"),
     # packet-filter rules
     ("GET", f"{V1}/rules"): "rules:read",
     ("POST", f"{V1}/rules"): "rules:write",
@@ -117,6 +142,9 @@ ROUTE_POLICY: dict[tuple[str, str], Requirement] = {
     ("PUT", f"{V1}/rules/default-action"): "rules:write",
     ("POST", f"{V1}/rules/validate"): "rules:read",
     ("GET", f"{V1}/rules/status"): "rules:read",
+    # the product licence
+    ("GET", f"{V1}/license"): "license:read",
+    ("PUT", f"{V1}/license"): Interactive("license:admin"),
     # packet statistics (read from packet-service)
     ("GET", f"{V1}/stats/summary"): "stats:read",
     ("GET", f"{V1}/stats/flows/top"): "stats:read",
@@ -137,11 +165,29 @@ ALL_KEYS_SCOPE = "users:admin"
 ROLE_ASSIGNMENT_SCOPE = "users:admin"
 
 
-def requirement_of(method: str, rule: str) -> Requirement | None:
-    """The table's entry for a route, or None when the route is not in the table."""
+def policy_entry(method: str, rule: str) -> Requirement | None:
+    """The table's entry for a route as written (Gated included), or None when unlisted."""
     if method == "HEAD":
         method = "GET"
     return ROUTE_POLICY.get((method, rule))
+
+
+def requirement_of(method: str, rule: str) -> str | Interactive | None:
+    """What a caller needs for a route (a Gated entry's inner requirement), or None when
+    the route is not in the table."""
+    entry = policy_entry(method, rule)
+    return entry.requirement if isinstance(entry, Gated) else entry
+
+
+def gated_feature(method: str, rule: str) -> str | None:
+    """The licensed feature a route needs, or None."""
+    entry = policy_entry(method, rule)
+    return entry.feature if isinstance(entry, Gated) else None
+
+
+def lowest_tier(feature: str) -> str | None:
+    """The first tier (cheapest) that includes `feature`."""
+    return next((tier for tier, features in TIERS.items() if feature in features), None)
 
 
 def required_scope(method: str, rule: str) -> str | None:

@@ -186,6 +186,18 @@ THROTTLE_EVENTS = TableSpec(
     ),
 )
 
+# Licences installed through PUT /api/v1/license (licensing/): the newest row is the one in
+# force for every process and replica; older rows stay as the history of installs.
+PRODUCT_LICENSES = TableSpec(
+    "product_license",
+    (
+        C("license_text", "text", notnull=True),
+        C("lid", "string", 128, notnull=True),
+        C("installed_at", "datetime"),
+        C("installed_by", "string", 255),
+    ),
+)
+
 TABLES: tuple[TableSpec, ...] = (
     USERS,
     ROLES,
@@ -197,6 +209,7 @@ TABLES: tuple[TableSpec, ...] = (
     PACKET_RULESET,
     SERVICE_LEASES,
     THROTTLE_EVENTS,
+    PRODUCT_LICENSES,
 )
 
 

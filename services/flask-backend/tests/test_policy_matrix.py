@@ -9,15 +9,24 @@ import pytest
 from rookery_backend.policy import (
     AUTHENTICATED,
     BUILTIN_ROLES,
+    FEATURES,
     PUBLIC,
     ROUTE_POLICY,
     SCOPES,
     Interactive,
+    gated_feature,
+    is_interactive,
     required_scope,
 )
 
 # The error codes only the guard produces: seeing one means the guard refused the call.
-GUARD_CODES = {"unauthorized", "invalid_token", "insufficient_scope", "session_required"}
+GUARD_CODES = {
+    "unauthorized",
+    "invalid_token",
+    "insufficient_scope",
+    "session_required",
+    "feature_not_licensed",
+}
 APIKEY_SCOPES = {"rules:read", "stats:read"}  # what the conftest's key was created with
 # Callers that are machine credentials, not interactive sessions.
 API_KEYS = {"apikey", "apikey-admin"}
@@ -39,10 +48,12 @@ def test_every_route_is_in_the_policy_table_and_back(app) -> None:
     stale = sorted(set(ROUTE_POLICY) - routes)
     assert not missing, f"routes without a policy entry: {missing}"
     assert not stale, f"policy entries without a route: {stale}"
-    for (method, rule), requirement in ROUTE_POLICY.items():
+    for method, rule in ROUTE_POLICY:
         scope = required_scope(method, rule)
         assert scope in (PUBLIC, AUTHENTICATED) or scope in SCOPES
-        assert not (isinstance(requirement, Interactive) and scope == PUBLIC)
+        assert not (is_interactive(method, rule) and scope == PUBLIC)
+        feature = gated_feature(method, rule)
+        assert feature is None or feature in FEATURES, (method, rule, feature)
 
 
 @pytest.mark.parametrize(
@@ -81,13 +92,24 @@ def scopes_of(who: str) -> set[str]:
 
 
 def test_policy_matrix(app, api, principals) -> None:
+    # Development mode: every licensed feature is on.
+    failures = matrix_failures(api, principals, features_on=None)
+    assert not failures, "\n".join(failures)
+
+
+def matrix_failures(api, principals, features_on: frozenset[str] | None) -> list[str]:
+    """Every route as every caller; `features_on` None = every licensed feature is on,
+    else a gated route whose feature is not in it must answer feature_not_licensed to the
+    callers that may otherwise use it."""
     failures = []
     # Logout ends the caller's session, so it goes last.
     order = sorted(ROUTE_POLICY, key=lambda route: (route[1].endswith("/logout"), route))
     for method, rule in order:
         path = re.sub(r"<(?:\w+:)?\w+>", "999999", rule)
         requirement = required_scope(method, rule)
-        interactive = isinstance(ROUTE_POLICY[(method, rule)], Interactive)
+        interactive = is_interactive(method, rule)
+        feature = gated_feature(method, rule)
+        licensed = feature is None or features_on is None or feature in features_on
         for who, token in principals.items():
             reply = api.call(method, path, token, json={})
             body = reply.get_json(silent=True) or {}
@@ -98,7 +120,12 @@ def test_policy_matrix(app, api, principals) -> None:
                 allowed = False
             else:
                 allowed = requirement == AUTHENTICATED or requirement in scopes_of(who)
-            if allowed:
+            if allowed and not licensed:
+                ok = reply.status_code == 403 and code == "feature_not_licensed"
+                if ok:
+                    details = body["error"]["details"]
+                    ok = details.get("feature") == feature and bool(details.get("tier"))
+            elif allowed:
                 # Past the guard; the stats routes may then say packet-service (none
                 # is configured here) is out of reach: that is their answer, not a fault.
                 upstream = reply.status_code == 503 and code == "upstream_unavailable"
@@ -111,4 +138,4 @@ def test_policy_matrix(app, api, principals) -> None:
                 ok = reply.status_code == 403 and code == "insufficient_scope"
             if not ok:
                 failures.append(f"{method} {rule} as {who}: {reply.status_code} {code}")
-    assert not failures, "\n".join(failures)
+    return failures

@@ -10,7 +10,16 @@ from flask import Flask
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from ..policy import AUTHENTICATED, PUBLIC, SCOPES, V1, required_scope
+from ..policy import (
+    AUTHENTICATED,
+    FEATURES,
+    PUBLIC,
+    SCOPES,
+    V1,
+    gated_feature,
+    lowest_tier,
+    required_scope,
+)
 from .v1.bodies import SINGLE_LINE_PATTERN
 
 ERROR_SCHEMA = {
@@ -90,8 +99,22 @@ def _error_statuses(
     if any(p["schema"]["type"] == "string" for p in in_path):
         statuses.add(422)  # text path parameters obey the Text rules
     reasons = {status: ERROR_REASONS[status] for status in statuses}
+    feature = gated_feature(method, rule)
+    if feature is not None:
+        reasons[403] = (
+            reasons[403] + "; " if 403 in reasons else ""
+        ) + f"feature_not_licensed: the licence does not turn on '{feature}'"
     reasons.update(dict(doc.errors))
     return dict(sorted(reasons.items()))
+
+
+def _gate_note(feature: str) -> str:
+    tier = lowest_tier(feature)
+    where = f"the {tier} tier or higher" if tier else "a licence that lists it"
+    return (
+        f"Licensed feature `{feature}` ({FEATURES[feature]}): needs {where} in production;"
+        " 403 `feature_not_licensed` otherwise."
+    )
 
 
 def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -154,6 +177,12 @@ def build_openapi(app: Flask, version: str) -> dict[str, Any]:
             operation["description"] = (
                 "Needs a valid credential." if not scopes else f"Needs the `{requirement}` scope."
             )
+        feature = gated_feature(method, rule)
+        if feature is not None:
+            note = _gate_note(feature)
+            described = operation.get("description")
+            operation["description"] = f"{described} {note}" if described else note
+            operation["x-rookery-feature"] = feature
         if doc.body is not None:
             operation["requestBody"] = {
                 # A missing body reads as {}: needed only when some field is.

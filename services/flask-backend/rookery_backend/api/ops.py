@@ -4,18 +4,55 @@ Swagger UI."""
 from __future__ import annotations
 
 import importlib.util
+import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from pydantic import BaseModel, Field
 
 from ..errors import error_response
+from ..licensing import license_manager
 from ..runtime import runtime
 from . import endpoint
 from .openapi import build_openapi
 from .v1.bodies import HealthOut, ReadyOut
 
+log = logging.getLogger("rookery.http")
 bp = Blueprint("ops", __name__)
+
+
+class LicenseBriefOut(BaseModel):
+    """Where the licence stands (no customer details: this endpoint is public)."""
+
+    status: str = Field(description="development, unlicensed, not_yet_valid, valid, grace, expired")
+    expires_at: datetime | None = None
+    grace_ends_at: datetime | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ReadinessOut(ReadyOut):
+    # The licence never makes the service unready: accounts, rules and packets go on.
+    license: LicenseBriefOut | None = None
+
+
+def _license_brief() -> dict[str, Any] | None:
+    try:
+        status = license_manager().status()
+    except Exception:  # a database blip after the ping: readiness stays the ping's answer
+        log.warning("licence state unavailable for /readyz", exc_info=True)
+        return None
+    claims = status.license.claims if status.license else None
+    return LicenseBriefOut(
+        status=status.status,
+        expires_at=datetime.fromtimestamp(claims.exp, UTC) if claims else None,
+        grace_ends_at=(
+            datetime.fromtimestamp(status.grace_ends_at, UTC) if status.grace_ends_at else None
+        ),
+        warnings=list(status.warnings),
+    ).model_dump(mode="json")
+
 
 # Swagger UI is served from the files of the swagger-ui-py wheel (Swagger UI 5, which
 # reads OpenAPI 3.1), so the docs work offline and under a CSP without inline script.
@@ -74,13 +111,15 @@ def healthz() -> Any:
     "/readyz",
     "GET",
     "Readiness: the database answers (503 otherwise)",
-    response=ReadyOut,
+    response=ReadinessOut,
     envelope=False,
 )
 def readyz() -> Any:
     svc = runtime()
     if svc.database.ping():
-        return jsonify({"status": "ready", "database": svc.settings.db_type})
+        return jsonify(
+            {"status": "ready", "database": svc.settings.db_type, "license": _license_brief()}
+        )
     return error_response(
         503,
         "database_unavailable",

@@ -122,7 +122,7 @@ export interface paths {
         };
         /**
          * The audit events the same filters select, as a CSV download
-         * @description Needs the `audit:read` scope.
+         * @description Needs the `audit:read` scope. Licensed feature `audit_export` (Export the audit log as CSV): needs the professional tier or higher in production; 403 `feature_not_licensed` otherwise.
          */
         get: operations["audit_get_api_v1_audit_export"];
         put?: never;
@@ -396,6 +396,30 @@ export interface paths {
         /** Swagger UI's script and stylesheet */
         get: operations["ops_get_api_v1_docs_{asset}"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/license": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The product licence: mode, state, features, seats
+         * @description Needs the `license:read` scope.
+         */
+        get: operations["license_get_api_v1_license"];
+        /**
+         * Install a product licence (verified; in force at once for every process)
+         * @description Needs the `license:admin` scope.
+         */
+        put: operations["license_put_api_v1_license"];
         post?: never;
         delete?: never;
         options?: never;
@@ -993,6 +1017,84 @@ export interface components {
             /** Version */
             version: string;
         };
+        /**
+         * LicenseBriefOut
+         * @description Where the licence stands (no customer details: this endpoint is public).
+         */
+        LicenseBriefOut: {
+            /**
+             * Status
+             * @description development, unlicensed, not_yet_valid, valid, grace, expired
+             */
+            status: string;
+            /**
+             * Expires At
+             * @default null
+             */
+            expires_at?: string | null;
+            /**
+             * Grace Ends At
+             * @default null
+             */
+            grace_ends_at?: string | null;
+            /** Warnings */
+            warnings?: string[];
+        };
+        /** LicenseIn */
+        LicenseIn: {
+            /**
+             * License
+             * @description the licence text: rookery1.<claims>.<signature>
+             */
+            license: string;
+        };
+        /** LicenseOut */
+        LicenseOut: {
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "development" | "production";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "unlicensed" | "valid" | "grace" | "expired" | "not_yet_valid" | "development";
+            /** Id */
+            id: string | null;
+            /** Customer */
+            customer: string | null;
+            /** Tier */
+            tier: string | null;
+            /**
+             * Features
+             * @description the features the licence grants (tier and list)
+             */
+            features: string[];
+            /**
+             * Features Active
+             * @description the features on now
+             */
+            features_active: string[];
+            seats: components["schemas"]["SeatsOut"];
+            /** Issued At */
+            issued_at: string | null;
+            /** Not Before */
+            not_before: string | null;
+            /** Expires At */
+            expires_at: string | null;
+            /** Grace Ends At */
+            grace_ends_at: string | null;
+            /** Days Left */
+            days_left: number | null;
+            /** Warnings */
+            warnings: string[];
+            /**
+             * Source
+             * @description database, LICENSE_KEY or LICENSE_FILE <path>
+             */
+            source: string | null;
+        };
         /** LoginIn */
         LoginIn: {
             /**
@@ -1051,12 +1153,14 @@ export interface components {
             /** New Password */
             new_password: string;
         };
-        /** ReadyOut */
-        ReadyOut: {
+        /** ReadinessOut */
+        ReadinessOut: {
             /** Status */
             status: string;
             /** Database */
             database: string;
+            /** @default null */
+            license?: components["schemas"]["LicenseBriefOut"] | null;
         };
         /** RecoveryCodesOut */
         RecoveryCodesOut: {
@@ -1331,6 +1435,19 @@ export interface components {
             name: string;
             /** Description */
             description: string;
+        };
+        /** SeatsOut */
+        SeatsOut: {
+            /**
+             * Used
+             * @description active users, service accounts not counted
+             */
+            used: number;
+            /**
+             * Limit
+             * @description the licence's seat limit; null = no limit
+             */
+            limit: number | null;
         };
         /** SeriesLineOut */
         SeriesLineOut: {
@@ -2117,7 +2234,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'audit_export' */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3318,6 +3435,146 @@ export interface operations {
             };
             /** @description invalid input: details.fields names each field and what is wrong with it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    license_get_api_v1_license: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["LicenseOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    license_put_api_v1_license: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LicenseIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["LicenseOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description license_invalid: the licence is refused (details.reason says why) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5196,7 +5453,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ReadyOut"];
+                    "application/json": components["schemas"]["ReadinessOut"];
                 };
             };
             /** @description the database does not answer (Retry-After) or an upstream service is away */

@@ -23,6 +23,7 @@ from ...csv_export import EXPORT_MAX_ROWS, csv_response
 from ...db import select_plain
 from ...errors import ApiError
 from ...guard import current_principal
+from ...licensing import ensure_seat_available
 from ...models import User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
 from ...runtime import runtime
@@ -231,6 +232,8 @@ def create_user() -> Any:
             "a user with this e-mail exists",
             {"fields": {"email": "already in use"}},
         )
+    if payload.active:
+        ensure_seat_available()  # 409 seat_limit_reached past the licence's seats
     user = svc.datastore.create_user(
         email=email,
         password=hash_password(payload.password),
@@ -309,6 +312,8 @@ def patch_user(user_id: int) -> Any:
             user.email, payload.force, "deactivating it"
         ):
             forced.append("active")
+        if payload.active:
+            ensure_seat_available()  # a person back is one seat more
         user.active = payload.active
         activation = "user_activated" if payload.active else "user_deactivated"
     if payload.email is not None and str(payload.email).lower() != user.email:
