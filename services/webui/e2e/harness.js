@@ -40,8 +40,13 @@ export const ADMIN = { email: "admin@rookery.local", password: "Admin-e2e-Passw0
 /**
  * Starts packet-service (when present), flask-backend and the Express server, each in its
  * own process group so stop() can end it and anything it started.
+ *
+ * For a second stack with other settings (the licence and single sign-on specs):
+ * `packetService: false` leaves packet-service out, and `backendEnv` adds to (or overrides)
+ * flask-backend's environment: an object, or a function given `{ webUrl, dataDir }` (the web
+ * UI's address is chosen first, so PUBLIC_URL can name it).
  */
-export async function startTrio({ root, logDir, accessTtl }) {
+export async function startTrio({ root, logDir, accessTtl, packetService = true, backendEnv = {} }) {
   const py = process.env.PY ?? join(root, ".venv", "bin", "python");
   const procs = [];
   const dataDir = mkdtempSync(join(tmpdir(), "rookery-e2e-"));
@@ -81,19 +86,24 @@ export async function startTrio({ root, logDir, accessTtl }) {
     const authGrpcPort = await freePort();
     const grpcPort = await freePort();
     const metricsPort = await freePort();
-    const ps = start("packet-service", py, ["-m", "packet_service", "serve"], psDir, {
-      GRPC_PORT: String(grpcPort),
-      METRICS_PORT: String(metricsPort),
-      RELEASE_MODE: "development",
-      // As in `make run`: callers authenticate through flask-backend's AuthService
-      // (the backend publishes with its own service key; classify.py sends an API key).
-      AUTH_REQUIRED: "true",
-      AUTH_SERVICE_TARGET: `127.0.0.1:${authGrpcPort}`,
-      AUTH_SERVICE_API_KEY: serviceKey,
-    });
-    await waitHealthy(`http://127.0.0.1:${metricsPort}/healthz`, ps, "packet-service");
-    info.packetTarget = `127.0.0.1:${grpcPort}`;
-    env.PACKET_SERVICE_TARGETS = info.packetTarget;
+    if (packetService) {
+      const ps = start("packet-service", py, ["-m", "packet_service", "serve"], psDir, {
+        GRPC_PORT: String(grpcPort),
+        METRICS_PORT: String(metricsPort),
+        RELEASE_MODE: "development",
+        // As in `make run`: callers authenticate through flask-backend's AuthService
+        // (the backend publishes with its own service key; classify.py sends an API key).
+        AUTH_REQUIRED: "true",
+        AUTH_SERVICE_TARGET: `127.0.0.1:${authGrpcPort}`,
+        AUTH_SERVICE_API_KEY: serviceKey,
+      });
+      await waitHealthy(`http://127.0.0.1:${metricsPort}/healthz`, ps, "packet-service");
+      info.packetTarget = `127.0.0.1:${grpcPort}`;
+      env.PACKET_SERVICE_TARGETS = info.packetTarget;
+    }
+    const webPort = await freePort();
+    info.webUrl = `http://127.0.0.1:${webPort}`;
+    const extra = typeof backendEnv === "function" ? backendEnv({ webUrl: info.webUrl, dataDir }) : backendEnv;
     const httpPort = await freePort();
     const backend = start("flask-backend", py, ["-m", "rookery_backend", "serve"], join(root, "services", "flask-backend"), {
       ...env,
@@ -107,16 +117,15 @@ export async function startTrio({ root, logDir, accessTtl }) {
       LOGIN_RATE_LIMIT: "1000/minute",
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
+      ...extra,
     });
     info.backendUrl = `http://127.0.0.1:${httpPort}`;
     await waitHealthy(`${info.backendUrl}/healthz`, backend, "flask-backend");
 
-    const webPort = await freePort();
     const web = start("webui", process.execPath, ["server/index.js"], resolve(root, "services", "webui"), {
       PORT: String(webPort),
       FLASK_API_URL: info.backendUrl,
     });
-    info.webUrl = `http://127.0.0.1:${webPort}`;
     await waitHealthy(`${info.webUrl}/healthz`, web, "webui");
     return { ...info, stop };
   } catch (err) {

@@ -22,7 +22,8 @@ describe("licenseWarning (the banner's words)", () => {
   });
 
   it("names what stops and when, 30 days or less before expiry", () => {
-    const w = licenseWarning(licence({ days_left: 12, expires_at: at(12), grace_ends_at: at(26) }), now)!;
+    // The API lists features alphabetically; the banner names them in catalogue order.
+    const w = licenseWarning(licence({ days_left: 12, expires_at: at(12), grace_ends_at: at(26), features: ["audit_export", "sso_oidc"] }), now)!;
     expect(w.tone).toBe("warning");
     const expires = new Date(at(12)).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
     const graceEnds = new Date(at(26)).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });

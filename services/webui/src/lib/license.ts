@@ -74,8 +74,14 @@ const day = (d: Date) => d.toLocaleDateString(undefined, { year: "numeric", mont
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const cap = (t: string) => t[0].toUpperCase() + t.slice(1);
 
+/** Catalogue order first (whatever order the API lists them in), unknown ones after. */
+function byCatalogue(names: string[]): string[] {
+  const rank = (f: string) => (KNOWN_FEATURES.includes(f) ? KNOWN_FEATURES.indexOf(f) : KNOWN_FEATURES.length);
+  return [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
 function featureList(names: string[]): string {
-  const labels = names.map(featureLabel);
+  const labels = byCatalogue(names).map(featureLabel);
   if (labels.length <= 1) return labels[0] ?? "";
   return `${labels.slice(0, -1).join(", ")} and ${labels.at(-1)}`;
 }
