@@ -17,6 +17,7 @@ processing never depend on the licence: only the gated features do.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -231,7 +232,7 @@ class LicenseManager:
             )
         claims = lic.claims
         grace_ends = claims.exp + self.grace_seconds
-        days_left = max(0, int((claims.exp - now) // DAY))
+        days_left = max(0, math.ceil((claims.exp - now) / DAY))
         if now < claims.nbf:
             state = NOT_YET_VALID_STATE
             warnings.insert(
