@@ -230,7 +230,7 @@ def _install_request_lifecycle(app: Flask, database: Database, metrics: Metrics)
         g.request_id = request_id(request.environ.get(request_id_key))
         g.started = time.perf_counter()
         g.rollback = False
-        database.begin_request()
+        database.begin_request(read_only=request.method in ("GET", "HEAD"))
 
     @app.after_request
     def finish_request(response: Any) -> Any:

@@ -158,7 +158,14 @@ class Database:
         self._active_lock = threading.Lock()
         self.end_request(ok=True)
 
-    def begin_request(self) -> None:
+    def begin_request(self, read_only: bool = False) -> None:
+        """`read_only`: a safe-method request (GET, HEAD). On PostgreSQL its connection runs
+        in autocommit, where psycopg2 sends no BEGIN before the first statement and the
+        COMMIT at the end has nothing to do: two round trips of a one-query read saved.
+        Under READ COMMITTED each statement sees its own snapshot inside a transaction
+        too, so a read loses no consistency; the few writes a GET makes (a key's last-use
+        stamp, an audit row) are single statements that commit on their own."""
+        THREAD_LOCAL.rookery_read_only = read_only
         with self._active_lock:
             self._active += 1
 
@@ -192,6 +199,7 @@ class Database:
                         self._returned_at.clear()
                     self._returned_at[id(held)] = self.clock()
         finally:
+            THREAD_LOCAL.rookery_read_only = False
             with self._active_lock:
                 self._active = max(0, self._active - 1)
 
@@ -204,10 +212,21 @@ class Database:
         test = adapter.test_connection
         returned = self._returned_at
         clock = self.clock
+        # psycopg2's autocommit is a client-side switch (no round trip); pymysql's is a
+        # statement, so MariaDB keeps its transactions.
+        switch_autocommit = self.settings.db_type == "postgresql"
 
         def test_connection() -> None:
-            # set_connection has made it this thread's connection before testing it.
+            # set_connection has made it this thread's connection before testing it; every
+            # connection a thread takes (pooled or new) passes here.
             connection = getattr(THREAD_LOCAL, adapter._connection_uname_, None)
+            if switch_autocommit and connection is not None:
+                wanted = getattr(THREAD_LOCAL, "rookery_read_only", False)
+                if connection.autocommit != wanted:
+                    if connection.info.transaction_status != 0:  # not idle
+                        # a new connection: PyDAL's after-connection hook ran its SETs
+                        connection.commit()
+                    connection.autocommit = wanted
             at = returned.pop(id(connection), None)
             if at is None or clock() - at > POOL_TEST_AFTER:
                 test()

@@ -38,3 +38,38 @@ def test_a_pooled_connection_is_tested_only_after_sitting_idle(make_settings, ba
     one_request()  # idle too long: tested first
     assert sorted(statements) == ["SELECT 1;", "SELECT 2"]
     database.dal.close()
+
+
+def test_a_read_request_opens_no_transaction_on_postgresql(make_settings, backend) -> None:
+    """A safe-method request's connection runs in autocommit on PostgreSQL: its query
+    leaves no transaction open (psycopg2 sent no BEGIN) and ending it sends no COMMIT; a
+    writing request, on the same pooled connection next, is transactional again."""
+    if backend != "postgresql":
+        pytest.skip("the autocommit switch is PostgreSQL's (psycopg2's is client-side)")
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE, TRANSACTION_STATUS_INTRANS
+    from pydal.connection import ConnectionPool
+
+    database = Database(make_settings())
+    dal = database.dal
+
+    def status_after_a_query(read_only: bool) -> int:
+        database.begin_request(read_only=read_only)
+        try:
+            dal.executesql("SELECT count(*) FROM auth_user")
+            return dal._adapter.connection.info.transaction_status
+        finally:
+            database.end_request(ok=True)
+
+    assert status_after_a_query(read_only=True) == TRANSACTION_STATUS_IDLE
+    assert status_after_a_query(read_only=False) == TRANSACTION_STATUS_INTRANS
+    assert status_after_a_query(read_only=True) == TRANSACTION_STATUS_IDLE
+    # a brand-new connection (PyDAL's after-connection hook runs its statements first)
+    for connection in ConnectionPool.POOLS.pop(database.uri, []):
+        connection.close()
+    assert status_after_a_query(read_only=True) == TRANSACTION_STATUS_IDLE
+    # outside any request (background loops) connections stay transactional
+    dal.executesql("SELECT 1")
+    assert dal._adapter.connection.info.transaction_status == TRANSACTION_STATUS_INTRANS
+    dal.rollback()
+    dal.close()
+
