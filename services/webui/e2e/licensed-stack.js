@@ -6,7 +6,7 @@
 // beside the shared trio of global-setup.js, which keeps its development settings.
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -46,14 +46,17 @@ export async function startProvider({ port, clientId, clientSecret, redirectUri,
   const usersFile = join(dir, "oidc-users.json");
   writeFileSync(usersFile, JSON.stringify(users));
   const issuer = `http://127.0.0.1:${port}`;
-  const log = openSync(join(logDir, "oidc-provider.log"), "a");
+  const logFile = join(logDir, "oidc-provider.log");
+  const log = openSync(logFile, "a");
+  const tail = () => { try { return readFileSync(logFile, "utf8").trim().split("\n").slice(-5).join(" | "); } catch { return ""; } };
   const proc = spawn(process.execPath, [
     providerCli, "--port", String(port), "--issuer", issuer, "--client-id", clientId,
     "--client-secret", clientSecret, "--redirect-uri", redirectUri, "--users", usersFile,
   ], { stdio: ["ignore", "pipe", log], detached: true });
   await new Promise((resolve, reject) => {
     let out = "";
-    const timer = setTimeout(() => reject(new Error(`the OpenID Provider did not start within 30 s: ${out}`)), 30_000);
+    // Its start is quick (half a second) unless the machine is very busy.
+    const timer = setTimeout(() => reject(new Error(`the OpenID Provider did not start within 60 s: ${out} ${tail()}`)), 60_000);
     proc.stdout.on("data", (chunk) => {
       out += chunk;
       if (out.includes(`oidc-test-provider ready ${issuer}`)) {
@@ -63,7 +66,7 @@ export async function startProvider({ port, clientId, clientSecret, redirectUri,
     });
     proc.on("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`the OpenID Provider exited with ${code} before it was ready (see oidc-provider.log)`));
+      reject(new Error(`the OpenID Provider exited with ${code} before it was ready: ${tail()}`));
     });
   });
   proc.stdout.resume();
