@@ -4,7 +4,8 @@
 #   (b) GET /api/v1/auth/me with a JWT, (b') the same with an API key,
 #   (c) GET /api/v1/users?per_page=50,
 #   (d) POST /api/v1/auth/login (bcrypt cost 12; reported separately),
-# on SQLite and, when scripts/test-dbs.sh's PostgreSQL answers, on PostgreSQL.
+# on SQLite and, when scripts/test-dbs.sh's PostgreSQL answers, on PostgreSQL; first, in
+# process, what licence gating costs a gated route (gating_bench.py; BENCH_GATING=0 skips it).
 # Uses wrk (installed from Debian when missing and we are root).
 # Knobs: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
 #        BENCH_DB (all | sqlite | postgresql), BENCH_WORKERS (default: the usable cores),
@@ -25,5 +26,8 @@ if ! command -v wrk >/dev/null 2>&1; then
     echo "error: wrk is required (apt-get install wrk)" >&2
     exit 1
   fi
+fi
+if [ "${BENCH_GATING:-1}" != 0 ]; then
+  "$py" "$here/gating_bench.py"
 fi
 exec "$py" "$here/bench.py" "$@"

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rookery.license")
 
 REFRESH_SECONDS = 2.0  # how stale this process's view of an installed licence may be
+STATUS_SECONDS = 60.0  # the longest one evaluation is reused (days_left stays current)
 DAY = 86400
 WARN_DAYS = 30  # a valid licence this close to its end carries a warning
 
@@ -130,6 +131,8 @@ class LicenseManager:
         self._read_lock = threading.Lock()
         self._latest = 0.0  # the latest time seen: a clock set back does not count
         self._logged: tuple[str | None, str] | None = None  # (licence id, state) logged
+        self._source_cache: tuple[Any, Source] | None = None
+        self._status_cache: tuple[Source, float, LicenseStatus] | None = None
         self.key_problem = ""
         try:
             self.public_key = load_public_key(settings.license_public_key)
@@ -194,30 +197,51 @@ class LicenseManager:
                 finally:
                     self._read_lock.release()
         installed = self._installed
+        cached = self._source_cache
+        if cached is not None and cached[0] is installed:
+            return cached[1]  # the same object while nothing changed: status() caches on it
         if installed is not None and installed[1] is not None:
-            return Source(installed[1], "database", self._configured.refused)
-        refused = self._configured.refused
-        if installed is not None and installed[2] is not None:
-            refused = (("database", installed[2]), *refused)
-        return Source(self._configured.license, self._configured.origin, refused)
+            source = Source(installed[1], "database", self._configured.refused)
+        else:
+            refused = self._configured.refused
+            if installed is not None and installed[2] is not None:
+                refused = (("database", installed[2]), *refused)
+            source = Source(self._configured.license, self._configured.origin, refused)
+        self._source_cache = (installed, source)
+        return source
 
     # -- the state ---------------------------------------------------------------------------
     def status(self) -> LicenseStatus:
-        if not self.production:
-            source = self.source()
-            return LicenseStatus(
-                DEVELOPMENT,
-                DEVELOPMENT,
-                source.license,
-                source.origin,
-                frozenset(FEATURES),
-                None,
-                None,
-            )
+        """Where the licence stands now. Evaluated again when the licence changes, when the
+        next boundary (not before, a month before the end, the end, the end of grace)
+        passes, and at least every STATUS_SECONDS (days_left); else the same answer: the
+        guard asks on every gated request."""
         source = self.source()
-        status = self.evaluate(source, self.now())
+        now = self.now() if self.production else 0.0
+        cached = self._status_cache
+        if cached is not None and cached[0] is source and now < cached[1]:
+            return cached[2]
+        if not self.production:
+            everything = frozenset(FEATURES)
+            status = LicenseStatus(
+                DEVELOPMENT, DEVELOPMENT, source.license, source.origin, everything, None, None
+            )
+            self._status_cache = (source, float("inf"), status)
+            return status
+        status = self.evaluate(source, now)
+        self._status_cache = (source, self._next_change(source, now), status)
         self._log_change(status)
         return status
+
+    def _next_change(self, source: Source, now: float) -> float:
+        until = now + STATUS_SECONDS
+        if source.license is not None:
+            claims = source.license.claims
+            exp = claims.exp
+            for moment in (claims.nbf, exp - WARN_DAYS * DAY, exp, exp + self.grace_seconds):
+                if now < moment < until:
+                    until = moment
+        return until
 
     def evaluate(self, source: Source, now: float) -> LicenseStatus:
         warnings = [
