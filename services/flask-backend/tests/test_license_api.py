@@ -367,3 +367,40 @@ def test_no_seat_limit_with_an_unlimited_licence(prod, issuer: Issuer) -> None:
     for index in range(3):
         api.create_user(admin, f"prod{index}@example.com", ["viewer"])
     assert data(api.call("GET", "/api/v1/license", admin))["seats"] == {"used": 4, "limit": None}
+
+
+# -- the document and tampering -------------------------------------------------------------------
+def test_the_openapi_document_marks_gated_routes(api) -> None:
+    document = api.call("GET", "/api/v1/openapi.json").get_json()
+    export = document["paths"]["/api/v1/audit/export"]["get"]
+    assert export["x-rookery-feature"] == "audit_export"
+    assert "audit_export" in export["description"] and "professional" in export["description"]
+    assert "feature_not_licensed" in export["responses"]["403"]["description"]
+    listing = document["paths"]["/api/v1/audit"]["get"]
+    assert "x-rookery-feature" not in listing
+    assert "feature_not_licensed" not in listing["responses"]["403"]["description"]
+    put = document["paths"]["/api/v1/license"]["put"]
+    assert put["security"][0] == {"bearer": ["license:admin"]}
+    assert "400" in put["responses"]
+
+
+def test_a_forged_row_in_the_database_is_not_believed(prod, issuer: Issuer) -> None:
+    # Someone with write access to the database (but not the issuer's key) writes a licence
+    # of their own making: it is refused, the configured licence stays in force.
+    app, api = prod(issuer.issue(lid="configured", tier="community"))
+    admin = api.admin_token()
+    forged = Issuer().issue(lid="forged", tier="enterprise", seats=0)
+    head, _claims, signature = issuer.issue(tier="enterprise").split(".")
+    with app.app_context():
+        svc = app.extensions["rookery"]
+        svc.dal.product_license.insert(license_text=forged, lid="forged")
+        # ... and one with our issuer's signature moved onto other claims
+        svc.dal.product_license.insert(
+            license_text=f"{head}.{forged.split('.')[1]}.{signature}", lid="spliced"
+        )
+        svc.database.end_request(ok=True)
+    app.extensions[EXTENSION].forget()
+    status = data(api.call("GET", "/api/v1/license", admin))
+    assert status["id"] == "configured" and status["tier"] == "community"
+    assert any("from database is refused" in w and "signature" in w for w in status["warnings"])
+    error(api.call("GET", "/api/v1/audit/export", admin), 403, "feature_not_licensed")
