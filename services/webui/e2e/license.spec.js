@@ -1,7 +1,7 @@
 // The product licence in the browser, against a backend of its own in production mode: its
 // licence (signed by a key made for this run) ends in 12 days, so every page warns; the admin
 // reads the Licence page and installs licences through its form, a refused one and a good one.
-import { ADMIN, expect, loggedIn, login, navLink, shot, test as base } from "./fixtures.js";
+import { ADMIN, PHONE, expect, loggedIn, login, navLink, shot, test as base } from "./fixtures.js";
 import { adminApi, issueLicense, licenseKeys, scratchDir, startLicensedStack } from "./licensed-stack.js";
 
 const test = base.extend({
@@ -68,6 +68,19 @@ test("the admin sees the licence near its expiry: a banner on every page and the
   await expect(main(page).getByRole("listitem").filter({ hasText: /expires/ })).toBeVisible();
   await shot(page, "license");
   await checkA11y(page, "license page");
+});
+
+test("at phone width the Licence page and the banner fit the screen", async ({ licensed, newPage }) => {
+  const phone = await newPage(PHONE);
+  await login(phone, licensed.webUrl, ADMIN);
+  await phone.getByRole("button", { name: "Open menu" }).waitFor();
+  await phone.goto(`${licensed.webUrl}/license`);
+  await expect(phone.getByRole("heading", { level: 1, name: "Licence" })).toBeVisible();
+  await expect(phone.getByTestId("license-banner")).toBeVisible();
+  await expect(detail(phone, "Customer")).toHaveText("Near Expiry Ltd");
+  const width = await phone.evaluate(() => document.scrollingElement.scrollWidth);
+  expect(width, "the Licence page scrolls sideways").toBeLessThanOrEqual(PHONE.width);
+  await shot(phone, "license-phone");
 });
 
 test("the admin installs a licence through the form: a refused one shows the server's reason, a good one replaces it", async ({ adminPage: page, licensed, checkA11y }) => {
