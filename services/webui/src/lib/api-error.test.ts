@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ApiError, isFeatureNotLicensed, plainFieldMessage, toApiError } from "./api-error";
 import { AxiosError, AxiosHeaders } from "axios";
+import { downloadFromApi } from "./download";
+import { installFakeBackend } from "../test/fake-backend";
 
 const validation = (fields: Record<string, string>, message = "invalid body: " + Object.keys(fields).join(", ")) =>
   new ApiError(422, { code: "validation_error", message, details: { fields } });
@@ -72,5 +74,27 @@ describe("a feature the licence does not include", () => {
     const err = toApiError(new AxiosError("403", AxiosError.ERR_BAD_REQUEST, config, null, response));
     expect(err.code).toBe("feature_not_licensed");
     expect(err.message).toMatch(/^Not included in this installation's licence: Single sign-on \(sso_oidc\) needs the professional/);
+  });
+});
+
+describe("a download refused by the licence", () => {
+  it("reads the code and message out of the error answer that came as a file", async () => {
+    const body = { error: { code: "feature_not_licensed", message: "audit log export (audit_export) needs the professional or enterprise tier" } };
+    const fake = installFakeBackend({
+      "GET /audit/export": () => ({ status: 403, body: new Blob([JSON.stringify(body)], { type: "application/json" }) }),
+      "GET /users/export": () => ({ status: 502, body: new Blob(["<html>bad gateway</html>"], { type: "text/html" }) }),
+    });
+    try {
+      const err = await downloadFromApi("/audit/export", {}, "audit.csv").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiError);
+      expect(err).toMatchObject({ status: 403, code: "feature_not_licensed", serverMessage: body.error.message });
+      expect((err as ApiError).message).toMatch(/^Not included in this installation's licence: Audit log export \(audit_export\) needs the professional or enterprise tier\./);
+      // Not JSON: the status says what it can.
+      const other = await downloadFromApi("/users/export", {}, "users.csv").catch((e: unknown) => e);
+      expect(other).toMatchObject({ status: 502, code: "http_error" });
+      expect((other as ApiError).message).toMatch(/temporarily unavailable/);
+    } finally {
+      fake.restore();
+    }
   });
 });

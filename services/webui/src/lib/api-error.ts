@@ -1,4 +1,4 @@
-import { isAxiosError } from "axios";
+import { AxiosError, isAxiosError } from "axios";
 import type { components } from "./api-schema.gen";
 
 type ErrorBody = components["schemas"]["Error"]["error"];
@@ -178,10 +178,38 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Error answers to a download (responseType "blob") arrive as a Blob, which can only be read
+ * asynchronously: toApiError keeps it here and readBlobError reads the JSON inside later.
+ */
+const blobBodies = new WeakMap<ApiError, Blob>();
+
+/**
+ * The ApiError a download's error answer really carries (its code and the server's message,
+ * such as feature_not_licensed naming the feature and the tier), or `err` itself.
+ */
+export async function readBlobError(err: unknown): Promise<unknown> {
+  const blob = err instanceof ApiError ? blobBodies.get(err) : undefined;
+  if (!blob || !(err instanceof ApiError)) return err;
+  try {
+    const body = JSON.parse(await blob.text()) as { error?: ApiErrorBody };
+    if (body?.error?.code) return new ApiError(err.status, body.error, err.retryAfter);
+  } catch {
+    // Not JSON (a proxy's HTML page): the status-based message stands.
+  }
+  return err;
+}
+
 /** Turns whatever axios threw into an ApiError with a human message. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (isAxiosError(err)) {
+    const data: unknown = err.response?.data;
+    if (typeof Blob !== "undefined" && data instanceof Blob) {
+      const wrapped = toApiError(new AxiosError(err.message, err.code, err.config, err.request, err.response && { ...err.response, data: undefined }));
+      blobBodies.set(wrapped, data);
+      return wrapped;
+    }
     const status = err.response?.status ?? 0;
     const body = err.response?.data as { error?: ApiErrorBody } | undefined;
     const header = err.response?.headers?.["retry-after"];
