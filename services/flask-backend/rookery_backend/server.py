@@ -27,7 +27,8 @@ inherits a database connection, a thread or gRPC state. Each HTTP worker gets it
 SO_REUSEPORT listening socket, all bound by the supervisor to the same address: the
 kernel spreads new connections evenly over the workers (with one shared socket, whichever
 event loop wakes first accepts a whole burst), and a restarted worker takes over its
-predecessor's socket with the connections waiting in its backlog.
+predecessor's socket with the connections waiting in its backlog — unless it is
+crash-looping: then its socket is closed while it waits to start again (CRASH_LOOP_BACKOFF).
 
 Prometheus: every child writes its metrics to a PROMETHEUS_MULTIPROC_DIR made fresh for
 this run (removed at exit); /metrics adds them up (metrics.py)."""
@@ -38,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import gc
 import importlib.util
 import json
 import logging
@@ -73,6 +75,8 @@ from .metrics import MULTIPROC_ENV
 log = logging.getLogger("rookery.startup")
 STOP_GRACE = 10.0  # seconds children get to finish after SIGTERM
 RESTART_BACKOFF_MAX = 30.0
+# an HTTP worker's back-off from which its socket is closed until it starts again
+CRASH_LOOP_BACKOFF = 2.0
 STARTUP_RETRIES = 5  # schema creation and seeding, when racing another replica
 # seconds HTTP workers wait for the AuthService port and the publishing key at start (a
 # lease still held by a dead replica elsewhere may keep the key away for up to 4/3 TTL)
@@ -266,6 +270,11 @@ def serve_http(settings: Settings, sockets: Sockets, verbose: int, index: int) -
     app = create_app(settings, initialise=False)
     config = hypercorn_config(settings)
     key_loop = _share_publisher(app)
+    # What is built by now (modules, the app, its tables) lives as long as the worker:
+    # frozen out of the collector's sight, a full collection walks only what requests
+    # made — shorter pauses in the requests that trigger one (the latency tail).
+    gc.collect()
+    gc.freeze()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -398,8 +407,13 @@ class Supervisor:
         self.metrics_dir = ""
         self.metrics_base: str | None = None
         self.sockets: list[Sockets] = []
+        self.workers = 0
 
     def _start(self, child: Child) -> None:
+        if child.role == "http" and _closed(child.args[1]):
+            group = self._listening_sockets()
+            self.sockets[child.index] = group
+            child.args = (child.args[0], group)
         process = self.context.Process(
             target=child.target,
             args=(*child.args, self.verbose, child.index),
@@ -433,6 +447,13 @@ class Supervisor:
         child.backoff = 0.0 if lived > 30 else min(RESTART_BACKOFF_MAX, child.backoff * 2 or 0.5)
         child.restart_at = time.monotonic() + child.backoff
         child.restarts += 1
+        if child.role == "http" and child.backoff >= CRASH_LOOP_BACKOFF:
+            # Crash-looping: while it waits, the kernel would still hand its socket 1/N of
+            # the new connections, to hang in a backlog nobody accepts. Closed (what waits
+            # there is reset), they go to the live workers' sockets; a fresh one is bound
+            # when it starts again. A worker restarted soon keeps its socket and the
+            # connections waiting there.
+            _close_sockets(child.args[1])
         log.error(
             f"{child.name} exited ({process.exitcode}); starting it again",
             extra={"child": child.name, "pid": process.pid, "exitcode": process.exitcode},
@@ -450,12 +471,8 @@ class Supervisor:
         refuse_taken_ports(settings.http_host, ports)
         prepare_database(settings)
         workers = worker_count(settings)
-        config = hypercorn_config(settings)
-        config.workers = workers  # hypercorn sets SO_REUSEPORT on sockets when > 1
-        self.sockets = [config.create_sockets() for _ in range(workers)]
-        for group in self.sockets:
-            for sock in (*group.secure_sockets, *group.insecure_sockets):
-                sock.listen(config.backlog)
+        self.workers = workers
+        self.sockets = [self._listening_sockets() for _ in range(workers)]
         self.metrics_dir = tempfile.mkdtemp(prefix="rookery-metrics-", dir=self.metrics_base)
         os.environ[MULTIPROC_ENV] = self.metrics_dir
         self.children = [
@@ -493,6 +510,14 @@ class Supervisor:
         finally:
             self.stop()
         return 0
+
+    def _listening_sockets(self) -> Sockets:
+        config = hypercorn_config(self.settings)
+        config.workers = self.workers  # hypercorn sets SO_REUSEPORT on sockets when > 1
+        group = config.create_sockets()
+        for sock in (*group.secure_sockets, *group.insecure_sockets):
+            sock.listen(config.backlog)
+        return group
 
     def _await_helpers(self, timeout: float = STARTUP_WAIT) -> None:
         settings = self.settings
@@ -564,10 +589,18 @@ class Supervisor:
                 process.kill()
                 process.join(2)
         for group in self.sockets:
-            for sock in (*group.secure_sockets, *group.insecure_sockets, *group.quic_sockets):
-                sock.close()
+            _close_sockets(group)
         if self.metrics_dir:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def _close_sockets(group: Sockets) -> None:
+    for sock in (*group.secure_sockets, *group.insecure_sockets, *group.quic_sockets):
+        sock.close()
+
+
+def _closed(group: Sockets) -> bool:
+    return any(sock.fileno() == -1 for sock in (*group.secure_sockets, *group.insecure_sockets))
 
 
 def run_server(settings: Settings, verbose: int = 0) -> int:

@@ -138,3 +138,57 @@ def test_workers_restart_add_up_and_stop(served) -> None:
     assert process.wait(timeout=30) == 0
     assert wait_until(lambda: not any(_alive(pid) for pid in pids.values()), 10)
     assert not run_dirs[0].exists()  # the per-run metrics directory is removed
+
+
+def _child_pids(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def test_a_crash_looping_worker_gives_its_connections_to_the_others(served) -> None:
+    """A worker killed soon after each start waits longer and longer before the next
+    (back-off). Meanwhile its listening socket is closed, so every new connection reaches
+    a live worker instead of hanging in a backlog nobody accepts; it gets a fresh socket
+    when it starts again."""
+    base, process, log_path, _metrics_root, _env = served
+    pids = _children(log_path)
+    others = {pid for name, pid in pids.items() if name != "http-0"}
+    victim = pids["http-0"]
+    for kill in range(3):  # back-off 0.5 s, 1 s, then 2 s
+        before = _child_pids(process.pid)
+        os.kill(victim, signal.SIGKILL)
+        if kill == 2:
+            break
+        newcomers: list[int] = []
+
+        def restarted(before: set[int] = before, newcomers: list[int] = newcomers) -> bool:
+            fresh = _child_pids(process.pid) - before - others
+            newcomers[:] = [p for p in fresh if "spawn_main" in _cmdline(p)]
+            return bool(newcomers)
+
+        assert wait_until(restarted, 15)
+        victim = newcomers[0]
+    # Inside the 2 s back-off: fresh connections, each with a short timeout, all answered.
+    assert wait_until(lambda: log_path.read_text().count("http-0 exited (-9)") == 3, 5)
+    for _ in range(30):
+        with requests.Session() as session:
+            assert session.get(f"{base}/healthz", timeout=1.0).status_code == 200
+    # and the worker comes back, serving on its new socket
+    def back() -> bool:
+        return any("spawn_main" in _cmdline(p) for p in _child_pids(process.pid) - others)
+
+    assert wait_until(back, 15)
+    for _ in range(30):
+        assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
