@@ -404,3 +404,22 @@ def test_a_forged_row_in_the_database_is_not_believed(prod, issuer: Issuer) -> N
     assert status["id"] == "configured" and status["tier"] == "community"
     assert any("from database is refused" in w and "signature" in w for w in status["warnings"])
     error(api.call("GET", "/api/v1/audit/export", admin), 403, "feature_not_licensed")
+
+
+def test_dates_at_the_edge_of_the_calendar(prod, issuer: Issuer) -> None:
+    from rookery_backend.licensing.document import MAX_TIME
+
+    # The latest expiry a licence may carry still renders everywhere (its grace end too) ...
+    app, api = prod(issuer.issue(exp=MAX_TIME), license_grace_days=365)
+    admin = api.admin_token()
+    status = data(api.call("GET", "/api/v1/license", admin))
+    assert status["expires_at"] == "3000-01-01T00:00:00Z"
+    assert status["grace_ends_at"].startswith("3001-")
+    assert app.test_client().get("/readyz").status_code == 200
+    # ... and one past it is refused, not a 500.
+    body = error(
+        api.call("PUT", "/api/v1/license", admin, json={"license": issuer.issue(exp=MAX_TIME + 1)}),
+        400,
+        "license_invalid",
+    )
+    assert body["details"]["reason"] == "malformed"

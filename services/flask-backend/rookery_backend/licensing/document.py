@@ -28,7 +28,7 @@ PREFIX = "rookery1"
 PRODUCT = "rookery"
 MAX_TEXT = 8192  # characters; a real licence is a few hundred
 MAX_SEATS = 10_000_000
-MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
+MAX_TIME = 32503680000  # 3000-01-01T00:00:00Z: every date derived from it (grace) stays printable
 # The form before anything is decoded: three dot-separated parts of base64url characters.
 TEXT_FORM = re.compile(r"rookery1\.([A-Za-z0-9_-]{2,})\.([A-Za-z0-9_-]{2,})")
 FEATURE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
