@@ -40,18 +40,17 @@ class ReadinessOut(ReadyOut):
 def _license_brief() -> dict[str, Any] | None:
     try:
         status = license_manager().status()
+        claims = status.license.claims if status.license else None
+        grace_ends = status.grace_ends_at
+        return LicenseBriefOut(
+            status=status.status,
+            expires_at=datetime.fromtimestamp(claims.exp, UTC) if claims else None,
+            grace_ends_at=datetime.fromtimestamp(grace_ends, UTC) if grace_ends else None,
+            warnings=list(status.warnings),
+        ).model_dump(mode="json")
     except Exception:  # a database blip after the ping: readiness stays the ping's answer
         log.warning("licence state unavailable for /readyz", exc_info=True)
         return None
-    claims = status.license.claims if status.license else None
-    return LicenseBriefOut(
-        status=status.status,
-        expires_at=datetime.fromtimestamp(claims.exp, UTC) if claims else None,
-        grace_ends_at=(
-            datetime.fromtimestamp(status.grace_ends_at, UTC) if status.grace_ends_at else None
-        ),
-        warnings=list(status.warnings),
-    ).model_dump(mode="json")
 
 
 # Swagger UI is served from the files of the swagger-ui-py wheel (Swagger UI 5, which
