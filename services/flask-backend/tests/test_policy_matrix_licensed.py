@@ -67,3 +67,16 @@ def test_policy_matrix_in_production(app, api, principals, kind: str) -> None:
         manager.clock = lambda: future
     failures = matrix_failures(api, principals, features_on=KINDS[kind])
     assert not failures, "\n".join(failures)
+
+
+def test_what_each_feature_gates() -> None:
+    # The table's gating rules: the audit export needs audit_export; every single sign-on
+    # step past the public "is it on?" route needs sso_oidc; nothing else is gated
+    # (multi_tenancy has no routes yet).
+    assert ROUTE_POLICY[("GET", "/api/v1/audit/export")] == Gated("audit_export", "audit:read")
+    for (method, rule), entry in ROUTE_POLICY.items():
+        if rule.startswith("/api/v1/auth/sso/"):
+            assert isinstance(entry, Gated) and entry.feature == "sso_oidc", (method, rule)
+        elif rule != "/api/v1/audit/export":
+            assert not isinstance(entry, Gated), (method, rule, entry)
+    assert not isinstance(ROUTE_POLICY.get(("GET", "/api/v1/auth/sso")), Gated)
