@@ -134,3 +134,21 @@ test("the admin installs a licence through the form: a refused one shows the ser
   const { body } = await licensed.api.call("GET", "/api/v1/license");
   expect(body.data).toMatchObject({ status: "valid", customer: "Renewed Corp", tier: "enterprise", seats: { limit: 100 } });
 });
+
+test("under a community licence the gated features are off, and the audit export says why", async ({ adminPage: page, licensed, checkA11y }) => {
+  const community = await issueLicense(licensed.keys.privateKey, { customer: "Small Shop", tier: "community", days: 365 });
+  await page.goto(`${licensed.webUrl}/license`);
+  await page.getByLabel("Licence text").fill(community);
+  await page.getByRole("button", { name: "Install licence" }).click();
+  await expect(main(page).getByRole("status").filter({ hasText: "Licence installed for Small Shop (Community)" })).toBeVisible();
+  for (const name of ["Single sign-on", "Multi-tenancy", "Audit log export"]) await expect(featureRow(page, name)).toContainText(/No\s*Inactive/);
+
+  await navLink(page, "Audit log").click();
+  await page.getByRole("button", { name: "Export CSV" }).click();
+  const alert = main(page).getByRole("alert");
+  await expect(alert).toContainText("Not included in this installation's licence:");
+  await expect(alert).toContainText("audit_export");
+  await expect(alert).toContainText("An administrator can install a licence that includes it (Administration → Licence).");
+  await shot(page, "feature-not-licensed");
+  await checkA11y(page, "audit export not licensed");
+});

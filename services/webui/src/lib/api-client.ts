@@ -1,6 +1,6 @@
 import axios, { type AxiosError, type AxiosInstance, type InternalAxiosRequestConfig } from "axios";
 import { useAuthStore } from "./auth-store";
-import { toApiError } from "./api-error";
+import { readBlobError, toApiError } from "./api-error";
 import type { components } from "./api-schema.gen";
 
 /** Body of a successful login or refresh. */
@@ -102,7 +102,8 @@ export function createApiClient(): AxiosInstance {
         return client.request(config);
       }
     }
-    throw toApiError(error);
+    // A download's error answer (responseType blob) is read for its code and message.
+    throw await readBlobError(toApiError(error));
   });
   return client;
 }

@@ -180,7 +180,8 @@ export class ApiError extends Error {
 
 /**
  * Error answers to a download (responseType "blob") arrive as a Blob, which can only be read
- * asynchronously: toApiError keeps it here and readBlobError reads the JSON inside later.
+ * asynchronously: toApiError keeps it here and readBlobError (called by the API client for
+ * every failed request) reads the JSON inside.
  */
 const blobBodies = new WeakMap<ApiError, Blob>();
 

@@ -1,5 +1,4 @@
 import { api } from "./api-client";
-import { readBlobError } from "./api-error";
 
 /**
  * Fetches a file from the API with the session's bearer token (a plain link would carry
@@ -7,13 +6,7 @@ import { readBlobError } from "./api-error";
  * Content-Disposition says (or `fallbackName`).
  */
 export async function downloadFromApi(url: string, params: Record<string, string>, fallbackName: string): Promise<void> {
-  let res;
-  try {
-    res = await api.get<Blob>(url, { params, responseType: "blob" });
-  } catch (err) {
-    // An error answer came as a file too: read its code and message (feature_not_licensed…).
-    throw await readBlobError(err);
-  }
+  const res = await api.get<Blob>(url, { params, responseType: "blob" });
   const disposition = String(res.headers["content-disposition"] ?? "");
   saveFile(res.data, disposition.match(/filename="([^"]+)"/)?.[1] ?? fallbackName);
 }
