@@ -3,20 +3,21 @@
 //
 //   node provider.mjs --port P --issuer http://127.0.0.1:P --client-id ID --client-secret S
 //       --redirect-uri URI [--redirect-uri URI2] --users FILE.json [--id-token-ttl SECONDS]
-//       [--extra-client ID:SECRET ...]
+//       [--extra-client ID:SECRET ...] [--signing-key PRIVATE-JWK-FILE]
 //
-// It signs ID tokens with an RSA key it makes at start (published at /jwks), serves
-// discovery, requires PKCE (S256), shows a plain HTML login form (inputs `login` and
-// `password`) whose "Cancel" button denies the request (error=access_denied), and grants
-// consent by itself. `--extra-client` registers more confidential clients with the same
-// redirect URIs (tests use one to hold another client's tokens). Prints
+// It signs ID tokens with an EC P-256 key (ES256; --signing-key, else made at start)
+// published at /jwks, serves discovery, requires PKCE (S256), shows a plain HTML login
+// form (inputs `login` and `password`) whose "Cancel" button denies the request
+// (error=access_denied), and grants consent by itself. `--extra-client` registers more
+// confidential clients with the same redirect URIs (tests use one to hold another
+// client's tokens). Prints
 // `oidc-test-provider ready <issuer>` once listening; SIGTERM stops it.
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPair, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import process from 'node:process';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 
 import Provider from 'oidc-provider';
 
@@ -38,6 +39,7 @@ try {
       users: { type: 'string' },
       'id-token-ttl': { type: 'string', default: '600' },
       'extra-client': { type: 'string', multiple: true, default: [] },
+      'signing-key': { type: 'string' },
     },
     strict: true,
   }));
@@ -74,6 +76,7 @@ const client = (clientId, secret) => ({
   grant_types: ['authorization_code'],
   response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_basic',
+  id_token_signed_response_alg: 'ES256',
 });
 const clients = [client(args['client-id'], args['client-secret'])];
 for (const extra of args['extra-client']) {
@@ -82,9 +85,24 @@ for (const extra of args['extra-client']) {
   clients.push(client(extra.slice(0, at), extra.slice(at + 1)));
 }
 
-// The provider's own signing key, new at every start.
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
+// The provider's own signing key (ES256, P-256): from --signing-key (a private JWK file),
+// else made now. Made asynchronously: Node 20's generateKeyPairSync can deadlock when a
+// garbage collection lands inside it.
+let signingKey;
+if (args['signing-key']) {
+  try {
+    signingKey = JSON.parse(readFileSync(args['signing-key'], 'utf8'));
+  } catch (error) {
+    fail(`cannot read --signing-key ${args['signing-key']}: ${error.message}`);
+  }
+  if (signingKey.kty !== 'EC' || signingKey.crv !== 'P-256' || !signingKey.d) {
+    fail('--signing-key must hold a private EC P-256 JWK');
+  }
+} else {
+  const { privateKey } = await promisify(generateKeyPair)('ec', { namedCurve: 'P-256' });
+  signingKey = privateKey.export({ format: 'jwk' });
+}
+signingKey = { ...signingKey, kid: signingKey.kid || randomBytes(8).toString('hex'), use: 'sig', alg: 'ES256' };
 
 const provider = new Provider(issuer, {
   clients,

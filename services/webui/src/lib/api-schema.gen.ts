@@ -369,6 +369,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/sso": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether single sign-on is on, and where it starts */
+        get: operations["auth_get_api_v1_auth_sso"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sso/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The OpenID Provider's answer: sets the refresh cookie and 302s to the web UI, or 302s to /login?sso_error=<code>
+         * @description Licensed feature `sso_oidc` (Sign-in through an OpenID Connect provider (single sign-on)): needs the professional tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        get: operations["auth_get_api_v1_auth_sso_callback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sso/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start single sign-on (?next=/path to return to): 302 to the OpenID Provider (code flow, PKCE S256, state, nonce)
+         * @description Licensed feature `sso_oidc` (Sign-in through an OpenID Connect provider (single sign-on)): needs the professional tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        get: operations["auth_get_api_v1_auth_sso_login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/docs": {
         parameters: {
             query?: never;
@@ -1552,6 +1609,17 @@ export interface components {
             /** Ended */
             ended: number;
         };
+        /** SsoInfoOut */
+        SsoInfoOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Provider Name */
+            provider_name: string;
+            /** Login Url */
+            login_url: string;
+            /** Required */
+            required: boolean;
+        };
         /** StaleMeta */
         StaleMeta: {
             /**
@@ -2675,7 +2743,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            /** @description account_inactive, a second factor is needed, or sso_required: password login is off (SSO_REQUIRED) for all but the break-glass admins */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3365,6 +3433,114 @@ export interface operations {
             };
             /** @description invalid input: details.fields names each field and what is wrong with it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    auth_get_api_v1_auth_sso: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["SsoInfoOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    auth_get_api_v1_auth_sso_callback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description feature_not_licensed: the licence does not turn on 'sso_oidc' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    auth_get_api_v1_auth_sso_login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description feature_not_licensed: the licence does not turn on 'sso_oidc' */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

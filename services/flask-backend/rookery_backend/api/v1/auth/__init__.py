@@ -6,6 +6,7 @@
 - `two_factor`: TOTP enrolment and removal, and the second-factor and re-authentication
   checks the other modules use
 - `sessions`: the caller's signed-in sessions
+- `sso`: OpenID Connect single sign-on (the provider's redirect and callback)
 
 Account mechanics (bcrypt hashing, tracking fields, password change and reset tokens, TOTP)
 are Flask-Security-Too's; tokens are Rookery's."""
@@ -27,4 +28,4 @@ def user_agent() -> str:
 
 # The view modules register their routes on `bp` when imported; this order is the order
 # of the routes in the URL map.
-from . import tokens, account, recovery, two_factor, sessions  # noqa: E402,F401,I001
+from . import tokens, account, recovery, two_factor, sessions, sso  # noqa: E402,F401,I001

@@ -14,7 +14,9 @@ from flask_security.recoverable import (
 from .... import audit
 from ....accounts import revoke_api_keys_of
 from ....errors import ApiError
-from ....runtime import runtime
+from ....models import User
+from ....runtime import Runtime, runtime
+from ....sso import break_glass_emails, sso_required
 from ... import endpoint, parse_body, respond
 from ..bodies import ForgotIn, ForgotOut, ResetIn, ResetOut
 from . import bp, client_ip
@@ -43,7 +45,7 @@ def forgot() -> Any:
             headers={"Retry-After": str(wait)},
         )
     user = svc.datastore.find_user(email=email)
-    if user is not None and user.active:
+    if user is not None and user.active and _may_reset(svc, user):
         token = generate_reset_password_token(user)
         link = f"{svc.settings.public_url.rstrip('/')}/reset-password?token={token}"
         minutes = svc.settings.reset_token_ttl // 60
@@ -78,6 +80,16 @@ def forgot() -> Any:
         delivery = "logged"
         message += " (no mail server is configured: the link is in the server log)"
     return respond({"message": message, "mail_delivery": delivery}, ForgotOut, status=202)
+
+
+def _may_reset(svc: Runtime, user: User) -> bool:
+    """An account without a password (made by single sign-on, or a service account) gets
+    no reset link: a password would open a way in around the provider. An administrator
+    can still give it one. While SSO_REQUIRED, only the break-glass admins get links.
+    The answer is the same either way."""
+    if not user.password:
+        return False
+    return not sso_required(svc.settings) or user.email in break_glass_emails(svc.settings)
 
 
 @endpoint(

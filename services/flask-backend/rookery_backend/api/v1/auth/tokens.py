@@ -9,11 +9,12 @@ from flask import request
 from flask_security.utils import hash_password, verify_and_update_password, verify_password
 
 from .... import audit
-from ....accounts import user_json
+from ....accounts import ADMIN_ROLE, user_json
 from ....errors import ApiError
 from ....guard import current_principal
 from ....models import User
 from ....runtime import Runtime, runtime
+from ....sso import LOGIN_PATH, break_glass_emails, sso_required
 from ....utils import utcnow
 from ... import endpoint, parse_body, respond
 from ..bodies import LoginIn, LogoutIn, MessageOut, RefreshIn, TokenOut
@@ -33,6 +34,34 @@ def _burn_password_check(password: str) -> None:
     verify_password(password, _dummy_hash["hash"])
 
 
+def issue_refresh_token(svc: Runtime, user: User, family: str | None) -> tuple[str, str]:
+    """A new refresh token (and its session family): every sign-in, password or single
+    sign-on, starts its session here."""
+    return svc.refresh_tokens.issue(user.id, family, ip=client_ip(), user_agent=user_agent())
+
+
+def set_refresh_cookie(svc: Runtime, response: Any, refresh_token: str) -> Any:
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh_token,
+        max_age=svc.settings.refresh_token_ttl,
+        path=REFRESH_COOKIE_PATH,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+    )
+    return response
+
+
+def record_sign_in(svc: Runtime, user: User, ip: str) -> None:
+    """The tracking fields of a successful sign-in (password or single sign-on)."""
+    now = utcnow()
+    user.last_login_at, user.current_login_at = user.current_login_at or now, now
+    user.last_login_ip, user.current_login_ip = user.current_login_ip or ip, ip
+    user.login_count = (user.login_count or 0) + 1
+    svc.datastore.put(user)
+
+
 def token_response(
     svc: Runtime,
     user: User,
@@ -42,9 +71,7 @@ def token_response(
     refresh_token: str | None = None,
 ) -> Any:
     if refresh_token is None or family is None:
-        refresh_token, family = svc.refresh_tokens.issue(
-            user.id, family, ip=client_ip(), user_agent=user_agent()
-        )
+        refresh_token, family = issue_refresh_token(svc, user, family)
     access_token, _ = svc.codec.issue(
         user.id, user.scopes, user.role_names, user.fs_uniquifier, family
     )
@@ -57,15 +84,7 @@ def token_response(
     }
     response = respond(body, TokenOut, status=status)
     if as_cookie:
-        response.set_cookie(
-            REFRESH_COOKIE,
-            refresh_token,
-            max_age=svc.settings.refresh_token_ttl,
-            path=REFRESH_COOKIE_PATH,
-            httponly=True,
-            samesite="Strict",
-            secure=request.is_secure,
-        )
+        set_refresh_cookie(svc, response, refresh_token)
     return response
 
 
@@ -76,7 +95,21 @@ def clear_refresh_cookie(response: Any) -> Any:
     return response
 
 
-@endpoint(bp, "/login", "POST", "Log in with e-mail and password", body=LoginIn, response=TokenOut)
+@endpoint(
+    bp,
+    "/login",
+    "POST",
+    "Log in with e-mail and password",
+    body=LoginIn,
+    response=TokenOut,
+    errors=(
+        (
+            403,
+            "account_inactive, a second factor is needed, or sso_required: password login is"
+            " off (SSO_REQUIRED) for all but the break-glass admins",
+        ),
+    ),
+)
 def login() -> Any:
     svc = runtime()
     payload = parse_body(LoginIn)
@@ -94,8 +127,13 @@ def login() -> Any:
             headers={"Retry-After": str(wait)},
             keep_writes=True,
         )
+    sso_only = sso_required(svc.settings)
+    if sso_only and email not in break_glass_emails(svc.settings):
+        _refuse_password_login(svc, email, ip)
     user = svc.datastore.find_user(email=email)
     if user is None or not user.password:
+        # No password (an account made by single sign-on, a service account): the same
+        # answer as a wrong password.
         _burn_password_check(payload.password)
         ok = False
     else:
@@ -115,14 +153,13 @@ def login() -> Any:
     assert user is not None
     if not user.active:
         raise ApiError(403, "account_inactive", "this account is deactivated")
+    if sso_only and ADMIN_ROLE not in user.role_names:
+        # Listed as break-glass but not an admin: break-glass is for admins only.
+        _refuse_password_login(svc, email, ip, user)
     check_second_factor(svc, user, payload.totp)
     svc.login_throttle.succeeded(email, ip)
 
-    now = utcnow()
-    user.last_login_at, user.current_login_at = user.current_login_at or now, now
-    user.last_login_ip, user.current_login_ip = user.current_login_ip or ip, ip
-    user.login_count = (user.login_count or 0) + 1
-    svc.datastore.put(user)
+    record_sign_in(svc, user, ip)
     audit.record(svc.dal, "login_succeeded", actor_id=user.id, actor_email=user.email, ip=ip)
     svc.metrics.auth_events.labels("login_succeeded").inc()
     response = token_response(svc, user, None, payload.refresh_cookie)
@@ -135,6 +172,25 @@ def login() -> Any:
             svc.refresh_tokens.revoke_family(family)
         clear_refresh_cookie(response)
     return response
+
+
+def _refuse_password_login(svc: Runtime, email: str, ip: str, user: User | None = None) -> None:
+    audit.record(
+        svc.dal,
+        "login_failed",
+        actor_id=user.id if user else None,
+        actor_email=email,
+        ip=ip,
+        details={"reason": "sso_required"},
+    )
+    svc.metrics.auth_events.labels("login_failed").inc()
+    raise ApiError(
+        403,
+        "sso_required",
+        "password login is turned off: sign in with single sign-on",
+        {"login_url": LOGIN_PATH},
+        keep_writes=True,
+    )
 
 
 @endpoint(
