@@ -9,7 +9,7 @@ function licence(over: Partial<LicenseStatus> = {}): LicenseStatus {
     mode: "production", status: "valid", id: "lic-1", customer: "Acme", tier: "professional",
     features: ["sso_oidc", "audit_export"], features_active: ["sso_oidc", "audit_export"],
     seats: { used: 3, limit: 10 }, issued_at: at(-300), not_before: at(-300), expires_at: at(60),
-    grace_ends_at: at(74), days_left: 60, warnings: [], ...over,
+    grace_ends_at: at(74), days_left: 60, warnings: [], source: "LICENSE_KEY", ...over,
   };
 }
 

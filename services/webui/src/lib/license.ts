@@ -1,28 +1,11 @@
 import { useQuery } from "@tanstack/react-query";
 import { getData } from "./api-client";
+import type { components } from "./api-schema.gen";
 
-/** Where the licence stands (GET /license): "development" means every feature is on, licence ignored. */
-export type LicenseState = "unlicensed" | "valid" | "grace" | "expired" | "not_yet_valid" | "development";
-
-/** GET /license. */
-export interface LicenseStatus {
-  mode: string;
-  status: LicenseState;
-  id: string | null;
-  customer: string | null;
-  tier: string | null;
-  features: string[];
-  features_active: string[];
-  seats: { used: number; limit: number | null };
-  issued_at: string | number | null;
-  not_before: string | number | null;
-  expires_at: string | number | null;
-  grace_ends_at: string | number | null;
-  days_left: number | null;
-  warnings: string[];
-  /** Where the licence in force comes from: database, LICENSE_KEY or LICENSE_FILE <path>. */
-  source?: string | null;
-}
+/** GET /license: mode, state, the licence's claims, features, seats, dates and warnings. */
+export type LicenseStatus = components["schemas"]["LicenseOut"];
+/** Where the licence stands: "development" means every feature is on, the licence ignored. */
+export type LicenseState = LicenseStatus["status"];
 
 /** Shared by the Licence page and the Layout's banner: one request, one cache entry. */
 export const LICENSE_QUERY_KEY = ["license"] as const;
