@@ -61,6 +61,29 @@ const test = base.extend({
     }
   }, { scope: "worker", timeout: 120_000 }],
 
+  /**
+   * A second stack with SSO_REQUIRED: only the break-glass admin may use a password. Started
+   * by the one scenario that uses it (its provider is never needed: nobody signs on there).
+   */
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads a fixture's needs from this pattern
+  ssoRequired: [async ({}, use) => {
+    const scratch = scratchDir("rookery-sso-required-e2e-");
+    let stack;
+    try {
+      const keys = await licenseKeys(scratch.dir);
+      const license = await issueLicense(keys.privateKey, { customer: "SSO Only Co", tier: "professional", days: 365 });
+      stack = await startLicensedStack({
+        name: "sso-required", license, publicKey: keys.publicKey,
+        oidc: { port: await freePort(), clientId: "rookery-e2e", clientSecret: "e2e-client-secret-0123456789", providerName: PROVIDER, roleMap: "netops:maintainer" },
+        extraEnv: { SSO_REQUIRED: "true", SSO_BREAK_GLASS_EMAILS: ADMIN.email },
+      });
+      await use({ ...stack, api: adminApi(stack.backendUrl) });
+    } finally {
+      await stack?.stop();
+      scratch.remove();
+    }
+  }, { scope: "worker", timeout: 120_000 }],
+
   web: async ({ sso }, use) => use(sso.webUrl),
 });
 
@@ -212,4 +235,28 @@ test("refusals at the provider or by the claims come back as plain messages, and
   await expect(ssoAlert(noRole)).toHaveText(/^Your identity provider account is not in a group that gives access to Rookery\./);
 
   for (const who of [EVE, DAN]) expect(await userByEmail(sso.api, who.email), `${who.email} has no account`).toBeNull();
+});
+
+test("when single sign-on is required the provider comes first; a password works only for the break-glass admin", async ({ page, ssoRequired, checkA11y }) => {
+  const web = ssoRequired.webUrl;
+  // An account with a password that is not on the break-glass list.
+  const ops = { email: "ops-password@rookery.local", password: "Ops-e2e-Passw0rd!" };
+  const made = await ssoRequired.api.call("POST", "/api/v1/users", { ...ops, roles: ["maintainer"] });
+  expect(made.status, JSON.stringify(made.body)).toBe(201);
+
+  await page.goto(`${web}/login`);
+  const button = ssoButton(page);
+  await expect(button).toHaveClass(/btn-primary/);
+  await expect(page.getByText(/The password form below is only for administrators allowed to bypass it\./)).toBeVisible();
+  const passwordForm = page.getByRole("form", { name: "Administrator emergency access" });
+  await expect(passwordForm.getByRole("button", { name: "Sign in", exact: true })).toHaveClass(/btn-secondary/);
+  await shot(page, "login-sso-required");
+  await checkA11y(page, "login with single sign-on required");
+
+  await login(page, web, ops);
+  await expect(page.getByRole("main").getByRole("alert")).toHaveText(`Password sign-in is turned off on this server: use “Sign in with ${PROVIDER}” instead.`);
+
+  await login(page, web, ADMIN);
+  await loggedIn(page);
+  await expect(navLink(page, "Users")).toBeVisible();
 });

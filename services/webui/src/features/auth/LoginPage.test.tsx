@@ -179,7 +179,7 @@ describe("LoginPage: single sign-on", () => {
     const link = await screen.findByRole("link", { name: "Sign in with Acme ID" });
     expect(link).toHaveClass("btn-primary");
     expect(screen.getByRole("button", { name: "Sign in" })).toHaveClass("btn-secondary");
-    expect(screen.getByRole("form", { name: "Sign in with a password" })).toBeInTheDocument();
+    expect(screen.getByRole("form", { name: "Administrator emergency access" })).toBeInTheDocument();
     expect(screen.getByText(/only for administrators allowed to bypass it/)).toBeInTheDocument();
     // The link comes first in the reading order.
     expect(link.compareDocumentPosition(screen.getByLabelText("Email")) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
@@ -202,6 +202,18 @@ describe("LoginPage: single sign-on", () => {
     await waitFor(() => expect(screen.getByTestId("search")).toHaveTextContent(/^\?keep=1$/));
     // Still shown after the address changed.
     expect(screen.getByRole("alert")).toHaveTextContent(text);
+  });
+
+  it("points to the provider when the server refuses password sign-in for this account", async () => {
+    restore = installFakeBackend({
+      "GET /auth/sso": sso({ required: true }),
+      "POST /auth/login": () => ({ status: 403, body: { error: { code: "sso_required", message: "password login is turned off: sign in with single sign-on", details: { login_url: "/api/v1/auth/sso/login" } } } }),
+    }).restore;
+    renderLogin("/login");
+    await screen.findByRole("link", { name: "Sign in with Acme ID" });
+    await fillAndSubmit("ann@example.test");
+    expect(await screen.findByRole("alert")).toHaveTextContent("Password sign-in is turned off on this server: use “Sign in with Acme ID” instead.");
+    expect(useAuthStore.getState().status).toBe("anonymous");
   });
 
   it("has a distinct message for every code of the contract", () => {

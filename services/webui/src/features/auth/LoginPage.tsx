@@ -95,6 +95,10 @@ export function LoginPage() {
         case "account_inactive":
           setError("This account is deactivated. Contact an administrator.");
           break;
+        case "sso_required":
+          // Only the break-glass administrators may still use a password.
+          setError(`Password sign-in is turned off on this server: use “Sign in with ${sso?.provider_name || "SSO"}” instead.`);
+          break;
         default:
           setError(apiErr.message);
       }
@@ -113,19 +117,23 @@ export function LoginPage() {
       {ssoOn && !needTotp && (
         <div className="mb-4 space-y-4">
           <SsoButton sso={sso} next={from} primary={ssoRequired} />
-          <p className="flex items-center gap-3 text-xs muted" aria-hidden>
-            <span className="h-px flex-1 bg-slate-700" />
-            {ssoRequired ? "administrators' emergency access" : "or"}
-            <span className="h-px flex-1 bg-slate-700" />
-          </p>
-          {ssoRequired && (
-            <p className="text-sm muted">
-              This server signs people in through {sso.provider_name || "single sign-on"}. The password form below is only for administrators allowed to bypass it.
+          {ssoRequired ? (
+            <div className="border-t border-slate-700 pt-4">
+              <h2 id="break-glass" className="text-sm font-semibold">Administrator emergency access</h2>
+              <p className="mt-1 text-sm muted">
+                This server signs people in through {sso.provider_name || "single sign-on"}. The password form below is only for administrators allowed to bypass it.
+              </p>
+            </div>
+          ) : (
+            <p className="flex items-center gap-3 text-xs muted" aria-hidden>
+              <span className="h-px flex-1 bg-slate-700" />
+              or
+              <span className="h-px flex-1 bg-slate-700" />
             </p>
           )}
         </div>
       )}
-      <form onSubmit={onSubmit} className="space-y-4" noValidate aria-label={ssoRequired ? "Sign in with a password" : undefined}>
+      <form onSubmit={onSubmit} className="space-y-4" noValidate aria-labelledby={ssoRequired && !needTotp ? "break-glass" : undefined}>
         {error && <Alert>{error}</Alert>}
         {!error && !needTotp && state?.sessionEnded && <Alert tone="info">Your session ended; sign in again.</Alert>}
         {!needTotp ? (
