@@ -48,12 +48,7 @@ export async function resetPassword(token: string, password: string, revokeApiKe
 }
 
 /** GET /auth/sso: whether single sign-on is offered, under which name, and whether it is the only way in. */
-export interface SsoConfig {
-  enabled: boolean;
-  provider_name: string;
-  login_url: string;
-  required: boolean;
-}
+export type SsoConfig = components["schemas"]["SsoInfoOut"];
 
 const SSO_OFF: SsoConfig = { enabled: false, provider_name: "", login_url: "", required: false };
 
