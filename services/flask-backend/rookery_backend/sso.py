@@ -32,6 +32,7 @@ from joserfc.jws import JWSRegistry
 
 from .config import Settings
 from .keys import derive_key
+from .licensing import feature_enabled
 
 log = logging.getLogger("rookery.sso")
 
@@ -118,11 +119,7 @@ def break_glass_emails(settings: Settings) -> set[str]:
 
 def feature_on() -> bool:
     """Whether the licence allows single sign-on (development mode: always)."""
-    try:
-        from .licensing import feature_enabled
-    except ImportError:  # pragma: no cover - before the licensing module exists
-        return True
-    return bool(feature_enabled(FEATURE))
+    return feature_enabled(FEATURE)
 
 
 def sso_enabled(settings: Settings) -> bool:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from license_issuer import PRODUCTION_ADMIN_PASSWORD, Issuer
 from oidc_provider import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -70,6 +71,7 @@ USERS = [
 class Rig:
     provider: Provider
     live: LiveApp
+    admin_password: str = ADMIN_PASSWORD
 
     @property
     def base(self) -> str:
@@ -91,7 +93,7 @@ class Rig:
         )
 
     def admin_token(self) -> str:
-        reply = self.password_login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        reply = self.password_login(ADMIN_EMAIL, self.admin_password)
         assert reply.status_code == 200, reply.text
         return reply.json()["data"]["access_token"]
 
@@ -155,7 +157,7 @@ def rig_factory(app_factory, tmp_path: Path) -> Iterator[Any]:
             }
             live = serve(app_factory(**settings), port)
             stack.callback(live.stop)
-            return Rig(provider, live)
+            return Rig(provider, live, settings.get("admin_password", ADMIN_PASSWORD))
 
         yield build
 
@@ -750,6 +752,48 @@ def test_a_break_glass_address_without_the_admin_role_is_refused(rig_factory) ->
         svc.database.end_request(ok=True)
     refused = rig.password_login("helper@example.com", "password-1")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "sso_required"
+
+
+# -- licensing -----------------------------------------------------------------------------
+def licensed(issuer: Issuer, tier: str, **claims: Any) -> dict[str, Any]:
+    return {
+        "release_mode": "production",
+        "admin_password": PRODUCTION_ADMIN_PASSWORD,
+        "license_public_key": issuer.public_pem,
+        "license_key": issuer.issue(tier=tier, **claims),
+    }
+
+
+def test_a_licence_without_sso_turns_it_off_and_does_not_lock_anyone_out(rig_factory) -> None:
+    issuer = Issuer()
+    rig = rig_factory(sso_required=True, **licensed(issuer, "community"))
+    info = requests.get(rig.url(f"{V1}/auth/sso"), timeout=10).json()["data"]
+    assert info["enabled"] is False and info["required"] is False
+    for path in ("/sso/login", "/sso/callback?code=a&state=b"):
+        reply = requests.get(rig.url(f"{V1}/auth{path}"), allow_redirects=False, timeout=10)
+        assert reply.status_code == 403, reply.text
+        assert reply.json()["error"]["code"] == "feature_not_licensed"
+        assert "sso_oidc" in reply.json()["error"]["message"]
+    # SSO_REQUIRED cannot bite while single sign-on is unusable: passwords still work.
+    rig.create_user("viewer@example.com", ["viewer"])
+    assert rig.password_login("viewer@example.com", "password-1").status_code == 200
+
+
+def test_the_seat_limit_stops_just_in_time_accounts(rig_factory) -> None:
+    issuer = Issuer()
+    rig = rig_factory(**licensed(issuer, "professional", seats=3))
+    rig.create_user("bob@example.com", ["viewer"])  # seat 2 (the admin holds seat 1)
+    assert requests.get(rig.url(f"{V1}/auth/sso"), timeout=10).json()["data"]["enabled"]
+    first = rig.browser()
+    assert sign_on(first, rig.base, "alice", PASSWORD).landed == rig.url("/")  # seat 3
+    second = rig.browser()
+    assert_refused(rig, sign_on(second, rig.base, "dave", PASSWORD), "seat_limit_reached", second)
+    assert "dave@example.com" not in rig.users()
+    (row,) = rig.audit("login_sso_failed")
+    assert row["details"]["code"] == "seat_limit_reached"
+    # An existing account needs no new seat.
+    third = rig.browser()
+    assert sign_on(third, rig.base, "bob", PASSWORD).landed == rig.url("/")
 
 
 # -- SSO off ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from .... import audit
 from ....accounts import ADMIN_ROLE, SERVICE_ACCOUNTS, active_admin_ids, resolve_roles
 from ....errors import ApiError
+from ....licensing import ensure_seat_available
 from ....models import User
 from ....runtime import Runtime, runtime
 from ....sso import (
@@ -227,10 +228,6 @@ def _account_for(svc: Runtime, identity: Identity) -> tuple[User, bool]:
 
 
 def _ensure_seat(email: str) -> None:
-    try:
-        from ....licensing import ensure_seat_available
-    except ImportError:  # pragma: no cover - before the licensing module exists
-        return
     try:
         ensure_seat_available()
     except ApiError as error:
