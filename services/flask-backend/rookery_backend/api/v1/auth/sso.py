@@ -133,6 +133,7 @@ def sso_callback() -> Any:
         pending = client.pending(request.cookies.get(PENDING_COOKIE))
         args = {k: request.args.get(k) for k in ("state", "code", "error", "iss")}
         identity = client.finish(pending, args)
+        _one_transaction(svc)
         user, created = _account_for(svc, identity)
     except SsoError as error:
         return _failed(svc, error)
@@ -156,6 +157,18 @@ def sso_callback() -> Any:
     response = redirect(_public(pending.next), 302)
     set_refresh_cookie(svc, response, refresh_token)
     return _clear_pending(response)
+
+
+def _one_transaction(svc: Runtime) -> None:
+    """A GET reads in autocommit on PostgreSQL (db.py); this one writes the account, its
+    roles, the audit rows and the session, which must land together or not at all. The
+    request's end commits (or rolls back) as for any other method; the connection's next
+    GET switches it back."""
+    if svc.settings.db_type != "postgresql":
+        return
+    connection = getattr(svc.dal._adapter, "connection", None)
+    if connection is not None and connection.autocommit:
+        connection.autocommit = False
 
 
 def _account_for(svc: Runtime, identity: Identity) -> tuple[User, bool]:
