@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from joserfc import jwt
+from joserfc.jwk import ECKey, OctKey
 from license_issuer import PRODUCTION_ADMIN_PASSWORD, Issuer
 from oidc_provider import (
     CLIENT_ID,
@@ -214,6 +216,18 @@ def test_first_sign_on_creates_the_account_with_the_mapped_role_and_a_session(ri
     assert PENDING_COOKIE not in http.cookies
     refresh_cookie = next(c for c in http.cookies if c.name == "rookery_refresh")
     assert refresh_cookie.path == f"{V1}/auth" and refresh_cookie.has_nonstandard_attr("HttpOnly")
+    # The cookies' attributes as sent: the pending login Lax (it must come back on the
+    # provider's redirect), the session Strict as after a password login.
+    login_hop = http.get(rig.url(f"{V1}/auth/sso/login"), allow_redirects=False, timeout=10)
+    pending_header = login_hop.headers["Set-Cookie"]
+    assert pending_header.startswith(f"{PENDING_COOKIE}=") and "HttpOnly" in pending_header
+    assert "SameSite=Lax" in pending_header and f"Path={V1}/auth/sso" in pending_header
+    assert "Max-Age=600" in pending_header
+    callback_hop = next(r for r in outcome.final.history if "/sso/callback" in r.url)
+    set_cookies = callback_hop.raw.headers.getlist("Set-Cookie")
+    session_header = next(h for h in set_cookies if h.startswith("rookery_refresh="))
+    assert "HttpOnly" in session_header and "SameSite=Strict" in session_header
+    assert any(h.startswith(f"{PENDING_COOKIE}=;") for h in set_cookies)  # spent
 
     refreshed = refresh_with_cookie(rig, http)
     assert refreshed.status_code == 200, refreshed.text
@@ -499,6 +513,29 @@ def test_an_id_token_for_another_audience_or_badly_signed_is_refused(rig: Rig) -
         # The wrong nonce (a token from another sign-on).
         with pytest.raises(SsoError):
             client.verify_id_token(foreign, "another-nonce")
+        good_claims = {**claims, "aud": CLIENT_ID}
+        # Signed with HS256 and the client secret (the algorithm confusion attack).
+        hmac_token = jwt.encode(
+            {"alg": "HS256", "kid": json.loads(_b64(head))["kid"]},
+            good_claims,
+            OctKey.import_key(CLIENT_SECRET),
+        )
+        with pytest.raises(SsoError) as confused:
+            client.verify_id_token(hmac_token, pending.nonce)
+        assert confused.value.code == "invalid_id_token"
+        # Signed by another key that claims the provider's key id.
+        impostor = jwt.encode(
+            {"alg": "ES256", "kid": json.loads(_b64(head))["kid"]},
+            good_claims,
+            ECKey.generate_key("P-256", private=True),
+        )
+        with pytest.raises(SsoError) as wrong_key:
+            client.verify_id_token(impostor, pending.nonce)
+        assert wrong_key.value.code == "invalid_id_token"
+
+
+def _b64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 def test_another_clients_code_injected_into_the_callback_is_refused(rig: Rig) -> None:
