@@ -23,6 +23,7 @@ tests; processes compare them, so it is the wall clock)."""
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import math
 import threading
@@ -320,8 +321,24 @@ class LoginRateLimiter:
         self.store.reset()
 
 
+def address_key(address: str) -> str:
+    """The client an address counts as: an IPv6 address by its /64 (one host is routinely
+    given a whole /64 and may pick a new address in it per attempt), an IPv4-mapped one as
+    the IPv4 address, anything else (IPv4, or not an address) as it is."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return address
+
+
 class LoginThrottle:
-    """The three login rules of the module docstring."""
+    """The three login rules of the module docstring (addresses as `address_key` counts
+    them)."""
 
     def __init__(
         self,
@@ -337,6 +354,7 @@ class LoginThrottle:
     def check(self, account: str, address: str) -> int:
         """Seconds to wait before this attempt may be made (0: go ahead; then it is
         recorded as an attempt)."""
+        address = address_key(address)
         backoff = self._account_backoff(account, address)
         if backoff:
             return backoff
@@ -347,7 +365,7 @@ class LoginThrottle:
         )
 
     def failed(self, account: str, address: str) -> None:
-        self.store.add_failure(account, address, self.clock())
+        self.store.add_failure(account, address_key(address), self.clock())
 
     def succeeded(self, account: str, address: str) -> None:
         self.store.clear_failures(account)

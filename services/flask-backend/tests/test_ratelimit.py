@@ -18,6 +18,7 @@ from rookery_backend.ratelimit import (
     LoginRateLimiter,
     LoginThrottle,
     MemoryThrottleStore,
+    address_key,
     throttle_engine,
 )
 
@@ -111,6 +112,24 @@ def test_one_address_guessing_many_accounts_is_limited(make_throttled) -> None:
         for n in range(2 * ADDRESS_FACTOR + 1)
     ]
     assert codes[:-1] == [401] * (2 * ADDRESS_FACTOR) and codes[-1] == 429
+
+
+def test_ipv6_addresses_of_one_slash_64_count_as_one_client(make_throttled) -> None:
+    """A host given a /64 can pick a new address for every guess: the per-address limit
+    counts the /64, while another /64 and IPv4 (also written IPv4-mapped) stay apart."""
+    api, _ = make_throttled(count=2)
+    codes = [
+        attempt(api, f"2001:db8:1:2::{n:x}", email=f"user{n}@example.com").status_code
+        for n in range(1, 2 * ADDRESS_FACTOR + 2)
+    ]
+    assert codes[:-1] == [401] * (2 * ADDRESS_FACTOR) and codes[-1] == 429
+    assert attempt(api, "2001:db8:1:3::1", email="other@example.com").status_code == 401
+    for n in range(2 * ADDRESS_FACTOR):
+        attempt(api, "10.9.0.1" if n % 2 else "::ffff:10.9.0.1", email=f"v4-{n}@example.com")
+    assert attempt(api, "10.9.0.1", email="v4-last@example.com").status_code == 429
+    assert address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert address_key("192.0.2.7") == "192.0.2.7" and address_key("unknown") == "unknown"
 
 
 @pytest.fixture
