@@ -4,6 +4,7 @@ flask-backend app, and a browser-like walk through the provider's login form."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import subprocess
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -33,6 +35,7 @@ class Provider:
     issuer: str
     process: subprocess.Popen[str]
     log_path: Path
+    port: int
 
     def stop(self) -> None:
         stop_process(self.process, timeout=5)
@@ -47,15 +50,17 @@ def oidc_provider(
     users: list[dict[str, Any]],
     redirect_uris: Sequence[str],
     id_token_ttl: int | None = None,
+    issuer: str | None = None,
 ) -> Iterator[Provider]:
-    """Starts provider.mjs (installed by `make install`) and waits for its ready line."""
+    """Starts provider.mjs (installed by `make install`) and waits for its ready line.
+    `issuer`: the address it is reached at when that is not its own port (a relay)."""
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
         raise RuntimeError(
             "the test OpenID Provider is not installed: run `make install`"
             " (or scripts/oidc-test-provider/install.sh)"
         )
     port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
+    issuer = issuer or f"http://127.0.0.1:{port}"
     users_file = tmp_path / f"oidc-users-{port}.json"
     users_file.write_text(json.dumps(users))
     command = [
@@ -80,7 +85,7 @@ def oidc_provider(
     log_path = tmp_path / f"oidc-provider-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-    provider = Provider(issuer, process, log_path)
+    provider = Provider(issuer, process, log_path, port)
     ready: list[str] = []
     reader = threading.Thread(
         target=lambda: ready.append(process.stdout.readline() if process.stdout else ""),
@@ -182,3 +187,56 @@ def until_callback(http: requests.Session, base: str, login: str, password: str)
             return target
         response = http.get(target, allow_redirects=False, timeout=20)
     raise AssertionError(f"the provider never sent the browser back: {response.text[:300]}")
+
+
+class Relay:
+    """A plain HTTP relay in front of the provider (its issuer address): every request goes
+    through unchanged until `token_answer` is set; then the token endpoint answers that
+    instead (a token endpoint, or a man in the middle, handing over someone else's
+    tokens)."""
+
+    def __init__(self, port: int, upstream_port: int) -> None:
+        self.token_answer: dict[str, Any] | None = None
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.command == "POST" and self.path == "/token" and relay.token_answer:
+                    payload = json.dumps(relay.token_answer).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=20)
+                try:
+                    upstream.request(self.command, self.path, body, dict(self.headers))
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                finally:
+                    upstream.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _relay
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

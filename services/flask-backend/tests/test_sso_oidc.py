@@ -32,6 +32,7 @@ from oidc_provider import (
     OTHER_CLIENT_SECRET,
     LiveApp,
     Provider,
+    Relay,
     abort_form_action,
     login_form_action,
     oidc_provider,
@@ -430,16 +431,15 @@ def test_an_expired_id_token_is_refused(rig_factory) -> None:
     assert sign_on(http2, rig.base, "alice", PASSWORD).landed == rig.url("/")
 
 
-def _other_clients_id_token(rig: Rig, nonce: str) -> str:
-    """A real ID token the provider issued to another client (aud=other-app), through the
+def _other_clients_tokens(issuer: str, redirect_uri: str, nonce: str) -> dict[str, Any]:
+    """Real tokens the provider issued to another client (aud=other-app), through the
     ordinary code flow with PKCE, carrying the nonce of the backend's sign-on."""
     http = requests.Session()
-    metadata = http.get(f"{rig.provider.issuer}/.well-known/openid-configuration").json()
+    metadata = http.get(f"{issuer}/.well-known/openid-configuration").json()
     verifier = secrets.token_urlsafe(48)
     challenge = (
         base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     )
-    redirect_uri = rig.url(f"{V1}/auth/sso/callback")
     page = http.get(
         metadata["authorization_endpoint"],
         params={
@@ -464,7 +464,7 @@ def _other_clients_id_token(rig: Rig, nonce: str) -> str:
             allow_redirects=False,
         )
     code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
-    token = requests.post(
+    return requests.post(
         metadata["token_endpoint"],
         data={
             "grant_type": "authorization_code",
@@ -475,7 +475,48 @@ def _other_clients_id_token(rig: Rig, nonce: str) -> str:
         auth=(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET),
         timeout=10,
     ).json()
-    return token["id_token"]
+
+
+def _other_clients_id_token(rig: Rig, nonce: str) -> str:
+    redirect_uri = rig.url(f"{V1}/auth/sso/callback")
+    return _other_clients_tokens(rig.provider.issuer, redirect_uri, nonce)["id_token"]
+
+
+def test_a_token_answer_carrying_another_clients_id_token_is_refused(
+    app_factory, tmp_path: Path
+) -> None:
+    """The whole flow with a token endpoint (or a man in the middle) that answers the
+    backend's code with tokens the provider really issued to another client."""
+    relay_port, backend_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{backend_port}"
+    callback_uri = f"{base}{V1}/auth/sso/callback"
+    relay_url = f"http://127.0.0.1:{relay_port}"
+    with ExitStack() as stack:
+        provider = stack.enter_context(
+            oidc_provider(tmp_path, USERS, [callback_uri], issuer=relay_url)
+        )
+        relay = Relay(relay_port, provider.port)
+        stack.callback(relay.stop)
+        app = app_factory(
+            oidc_issuer=relay_url,
+            oidc_client_id=CLIENT_ID,
+            oidc_client_secret=CLIENT_SECRET,
+            oidc_role_map=ROLE_MAP,
+            public_url=base,
+        )
+        live = serve(app, backend_port)
+        stack.callback(live.stop)
+        rig = Rig(provider, live)
+        # Through the relay, untouched, a sign-on works.
+        assert sign_on(rig.browser(), base, "bob", PASSWORD).landed == f"{base}/"
+        http = rig.browser()
+        callback = until_callback(http, base, "alice", PASSWORD)
+        nonce = client_of(app).pending(http.cookies.get(PENDING_COOKIE)).nonce
+        relay.token_answer = _other_clients_tokens(relay_url, callback_uri, nonce)
+        assert_refused(rig, walk(http, callback), "invalid_id_token", http)
+        (row,) = rig.audit("login_sso_failed")
+        assert "aud" in row["details"]["reason"]
+        assert "alice@example.com" not in rig.users()
 
 
 def test_an_id_token_for_another_audience_or_badly_signed_is_refused(rig: Rig) -> None:
