@@ -13,11 +13,11 @@
 // client's tokens). Prints
 // `oidc-test-provider ready <issuer>` once listening; SIGTERM stops it.
 
-import { generateKeyPair, randomBytes } from 'node:crypto';
+import { createECDH, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import process from 'node:process';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 
 import Provider from 'oidc-provider';
 
@@ -86,8 +86,8 @@ for (const extra of args['extra-client']) {
 }
 
 // The provider's own signing key (ES256, P-256): from --signing-key (a private JWK file),
-// else made now. Made asynchronously: Node 20's generateKeyPairSync can deadlock when a
-// garbage collection lands inside it.
+// else made now with ECDH (not generateKeyPair: Node 20 can deadlock when a garbage
+// collection destroys a key generation job while a key is being exported).
 let signingKey;
 if (args['signing-key']) {
   try {
@@ -99,8 +99,18 @@ if (args['signing-key']) {
     fail('--signing-key must hold a private EC P-256 JWK');
   }
 } else {
-  const { privateKey } = await promisify(generateKeyPair)('ec', { namedCurve: 'P-256' });
-  signingKey = privateKey.export({ format: 'jwk' });
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  const point = ecdh.getPublicKey(); // 0x04 || x (32 bytes) || y (32 bytes)
+  const scalar = ecdh.getPrivateKey();
+  const d = Buffer.concat([Buffer.alloc(32 - scalar.length), scalar]);
+  signingKey = {
+    kty: 'EC',
+    crv: 'P-256',
+    x: point.subarray(1, 33).toString('base64url'),
+    y: point.subarray(33, 65).toString('base64url'),
+    d: d.toString('base64url'),
+  };
 }
 signingKey = { ...signingKey, kid: signingKey.kid || randomBytes(8).toString('hex'), use: 'sig', alg: 'ES256' };
 
