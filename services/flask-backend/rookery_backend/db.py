@@ -264,7 +264,7 @@ def as_is(value: Any) -> Any:
     return value
 
 
-def _to_int(value: Any) -> Any:
+def to_int(value: Any) -> Any:
     return None if value is None else int(value)
 
 
@@ -310,7 +310,7 @@ def column_converter(field: Any, adapter: Any) -> Callable[[Any], Any]:
     if not isinstance(kind, str):
         return as_is
     if kind in ("id", "integer", "bigint") or kind.startswith("reference"):
-        return _to_int
+        return to_int
     if kind == "boolean":
         return _to_bool
     if kind == "datetime":

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .db import as_is, column_converter
+from .db import as_is, column_converter, to_int
 
 # (column, what the listing calls it); c0 must be the id (the join and the ordering use it)
 COLUMNS = (
@@ -65,11 +65,12 @@ def listed_page(
     of what `condition` selects on auth_user, ordered by id."""
     user, role = dal.auth_user, dal.auth_role
     adapter = dal._adapter
-    # Only the columns whose stored form differs from the listed one are converted.
+    # Only the columns whose stored form differs from the listed one are converted: every
+    # supported driver already answers integer columns as int (or None).
     converting: list[tuple[int, Callable[[Any], Any]]] = [
         (index, convert)
         for index, convert in enumerate(column_converter(user[name], adapter) for name in COLUMNS)
-        if convert is not as_is
+        if convert is not as_is and convert is not to_int
     ]
     convert_scopes = column_converter(role.permissions, adapter)
     width = len(COLUMNS)
