@@ -31,7 +31,8 @@ predecessor's socket with the connections waiting in its backlog — unless it i
 crash-looping: then its socket is closed while it waits to start again (CRASH_LOOP_BACKOFF).
 
 Prometheus: every child writes its metrics to a PROMETHEUS_MULTIPROC_DIR made fresh for
-this run (removed at exit); /metrics adds them up (metrics.py)."""
+this run (removed at exit, or at the next start after a kill -9); /metrics adds them up
+(metrics.py)."""
 
 from __future__ import annotations
 
@@ -473,8 +474,15 @@ class Supervisor:
         workers = worker_count(settings)
         self.workers = workers
         self.sockets = [self._listening_sockets() for _ in range(workers)]
-        self.metrics_dir = tempfile.mkdtemp(prefix="rookery-metrics-", dir=self.metrics_base)
+        _remove_orphaned_metrics(self.metrics_base or tempfile.gettempdir())
+        self.metrics_dir = tempfile.mkdtemp(
+            prefix=f"rookery-metrics-{os.getpid()}-", dir=self.metrics_base
+        )
         os.environ[MULTIPROC_ENV] = self.metrics_dir
+        # glibc gives each thread that allocates its own malloc arena (up to 8 per core);
+        # a worker's WSGI threads then spread a steady load's garbage over many arenas and
+        # resident memory creeps up. Two arenas keep it flat; read when a child starts.
+        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         self.children = [
             Child("http", serve_http, (settings, group), index)
             for index, group in enumerate(self.sockets)
@@ -592,6 +600,22 @@ class Supervisor:
             _close_sockets(group)
         if self.metrics_dir:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def _remove_orphaned_metrics(base: str) -> None:
+    """Remove the metrics directories of supervisors that died without cleaning up
+    (kill -9, OOM): their names carry the pid, and a pid that is gone, or that now
+    belongs to a process which is not a Rookery supervisor, leaves its directory behind."""
+    for path in Path(base).glob("rookery-metrics-*-*"):
+        pid_text = path.name.removeprefix("rookery-metrics-").split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            command = Path(f"/proc/{pid_text}/cmdline").read_bytes()
+        except OSError:
+            command = b""
+        if b"rookery_backend" not in command:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _close_sockets(group: Sockets) -> None:

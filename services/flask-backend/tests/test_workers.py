@@ -63,6 +63,10 @@ def served(tmp_path: Path):
     port = free_port()
     metrics_root = tmp_path / "metrics"
     metrics_root.mkdir()
+    # what a supervisor killed with -9 left behind (its pid is past any pid_max)
+    orphan = metrics_root / "rookery-metrics-4194999-x1y2z3"
+    orphan.mkdir()
+    (orphan / "counter_4195000.db").write_bytes(b"\0" * 64)
     env = {
         **os.environ,
         **base_env(tmp_path),
@@ -94,7 +98,8 @@ def test_workers_restart_add_up_and_stop(served) -> None:
     pids = _children(log_path)
     assert sorted(pids) == ["grpc-0", "http-0", "http-1", "publisher-0"]
     run_dirs = list(metrics_root.iterdir())
-    assert len(run_dirs) == 1 and run_dirs[0].name.startswith("rookery-metrics-")
+    # the orphan is gone; this run's directory carries the supervisor's pid
+    assert [p.name.split("-")[2] for p in run_dirs] == [str(process.pid)]
 
     # Many requests over fresh connections: the kernel spreads them over both workers, and
     # /metrics (answered by either) counts all of them.
