@@ -52,7 +52,7 @@ def run_wrk(
     args: list[str],
     env: dict[str, str] | None = None,
     connections: str = CONNECTIONS,
-    duration: int = DURATION,
+    duration: int | str = DURATION,
 ) -> Result:
     command = [
         "wrk",
@@ -217,6 +217,10 @@ def bench_backend(port: int, workers: int, db: dict[str, str]) -> list[Result]:
                 f"{base}/api/v1/apikeys", {"name": "bench", "scopes": ["rules:read"]}, token
             )["data"]["key"]
             auth = ["-H", f"Authorization: Bearer {token}"]
+            # Warm-up, not counted, as for the bare app: every worker's first requests
+            # open its pooled connections and fill its caches.
+            for path in ("/api/v1/auth/me", "/api/v1/users?per_page=50"):
+                run_wrk("warm-up", f"{base}{path}", auth, duration=2)
             return [
                 run_wrk("(b) GET /api/v1/auth/me (JWT)", f"{base}/api/v1/auth/me", auth),
                 run_wrk(
