@@ -141,7 +141,13 @@ test("under a community licence the gated features are off, and the audit export
   await page.getByLabel("Licence text").fill(community);
   await page.getByRole("button", { name: "Install licence" }).click();
   await expect(main(page).getByRole("status").filter({ hasText: "Licence installed for Small Shop (Community)" })).toBeVisible();
+  const installedAt = Date.now();
   for (const name of ["Single sign-on", "Multi-tenancy", "Audit log export"]) await expect(featureRow(page, name)).toContainText(/No\s*Inactive/);
+  // Every worker of the backend reads an installed licence again within 2 s (its documented
+  // bound, licensing/state.py REFRESH_SECONDS): the export is refused once that has passed.
+  await expect.poll(async () => (await licensed.api.call("GET", "/api/v1/audit/export")).status).toBe(403);
+  const bound = installedAt + 2500 - Date.now();
+  if (bound > 0) await page.waitForTimeout(bound);
 
   await navLink(page, "Audit log").click();
   await page.getByRole("button", { name: "Export CSV" }).click();
