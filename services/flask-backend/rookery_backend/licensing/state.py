@@ -131,7 +131,7 @@ class LicenseManager:
         self._read_lock = threading.Lock()
         self._latest = 0.0  # the latest time seen: a clock set back does not count
         self._logged: tuple[str | None, str] | None = None  # (licence id, state) logged
-        self._source_cache: tuple[Any, Source] | None = None
+        self._source_cache: tuple[Any, Source, Source | None] | None = None
         self._status_cache: tuple[Source, float, LicenseStatus] | None = None
         self.key_problem = ""
         try:
@@ -198,17 +198,40 @@ class LicenseManager:
                     self._read_lock.release()
         installed = self._installed
         cached = self._source_cache
-        if cached is not None and cached[0] is installed:
-            return cached[1]  # the same object while nothing changed: status() caches on it
+        if cached is None or cached[0] is not installed:
+            cached = (installed, *self._sources(installed))
+            self._source_cache = cached
+        # the same objects while nothing changed: status() caches on them
+        primary, fallback = cached[1], cached[2]
+        if fallback is not None and self.production:
+            # An installed licence past its end does not hide a better one configured
+            # beside it (a renewal put in LICENSE_KEY and a restart must not be refused).
+            now = self.now()
+            if self._rank(fallback.license, now) > self._rank(primary.license, now):
+                return fallback
+        return primary
+
+    def _sources(self, installed: Any) -> tuple[Source, Source | None]:
+        """(the licence that counts first, the configured one behind it or None)."""
+        configured = self._configured
         if installed is not None and installed[1] is not None:
-            source = Source(installed[1], "database", self._configured.refused)
-        else:
-            refused = self._configured.refused
-            if installed is not None and installed[2] is not None:
-                refused = (("database", installed[2]), *refused)
-            source = Source(self._configured.license, self._configured.origin, refused)
-        self._source_cache = (installed, source)
-        return source
+            primary = Source(installed[1], "database", configured.refused)
+            if configured.license is None:
+                return primary, None
+            return primary, Source(configured.license, configured.origin, configured.refused)
+        refused = configured.refused
+        if installed is not None and installed[2] is not None:
+            refused = (("database", installed[2]), *refused)
+        return Source(configured.license, configured.origin, refused), None
+
+    def _rank(self, lic: License | None, now: float) -> int:
+        """2 valid, 1 in its grace period, 0 otherwise."""
+        if lic is None:
+            return 0
+        claims = lic.claims
+        if claims.nbf <= now < claims.exp:
+            return 2
+        return 1 if claims.exp <= now < claims.exp + self.grace_seconds else 0
 
     # -- the state ---------------------------------------------------------------------------
     def status(self) -> LicenseStatus:
