@@ -423,3 +423,53 @@ def test_dates_at_the_edge_of_the_calendar(prod, issuer: Issuer) -> None:
         "license_invalid",
     )
     assert body["details"]["reason"] == "malformed"
+
+
+def test_a_service_account_address_is_no_free_seat(prod, issuer: Issuer) -> None:
+    # A person given a service account's address (before that account exists), or a
+    # service account turned into a person (a password, another address), takes a seat.
+    _app, api = prod(issuer.issue(seats=2))
+    admin = api.admin_token()  # seat 1
+    reply = api.call(
+        "POST",
+        "/api/v1/users",
+        admin,
+        json={"email": SIBLING_ACCOUNT, "password": "password1", "roles": ["viewer"]},
+    )
+    assert reply.status_code == 201, reply.get_json()  # seat 2: it can sign in
+    assert api.login(SIBLING_ACCOUNT, "password1")
+    error(
+        api.call(
+            "POST",
+            "/api/v1/users",
+            admin,
+            json={"email": "three@example.com", "password": "password1", "roles": ["viewer"]},
+        ),
+        409,
+        "seat_limit_reached",
+    )
+    assert data(api.call("GET", "/api/v1/license", admin))["seats"] == {"used": 2, "limit": 2}
+
+
+def test_a_service_account_made_a_person_takes_a_seat(prod, issuer: Issuer) -> None:
+    app, api = prod(issuer.issue(seats=1))
+    admin = api.admin_token()  # the only seat
+    with app.app_context():
+        svc = app.extensions["rookery"]
+        machine = svc.datastore.create_user(email=SIBLING_ACCOUNT, password=None, active=True)
+        machine_id = machine.id
+        svc.database.end_request(ok=True)
+    for change in (
+        {"email": "somebody@example.com", "password": "password1"},
+        {"password": "password1"},
+    ):
+        reply = api.call("PATCH", f"/api/v1/users/{machine_id}", admin, json=change)
+        error(reply, 409, "seat_limit_reached")
+    after = data(api.call("GET", f"/api/v1/users/{machine_id}", admin))
+    assert after["email"] == SIBLING_ACCOUNT and after["service_account"] is True
+    assert data(api.call("GET", "/api/v1/license", admin))["seats"] == {"used": 1, "limit": 1}
+    # Edits that take no seat still go through (roles, with force as ever).
+    reply = api.call(
+        "PATCH", f"/api/v1/users/{machine_id}", admin, json={"roles": ["viewer"], "force": True}
+    )
+    assert reply.status_code == 200, reply.get_json()

@@ -30,6 +30,7 @@ __all__ = [
     "feature_refusal",
     "license_manager",
     "load_public_key",
+    "takes_seat",
 ]
 
 EXTENSION = "rookery_license"
@@ -74,3 +75,11 @@ def ensure_seat_available(adding: int = 1) -> None:
             " one or install a licence with more seats",
             {"limit": limit, "used": used},
         )
+
+
+def takes_seat(email: str, has_password: bool, active: bool) -> bool:
+    """Whether an account counts against the seat limit: every active one but a built-in
+    service account (which holds no password: one given a password is a person)."""
+    from ..accounts import SERVICE_ACCOUNTS
+
+    return active and (has_password or email not in SERVICE_ACCOUNTS)

@@ -375,8 +375,9 @@ class LicenseManager:
 
         dal = self.database.dal
         users = dal.auth_user
-        condition = (users.active == True) & ~users.email.belongs(sorted(SERVICE_ACCOUNTS))  # noqa: E712
-        return dal(condition).count()
+        # A service account holds no password: one with a password is someone signing in.
+        machine = users.email.belongs(sorted(SERVICE_ACCOUNTS)) & (users.password == None)  # noqa: E711
+        return dal((users.active == True) & ~machine).count()  # noqa: E712
 
     def seat_limit(self) -> int | None:
         """The licence's seat limit in production (None = unlimited or development)."""

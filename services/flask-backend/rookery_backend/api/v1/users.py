@@ -23,7 +23,7 @@ from ...csv_export import EXPORT_MAX_ROWS, csv_response
 from ...db import select_plain
 from ...errors import ApiError
 from ...guard import current_principal
-from ...licensing import ensure_seat_available
+from ...licensing import ensure_seat_available, takes_seat
 from ...models import User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
 from ...runtime import runtime
@@ -289,6 +289,15 @@ def patch_user(user_id: int) -> Any:
         )
     if touches_account:
         check_can_act_on(user, principal.scopes)
+        # One seat more when this makes an active person of it (switched on, or a service
+        # account given a password or a person's address): 409 seat_limit_reached.
+        has_password = user.password is not None
+        if not takes_seat(user.email, has_password, bool(user.active)) and takes_seat(
+            str(payload.email).lower() if payload.email is not None else user.email,
+            has_password or payload.password is not None,
+            payload.active if payload.active is not None else bool(user.active),
+        ):
+            ensure_seat_available()
     if payload.roles is not None and sorted(set(payload.roles)) != user.role_names:
         if is_self:
             raise ApiError(403, "forbidden", "you cannot change your own roles")
@@ -312,8 +321,6 @@ def patch_user(user_id: int) -> Any:
             user.email, payload.force, "deactivating it"
         ):
             forced.append("active")
-        if payload.active:
-            ensure_seat_available()  # a person back is one seat more
         user.active = payload.active
         activation = "user_activated" if payload.active else "user_deactivated"
     if payload.email is not None and str(payload.email).lower() != user.email:
