@@ -53,7 +53,7 @@ export async function startProvider({ port, clientId, clientSecret, redirectUri,
     providerCli, "--port", String(port), "--issuer", issuer, "--client-id", clientId,
     "--client-secret", clientSecret, "--redirect-uri", redirectUri, "--users", usersFile,
   ], { stdio: ["ignore", "pipe", log], detached: true });
-  await new Promise((resolve, reject) => {
+  const ready = new Promise((resolve, reject) => {
     let out = "";
     // Its start is quick (half a second) unless the machine is very busy.
     const timer = setTimeout(() => reject(new Error(`the OpenID Provider did not start within 60 s: ${out} ${tail()}`)), 60_000);
@@ -69,7 +69,6 @@ export async function startProvider({ port, clientId, clientSecret, redirectUri,
       reject(new Error(`the OpenID Provider exited with ${code} before it was ready: ${tail()}`));
     });
   });
-  proc.stdout.resume();
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     try { process.kill(-proc.pid, "SIGTERM"); } catch { /* already gone */ }
@@ -79,6 +78,14 @@ export async function startProvider({ port, clientId, clientSecret, redirectUri,
       try { process.kill(-proc.pid, "SIGKILL"); } catch { /* already gone */ }
     }
   };
+  try {
+    await ready;
+  } catch (err) {
+    // Never left running after a failed start (a hung start would outlive the run).
+    await stop();
+    throw err;
+  }
+  proc.stdout.resume();
   return { issuer, stop };
 }
 
