@@ -102,29 +102,55 @@ def _b64encode(data: bytes) -> str:
 def _b64decode(text: str) -> bytes:
     if len(text) % 4 == 1:
         raise ValueError("impossible base64 length")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64encode(data) != text:  # spare bits set: another spelling of the same bytes
+        raise ValueError("not the canonical base64url of its bytes")
+    return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("a key appears twice")
+    return result
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """`text` for a one-line message: escaped, and cut short."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def load_public_key(source: str = "") -> Ed25519PublicKey:
     """The verifying key: `source` is PEM text or the path of a PEM file; empty = built in.
     ValueError with a one-line reason when it is not an Ed25519 public key."""
-    if not source.strip():
+    source = source.strip().lstrip("\ufeff").strip()
+    if not source:
         pem = BUILTIN_PUBLIC_KEY.encode()
         origin = "the built-in licence key"
-    elif source.lstrip().startswith("-----BEGIN"):
-        pem = source.strip().encode()
+    elif "-----BEGIN" in source or "\n" in source:
+        # PEM text, also as environment files spell it: quoted, or with \n for newlines
+        pem = source.strip("\"'").replace("\\n", "\n").strip().encode()
         origin = "LICENSE_PUBLIC_KEY"
     else:
-        path = Path(source.strip())
+        path = Path(source)
         try:
-            pem = path.read_bytes()
-        except OSError as error:
-            raise ValueError(f"LICENSE_PUBLIC_KEY: cannot read {path}: {error.strerror}") from None
-        origin = f"LICENSE_PUBLIC_KEY ({path})"
+            if path.exists() and not path.is_file():
+                raise IsADirectoryError(21, "not a regular file")
+            with path.open("rb") as handle:
+                pem = handle.read(64 * 1024)
+        except (OSError, ValueError) as error:
+            why = getattr(error, "strerror", None) or str(error)
+            raise ValueError(
+                f"LICENSE_PUBLIC_KEY: cannot read {_shown(source)}: {why}"
+                " (it must be PEM text or the path of a PEM file)"
+            ) from None
+        origin = f"LICENSE_PUBLIC_KEY ({_shown(source)})"
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{origin} is not a PEM public key ({error})") from None
+        detail = " ".join(str(error).split())[:160]
+        raise ValueError(f"{origin} is not a PEM public key ({detail})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"{origin} is not an Ed25519 public key")
     return key
@@ -155,7 +181,7 @@ def _int(claims: dict[str, Any], name: str, low: int, high: int) -> int:
 def parse_claims(raw: bytes) -> Claims:
     """The claims of verified bytes, every one checked for its type."""
     try:
-        claims = json.loads(raw.decode("utf-8"))
+        claims = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise LicenseInvalid(MALFORMED, "the licence's claims are not JSON") from None
     if not isinstance(claims, dict):
@@ -199,7 +225,7 @@ def decode(text: object, public_key: Ed25519PublicKey) -> License:
     (not its dates). LicenseInvalid otherwise."""
     if not isinstance(text, str):
         raise LicenseInvalid(MALFORMED, "a licence is a text")
-    text = text.strip()
+    text = text.strip().lstrip("\ufeff").strip()  # an editor's byte order mark is no part of it
     if not text:
         raise LicenseInvalid(MALFORMED, "the licence is empty")
     if len(text) > MAX_TEXT:

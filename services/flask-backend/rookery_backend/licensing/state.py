@@ -34,6 +34,7 @@ from ..utils import utcnow
 from .document import (
     EXPIRED,
     MALFORMED,
+    MAX_TEXT,
     NOT_YET_VALID,
     License,
     LicenseInvalid,
@@ -101,10 +102,16 @@ def _text_from_settings(settings: Settings) -> tuple[str | None, str | None]:
     if settings.license_file.strip():
         path = Path(settings.license_file.strip())
         try:
-            data = path.read_bytes()[: 64 * 1024]
+            # A regular file only (a device or a pipe may never end), and no more of it
+            # than a licence can be: anything longer is refused as too long.
+            if path.exists() and not path.is_file():
+                raise IsADirectoryError(21, "not a regular file")
+            with path.open("rb") as handle:
+                data = handle.read(MAX_TEXT * 2)
         except OSError as error:
             raise LicenseRefused(f"LICENSE_FILE: cannot read {path}: {error.strerror}") from None
-        return data.decode("utf-8", errors="replace"), f"LICENSE_FILE {path}"
+        # utf-8-sig: a byte order mark (an editor's) is no part of the licence
+        return data.decode("utf-8-sig", errors="replace"), f"LICENSE_FILE {path}"
     return None, None
 
 
