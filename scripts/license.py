@@ -85,11 +85,19 @@ def keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _private_key(path: str) -> Ed25519PrivateKey:
+def _read_small(path: str, option: str) -> bytes:
+    """A regular file's first 64 KiB (a device or a pipe may never end)."""
     try:
-        data = Path(path).read_bytes()
+        if Path(path).exists() and not Path(path).is_file():
+            raise IsADirectoryError(21, "not a regular file")
+        with open(path, "rb") as handle:
+            return handle.read(64 * 1024)
     except OSError as error:
-        raise BadInput(f"--key: cannot read {path}: {error.strerror}") from None
+        raise BadInput(f"{option}: cannot read {path}: {error.strerror}") from None
+
+
+def _private_key(path: str) -> Ed25519PrivateKey:
+    data = _read_small(path, "--key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as error:
@@ -147,10 +155,7 @@ def verify(args: argparse.Namespace) -> int:
     if (args.text is None) == (args.file is None):
         raise BadInput("give the licence text or --file, one of them")
     if args.file is not None:
-        try:
-            text = Path(args.file).read_text(errors="replace")
-        except OSError as error:
-            raise BadInput(f"--file: cannot read {args.file}: {error.strerror}") from None
+        text = _read_small(args.file, "--file").decode("utf-8-sig", errors="replace")
     else:
         text = args.text
     try:

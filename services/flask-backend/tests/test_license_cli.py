@@ -116,6 +116,10 @@ def test_issue_then_verify(keys: Path) -> None:
         (["verify"], "one of them"),
         (["verify", "garbage"], "malformed"),
         (["verify", "--public-key", "/nonexistent", "x"], "cannot read"),
+        # a device never ends: refused, not read until memory runs out
+        (["verify", "--file", "/dev/zero"], "not a regular file"),
+        (["verify", "--public-key", "/dev/zero", "x"], "not a regular file"),
+        (["issue", "--key", "/dev/zero", "--customer", "x", "--tier", "community"], "regular"),
         (["bogus"], "invalid choice"),
         ([], "required"),
     ],
