@@ -150,6 +150,9 @@ class Database:
             attempts=1,
         )
         define_pydal_tables(self.dal)
+        # PyDAL's default TimingHandler times every statement and keeps each thread's last
+        # 100 SQL texts (an object built per statement); nothing here reads them.
+        self.dal._adapter.execution_handlers = []
         # id(connection) -> when end_request put it back in the pool (see _test_when_idle)
         self._returned_at: dict[int, float] = {}
         if pool_size:
