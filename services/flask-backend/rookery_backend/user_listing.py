@@ -18,14 +18,29 @@ dialect's) and the table/column names, and writes the one statement around it:
 window functions exist on every supported database (SQLite ≥ 3.25, PostgreSQL, MariaDB
 ≥ 10.2). A page past the end has no row to carry the total: only then is it counted
 separately.
+
+On PostgreSQL the statement runs as a prepared statement of the connection (PREPARE once,
+EXECUTE after): planning the joins and the window was half of the statement's time, and a
+page's SQL text repeats exactly (PyDAL writes the filters' values into it), so the server
+keeps one plan per distinct page. Only on connections in autocommit (GET requests,
+db.py), where a statement that fails leaves no transaction aborted; each connection keeps
+at most PREPARED_PER_CONNECTION of them, the oldest deallocated first.
 """
 
 from __future__ import annotations
 
+import itertools
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from .db import as_is, column_converter, to_int
+
+PREPARED_PER_CONNECTION = 32
+# connection -> {statement text: prepared statement name}, oldest first
+_prepared: weakref.WeakKeyDictionary[Any, OrderedDict[str, str]] = weakref.WeakKeyDictionary()
+_names = itertools.count(1)
 
 # (column, what the listing calls it); c0 must be the id (the join and the ordering use it)
 COLUMNS = (
@@ -79,7 +94,7 @@ def listed_page(
     last_id = None
     names: list[str] = []
     scopes: set[str] = set()
-    for record in dal.executesql(_statement(dal, condition, start, size)):
+    for record in _run(dal, _statement(dal, condition, start, size)):
         if record[0] != last_id:
             last_id = record[0]
             if total is None:
@@ -98,3 +113,32 @@ def listed_page(
     if total is None:
         total = dal(condition).count() if start else 0
     return listed, total
+
+
+def _run(dal: Any, sql: str) -> list[tuple[Any, ...]]:
+    adapter = dal._adapter
+    if adapter.dbengine != "postgres":
+        return list(dal.executesql(sql))
+    connection = adapter.connection
+    if not connection.autocommit:
+        return list(dal.executesql(sql))
+    import psycopg2.errors
+
+    statements = _prepared.setdefault(connection, OrderedDict())
+    cursor = adapter.cursor
+    name = statements.get(sql)
+    if name is not None:
+        statements.move_to_end(sql)
+        try:
+            cursor.execute(f"EXECUTE {name}")
+            return cursor.fetchall()
+        except psycopg2.errors.InvalidSqlStatementName:
+            statements.clear()  # the session lost them (DISCARD ALL by a pooler, ...)
+    if len(statements) >= PREPARED_PER_CONNECTION:
+        _, oldest = statements.popitem(last=False)
+        cursor.execute(f"DEALLOCATE {oldest}")
+    name = f"rookery_user_page_{next(_names)}"
+    cursor.execute(f"PREPARE {name} AS {sql}")
+    statements[sql] = name
+    cursor.execute(f"EXECUTE {name}")
+    return cursor.fetchall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import ADMIN_EMAIL
 from rookery_backend.policy import SCOPES
 
@@ -214,10 +215,12 @@ def test_audit_log_records_changes(api) -> None:
     assert "refresh_reuse_detected" in kinds and "apikey_created" in kinds
 
 
-def test_user_list_is_one_statement_and_counts_past_the_end(api, app) -> None:
+def test_user_list_is_one_statement_and_counts_past_the_end(api, app, backend) -> None:
     """A page is read with one SQL statement (users, roles and the filter's total); a page
     past the end still reports the total; a filter with quote and LIKE characters matches
-    them literally."""
+    them literally. (On PostgreSQL the statement is a prepared one: the next test.)"""
+    if backend == "postgresql":
+        pytest.skip("PostgreSQL runs the listing as a prepared statement (next test)")
     admin = api.admin_token()
     for index in range(3):
         api.create_user(admin, f"o'brien_{index}%@example.com", ["viewer"])
@@ -250,3 +253,42 @@ def test_user_list_is_one_statement_and_counts_past_the_end(api, app) -> None:
     assert beyond.get_json()["meta"]["total"] == 3
     none = api.call("GET", "/api/v1/users?q=nobody-at-all", admin).get_json()
     assert none["data"] == [] and none["meta"]["total"] == 0
+
+
+def test_user_list_is_a_prepared_statement_on_postgresql(api, app, backend) -> None:
+    """On PostgreSQL the page's statement is prepared once per connection and executed
+    after; a session that lost its prepared statements (a pooler's DISCARD ALL) prepares
+    again instead of failing."""
+    if backend != "postgresql":
+        pytest.skip("prepared statements are used on PostgreSQL only")
+    from rookery_backend.user_listing import PREPARED_PER_CONNECTION
+
+    admin = api.admin_token()
+    for index in range(3):
+        api.create_user(admin, f"prep{index}@example.com", ["viewer"])
+    database = app.extensions["rookery"].database
+    dal = database.dal
+
+    def prepared() -> list[str]:
+        database.begin_request(read_only=True)
+        try:
+            rows = dal.executesql("SELECT statement FROM pg_prepared_statements")
+            # (pooled connections may hold other tests' pages too: only this filter's)
+            return [row[0] for row in rows if "OVER ()" in row[0] and "%prep%" in row[0]]
+        finally:
+            database.end_request(ok=True)
+
+    first = api.call("GET", "/api/v1/users?q=prep", admin).get_json()
+    again = api.call("GET", "/api/v1/users?q=prep", admin).get_json()
+    assert first == again and first["meta"]["total"] == 3
+    assert len(prepared()) == 1  # one plan for the repeated page, kept by the connection
+
+    database.begin_request(read_only=True)
+    dal.executesql("DEALLOCATE ALL")
+    database.end_request(ok=True)
+    assert api.call("GET", "/api/v1/users?q=prep", admin).get_json() == first
+    assert len(prepared()) == 1
+
+    for index in range(PREPARED_PER_CONNECTION + 3):  # distinct pages: the oldest go
+        assert api.call("GET", f"/api/v1/users?q=prep&page={index + 1}", admin).status_code == 200
+    assert len(prepared()) == PREPARED_PER_CONNECTION
