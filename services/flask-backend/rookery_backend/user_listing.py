@@ -88,6 +88,7 @@ def listed_page(
         if convert is not as_is and convert is not to_int
     ]
     convert_scopes = column_converter(role.permissions, adapter)
+    scopes_of: dict[Any, Any] = {}  # a role's stored scopes → decoded, once per page
     width = len(COLUMNS)
     listed: list[tuple[dict[str, Any], list[str], set[str]]] = []
     total: int | None = None
@@ -107,7 +108,11 @@ def listed_page(
         role_name = record[width + 1]
         if role_name is not None:
             names.append(role_name)
-            scopes.update(convert_scopes(record[width + 2]) or ())
+            stored = record[width + 2]
+            decoded = scopes_of.get(stored)
+            if decoded is None:
+                decoded = scopes_of[stored] = tuple(convert_scopes(stored) or ())
+            scopes.update(decoded)
     for _values, held, _scopes in listed:
         held.sort()  # as User.role_names: Python's order, not the database collation
     if total is None:
