@@ -4,13 +4,18 @@
 //   node provider.mjs --port P --issuer http://127.0.0.1:P --client-id ID --client-secret S
 //       --redirect-uri URI [--redirect-uri URI2] --users FILE.json [--id-token-ttl SECONDS]
 //       [--extra-client ID:SECRET ...] [--signing-key PRIVATE-JWK-FILE]
+//       [--clock-offset SECONDS] [--id-token-audience AUD]
 //
 // It signs ID tokens with an EC P-256 key (ES256; --signing-key, else made at start)
 // published at /jwks, serves discovery, requires PKCE (S256), shows a plain HTML login
 // form (inputs `login` and `password`) whose "Cancel" button denies the request
 // (error=access_denied), and grants consent by itself. `--extra-client` registers more
 // confidential clients with the same redirect URIs (tests use one to hold another
-// client's tokens). Prints
+// client's tokens). `--clock-offset` runs the provider with its clock shifted by that many
+// seconds (negative: behind), so the ID tokens it signs carry a shifted iat/exp (its cookies
+// still live long enough in the browser's real time). `--id-token-audience` puts that
+// audience in the ID tokens it signs instead of the client's id (signed as usual), as a
+// misbehaving provider would. Prints
 // `oidc-test-provider ready <issuer>` once listening; SIGTERM stops it.
 
 import { createECDH, randomBytes } from 'node:crypto';
@@ -40,6 +45,8 @@ try {
       'id-token-ttl': { type: 'string', default: '600' },
       'extra-client': { type: 'string', multiple: true, default: [] },
       'signing-key': { type: 'string' },
+      'clock-offset': { type: 'string', default: '0' },
+      'id-token-audience': { type: 'string' },
     },
     strict: true,
   }));
@@ -54,6 +61,18 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`bad --port ${args
 const issuer = args.issuer || `http://127.0.0.1:${port}`;
 const idTokenTtl = Number(args['id-token-ttl']);
 if (!Number.isInteger(idTokenTtl) || idTokenTtl < 1) fail('--id-token-ttl must be a positive integer');
+const clockOffset = /^[+-]?\d+$/.test(args['clock-offset']) ? Number(args['clock-offset']) : NaN;
+if (!Number.isSafeInteger(clockOffset)) fail(`--clock-offset must be an integer number of seconds, got ${args['clock-offset']}`);
+const idTokenAudience = args['id-token-audience'];
+if (idTokenAudience !== undefined && !idTokenAudience.trim()) fail('--id-token-audience must not be empty');
+// The provider's whole clock (oidc-provider reads Date.now for iat, exp and its own expiries).
+if (clockOffset !== 0) {
+  const realNow = Date.now;
+  Date.now = () => realNow() + clockOffset * 1000;
+}
+// A clock behind would make the interaction and session cookies expire (in the browser's real
+// time) before they are used: they (and the grants behind them) live that much longer.
+const cookieSlack = Math.max(0, -clockOffset);
 
 let users;
 try {
@@ -133,9 +152,9 @@ const provider = new Provider(issuer, {
     IdToken: idTokenTtl,
     AccessToken: 600,
     AuthorizationCode: 60,
-    Interaction: 600,
-    Session: 3600,
-    Grant: 3600,
+    Interaction: 600 + cookieSlack,
+    Session: 3600 + cookieSlack,
+    Grant: 3600 + cookieSlack,
   },
   async findAccount(_ctx, sub) {
     const user = bySub.get(String(sub));
@@ -160,6 +179,32 @@ const provider = new Provider(issuer, {
   },
 });
 provider.proxy = false;
+
+if (idTokenAudience !== undefined) {
+  // ID tokens (only those) name another audience: the token is issued for a stand-in of the
+  // client whose clientId is that audience; everything else is the real client's.
+  const BaseIdToken = provider.IdToken;
+  // Named IdToken: oidc-provider reads the ttl of a token by its class's name.
+  class IdToken extends BaseIdToken {
+    async issue(options = {}) {
+      if (options.use !== 'idtoken') return super.issue(options);
+      const real = this.client;
+      this.client = new Proxy(real, {
+        get(target, prop) {
+          if (prop === 'clientId') return idTokenAudience;
+          const value = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      try {
+        return await super.issue(options);
+      } finally {
+        this.client = real;
+      }
+    }
+  }
+  Object.defineProperty(provider, 'IdToken', { value: IdToken });
+}
 
 function escape(text) {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -40,9 +40,11 @@ export async function issueLicense(privateKey, { customer, tier, days, seats, fe
 
 /**
  * Starts the test OpenID Provider on `port`; resolves once it prints its ready line. The
- * returned stop() sends SIGTERM and waits for the process to end.
+ * returned stop() sends SIGTERM and waits for the process to end. `clockOffset` (seconds,
+ * negative: behind) runs the provider with its clock shifted; `idTokenAudience` makes it put
+ * that audience in the ID tokens it signs instead of the client's id.
  */
-export async function startProvider({ port, clientId, clientSecret, redirectUri, users, dir, logDir }) {
+export async function startProvider({ port, clientId, clientSecret, redirectUri, users, dir, logDir, clockOffset = 0, idTokenAudience }) {
   const usersFile = join(dir, "oidc-users.json");
   writeFileSync(usersFile, JSON.stringify(users));
   const issuer = `http://127.0.0.1:${port}`;
@@ -52,6 +54,9 @@ export async function startProvider({ port, clientId, clientSecret, redirectUri,
   const proc = spawn(process.execPath, [
     providerCli, "--port", String(port), "--issuer", issuer, "--client-id", clientId,
     "--client-secret", clientSecret, "--redirect-uri", redirectUri, "--users", usersFile,
+    // With `=`: a negative offset would read as an option otherwise.
+    ...(clockOffset ? [`--clock-offset=${clockOffset}`] : []),
+    ...(idTokenAudience !== undefined ? [`--id-token-audience=${idTokenAudience}`] : []),
   ], { stdio: ["ignore", "pipe", log], detached: true });
   const ready = new Promise((resolve, reject) => {
     let out = "";

@@ -6,7 +6,9 @@
 //
 // The first scenario needs the provider down before anyone has signed on (the backend has not
 // read the provider's discovery document yet); the others start it. The scenarios run in file
-// order, in one worker (playwright.config.js).
+// order, in one worker (playwright.config.js). The expired-ID-token and wrong-audience
+// scenarios each have a stack and a misbehaving provider of their own (a clock an hour behind;
+// ID tokens signed for another audience).
 import { ADMIN, expect, loggedIn, login, navLink, shot, test as base } from "./fixtures.js";
 import {
   CALLBACK_PATH, adminApi, freePort, issueLicense, licenseKeys, scratchDir, startLicensedStack, startProvider,
@@ -20,6 +22,39 @@ const CAROL = { sub: "u-carol", email: "carol@corp.local", email_verified: true,
 const EVE = { sub: "u-eve", email: "eve@corp.local", email_verified: false, name: "Eve Unverified", groups: ["netops"], password: PASSWORD };
 const DAN = { sub: "u-dan", email: "dan@corp.local", email_verified: true, name: "Dan No Group", groups: ["contractors"], password: PASSWORD };
 
+const CLIENT_ID = "rookery-e2e";
+const CLIENT_SECRET = "e2e-client-secret-0123456789";
+
+/**
+ * A worker fixture: a stack of its own whose provider misbehaves as `providerOptions` say
+ * (startProvider's clockOffset / idTokenAudience). The backend's OIDC_ISSUER names the
+ * provider's port, so each such provider needs its own stack.
+ */
+function misbehavingStack(name, providerOptions) {
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads a fixture's needs from this pattern
+  return [async ({}, use) => {
+    const scratch = scratchDir(`rookery-${name}-e2e-`);
+    let stack;
+    let provider;
+    try {
+      const keys = await licenseKeys(scratch.dir);
+      const license = await issueLicense(keys.privateKey, { customer: "SSO Odd Co", tier: "enterprise", days: 365, seats: 50 });
+      const oidc = { port: await freePort(), clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, providerName: PROVIDER, roleMap: "netops:maintainer", defaultRole: "" };
+      stack = await startLicensedStack({ name, license, publicKey: keys.publicKey, oidc });
+      provider = await startProvider({
+        port: oidc.port, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET,
+        redirectUri: `${stack.webUrl}${CALLBACK_PATH}`, users: [BOB], dir: scratch.dir, logDir: stack.logDir,
+        ...providerOptions,
+      });
+      await use({ ...stack, api: adminApi(stack.backendUrl), issuer: `http://127.0.0.1:${oidc.port}` });
+    } finally {
+      await provider?.stop();
+      await stack?.stop();
+      scratch.remove();
+    }
+  }, { scope: "worker", timeout: 120_000 }];
+}
+
 const test = base.extend({
   /** The stack (backend + web UI), and the provider, started on demand by provider(). */
   // eslint-disable-next-line no-empty-pattern -- Playwright reads a fixture's needs from this pattern
@@ -32,8 +67,8 @@ const test = base.extend({
       const license = await issueLicense(keys.privateKey, { customer: "SSO Test Co", tier: "enterprise", days: 365, seats: 50 });
       const oidc = {
         port: await freePort(),
-        clientId: "rookery-e2e",
-        clientSecret: "e2e-client-secret-0123456789",
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
         providerName: PROVIDER,
         roleMap: "rookery-admins:admin,netops:maintainer",
         // Nobody gets in without a mapped group.
@@ -74,7 +109,7 @@ const test = base.extend({
       const license = await issueLicense(keys.privateKey, { customer: "SSO Only Co", tier: "professional", days: 365 });
       stack = await startLicensedStack({
         name: "sso-required", license, publicKey: keys.publicKey,
-        oidc: { port: await freePort(), clientId: "rookery-e2e", clientSecret: "e2e-client-secret-0123456789", providerName: PROVIDER, roleMap: "netops:maintainer" },
+        oidc: { port: await freePort(), clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, providerName: PROVIDER, roleMap: "netops:maintainer" },
         extraEnv: { SSO_REQUIRED: "true", SSO_BREAK_GLASS_EMAILS: ADMIN.email },
       });
       await use({ ...stack, api: adminApi(stack.backendUrl) });
@@ -83,6 +118,12 @@ const test = base.extend({
       scratch.remove();
     }
   }, { scope: "worker", timeout: 120_000 }],
+
+  /** A provider whose clock is an hour behind: its ID tokens expired 50 minutes before they reach the backend. */
+  ssoLateClock: misbehavingStack("sso-late-clock", { clockOffset: -3600 }),
+
+  /** A provider that signs its ID tokens for another audience than the backend's client id. */
+  ssoWrongAudience: misbehavingStack("sso-wrong-audience", { idTokenAudience: "another-app" }),
 
   web: async ({ sso }, use) => use(sso.webUrl),
 });
@@ -107,6 +148,29 @@ async function signOn(page, sso, who) {
 async function userByEmail(api, email) {
   const { body } = await api.call("GET", `/api/v1/users?q=${encodeURIComponent(email)}`);
   return (body?.data ?? []).find((u) => u.email === email) ?? null;
+}
+
+/** The reasons the backend recorded for refused sign-ons (the audit log, read as the admin). */
+async function refusalReasons(api) {
+  const { status, body } = await api.call("GET", "/api/v1/audit?event=login_sso_failed&per_page=100");
+  expect(status, JSON.stringify(body)).toBe(200);
+  return body.data.map((row) => row.details?.reason ?? "");
+}
+
+/**
+ * Signs on at a misbehaving provider as Bob: back at the login page with the
+ * invalid-ID-token message, not signed in, no account made; returns the recorded reasons.
+ */
+async function signOnRefused(page, stack) {
+  await page.goto(`${stack.webUrl}/login`);
+  await ssoButton(page).click();
+  await signInAtProvider(page, stack.issuer, BOB);
+  await page.waitForURL(`${stack.webUrl}/login`);
+  await expect(ssoAlert(page)).toHaveText(/^The identity provider's answer could not be verified, so you were not signed in\./);
+  await expect(page.getByRole("navigation", { name: "Main" })).toHaveCount(0);
+  await expect(page.getByLabel("Password")).toBeVisible();
+  expect(await userByEmail(stack.api, BOB.email), "nobody signed in, no account made").toBeNull();
+  return refusalReasons(stack.api);
 }
 
 test("the provider is down: the login page says single sign-on is unavailable", async ({ page, sso, checkA11y }) => {
@@ -235,6 +299,22 @@ test("refusals at the provider or by the claims come back as plain messages, and
   await expect(ssoAlert(noRole)).toHaveText(/^Your identity provider account is not in a group that gives access to Rookery\./);
 
   for (const who of [EVE, DAN]) expect(await userByEmail(sso.api, who.email), `${who.email} has no account`).toBeNull();
+});
+
+test("expired ID token: a provider whose clock is an hour behind signs tokens already expired; the person comes back to a clear message", async ({ page, ssoLateClock, checkA11y }) => {
+  const reasons = await signOnRefused(page, ssoLateClock);
+  // Refused for the expiry (beyond the backend's 60 s leeway), not for anything else.
+  expect(reasons).toHaveLength(1);
+  expect(reasons[0]).toMatch(/expired/);
+  await shot(page, "sso-expired-id-token");
+  await checkA11y(page, "login after invalid_id_token");
+});
+
+test("wrong audience: an ID token the provider signed for another client comes back as a clear message", async ({ page, ssoWrongAudience }) => {
+  const reasons = await signOnRefused(page, ssoWrongAudience);
+  // Refused for the audience (the token is otherwise sound: signed by the provider's key).
+  expect(reasons).toHaveLength(1);
+  expect(reasons[0]).toMatch(/\baud\b/);
 });
 
 test("when single sign-on is required the provider comes first; a password works only for the break-glass admin", async ({ page, ssoRequired, checkA11y }) => {
