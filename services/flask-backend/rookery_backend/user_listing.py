@@ -145,5 +145,11 @@ def _run(dal: Any, sql: str) -> list[tuple[Any, ...]]:
     name = f"rookery_user_page_{next(_names)}"
     cursor.execute(f"PREPARE {name} AS {sql}")
     statements[sql] = name
-    cursor.execute(f"EXECUTE {name}")
+    try:
+        cursor.execute(f"EXECUTE {name}")
+    except psycopg2.errors.InvalidSqlStatementName:
+        # Prepared and gone at once: a pooler in transaction mode (PgBouncer) sends each
+        # statement to any server connection. Plain statements work there.
+        statements.clear()
+        return list(dal.executesql(sql))
     return cursor.fetchall()

@@ -292,3 +292,47 @@ def test_user_list_is_a_prepared_statement_on_postgresql(api, app, backend) -> N
     for index in range(PREPARED_PER_CONNECTION + 3):  # distinct pages: the oldest go
         assert api.call("GET", f"/api/v1/users?q=prep&page={index + 1}", admin).status_code == 200
     assert len(prepared()) == PREPARED_PER_CONNECTION
+
+
+def test_user_list_falls_back_to_plain_statements_behind_a_transaction_pooler(
+    api, app, backend
+) -> None:
+    """Behind a pooler in transaction mode a prepared statement may be gone by the next
+    statement (another server connection): the listing answers anyway, with a plain one."""
+    if backend != "postgresql":
+        pytest.skip("prepared statements are used on PostgreSQL only")
+    from pydal._globals import THREAD_LOCAL
+    from rookery_backend.user_listing import listed_page
+
+    admin = api.admin_token()
+    api.create_user(admin, "pooled@example.com", ["viewer"])
+    database = app.extensions["rookery"].database
+    dal = database.dal
+    adapter = dal._adapter
+
+    class ForgetfulCursor:  # every PREPARE lands on a "server connection" that is gone next
+        def __init__(self, real) -> None:
+            self.real = real
+
+        def execute(self, sql, *args):
+            result = self.real.execute(sql, *args)
+            if sql.startswith("PREPARE "):
+                self.real.execute("DEALLOCATE ALL")
+            return result
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    database.begin_request(read_only=True)
+    try:
+        adapter.connection  # noqa: B018 - takes this thread's connection
+        real = adapter.cursor
+        setattr(THREAD_LOCAL, adapter._cursors_uname_, ForgetfulCursor(real))
+        condition = dal.auth_user.email == "pooled@example.com"
+        listed, total = listed_page(dal, condition, 0, 10)
+        setattr(THREAD_LOCAL, adapter._cursors_uname_, real)
+    finally:
+        database.end_request(ok=True)
+    assert total == 1 and [row["email"] for row, _names, _scopes in listed] == [
+        "pooled@example.com"
+    ]
