@@ -48,6 +48,10 @@ def test_rule_created_over_rest_is_enforced_within_a_second(trio: Trio) -> None:
     trio.packet.start()
     token = trio.login()
     assert classify(trio, token, [DNS, OTHER]) == [packet_pb2.VERDICT_ALLOW] * 2
+    # Steady state first: packet-service started after the backend, whose first publish
+    # failed and opened the breaker for PACKET_BREAKER_RESET seconds.
+    auth = {"Authorization": f"Bearer {token}"}
+    assert wait_until(lambda: rules_status(trio, auth)["state"] == "in_sync", 10, 0.1)
     created = time.monotonic()
     drop_dns_rule(trio, token)
     verdicts = wait_until(
