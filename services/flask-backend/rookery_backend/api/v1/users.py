@@ -27,7 +27,7 @@ from ...licensing import ensure_seat_available, takes_seat
 from ...models import User
 from ...policy import ROLE_ASSIGNMENT_SCOPE
 from ...runtime import runtime
-from ...user_listing import listed_page
+from ...user_listing import COLUMNS, listed_page
 from .. import endpoint, parse_body, parse_query, respond
 from .bodies import (
     ForceQuery,
@@ -146,16 +146,7 @@ def export_users() -> Any:
     return csv_response("rookery-users", USER_CSV_COLUMNS, lines, truncated=total > len(rows))
 
 
-LISTED_COLUMNS = (
-    "id",
-    "email",
-    "active",
-    "created_at",
-    "last_login_at",
-    "login_count",
-    "tf_primary_method",
-    "tf_totp_secret",
-)
+LISTED_COLUMNS = COLUMNS  # what a listing reads (no password hashes)
 
 
 @dataclass(slots=True)

@@ -140,15 +140,7 @@ def login() -> Any:
         ok = verify_and_update_password(payload.password, user)
     if not ok:
         svc.login_throttle.failed(email, ip)
-        audit.record(
-            svc.dal,
-            "login_failed",
-            actor_id=user.id if user else None,
-            actor_email=email,
-            ip=ip,
-            details={"reason": "invalid_credentials"},
-        )
-        svc.metrics.auth_events.labels("login_failed").inc()
+        _record_login_failure(svc, email, ip, user, "invalid_credentials")
         raise ApiError(401, "invalid_credentials", "wrong e-mail or password", keep_writes=True)
     assert user is not None
     if not user.active:
@@ -174,16 +166,22 @@ def login() -> Any:
     return response
 
 
-def _refuse_password_login(svc: Runtime, email: str, ip: str, user: User | None = None) -> None:
+def _record_login_failure(
+    svc: Runtime, email: str, ip: str, user: User | None, reason: str
+) -> None:
     audit.record(
         svc.dal,
         "login_failed",
         actor_id=user.id if user else None,
         actor_email=email,
         ip=ip,
-        details={"reason": "sso_required"},
+        details={"reason": reason},
     )
     svc.metrics.auth_events.labels("login_failed").inc()
+
+
+def _refuse_password_login(svc: Runtime, email: str, ip: str, user: User | None = None) -> None:
+    _record_login_failure(svc, email, ip, user, "sso_required")
     raise ApiError(
         403,
         "sso_required",
