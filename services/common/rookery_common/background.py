@@ -8,6 +8,9 @@ warning with its traceback, the retries that follow are only counted, and the fi
 that works again logs one line saying for how long and how often it failed. A database
 outage is then two lines, not a traceback every interval.
 
+A step may return a number of seconds: the next step then comes after that long when it is
+sooner than `interval` (a retry that has a known moment, such as a circuit breaker's reset).
+
 Either pass `step=` or subclass and override `step()` (and `close()`)."""
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class BackgroundLoop:
         self,
         name: str,
         interval: float = 0.0,
-        step: Callable[[], None] | None = None,
+        step: Callable[[], float | None] | None = None,
         log: logging.Logger | None = None,
         error_pause: float = 0.1,
     ) -> None:
@@ -65,10 +68,10 @@ class BackgroundLoop:
             self._thread.join(timeout=timeout)
         self.close()
 
-    def step(self) -> None:
+    def step(self) -> float | None:
         if self._step is None:  # pragma: no cover - a subclass overrides step()
             raise NotImplementedError
-        self._step()
+        return self._step()
 
     def close(self) -> None:
         """Release the loop's resources once it has ended."""
@@ -77,7 +80,7 @@ class BackgroundLoop:
         while not self._stop.is_set():
             pause = self.interval
             try:
-                self.step()
+                sooner = self.step()
             except Exception as error:  # the loop must outlive any single failure
                 if self._stop.is_set():
                     return  # stop() closed what the step was using: expected
@@ -86,6 +89,8 @@ class BackgroundLoop:
             else:
                 if self.state.is_down:
                     self.state.up(loop=self.name)
+                if isinstance(sooner, int | float) and 0 <= sooner < pause:
+                    pause = max(float(sooner), self._error_pause)
             if pause > 0 and not self._stop.is_set():
                 self._wake.wait(pause)
                 self._wake.clear()

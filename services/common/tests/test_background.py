@@ -25,6 +25,24 @@ def test_steps_every_interval_and_wakes_early() -> None:
     assert not loop.running and loop.stopping
 
 
+def test_a_step_may_bring_the_next_one_forward_but_not_put_it_off() -> None:
+    answers = iter([0.2, 0.2, 3600.0, None])
+    calls: list[float] = []
+
+    def step() -> float | None:
+        calls.append(time.monotonic())
+        return next(answers, None)
+
+    loop = BackgroundLoop("retrier", interval=30.0, step=step)
+    loop.start()
+    try:
+        # 0.2 s twice brings steps two and three; 3600 is later than the interval: ignored
+        assert wait_until(lambda: len(calls) == 3, timeout=5)
+        assert not wait_until(lambda: len(calls) == 4, timeout=0.5)
+    finally:
+        loop.stop()
+
+
 def test_a_failing_step_is_logged_once_per_outage_and_the_loop_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -213,6 +213,36 @@ def test_start_and_stop_are_idempotent_and_restartable(rig: Rig) -> None:
     assert rig.service.published == [1, 2]
 
 
+def test_a_write_made_while_the_breaker_is_open_goes_out_when_it_resets(
+    stand_in: tuple[StandIn, str],
+) -> None:
+    """The loop's interval is an hour: only the breaker's reset can bring the next round."""
+    service, address = stand_in
+    reset = 0.3
+    target = PacketTarget(address, lambda: None, deadline=5, breaker_fail_max=1,
+                          breaker_reset=reset)  # fmt: skip
+    database = Database(version=1)
+    publisher = RulePublisher([target], database.load, interval=FOREVER,
+                              load_version=database.load_version)  # fmt: skip
+    try:
+        service.down = True
+        publisher.start()
+        assert publisher.notify(1, wait=FOREVER) is False  # nobody reachable: "pending"
+        assert target.breaker_state == "open" and 0 < target.retry_in() <= reset
+        service.down = False  # packet-service is back; nothing else happens
+        for _ in range(200):
+            if publisher.status(1)["state"] == "in_sync":
+                break
+            threading.Event().wait(0.05)
+        assert service.published == [1], "the write waited for the next interval"
+        assert target.breaker_state == "closed" and target.retry_in() == 0
+        # back in step: no round is brought forward any more
+        assert publisher.reconcile_once() is None
+    finally:
+        publisher.stop()
+        target.close()
+
+
 def test_outages_are_logged_once_per_state_change(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -83,6 +83,19 @@ def _is_channel_failure(error: BaseException) -> bool:
     return isinstance(error, grpc.RpcError) and error.code() in RETRYABLE
 
 
+class _OpenedAt(pybreaker.CircuitBreakerListener):
+    """Remembers when the breaker last opened, on a monotonic clock (pybreaker keeps its own
+    moment privately, on the wall clock)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.moment: float | None = None
+
+    def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
+        if new_state is not None and new_state.name == pybreaker.STATE_OPEN:
+            self.moment = self._clock()
+
+
 class PacketTarget:
     """One packet-service instance."""
 
@@ -93,8 +106,11 @@ class PacketTarget:
         deadline: float = 1.0,
         breaker_fail_max: int = 3,
         breaker_reset: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.address = address
+        self._clock = clock
+        self._opened_at = _OpenedAt(clock)
         self.deadline = deadline
         self._credential = credential
         self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
@@ -105,11 +121,20 @@ class PacketTarget:
             # Only transport failures count against the breaker.
             exclude=[lambda e: not _is_channel_failure(e)],
             name=address,
+            listeners=[self._opened_at],
         )
 
     @property
     def breaker_state(self) -> str:
         return str(self.breaker.current_state)
+
+    def retry_in(self) -> float:
+        """Seconds until the breaker lets a trial call through (0 unless it is open)."""
+        if self.breaker.current_state != pybreaker.STATE_OPEN or self._opened_at.moment is None:
+            return 0.0
+        reset = float(self.breaker.reset_timeout)
+        waited = self._clock() - self._opened_at.moment
+        return min(reset, max(0.0, reset - waited))
 
     def _metadata(self, request_id: str | None) -> list[tuple[str, str]]:
         metadata: list[tuple[str, str]] = []

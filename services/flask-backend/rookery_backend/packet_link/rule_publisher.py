@@ -53,6 +53,7 @@ PUBLISH_RETRY = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.5)
 QUICK_ROUND_SECONDS = 0.1
 ROUND_SMOOTHING = 0.3  # weight of the newest round in the moving average
 VERSION_ONLY = packet_pb2.GetRulesRequest(version_only=True)
+BREAKER_SLACK = 0.02  # seconds after a breaker's reset before its trial call
 
 
 def quick_rounds(round_seconds: float | None, quick_round: float = QUICK_ROUND_SECONDS) -> bool:
@@ -176,7 +177,10 @@ class RulePublisher:
         return self._desired
 
     @root_span("rules.publish")  # a round has no request to belong to: its own trace
-    def reconcile_once(self) -> None:
+    def reconcile_once(self) -> float | None:
+        """One round; returns how soon the next should come when that is before the interval:
+        a target left behind with its breaker open is retried the moment the breaker lets a
+        trial call through, so a write made during an outage goes out when it ends."""
         with self._lock:
             asked, self._asked = self._asked, False
             request_id, self._request_id = self._request_id, None
@@ -186,7 +190,7 @@ class RulePublisher:
         except Exception as error:  # the database is away: one line when that starts
             first_line = (str(error).splitlines() or [""])[0]
             self._database_state.down(f"{type(error).__name__}: {first_line}", error)
-            return
+            return None
         self._database_state.up()
         with self._lock:
             self._desired_version = desired.version
@@ -203,6 +207,19 @@ class RulePublisher:
                     else (ROUND_SMOOTHING * took + (1 - ROUND_SMOOTHING) * last)
                 )
             self._converged.notify_all()
+        return self._retry_pause(desired.version)
+
+    def _retry_pause(self, version: int) -> float | None:
+        """Seconds until the soonest breaker reset among the targets behind `version`."""
+        waits = [
+            target.retry_in()
+            for target in self._targets
+            if self._status[target.address].applied_version != version
+            and target.breaker_state == "open"
+        ]
+        # A hair past the reset: pybreaker compares its own clock, and one trial call that
+        # comes a few microseconds early is refused and costs a whole reset period.
+        return min(waits) + BREAKER_SLACK if waits else None
 
     def _reconcile_target(
         self,
