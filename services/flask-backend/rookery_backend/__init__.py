@@ -183,7 +183,20 @@ def _drop_session_identity_hook(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from .api.ops import bp as ops
-    from .api.v1 import apikeys, audit, auth, license, roles, rules, stats, users
+    from .api.v1 import (
+        apikeys,
+        audit,
+        auth,
+        grants,
+        license,
+        roles,
+        rules,
+        rulesets,
+        sensors,
+        stats,
+        teams,
+        users,
+    )
 
     blueprints = (
         ops,
@@ -195,6 +208,10 @@ def _register_blueprints(app: Flask) -> None:
         rules.bp,
         stats.bp,
         license.bp,
+        teams.bp,
+        rulesets.bp,
+        grants.bp,
+        sensors.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

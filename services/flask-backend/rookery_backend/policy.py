@@ -23,16 +23,40 @@ class Interactive:
 
 
 @dataclass(slots=True, frozen=True)
+class OnResource:
+    """A route acting on one resource: allowed when `scope` is among the caller's effective
+    scopes on it = their global scopes, plus the scopes of their team role in the team that owns
+    the resource, plus their grants on it (access.py). `kind` is "ruleset", "team" or "sensor";
+    `arg` names where the resource's id is: a URL argument ("ruleset_id"), or "body:<field>"
+    for a field of the JSON body (a rule set created for a team: absent or null means no
+    team, and then only the global scope counts)."""
+
+    scope: str
+    kind: str
+    arg: str
+
+
+@dataclass(slots=True, frozen=True)
+class Listed:
+    """A listing of resources of `kind`: a caller holding `scope` globally sees them all;
+    one holding it only through teams or grants sees those resources (the view filters with
+    access.py); a caller holding it nowhere is refused like any other missing scope."""
+
+    scope: str
+    kind: str
+
+
+@dataclass(slots=True, frozen=True)
 class Gated:
     """A route that also needs a licensed feature (FEATURES). The guard checks `requirement`
     as for any route, then the feature: 403 feature_not_licensed while it is off. In
     development mode every feature is on (licensing/, docs/LICENSING.md)."""
 
     feature: str
-    requirement: str | Interactive
+    requirement: str | Interactive | OnResource | Listed
 
 
-Requirement = str | Interactive | Gated
+Requirement = str | Interactive | OnResource | Listed | Gated
 
 # What a licence can switch on, and the tiers (each with the features it includes; a
 # licence's own `features` list may add to its tier's).
@@ -63,6 +87,47 @@ SCOPES: dict[str, str] = {
     "auth:introspect": "Sibling services: ask the gRPC AuthService about credentials",
     "license:read": "View the product licence and which features it turns on",
     "license:admin": "Install a product licence",
+    "teams:read": "List and view teams and their members",
+    "teams:admin": "Create, edit and delete teams; manage their members",
+    "rulesets:admin": "Create and delete rule sets; manage who may use them (grants)",
+    "sensors:read": "List and view sensors (packet-service instances)",
+    "sensors:admin": "Register, move and remove sensors",
+}
+
+# The scopes a team role or a grant can carry: they act on one team's resources or on one
+# resource, never on accounts, roles or the licence.
+RESOURCE_SCOPES: tuple[str, ...] = (
+    "teams:read",
+    "teams:admin",
+    "rulesets:admin",
+    "rules:read",
+    "rules:write",
+    "stats:read",
+    "sensors:read",
+    "sensors:admin",
+)
+
+# Built-in team roles: what a member holds on the team and on every resource it owns.
+TEAM_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "team-admin": ("Manages the team, its members, rule sets and sensors", RESOURCE_SCOPES),
+    "team-maintainer": (
+        "Reads and edits the team's rule sets; sees its sensors",
+        ("teams:read", "rules:read", "rules:write", "stats:read", "sensors:read"),
+    ),
+    "team-viewer": (
+        "Reads the team's rule sets, statistics and sensors",
+        ("teams:read", "rules:read", "stats:read", "sensors:read"),
+    ),
+}
+
+# Built-in grant roles on one rule set ("custom" grants carry their own scopes).
+GRANT_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "owner": (
+        "Edits the rule set and decides who else may use it",
+        ("rulesets:admin", "rules:read", "rules:write", "stats:read"),
+    ),
+    "editor": ("Reads and edits the rule set's rules", ("rules:read", "rules:write", "stats:read")),
+    "viewer": ("Reads the rule set's rules and statistics", ("rules:read", "stats:read")),
 }
 
 BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
@@ -79,9 +144,14 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
             "rules:write",
             "stats:read",
             "packets:write",
+            "teams:read",
+            "sensors:read",
         ],
     ),
-    "viewer": ("Read only", ["roles:read", "rules:read", "stats:read"]),
+    "viewer": (
+        "Read only",
+        ["roles:read", "rules:read", "stats:read", "teams:read", "sensors:read"],
+    ),
     "sibling-service": ("A sibling service's own account", ["auth:introspect"]),
 }
 
@@ -145,14 +215,89 @@ ROUTE_POLICY: dict[tuple[str, str], Requirement] = {
     ("PUT", f"{V1}/rules/default-action"): "rules:write",
     ("POST", f"{V1}/rules/validate"): "rules:read",
     ("GET", f"{V1}/rules/status"): "rules:read",
+    # teams and their members (several teams are a licensed feature: multi_tenancy)
+    ("GET", f"{V1}/teams"): Gated("multi_tenancy", Listed("teams:read", "team")),
+    ("POST", f"{V1}/teams"): Gated("multi_tenancy", "teams:admin"),
+    ("GET", f"{V1}/teams/<int:team_id>"): Gated(
+        "multi_tenancy", OnResource("teams:read", "team", "team_id")
+    ),
+    ("PATCH", f"{V1}/teams/<int:team_id>"): Gated(
+        "multi_tenancy", OnResource("teams:admin", "team", "team_id")
+    ),
+    ("DELETE", f"{V1}/teams/<int:team_id>"): Gated("multi_tenancy", "teams:admin"),
+    ("GET", f"{V1}/teams/<int:team_id>/members"): Gated(
+        "multi_tenancy", OnResource("teams:read", "team", "team_id")
+    ),
+    ("POST", f"{V1}/teams/<int:team_id>/members"): Gated(
+        "multi_tenancy", OnResource("teams:admin", "team", "team_id")
+    ),
+    ("PATCH", f"{V1}/teams/<int:team_id>/members/<int:user_id>"): Gated(
+        "multi_tenancy", OnResource("teams:admin", "team", "team_id")
+    ),
+    ("DELETE", f"{V1}/teams/<int:team_id>/members/<int:user_id>"): Gated(
+        "multi_tenancy", OnResource("teams:admin", "team", "team_id")
+    ),
+    # custom team roles (global role management)
+    ("GET", f"{V1}/team-roles"): "roles:read",
+    ("POST", f"{V1}/team-roles"): "roles:admin",
+    ("DELETE", f"{V1}/team-roles/<int:role_id>"): "roles:admin",
+    # sensors: the packet-service instances and the rule set each enforces
+    ("GET", f"{V1}/sensors"): Listed("sensors:read", "sensor"),
+    ("POST", f"{V1}/sensors"): OnResource("sensors:admin", "team", "body:team_id"),
+    ("GET", f"{V1}/sensors/<int:sensor_id>"): OnResource("sensors:read", "sensor", "sensor_id"),
+    ("PATCH", f"{V1}/sensors/<int:sensor_id>"): OnResource("sensors:admin", "sensor", "sensor_id"),
+    ("DELETE", f"{V1}/sensors/<int:sensor_id>"): OnResource("sensors:admin", "sensor", "sensor_id"),
+    # rule sets (the default set is also /rules; more than one is multi_tenancy)
+    ("GET", f"{V1}/rulesets"): Listed("rules:read", "ruleset"),
+    ("POST", f"{V1}/rulesets"): Gated(
+        "multi_tenancy", OnResource("rulesets:admin", "team", "body:team_id")
+    ),
+    ("GET", f"{V1}/rulesets/<int:ruleset_id>"): OnResource("rules:read", "ruleset", "ruleset_id"),
+    ("PATCH", f"{V1}/rulesets/<int:ruleset_id>"): OnResource(
+        "rules:write", "ruleset", "ruleset_id"
+    ),
+    ("DELETE", f"{V1}/rulesets/<int:ruleset_id>"): OnResource(
+        "rulesets:admin", "ruleset", "ruleset_id"
+    ),
+    ("GET", f"{V1}/rulesets/<int:ruleset_id>/rules"): OnResource(
+        "rules:read", "ruleset", "ruleset_id"
+    ),
+    ("POST", f"{V1}/rulesets/<int:ruleset_id>/rules"): OnResource(
+        "rules:write", "ruleset", "ruleset_id"
+    ),
+    ("GET", f"{V1}/rulesets/<int:ruleset_id>/rules/<rule_id>"): OnResource(
+        "rules:read", "ruleset", "ruleset_id"
+    ),
+    ("PATCH", f"{V1}/rulesets/<int:ruleset_id>/rules/<rule_id>"): OnResource(
+        "rules:write", "ruleset", "ruleset_id"
+    ),
+    ("DELETE", f"{V1}/rulesets/<int:ruleset_id>/rules/<rule_id>"): OnResource(
+        "rules:write", "ruleset", "ruleset_id"
+    ),
+    ("POST", f"{V1}/rulesets/<int:ruleset_id>/rules/reorder"): OnResource(
+        "rules:write", "ruleset", "ruleset_id"
+    ),
+    ("GET", f"{V1}/rulesets/<int:ruleset_id>/status"): OnResource(
+        "rules:read", "ruleset", "ruleset_id"
+    ),
+    ("GET", f"{V1}/rulesets/<int:ruleset_id>/grants"): OnResource(
+        "rulesets:admin", "ruleset", "ruleset_id"
+    ),
+    ("POST", f"{V1}/rulesets/<int:ruleset_id>/grants"): Gated(
+        "multi_tenancy", OnResource("rulesets:admin", "ruleset", "ruleset_id")
+    ),
+    ("DELETE", f"{V1}/rulesets/<int:ruleset_id>/grants/<int:grant_id>"): OnResource(
+        "rulesets:admin", "ruleset", "ruleset_id"
+    ),
     # the product licence
     ("GET", f"{V1}/license"): "license:read",
     ("PUT", f"{V1}/license"): Interactive("license:admin"),
-    # packet statistics (read from packet-service)
-    ("GET", f"{V1}/stats/summary"): "stats:read",
-    ("GET", f"{V1}/stats/flows/top"): "stats:read",
-    ("GET", f"{V1}/stats/rules"): "stats:read",
-    ("GET", f"{V1}/stats/series"): "stats:read",
+    # packet statistics (read from packet-service; ?ruleset_id= / ?sensor_id= narrow them,
+    # and a caller without the global scope sees only sensors whose rule set they may read)
+    ("GET", f"{V1}/stats/summary"): Listed("stats:read", "sensor"),
+    ("GET", f"{V1}/stats/flows/top"): Listed("stats:read", "sensor"),
+    ("GET", f"{V1}/stats/rules"): Listed("stats:read", "sensor"),
+    ("GET", f"{V1}/stats/series"): Listed("stats:read", "sensor"),
 }
 
 # Extra requirements a handler checks inside a route (kept here so they are visible):
@@ -175,7 +320,7 @@ def policy_entry(method: str, rule: str) -> Requirement | None:
     return ROUTE_POLICY.get((method, rule))
 
 
-def requirement_of(method: str, rule: str) -> str | Interactive | None:
+def requirement_of(method: str, rule: str) -> str | Interactive | OnResource | Listed | None:
     """What a caller needs for a route (a Gated entry's inner requirement), or None when
     the route is not in the table."""
     entry = policy_entry(method, rule)
@@ -196,9 +341,15 @@ def lowest_tier(feature: str) -> str | None:
 def required_scope(method: str, rule: str) -> str | None:
     """The scope (or PUBLIC / AUTHENTICATED) a route needs, or None when it is unlisted."""
     requirement = requirement_of(method, rule)
-    if isinstance(requirement, Interactive):
+    if isinstance(requirement, Interactive | OnResource | Listed):
         return requirement.scope
     return requirement
+
+
+def resource_of(method: str, rule: str) -> OnResource | Listed | None:
+    """How the guard finds the resource a route acts on (None: a route on no resource)."""
+    requirement = requirement_of(method, rule)
+    return requirement if isinstance(requirement, OnResource | Listed) else None
 
 
 def is_interactive(method: str, rule: str) -> bool:

@@ -106,6 +106,10 @@ API_KEYS = TableSpec(
         C("expires_at", "datetime"),
         C("last_used_at", "datetime"),
         C("revoked_at", "datetime"),
+        # An optional restriction: the key acts only on this team's resources, or only on
+        # this rule set (access.py); NULL = wherever its owner may act.
+        C("team_id", "integer"),
+        C("ruleset_id", "integer"),
     ),
 )
 
@@ -140,15 +144,97 @@ PACKET_RULES = TableSpec(
         C("description", "text"),
         C("created_at", "datetime"),
         C("updated_at", "datetime"),
+        # The rule set holding the rule; NULL (rows written before there were several) is
+        # the default set, row 1 of packet_ruleset.
+        C("ruleset_id", "integer", index=True),
     ),
 )
 
-# One row (id 1): the rule-set version, bumped in the transaction of every rule change.
+# The rule sets. Row 1 is the default set (the one /api/v1/rules acts on, and the only one
+# before there were several: its name is NULL until the start-up migration names it).
+# `version` grows with every change of the set, in the transaction of the change; its
+# values come from the deployment-wide counter `ruleset_version` (table counter), so a
+# version number names one state of one set and a sensor moved to another set always
+# sees a different version.
 PACKET_RULESET = TableSpec(
     "packet_ruleset",
     (
         C("version", "integer", notnull=True, default=0),
         C("default_action", "string", 8, notnull=True, default="allow"),
+        C("updated_at", "datetime"),
+        C("name", "string", 64),
+        C("description", "text"),
+        C("team_id", "integer", index=True),  # the owning team; NULL = global
+        C("created_at", "datetime"),
+    ),
+)
+
+# Named counters shared by every process and replica (`value = value + 1` in SQL, read back
+# in the same transaction).
+COUNTERS = TableSpec(
+    "counter",
+    (
+        C("name", "string", 64, unique=True, notnull=True),
+        C("value", "integer", notnull=True, default=0),
+    ),
+)
+
+# Teams: a name, members with a team role (built-in in policy.TEAM_ROLES, or custom in
+# team_role), and the resources they own (rule sets, sensors).
+TEAMS = TableSpec(
+    "team",
+    (
+        C("name", "string", 64, unique=True, notnull=True),
+        C("description", "text"),
+        C("created_at", "datetime"),
+    ),
+)
+
+TEAM_MEMBERS = TableSpec(
+    "team_member",
+    (
+        C("team_id", "reference team", notnull=True, index=True),
+        C("user_id", "reference auth_user", notnull=True, index=True),
+        C("role", "string", 64, notnull=True),
+        C("created_at", "datetime"),
+    ),
+)
+
+# Custom team roles: a name and a subset of policy.RESOURCE_SCOPES.
+TEAM_ROLES = TableSpec(
+    "team_role",
+    (
+        C("name", "string", 64, unique=True, notnull=True),
+        C("description", "string", 255),
+        C("scopes", "list:string"),
+        C("created_at", "datetime"),
+    ),
+)
+
+# Grants on one rule set, to a user or to a team (exactly one of user_id, team_id): a
+# built-in grant role (policy.GRANT_ROLES) or "custom" with its own `scopes`.
+RULESET_GRANTS = TableSpec(
+    "ruleset_grant",
+    (
+        C("ruleset_id", "reference packet_ruleset", notnull=True, index=True),
+        C("user_id", "reference auth_user", index=True),
+        C("team_id", "reference team", index=True),
+        C("role", "string", 64, notnull=True),
+        C("scopes", "list:string"),
+        C("created_at", "datetime"),
+        C("created_by", "string", 255),
+    ),
+)
+
+# Sensors: the packet-service instances, each enforcing one rule set.
+SENSORS = TableSpec(
+    "sensor",
+    (
+        C("name", "string", 64, unique=True, notnull=True),
+        C("address", "string", 255, unique=True, notnull=True),
+        C("ruleset_id", "integer", notnull=True, index=True),
+        C("team_id", "integer", index=True),  # the owning team; NULL = global
+        C("created_at", "datetime"),
         C("updated_at", "datetime"),
     ),
 )
@@ -210,6 +296,12 @@ TABLES: tuple[TableSpec, ...] = (
     SERVICE_LEASES,
     THROTTLE_EVENTS,
     PRODUCT_LICENSES,
+    COUNTERS,
+    TEAMS,
+    TEAM_MEMBERS,
+    TEAM_ROLES,
+    RULESET_GRANTS,
+    SENSORS,
 )
 
 
