@@ -132,6 +132,23 @@ def test_ipv6_addresses_of_one_slash_64_count_as_one_client(make_throttled) -> N
     assert address_key("192.0.2.7") == "192.0.2.7" and address_key("unknown") == "unknown"
 
 
+def test_password_recovery_counts_an_ipv6_slash_64_as_one_client(app_factory) -> None:
+    app = app_factory(login_rate_limit=RateLimit(2, 60))
+    api = Api(app.test_client())
+
+    def forgot(address: str, n: int) -> int:
+        return api.call(
+            "POST",
+            "/api/v1/auth/forgot",
+            json={"email": f"someone{n}@example.com"},
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+
+    # a new address of one /64 (and a new account) every time: still one client
+    assert [forgot(f"2001:db8:7:7::{n:x}", n) for n in range(1, 4)] == [202, 202, 429]
+    assert forgot("2001:db8:7:8::1", 9) == 202  # the next /64 is someone else
+
+
 @pytest.fixture
 def store(backend: str, store_kind: str, tmp_path: Path):
     if store_kind == "memory":

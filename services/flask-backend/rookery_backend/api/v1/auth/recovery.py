@@ -15,6 +15,7 @@ from .... import audit
 from ....accounts import revoke_api_keys_of
 from ....errors import ApiError
 from ....models import User
+from ....ratelimit import address_key
 from ....runtime import Runtime, runtime
 from ....sso import break_glass_emails, sso_required
 from ... import endpoint, parse_body, respond
@@ -35,7 +36,8 @@ def forgot() -> Any:
     svc = runtime()
     payload = parse_body(ForgotIn)
     email = payload.email.strip().lower()
-    wait = svc.rate_limiter.hit(f"forgot-ip:{client_ip()}", f"forgot:{email}")
+    # An IPv6 host counts by its /64, as for logins (ratelimit.address_key).
+    wait = svc.rate_limiter.hit(f"forgot-ip:{address_key(client_ip())}", f"forgot:{email}")
     if wait:
         raise ApiError(
             429,
