@@ -88,7 +88,11 @@ class PrincipalCache:
         self.wall_clock = wall_clock
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._refreshing: dict[str, float] = {}  # token -> when one caller went to refresh it
+        self._swept_at = clock()
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get(self, token: str) -> Principal | None:
         if self.ttl <= 0:
@@ -123,10 +127,26 @@ class PrincipalCache:
         if self.ttl <= 0:
             return
         with self._lock:
+            now = self.clock()
+            if now - self._swept_at >= self.ttl:
+                self._sweep(now)
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
                 self._refreshing.clear()
-            self._entries[token] = (self.clock(), principal)
+            self._entries[token] = (now, principal)
+            self._refreshing.pop(token, None)
+
+    def _sweep(self, now: float) -> None:
+        """Drops the entries past their TTL. An entry otherwise leaves only when its own
+        token comes back, and most never do (a client signs in again and uses a new one): a
+        worker would hold every token of the last max_entries sign-ins, tens of MB that
+        grow for hours. Called with the lock held, at most once per TTL, so the cache holds
+        about one TTL's worth of credentials."""
+        self._swept_at = now
+        expired = [token for token, (stored_at, _) in self._entries.items()
+                   if now - stored_at > self.ttl]  # fmt: skip
+        for token in expired:
+            del self._entries[token]
             self._refreshing.pop(token, None)
 
     def clear(self) -> None:

@@ -38,6 +38,20 @@ def test_cache_honours_ttl_and_token_expiry() -> None:
     assert cache.get("live") is None
 
 
+def test_credentials_never_seen_again_leave_the_cache_after_the_ttl() -> None:
+    """Clients sign in again and never present their old token: those entries must not
+    pile up until the size limit (a worker's memory grew for the whole soak)."""
+    clock = FakeClock()
+    cache = PrincipalCache(
+        ttl_seconds=2, clock=lambda: clock.monotonic, wall_clock=lambda: clock.wall
+    )
+    for n in range(500):  # a sign-in every 0.1 s, each token used once
+        cache.put(f"token-{n}", principal(int(clock.wall) + 900))
+        clock.advance(0.1)
+    assert len(cache) <= 2 / 0.1 * 2  # about one TTL's worth, never the 500
+    assert cache.get("token-499") is not None  # a live entry stays
+
+
 def test_a_cached_credential_ends_at_its_own_expiry() -> None:
     clock = FakeClock()
     cache = PrincipalCache(
