@@ -46,6 +46,11 @@ class Principal:
     expires_at: int  # unix seconds; 0 = no expiry
     api_key_id: int | None = None
     token_family: str | None = None
+    # An API key's own scopes (None for a user's token), and its optional restriction to
+    # one team or one rule set (access.py).
+    key_scopes: frozenset[str] | None = None
+    key_team_id: int | None = None
+    key_ruleset_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -230,7 +235,18 @@ def _validate_api_key(token: str, datastore: PydalUserDatastore) -> CredentialCh
     # A key never holds more than its creator holds today.
     scopes = frozenset(row.scopes or []) & frozenset(user.scopes)
     expires = int(row.expires_at.timestamp()) if row.expires_at else 0
-    return CredentialCheck(Principal("api_key", user, scopes, expires, api_key_id=row.id))
+    return CredentialCheck(
+        Principal(
+            "api_key",
+            user,
+            scopes,
+            expires,
+            api_key_id=row.id,
+            key_scopes=frozenset(row.scopes or []),
+            key_team_id=row.team_id,
+            key_ruleset_id=row.ruleset_id,
+        )
+    )
 
 
 @dataclass(slots=True)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from flask import Flask, g, request
 
+from . import access
 from .credentials import Principal, validate_credential
 from .errors import ApiError
 from .licensing import feature_enabled, feature_refusal
-from .policy import AUTHENTICATED, PUBLIC, Gated, Interactive, policy_entry
+from .policy import AUTHENTICATED, PUBLIC, Gated, Interactive, Listed, OnResource, policy_entry
 from .runtime import runtime
 
 log = logging.getLogger("rookery.guard")
@@ -55,7 +58,84 @@ def current_principal() -> Principal:
     return principal
 
 
+def _refused(scope: str, **details: Any) -> ApiError:
+    return ApiError(
+        403,
+        "insufficient_scope",
+        f"this needs the '{scope}' scope",
+        {"required": scope, **details},
+    )
+
+
+def _body_field(name: str) -> Any:
+    """A field of the JSON body, or None when there is no JSON object (the view then says
+    what is wrong with the body)."""
+    # Imported here: the REST layer builds on the guard, not the other way round.
+    from .api import is_json_media_type
+
+    raw = request.get_data(cache=True)
+    if not raw.strip() or not is_json_media_type(request.mimetype):
+        return None
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return body.get(name) if isinstance(body, dict) else None
+
+
+def resource_id(requirement: OnResource) -> int | None:
+    """The id of the resource a request acts on, as the route's requirement says where to
+    find it: a URL argument, or a field of the JSON body ("body:<field>"; absent or null
+    means no resource). Anything but a positive integer is a 422 naming the field."""
+    if requirement.arg.startswith("body:"):
+        name = requirement.arg[5:]
+        value = _body_field(name)
+        if value is None:
+            return None
+        where = f"body field '{name}'"
+    else:
+        name = requirement.arg
+        value = (request.view_args or {}).get(name)
+        where = f"path parameter '{name}'"
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"invalid {where}: must be a positive integer id",
+            {"fields": {name: "must be a positive integer id"}},
+        )
+    return value
+
+
+def check_requirement(principal: Principal, requirement: Any) -> None:
+    """Raise the guard's 403 unless the principal meets a route's requirement."""
+    if isinstance(requirement, OnResource):
+        rid = resource_id(requirement)
+        if not access.allowed(principal, requirement.scope, requirement.kind, rid):
+            raise _refused(requirement.scope, resource={"kind": requirement.kind, "id": rid})
+        return
+    if isinstance(requirement, Listed):
+        visible = access.visible_ids(principal, requirement.kind, requirement.scope)
+        if visible is not None and not visible:
+            raise _refused(requirement.scope)
+        return
+    if requirement == AUTHENTICATED:
+        return
+    # A route on no resource: the scope globally, and a key with no team/rule-set limit.
+    if requirement not in principal.scopes:
+        raise _refused(requirement)
+    if access.is_restricted(principal):
+        raise ApiError(
+            403,
+            "key_restricted",
+            "this API key is restricted to one team or rule set; this route acts on neither",
+            {"required": requirement},
+        )
+
+
 def install_guard(app: Flask) -> None:
+    access.install(app)
+
     @app.before_request
     def enforce_policy() -> None:
         g.principal = None
@@ -82,13 +162,7 @@ def install_guard(app: Flask) -> None:
                     "this needs a signed-in user session; API keys cannot do it",
                     {"credential": principal.kind},
                 )
-            if requirement != AUTHENTICATED and requirement not in principal.scopes:
-                raise ApiError(
-                    403,
-                    "insufficient_scope",
-                    f"this needs the '{requirement}' scope",
-                    {"required": requirement},
-                )
+            check_requirement(principal, requirement)
         # A licensed feature is checked once the caller may use the route at all: a caller
         # without the scope learns nothing about the licence.
         if feature is not None and not feature_enabled(feature):
