@@ -44,6 +44,16 @@ EVENTS: tuple[str, ...] = (
     "rules_reordered",
     "rules_default_action",
     "license_installed",
+    "team_created",
+    "team_updated",
+    "team_deleted",
+    "team_member_added",
+    "team_member_updated",
+    "team_member_removed",
+    "team_role_created",
+    "team_role_deleted",
+    "grant_created",
+    "grant_deleted",
 )
 
 
