@@ -18,6 +18,7 @@ from pydal._globals import THREAD_LOCAL
 from pydal.connection import ConnectionPool
 from pydal.helpers.methods import bar_decode_string
 
+from . import migrations
 from .config import Settings
 from .tables import define_pydal_tables, sqlalchemy_metadata
 
@@ -84,12 +85,14 @@ def wait_for_database(settings: Settings) -> None:
 
 def create_schema(settings: Settings) -> None:
     """SQLAlchemy creates every missing table, and adds the nullable columns a newer
-    release defines on a table an older one created (nothing else is ever altered)."""
+    release defines on a table an older one created (nothing else is ever altered); then
+    the data migrations run (migrations.py: idempotent, safe in replicas starting together)."""
     engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
     try:
         metadata = sqlalchemy_metadata()
         metadata.create_all(engine, checkfirst=True)
         _add_missing_columns(engine, metadata)
+        migrations.migrate(engine, metadata)
         if settings.db_type == "sqlite":
             # Write-ahead logging (a property of the file, kept across opens): readers in
             # other worker threads do not block a writer, nor it them.
