@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from ... import audit
+from ... import access, audit
 from ...accounts import check_grantable, check_scopes_known, guard_service_account
 from ...errors import ApiError
 from ...guard import current_principal
@@ -16,7 +16,8 @@ from ...runtime import runtime
 from ...security import new_api_key
 from ...utils import sha256_hex, utcnow
 from .. import endpoint, parse_body, parse_query, respond
-from .bodies import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyListQuery, ApiKeyOut, ForceQuery
+from .bodies import ApiKeyListQuery, ForceQuery
+from .team_bodies import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyOut
 
 bp = Blueprint("apikeys", __name__, url_prefix="/api/v1/apikeys")
 
@@ -32,7 +33,25 @@ def key_json(row: Any) -> dict[str, Any]:
         "expires_at": row.expires_at,
         "last_used_at": row.last_used_at,
         "revoked": row.revoked_at is not None,
+        "team_id": row.team_id,
+        "ruleset_id": row.ruleset_id,
     }
+
+
+def _check_restriction(payload: ApiKeyCreateIn) -> None:
+    """A key restricted to a team or a rule set: it exists, and the caller holds every scope
+    of the key there (their global scopes, their team role's, their grants')."""
+    dal = runtime().dal
+    if payload.team_id is not None:
+        kind, rid, table = "team", payload.team_id, dal.team
+    elif payload.ruleset_id is not None:
+        kind, rid, table = "ruleset", payload.ruleset_id, dal.packet_ruleset
+    else:
+        check_grantable(set(payload.scopes), current_principal().scopes)
+        return
+    if not dal(table.id == rid).count():
+        raise ApiError(404, "not_found", f"no {'team' if kind == 'team' else 'rule set'} {rid}")
+    check_grantable(set(payload.scopes), access.effective_scopes(current_principal(), kind, rid))
 
 
 def _load_own(key_id: int, others_too: bool = False) -> Any:
@@ -52,6 +71,10 @@ def _load_own(key_id: int, others_too: bool = False) -> Any:
 def _audit(event: str, row: Any, forced: bool = False) -> None:
     runtime().datastore.changed()  # a revoked or rotated key must stop working at once
     details: dict[str, Any] = {"name": row.name, "prefix": row.prefix, "owner_id": row.user_id}
+    if row.team_id is not None:
+        details["team_id"] = row.team_id
+    if row.ruleset_id is not None:
+        details["ruleset_id"] = row.ruleset_id
     if forced:
         details["forced"] = True
     audit.record_caller_action(event, f"apikey:{row.id}", details)
@@ -71,7 +94,7 @@ def create_key() -> Any:
     principal = current_principal()
     payload = parse_body(ApiKeyCreateIn)
     check_scopes_known(payload.scopes)
-    check_grantable(set(payload.scopes), principal.scopes)
+    _check_restriction(payload)
     expires_at = None
     if payload.expires_at is not None:
         moment = payload.expires_at
@@ -95,6 +118,8 @@ def create_key() -> Any:
         scopes=sorted(set(payload.scopes)),
         created_at=utcnow(),
         expires_at=expires_at,
+        team_id=payload.team_id,
+        ruleset_id=payload.ruleset_id,
     )
     row = dal.api_key[key_id]
     _audit("apikey_created", row)

@@ -1,7 +1,211 @@
-"""(being built) /api/v1 routes: grants."""
+"""/api/v1/rulesets/<ruleset_id>/grants: who else may use one rule set.
+
+A grant gives a user, or every member of a team, a grant role on one rule set: owner, editor,
+viewer (policy.GRANT_ROLES) or "custom" with its own scopes (among the scopes a grant role can
+carry). Nobody grants more than they hold on that rule set, nor takes away a grant carrying
+scopes they lack. Every change is audited. docs/TEAMS.md.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 
+from ... import access, audit
+from ...credentials import Principal
+from ...errors import ApiError
+from ...guard import current_principal
+from ...policy import GRANT_ROLES
+from ...runtime import runtime
+from ...utils import utcnow
+from .. import endpoint, parse_body, parse_query, respond
+from .team_bodies import GrantIn, GrantOut, PageQuery
+from .teams import page_meta
+
 bp = Blueprint("grants", __name__, url_prefix="/api/v1/rulesets")
+
+# What a custom grant may carry: the scopes of the built-in grant roles.
+GRANT_SCOPES: frozenset[str] = frozenset(s for _, scopes in GRANT_ROLES.values() for s in scopes)
+
+
+def load_ruleset(ruleset_id: int) -> Any:
+    dal = runtime().dal
+    rs = dal.packet_ruleset
+    row = dal(rs.id == ruleset_id).select(rs.id, rs.name, rs.team_id, limitby=(0, 1)).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"no rule set with id {ruleset_id}")
+    return row
+
+
+def _label(row: Any) -> str:
+    return row.name or ("default" if row.id == 1 else f"rule set {row.id}")
+
+
+def _holders(rows: list[Any]) -> dict[tuple[str, int], str]:
+    dal = runtime().dal
+    users = sorted({r.user_id for r in rows if r.user_id is not None})
+    teams = sorted({r.team_id for r in rows if r.team_id is not None})
+    names: dict[tuple[str, int], str] = {}
+    if users:
+        for u in dal(dal.auth_user.id.belongs(users)).select(dal.auth_user.id, dal.auth_user.email):
+            names["user", u.id] = u.email
+    if teams:
+        for t in dal(dal.team.id.belongs(teams)).select(dal.team.id, dal.team.name):
+            names["team", t.id] = t.name
+    return names
+
+
+def grant_json(row: Any, holders: dict[tuple[str, int], str]) -> dict[str, Any]:
+    holder = (
+        holders.get(("user", row.user_id)) if row.user_id else holders.get(("team", row.team_id))
+    )
+    return {
+        "id": row.id,
+        "ruleset_id": row.ruleset_id,
+        "user_id": row.user_id,
+        "team_id": row.team_id,
+        "holder": holder,
+        "role": row.role,
+        "scopes": sorted(access.grant_scopes(row.role, row.scopes)),
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+    }
+
+
+def _check_may_grant(principal: Principal, ruleset_id: int, scopes: frozenset[str]) -> None:
+    missing = sorted(scopes - access.effective_scopes(principal, "ruleset", ruleset_id))
+    if missing:
+        raise ApiError(
+            403,
+            "scope_escalation",
+            "you cannot give or take away a grant holding scopes you do not hold on this rule set",
+            {"scopes": missing},
+        )
+
+
+def _audit(event: str, ruleset: Any, row: Any, holder: str | None) -> None:
+    audit.record_caller_action(
+        event,
+        f"ruleset:{ruleset.id}",
+        {
+            "name": _label(ruleset),
+            "grant_id": row.id,
+            "user_id": row.user_id,
+            "team_id": row.team_id,
+            "holder": holder,
+            "role": row.role,
+            "scopes": sorted(access.grant_scopes(row.role, row.scopes)),
+        },
+    )
+
+
+@endpoint(
+    bp,
+    "/<int:ruleset_id>/grants",
+    "GET",
+    "The grants on a rule set (paginated)",
+    query=PageQuery,
+    response=GrantOut,
+    many=True,
+)
+def list_grants(ruleset_id: int) -> Any:
+    dal = runtime().dal
+    query = parse_query(PageQuery)
+    load_ruleset(ruleset_id)
+    condition = dal.ruleset_grant.ruleset_id == ruleset_id
+    total = dal(condition).count()
+    start = (query.page - 1) * query.per_page
+    rows = list(
+        dal(condition).select(orderby=dal.ruleset_grant.id, limitby=(start, start + query.per_page))
+    )
+    holders = _holders(rows)
+    return respond([grant_json(r, holders) for r in rows], GrantOut, meta=page_meta(query, total))
+
+
+@endpoint(
+    bp,
+    "/<int:ruleset_id>/grants",
+    "POST",
+    "Grant a user or a team a role on a rule set",
+    body=GrantIn,
+    response=GrantOut,
+    status=201,
+)
+def create_grant(ruleset_id: int) -> Any:
+    dal = runtime().dal
+    principal = current_principal()
+    payload = parse_body(GrantIn)
+    ruleset = load_ruleset(ruleset_id)
+    if payload.role == "custom":
+        scopes = frozenset(payload.scopes or ())
+        outside = sorted(scopes - GRANT_SCOPES)
+        if outside:
+            message = f"not a scope a grant can carry: {', '.join(outside)}"
+            raise ApiError(422, "validation_error", message, {"fields": {"scopes": message}})
+    else:
+        scopes = frozenset(GRANT_ROLES[payload.role][1])
+    table = dal.ruleset_grant
+    condition = table.ruleset_id == ruleset_id
+    if payload.user_id is not None:
+        found = dal(dal.auth_user.id == payload.user_id).count()
+        if not found:
+            raise ApiError(404, "not_found", f"no user with id {payload.user_id}")
+        condition &= table.user_id == payload.user_id
+        field = "user_id"
+    else:
+        found = dal(dal.team.id == payload.team_id).count()
+        if not found:
+            raise ApiError(404, "not_found", f"no team with id {payload.team_id}")
+        condition &= table.team_id == payload.team_id
+        field = "team_id"
+    _check_may_grant(principal, ruleset_id, scopes)
+    if dal(condition).count():
+        raise ApiError(
+            409,
+            "conflict",
+            "this rule set already has a grant for them: delete it to give another",
+            {"fields": {field: "already granted"}},
+        )
+    grant_id = table.insert(
+        ruleset_id=ruleset_id,
+        user_id=payload.user_id,
+        team_id=payload.team_id,
+        role=payload.role,
+        scopes=sorted(scopes) if payload.role == "custom" else None,
+        created_at=utcnow(),
+        created_by=principal.user.email,
+    )
+    row = table[grant_id]
+    access.invalidate()
+    holders = _holders([row])
+    body = grant_json(row, holders)
+    _audit("grant_created", ruleset, row, body["holder"])
+    return respond(body, GrantOut, status=201)
+
+
+@endpoint(
+    bp,
+    "/<int:ruleset_id>/grants/<int:grant_id>",
+    "DELETE",
+    "Take a grant away",
+    response=GrantOut,
+)
+def delete_grant(ruleset_id: int, grant_id: int) -> Any:
+    dal = runtime().dal
+    principal = current_principal()
+    ruleset = load_ruleset(ruleset_id)
+    table = dal.ruleset_grant
+    row = (
+        dal((table.id == grant_id) & (table.ruleset_id == ruleset_id))
+        .select(limitby=(0, 1))
+        .first()
+    )
+    if row is None:
+        raise ApiError(404, "not_found", f"no grant with id {grant_id} on this rule set")
+    _check_may_grant(principal, ruleset_id, access.grant_scopes(row.role, row.scopes))
+    dal(table.id == row.id).delete()
+    access.invalidate()
+    body = grant_json(row, _holders([row]))
+    _audit("grant_deleted", ruleset, row, body["holder"])
+    return respond(body, GrantOut)

@@ -1,0 +1,159 @@
+"""Request and response bodies of teams, team roles, rule-set grants and restricted API
+keys (the access model: docs/TEAMS.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from . import bodies
+from .bodies import (
+    MultilineText,
+    Query,
+    Request,
+    ScopeList,
+    ScopeName,
+    Text,
+    Timestamp,
+)
+
+# Database ids: positive, and within a signed 64-bit column.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# A team's name: 1-64 printable characters, trimmed.
+TeamName = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Team role names: built-in (team-admin, ...) or custom; letters, digits, . _ -
+RoleName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+]
+
+
+class PageQuery(Query):
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=20, ge=1, le=200)
+
+
+# -- teams ---------------------------------------------------------------------------------
+class TeamCreateIn(Request):
+    name: TeamName
+    description: MultilineText = Field(default="", max_length=1000)
+
+
+class TeamPatchIn(Request):
+    name: TeamName | None = None
+    description: MultilineText | None = Field(default=None, max_length=1000)
+
+
+class TeamOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    created_at: Timestamp
+    member_count: int
+    my_role: str | None = Field(description="the caller's team role here, if a member")
+
+
+class MemberIn(Request):
+    user_id: Id
+    role: RoleName
+
+
+class MemberPatchIn(Request):
+    role: RoleName
+
+
+class MemberOut(BaseModel):
+    team_id: int
+    user_id: int
+    email: str
+    role: str
+    scopes: list[str] = Field(description="what the role holds on the team's resources")
+    created_at: Timestamp
+
+
+class TeamDeletedOut(BaseModel):
+    id: int
+    name: str
+    members_removed: int
+    grants_removed: int
+    apikeys_revoked: int
+
+
+# -- custom team roles ---------------------------------------------------------------------
+class TeamRoleIn(Request):
+    name: RoleName
+    description: Text = Field(default="", max_length=255)
+    scopes: list[ScopeName] = ScopeList
+
+
+class TeamRoleOut(BaseModel):
+    id: int | None = Field(description="absent for the built-in team roles")
+    name: str
+    description: str
+    scopes: list[str]
+    builtin: bool
+    created_at: Timestamp = None
+
+
+# -- grants on a rule set ------------------------------------------------------------------
+GrantRole = Literal["owner", "editor", "viewer", "custom"]
+
+
+class GrantIn(Request):
+    user_id: Id | None = None
+    team_id: Id | None = None
+    role: GrantRole
+    scopes: list[ScopeName] | None = Field(default=None, max_length=16)
+
+    @model_validator(mode="after")
+    def one_holder(self) -> GrantIn:
+        if (self.user_id is None) == (self.team_id is None):
+            raise ValueError("give exactly one of user_id and team_id")
+        if self.role == "custom" and not self.scopes:
+            raise ValueError("a custom grant needs its scopes")
+        if self.role != "custom" and self.scopes is not None:
+            raise ValueError("scopes are only for a custom grant")
+        return self
+
+
+class GrantOut(BaseModel):
+    id: int
+    ruleset_id: int
+    user_id: int | None
+    team_id: int | None
+    holder: str | None = Field(description="the user's e-mail or the team's name")
+    role: str
+    scopes: list[str]
+    created_at: Timestamp
+    created_by: str | None
+
+
+# -- API keys with a restriction -----------------------------------------------------------
+# The API-key bodies of bodies.py plus the restriction, under the same names (the OpenAPI
+# document and the web UI's generated types keep calling them so).
+class ApiKeyCreateIn(bodies.ApiKeyCreateIn):
+    team_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        strict=True,
+        description="act only on this team's resources",
+    )
+    ruleset_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, strict=True, description="act only on this rule set"
+    )
+
+    @model_validator(mode="after")
+    def one_restriction(self) -> ApiKeyCreateIn:
+        if self.team_id is not None and self.ruleset_id is not None:
+            raise ValueError("restrict a key to a team or to a rule set, not both")
+        return self
+
+
+class ApiKeyOut(bodies.ApiKeyOut):
+    team_id: int | None = Field(default=None, description="acts only on this team's resources")
+    ruleset_id: int | None = Field(default=None, description="acts only on this rule set")
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str
