@@ -10,7 +10,7 @@ import pytest
 from rookery_backend import access
 from rookery_backend.credentials import Principal
 from rookery_backend.policy import GRANT_ROLES, RESOURCE_SCOPES, TEAM_ROLES
-from tenancy import build_world, data, database, grant, join, person
+from tenancy import build_world, data, database, grant, join, person, user_id
 
 READ = frozenset({"sensors:read", "stats:read"})
 
@@ -129,8 +129,8 @@ def test_api_keys_hold_at_most_their_scopes(app, world) -> None:
     assert scopes(app, key, "ruleset", world.rb) == frozenset()
 
 
-def test_a_key_restricted_to_a_team_acts_only_there(app, world) -> None:
-    admin_id = 1
+def test_a_key_restricted_to_a_team_acts_only_there(app, api, world) -> None:
+    admin_id = user_id(api, world.admin)
     everything = frozenset(TEAM_ROLES["team-admin"][1]) | {"users:read"}
     key = principal_of(app, admin_id, key_scopes=everything, key_team_id=world.team_a)
     assert "rules:write" in scopes(app, key, "ruleset", world.ra)
@@ -145,9 +145,11 @@ def test_a_key_restricted_to_a_team_acts_only_there(app, world) -> None:
     assert visible(app, key, "ruleset", "rules:read") == {world.ra}
 
 
-def test_a_key_restricted_to_a_rule_set(app, world) -> None:
+def test_a_key_restricted_to_a_rule_set(app, api, world) -> None:
     everything = frozenset(RESOURCE_SCOPES)
-    key = principal_of(app, 1, key_scopes=everything, key_ruleset_id=world.ra)
+    key = principal_of(
+        app, user_id(api, world.admin), key_scopes=everything, key_ruleset_id=world.ra
+    )
     assert scopes(app, key, "ruleset", world.ra) == everything
     assert scopes(app, key, "ruleset", world.rg) == frozenset()
     assert scopes(app, key, "team", world.team_a) == frozenset()

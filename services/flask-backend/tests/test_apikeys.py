@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tenancy import add_ruleset, data, error_code, join, new_team, person
+
 
 def create(api, token, **body):
     return api.call("POST", "/api/v1/apikeys", token, json={"name": "ci", **body})
@@ -100,3 +102,91 @@ def test_keys_are_private_unless_all(api) -> None:
     mine = create(api, admin, scopes=["users:read"]).get_json()["data"]
     assert api.call("DELETE", f"/api/v1/apikeys/{mine['id']}", maintainer).status_code == 404
     assert api.call("DELETE", f"/api/v1/apikeys/{theirs['id']}", admin).status_code == 200
+
+
+# -- keys restricted to a team or a rule set -----------------------------------------------
+def test_a_key_restricted_to_a_team(app, api) -> None:
+
+    admin = api.admin_token()
+    team = new_team(api, admin, "Keyed")
+    other_team = new_team(api, admin, "Unkeyed")
+    mine = add_ruleset(app, "mine", team)
+    theirs = add_ruleset(app, "theirs", other_team)
+    # A global maintainer (may create keys) who is team-admin of one team.
+    member = person(api, admin, "keyed@example.com", ["maintainer"])
+    join(api, admin, team, member.id, "team-admin")
+    scopes = ["rulesets:admin", "teams:read", "users:read"]
+    reply = create(api, member.token, scopes=scopes, team_id=team)
+    assert reply.status_code == 201
+    created = data(reply)
+    assert created["team_id"] == team and created["ruleset_id"] is None
+    listed = data(api.call("GET", "/api/v1/apikeys", member.token))
+    assert [(k["team_id"], k["ruleset_id"]) for k in listed] == [(team, None)]
+    key = created["key"]
+    # Inside the team: what the member holds there (rulesets:admin from the team role).
+    assert api.call("GET", f"/api/v1/rulesets/{mine}/grants", key).status_code == 200
+    assert api.call("GET", f"/api/v1/teams/{team}", key).status_code == 200
+    # Outside it: nothing, not even what the owner holds globally.
+    assert api.call("GET", f"/api/v1/rulesets/{theirs}/grants", key).status_code == 403
+    assert api.call("GET", f"/api/v1/teams/{other_team}", key).status_code == 403
+    # Routes on no resource: refused to a restricted key, even with the scope.
+    refused = api.call("GET", "/api/v1/users", key)
+    assert refused.status_code == 403 and error_code(refused) == "key_restricted"
+    assert api.call("GET", "/api/v1/auth/me", key).status_code == 200  # any credential
+    # Listings show only the team's resources.
+    assert [t["id"] for t in data(api.call("GET", "/api/v1/teams", key))] == [team]
+    # Created and audited with its restriction.
+    line = data(api.call("GET", "/api/v1/audit?event=apikey_created", admin))[0]
+    assert line["details"]["team_id"] == team
+
+
+def test_a_key_restricted_to_a_rule_set(app, api) -> None:
+
+    admin = api.admin_token()
+    owned = add_ruleset(app, "owned", None)
+    other = add_ruleset(app, "other", None)
+    owner = person(api, admin, "owner@example.com", ["maintainer"])
+    api.call("POST", f"/api/v1/rulesets/{owned}/grants", admin,
+             json={"user_id": owner.id, "role": "owner"})  # fmt: skip
+    reply = create(api, owner.token, scopes=["rulesets:admin", "rules:read"], ruleset_id=owned)
+    assert reply.status_code == 201 and data(reply)["ruleset_id"] == owned
+    key = data(reply)["key"]
+    assert api.call("GET", f"/api/v1/rulesets/{owned}/grants", key).status_code == 200
+    assert api.call("GET", f"/api/v1/rulesets/{other}/grants", key).status_code == 403
+
+
+def test_restriction_rules(app, api) -> None:
+
+    admin = api.admin_token()
+    team = new_team(api, admin, "Strict")
+    ruleset = add_ruleset(app, "strict", team)
+    member = person(api, admin, "strict@example.com", ["viewer"])
+    join(api, admin, team, member.id, "team-maintainer")
+    # Only apikeys:write holders create keys: give this person a role with it.
+    api.call(
+        "POST",
+        "/api/v1/roles",
+        admin,
+        json={"name": "keymaker", "scopes": ["apikeys:write", "apikeys:read"]},
+    )
+    api.call("PATCH", f"/api/v1/users/{member.id}", admin, json={"roles": ["viewer", "keymaker"]})
+    token = api.login("strict@example.com", "password1")
+    # Within the team, the member's team role counts; without the restriction it does not.
+    assert create(api, token, scopes=["rules:write"], team_id=team).status_code == 201
+    assert create(api, token, scopes=["rules:write"], ruleset_id=ruleset).status_code == 201
+    unrestricted = create(api, token, scopes=["rules:write"])
+    assert unrestricted.status_code == 403 and error_code(unrestricted) == "scope_escalation"
+    beyond = create(api, token, scopes=["rulesets:admin"], team_id=team)
+    assert beyond.status_code == 403 and error_code(beyond) == "scope_escalation"
+    for body, status in (
+        ({"team_id": team, "ruleset_id": ruleset}, 422),
+        ({"team_id": "1"}, 422),
+        ({"team_id": True}, 422),
+        ({"team_id": 0}, 422),
+        ({"team_id": 2**70}, 422),
+        ({"ruleset_id": [1]}, 422),
+        ({"team_id": 999999}, 404),
+        ({"ruleset_id": 999999}, 404),
+    ):
+        reply = create(api, token, scopes=["rules:read"], **body)
+        assert reply.status_code == status, (body, reply.get_json())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from . import bodies
 from .bodies import (
@@ -20,8 +20,17 @@ from .bodies import (
 
 # Database ids: positive, and within a signed 64-bit column.
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+def _trimmed(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty or only spaces")
+    return value
+
+
 # A team's name: 1-64 printable characters, trimmed.
-TeamName = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+TeamName = Annotated[Text, StringConstraints(max_length=64), AfterValidator(_trimmed)]
 # Team role names: built-in (team-admin, ...) or custom; letters, digits, . _ -
 RoleName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
