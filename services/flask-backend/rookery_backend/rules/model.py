@@ -5,19 +5,29 @@ convert to the rookery.packet.v1 messages that carry the rule set to packet-serv
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationInfo,
     field_validator,
 )
 
-from ..api.v1.bodies import MultilineText, Query, text
+from ..api.v1.bodies import (
+    SINGLE_LINE_PATTERN,
+    MultilineText,
+    Query,
+    Timestamp,
+    single_line,
+    text,
+)
 from ..gen import packet_pb2
 
 Action = Literal["allow", "drop", "count"]
@@ -153,6 +163,9 @@ class ValidationOut(BaseModel):
 
 class TargetStatusOut(BaseModel):
     target: str
+    # The sensor (a row of /api/v1/sensors) behind the target, once sensors are rows.
+    sensor_id: int | None = None
+    name: str | None = None
     applied_version: int | None
     last_publish_at: datetime | None
     last_contact_at: datetime | None
@@ -165,6 +178,87 @@ class RuleStatusOut(BaseModel):
     default_action: str
     state: Literal["in_sync", "pending"]
     targets: list[TargetStatusOut]
+
+
+# -- rule sets ------------------------------------------------------------------------------
+def _ruleset_name(value: str) -> str:
+    """NFC; printable characters only: no control, format (zero-width, bidirectional
+    overrides) or separator characters but the plain space."""
+    value = unicodedata.normalize("NFC", value.strip())
+    if not value:
+        raise ValueError("must not be empty or only spaces")
+    for position, char in enumerate(value):
+        if not char.isprintable():
+            raise ValueError(
+                f"must be printable characters (U+{ord(char):04X} at position {position})"
+            )
+    if len(value) > 64:
+        raise ValueError("must be at most 64 characters")
+    return value
+
+
+RuleSetName = Annotated[
+    str,
+    BeforeValidator(single_line),
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_ruleset_name),
+    Field(json_schema_extra={"pattern": SINGLE_LINE_PATTERN}),
+]
+RuleSetDescription = Annotated[MultilineText, Field(max_length=2000)]
+TeamId = Annotated[int, Field(ge=1, lt=2**63)]
+
+
+class RuleSetCreateIn(BaseModel):
+    """A new rule set: global (no team_id) or owned by a team."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    name: RuleSetName
+    team_id: TeamId | None = None
+    default_action: DefaultAction
+    description: RuleSetDescription = ""
+
+
+class RuleSetPatchIn(BaseModel):
+    """Any of name, description and default action. The owner (team_id) is fixed when the
+    set is created."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    name: RuleSetName | None = None
+    description: RuleSetDescription | None = None
+    default_action: DefaultAction | None = None
+
+    # Accepted only to be refused by name (an ignored field would look like a change).
+    team_id: Any = Field(default=None, json_schema_extra={"readOnly": True})
+
+    @field_validator("team_id")
+    @classmethod
+    def owner_is_fixed(cls, value: Any) -> Any:
+        raise ValueError("cannot be changed: a rule set keeps the owner it was made for")
+
+    @field_validator("name", "default_action")
+    @classmethod
+    def not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+
+class RuleSetListQuery(Query):
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=100, ge=1, le=1000)
+
+
+class RuleSetOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    team_id: int | None
+    version: int
+    default_action: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    rule_count: int
+    sensor_count: int
 
 
 def to_proto(version: int, default_action: str, rules: list[dict[str, Any]]) -> packet_pb2.RuleSet:
