@@ -32,6 +32,7 @@ from flask import Flask, current_app, g
 
 from .credentials import Principal
 from .policy import GRANT_ROLES, RESOURCE_SCOPES, TEAM_ROLES
+from .runtime import runtime
 
 KINDS = ("team", "ruleset", "sensor")
 EXTENSION = "rookery.access"
@@ -177,8 +178,6 @@ def _cache() -> AccessCache:
 
 
 def snapshot() -> Snapshot:
-    from .runtime import runtime
-
     return _cache().get(runtime().dal)
 
 
@@ -188,6 +187,21 @@ def invalidate() -> None:
     _cache().clear()
     g.access_changed = True
     g.pop("access_snapshot", None)
+
+
+def _knowing(snap: Snapshot, kind: str, resource_id: int) -> Snapshot:
+    """The snapshot, loaded again when it does not know a resource that exists: one created
+    since (here or in another process) is usable at once, not after the bound."""
+    if resource_id in _ids(snap, kind) or not 0 < resource_id < 2**63:
+        return snap
+    dal = runtime().dal
+    table = {"team": dal.team, "ruleset": dal.packet_ruleset, "sensor": dal.sensor}[kind]
+    if dal(table.id == resource_id).isempty():
+        return snap
+    cache = _cache()
+    cache.clear()
+    g.pop("access_snapshot", None)
+    return cache.get(dal)
 
 
 def is_restricted(principal: Principal) -> bool:
@@ -269,7 +283,7 @@ def effective_scopes(principal: Principal, kind: str, resource_id: int | None) -
     restricted = is_restricted(principal)
     if resource_id is None:
         return EMPTY if restricted else principal.scopes
-    snap = snapshot()
+    snap = _knowing(snapshot(), kind, resource_id)
     if restricted and not _within(principal, snap, kind, resource_id):
         return EMPTY
     local = _local_scopes(principal, snap, kind, resource_id)

@@ -10,7 +10,7 @@ import pytest
 from rookery_backend import access
 from rookery_backend.credentials import Principal
 from rookery_backend.policy import GRANT_ROLES, RESOURCE_SCOPES, TEAM_ROLES
-from tenancy import build_world, data, database, grant, join, person, user_id
+from tenancy import add_ruleset, build_world, data, database, grant, join, person, user_id
 
 READ = frozenset({"sensors:read", "stats:read"})
 
@@ -197,6 +197,23 @@ def test_changes_made_elsewhere_apply_within_the_principal_cache_bound(
     assert "rules:write" not in scopes(other, bob, "ruleset", world.ra)  # there: not yet
     now[0] += cache.ttl * 0.6
     assert "rules:write" in scopes(other, bob, "ruleset", world.ra)  # within the bound
+
+
+def test_a_resource_created_elsewhere_is_usable_at_once(app, api, world) -> None:
+    """A rule set created since the snapshot (by another process, which could not tell this
+    one) is found: the snapshot is loaded again rather than refusing for the bound."""
+    cache = access.install(app)
+    cache.clock = lambda: 1000.0  # the snapshot never ages by itself
+    alice = world.people["alice"]
+    assert api.call("GET", f"/api/v1/rulesets/{world.ra}/grants", alice.token).status_code == 200
+    created = add_ruleset(app, "made-elsewhere", world.team_a)
+    with database(app) as dal:  # a grant made elsewhere on it is seen with it
+        dal.ruleset_grant.insert(ruleset_id=created, user_id=world.people["bob"].id, role="owner")
+    assert api.call("GET", f"/api/v1/rulesets/{created}/grants", alice.token).status_code == 200
+    bob = world.people["bob"].token
+    assert api.call("GET", f"/api/v1/rulesets/{created}/grants", bob).status_code == 200
+    # Still refused where it should be, and unknown ids stay unknown.
+    assert api.call("GET", "/api/v1/rulesets/999999/grants", alice.token).status_code == 403
 
 
 def test_a_global_holder_never_loads_the_snapshot(app, api, world, monkeypatch) -> None:
