@@ -10,7 +10,10 @@ A 401 (the access token expired) signs in again, as the web UI does.
 RSS (VmRSS of the backend's processes, summed; each printed too) is sampled every
 SOAK_SAMPLE seconds (10); the slope is a least-squares line over the samples after
 SOAK_WARMUP seconds (120), in MB per minute.
-The processes are those of the trio tests (scripts/trio_tests/trio.py), on SQLite.
+The processes are those of the trio tests (scripts/trio_tests/trio.py), on SQLite, or on
+the database SOAK_DB names (postgresql | mysql), reached as the test suites reach it
+(TEST_PG_* / TEST_MYSQL_* variables, e.g. from .data/test-dbs.env). Each process's own slope
+is printed too: the one that grows is the one to look at.
 
 Run: .venv/bin/python services/flask-backend/bench/soak.py [--minutes 30]
 """
@@ -38,6 +41,19 @@ CLIENTS = int(os.environ.get("SOAK_CLIENTS", "4"))
 RULES = int(os.environ.get("SOAK_RULES", "200"))
 SAMPLE = float(os.environ.get("SOAK_SAMPLE", "10"))
 WARMUP = float(os.environ.get("SOAK_WARMUP", "120"))
+DATABASE = os.environ.get("SOAK_DB", "sqlite")
+
+
+def database_env(backend: str) -> dict[str, str]:
+    """The backend's DB_* variables for `backend`, from the test suites' TEST_* ones."""
+    if backend == "sqlite":
+        return {}
+    prefix = {"postgresql": "TEST_PG_", "mysql": "TEST_MYSQL_"}[backend]
+    env = {"DB_TYPE": backend}
+    for key in ("HOST", "PORT", "USER", "PASS", "NAME"):
+        if prefix + key in os.environ:
+            env[f"DB_{key}"] = os.environ[prefix + key]
+    return env
 
 
 def process_tree(pid: int) -> list[int]:
@@ -179,7 +195,11 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="rookery-soak-"))
     trio = Trio(workdir).build(
-        backend_env={"LOGIN_RATE_LIMIT": "1000000/minute", "AUTH_RPC_RATE_LIMIT": "1000000/second"}
+        backend_env={
+            "LOGIN_RATE_LIMIT": "1000000/minute",
+            "AUTH_RPC_RATE_LIMIT": "1000000/second",
+            **database_env(DATABASE),
+        }
     )
     procs = [trio.backend, trio.packet]
     try:
@@ -191,7 +211,7 @@ def main() -> int:
         threads = [threading.Thread(target=load.client, args=(i,), daemon=True)
                    for i in range(CLIENTS)]  # fmt: skip
         print(
-            f"soak: {args.minutes:g} min, ~{RATE:g} req/s from {CLIENTS} clients, "
+            f"soak: {args.minutes:g} min on {DATABASE}, ~{RATE:g} req/s from {CLIENTS} clients, "
             f"backend pid {pid}, logs in {workdir}",
             flush=True,
         )
@@ -199,6 +219,7 @@ def main() -> int:
         for thread in threads:
             thread.start()
         samples: list[tuple[float, float]] = []
+        each_process: dict[int, list[tuple[float, float]]] = {}
         end = started + args.minutes * 60
         while time.monotonic() < end:
             elapsed = time.monotonic() - started
@@ -206,7 +227,10 @@ def main() -> int:
             with load.lock:
                 done = sum(load.counts.values())
                 failed = sum(load.errors.values())
-            each = " ".join(f"{size:.0f}" for size in rss_by_process(pid).values())
+            sizes = rss_by_process(pid)
+            for member, size in sizes.items():
+                each_process.setdefault(member, []).append((elapsed, size))
+            each = " ".join(f"{size:.0f}" for size in sizes.values())
             print(
                 f"  t={elapsed:7.0f}s  rss={samples[-1][1]:7.1f} MB ({each})  requests={done}"
                 f"  errors={failed}  rules={len(load.rule_ids)}",
@@ -224,6 +248,12 @@ def main() -> int:
             f"warm-up: {slope_per_minute(steady):+.3f} MB/min "
             f"(whole run {slope_per_minute(samples):+.3f} MB/min)"
         )
+        for member, series in each_process.items():
+            settled = [(t, m) for t, m in series if t >= WARMUP] or series
+            print(
+                f"  pid {member}: {series[0][1]:.1f} → {series[-1][1]:.1f} MB, "
+                f"{slope_per_minute(settled):+.3f} MB/min after the warm-up"
+            )
         return 0
     finally:
         for proc in reversed(procs):
