@@ -122,9 +122,12 @@ def matrix_failures(api, principals, features_on: frozenset[str] | None) -> list
     else a gated route whose feature is not in it must answer feature_not_licensed to the
     callers that may otherwise use it."""
     failures = []
+    served = app_routes(api.client.application)
     # Logout ends the caller's session, so it goes last.
     order = sorted(ROUTE_POLICY, key=lambda route: (route[1].endswith("/logout"), route))
     for method, rule in order:
+        if (method, rule) not in served:
+            continue  # not served (yet): the table-and-routes test names it
         path = re.sub(r"<(?:\w+:)?\w+>", "999999", rule)
         requirement = required_scope(method, rule)
         interactive = is_interactive(method, rule)
