@@ -57,6 +57,9 @@ EVENTS: tuple[str, ...] = (
     "team_role_deleted",
     "grant_created",
     "grant_deleted",
+    "sensor_created",
+    "sensor_updated",
+    "sensor_deleted",
 )
 
 

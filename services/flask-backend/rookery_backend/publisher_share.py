@@ -6,17 +6,20 @@ database:
 
 - every HTTP worker's `packet_link.publisher` is a `SharedPublisherView`: `notify()`
   (after a write) leaves the write's request id in the lease row (`wanted`), then polls
-  the reported status until every target reports the version or the wait is over;
-  `status()` (GET /rules/status) answers from that status;
-- the holder's `PublisherReporter` reads the rule-set version and `wanted` every POLL
-  seconds and wakes its publisher when either moved (the request id travels on to
-  packet-service as before), then writes the publisher's per-target status (JSON) into the
-  lease row whenever it changed."""
+  the reported status until every sensor attached to the written rule set reports the
+  version or the wait is over; `status()` (GET /rules/status) answers from that status,
+  for the sensors the database attaches to the set now; `sensors_changed()` (a sensor
+  added, moved or removed) leaves a mark in `wanted` too;
+- the holder's `PublisherReporter` reads the rule sets' versions, the sensor rows and
+  `wanted` every POLL seconds and wakes its publisher when any moved (the request id
+  travels on to packet-service as before), then writes the publisher's per-sensor status
+  (JSON) into the lease row whenever it changed."""
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,24 +29,48 @@ import sqlalchemy as sa
 from rookery_common.background import BackgroundLoop
 
 from .lease import Lease
-from .packet_link.rule_publisher import applied
+from .packet_link.rule_publisher import applied, status_answer
+from .packet_link.sensors import DEFAULT_RULESET, Sensor
 
 log = logging.getLogger("rookery.rules")
-# Seconds between the holder's looks at the rule-set version: a write through another
-# worker waits about this long before its publish starts (two one-row reads per look).
+# Seconds between the holder's looks at the rule-set versions and the sensors: a write
+# through another worker waits about this long before its publish starts (three small
+# reads per look).
 POLL = 0.05
 # Up to this long the holder's step waits for the publish it asked for, so its status is
 # reported the moment it lands instead of one POLL later.
 REPORT_WAIT = 1.0
 VIEW_POLL = 0.05  # seconds between a waiting writer's looks at the reported status
 MOMENTS = ("last_publish_at", "last_contact_at")
+NO_HOLDER = "no process holds the publisher lease yet"
+NOT_YET = "the publisher has not published this rule set to this sensor yet"
 
+_METADATA = sa.MetaData()
 RULESET = sa.Table(
     "packet_ruleset",
-    sa.MetaData(),
+    _METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer),
 )
+SENSOR = sa.Table(
+    "sensor",
+    _METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64)),
+    sa.Column("address", sa.String(255)),
+    sa.Column("ruleset_id", sa.Integer),
+    sa.Column("team_id", sa.Integer),
+)
+
+
+def engine_sensors(engine: sa.Engine) -> list[Sensor]:
+    """The sensor rows through `engine` (its own short transaction, outside any request)."""
+    with engine.begin() as connection:
+        rows = connection.execute(sa.select(SENSOR).order_by(SENSOR.c.id)).all()
+    return [
+        Sensor(int(r.id), r.name, r.address, int(r.ruleset_id), r.team_id and int(r.team_id))
+        for r in rows
+    ]
 
 
 def _encode(targets: list[dict[str, Any]]) -> str:
@@ -58,13 +85,23 @@ def _encode(targets: list[dict[str, Any]]) -> str:
 
 
 class PublisherReporter:
-    """Runs in the lease holder next to its RulePublisher."""
+    """Runs in the lease holder next to its RulePublisher. `first_sensor` runs once, in the
+    step that first sees a sensor (the holder provisions the publishing account's key then,
+    not before: a deployment without sensors has no use for it)."""
 
-    def __init__(self, publisher: Any, lease: Lease, engine: sa.Engine) -> None:
+    def __init__(
+        self,
+        publisher: Any,
+        lease: Lease,
+        engine: sa.Engine,
+        first_sensor: Callable[[], None] | None = None,
+    ) -> None:
         self.publisher = publisher
         self.lease = lease
         self.engine = engine
-        self._seen_version: int | None = None
+        self._first_sensor = first_sensor
+        self._seen_versions: dict[int, int] | None = None
+        self._seen_sensors: list[Sensor] | None = None
         self._seen_wanted: str | None = None
         self._reported: str | None = None
         self._loop = BackgroundLoop("publisher-report", POLL, self.step, log=log)
@@ -77,31 +114,54 @@ class PublisherReporter:
 
     def step(self) -> None:
         with self.engine.begin() as connection:
-            version = connection.execute(sa.select(sa.func.max(RULESET.c.version))).scalar()
-        version = int(version or 0)
+            rows = connection.execute(sa.select(RULESET.c.id, RULESET.c.version)).all()
+        versions = {int(r.id): int(r.version or 0) for r in rows}
+        sensors = engine_sensors(self.engine)
+        if sensors and self._first_sensor is not None:
+            first, self._first_sensor = self._first_sensor, None
+            first()
         wanted = self.lease.wanted()
-        if version != self._seen_version or wanted != self._seen_wanted:
-            self._seen_version, self._seen_wanted = version, wanted
-            self.publisher.notify(version, wait=REPORT_WAIT, request_id=wanted or None)
-        report = _encode(self.publisher.status(version)["targets"])
+        seen = self._seen_versions or {}
+        moved = {rs: v for rs, v in versions.items() if seen.get(rs) != v}
+        if moved or sensors != self._seen_sensors or wanted != self._seen_wanted:
+            first_look = self._seen_versions is None
+            self._seen_versions, self._seen_sensors = versions, sensors
+            self._seen_wanted = wanted
+            request_id = wanted or None
+            self.publisher.sensors_changed(request_id)
+            attached = {s.ruleset_id for s in sensors}
+            # Wait for the sets written (all of them at the first look, or when the
+            # sensors or `wanted` moved) on their sensors, so the status is reported the
+            # moment it lands.
+            due = attached if (first_look or not moved) else attached & set(moved)
+            for ruleset_id in sorted(due):
+                if ruleset_id in versions:
+                    self.publisher.notify(
+                        versions[ruleset_id],
+                        wait=REPORT_WAIT,
+                        request_id=request_id,
+                        ruleset_id=ruleset_id,
+                    )
+        report = _encode(self.publisher.rows())
         if report != self._reported and self.lease.report(report):
             self._reported = report
 
 
 class SharedPublisherView:
-    """Stands in for `packet_link.publisher` in an HTTP worker that does not publish."""
+    """Stands in for `packet_link.publisher` in an HTTP worker that does not publish.
+    `sensors` reads the sensor rows (its own connection, committed data)."""
 
     def __init__(
         self,
-        targets: list[Any],
         read: Callable[[], str | None],
         want: Callable[[str], None],
+        sensors: Callable[[], list[Sensor]],
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._addresses = [t.address for t in targets]
         self._read = read
         self._want = want
+        self._sensors = sensors
         self._monotonic = monotonic
         self._sleep = sleep
 
@@ -111,35 +171,66 @@ class SharedPublisherView:
     def stop(self) -> None:
         """Nothing runs here."""
 
-    def _targets(self) -> list[dict[str, Any]]:
+    def _attached(self, ruleset_id: int) -> list[Sensor]:
+        try:
+            return [s for s in self._sensors() if s.ruleset_id == ruleset_id]
+        except sa.exc.SQLAlchemyError as error:
+            log.warning("sensors unreadable", extra={"error": str(error)})
+            return []
+
+    def _targets(self, ruleset_id: int) -> list[dict[str, Any]]:
+        attached = self._attached(ruleset_id)
+        if not attached:
+            return []
         try:
             text = self._read()
             rows = json.loads(text) if text else []
         except (sa.exc.SQLAlchemyError, ValueError) as error:
             log.warning("publisher status unreadable", extra={"error": str(error)})
             rows = []
-        known = {row.get("target"): row for row in rows if isinstance(row, dict)}
+        known = {
+            (row.get("sensor_id"), row.get("target"), row.get("ruleset_id")): row
+            for row in rows
+            if isinstance(row, dict)
+        }
         targets = []
-        for address in self._addresses:
+        for sensor in attached:
+            reported = known.get((sensor.id, sensor.address, sensor.ruleset_id))
             row = {
-                "target": address,
+                "target": sensor.address,
+                "sensor_id": sensor.id,
+                "name": sensor.name,
+                "ruleset_id": sensor.ruleset_id,
                 "applied_version": None,
                 "last_publish_at": None,
                 "last_contact_at": None,
                 "last_error": None,
                 "breaker_state": "closed",
-                **known.get(address, {}),
+                **(reported or {}),
             }
-            if not known.get(address):
-                row["last_error"] = "no process holds the publisher lease yet"
+            row["name"] = sensor.name
+            if not reported:
+                row["last_error"] = NOT_YET if rows else NO_HOLDER
             for moment in MOMENTS:
                 if isinstance(row[moment], int | float):
                     row[moment] = datetime.fromtimestamp(row[moment], UTC)
             targets.append(row)
         return targets
 
-    def notify(self, version: int, wait: float = 0.0, request_id: str | None = None) -> bool:
-        if not self._addresses:
+    def sensors_changed(self, request_id: str | None = None) -> None:
+        try:
+            self._want(request_id or f"sensors-{secrets.token_hex(4)}")
+        except sa.exc.SQLAlchemyError as error:  # the holder's poll still sees the rows
+            log.warning("could not ask the publisher to hurry", extra={"error": str(error)})
+
+    def notify(
+        self,
+        version: int,
+        wait: float = 0.0,
+        request_id: str | None = None,
+        ruleset_id: int = DEFAULT_RULESET,
+    ) -> bool:
+        if not self._attached(ruleset_id):
             return True
         try:
             self._want(request_id or f"version-{version}")
@@ -149,7 +240,7 @@ class SharedPublisherView:
             return False
         deadline = self._monotonic() + wait
         while True:
-            targets = self._targets()
+            targets = self._targets(ruleset_id)
             if applied(targets, version):  # this version, or a later one containing it
                 return True
             if all(t["breaker_state"] == "open" for t in targets):
@@ -158,11 +249,5 @@ class SharedPublisherView:
                 return False
             self._sleep(VIEW_POLL)
 
-    def status(self, desired_version: int) -> dict[str, object]:
-        targets = self._targets()
-        in_sync = applied(targets, desired_version)
-        return {
-            "desired_version": desired_version,
-            "state": "in_sync" if in_sync else "pending",
-            "targets": targets,
-        }
+    def status(self, desired_version: int, ruleset_id: int = DEFAULT_RULESET) -> dict[str, Any]:
+        return status_answer(desired_version, self._targets(ruleset_id))

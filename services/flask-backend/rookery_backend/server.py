@@ -2,7 +2,8 @@
 with TLS), all started by `python -m rookery_backend serve`.
 
 - The supervisor (this process) waits for the database, creates the schema and seeds the
-  built-in roles and admin — once, before any child exists, and safe when replicas start
+  built-in roles and admin, and seeds a sensor per PACKET_SERVICE_TARGETS address no
+  sensor has yet — once, before any child exists, and safe when replicas start
   together (a step that loses a race with another replica is retried; every step is
   idempotent) — binds the listening sockets, then starts and watches the children. A child
   that dies is started again (after a back-off growing to 30 s while it keeps dying at
@@ -14,10 +15,12 @@ with TLS), all started by `python -m rookery_backend serve`.
 - One AuthService (gRPC) process, so introspection calls do not queue behind HTTP views
   for a worker's GIL; the kernel shares the cores between it and the workers.
 - One publisher process: it competes for the deployment-wide publisher lease (lease.py)
-  and, while it holds it, provisions the publishing account's key (shared, sealed, with
-  the deployment through the lease row) and runs the rule publisher with its reconcile
-  loop. Exactly one process of all replicas does; another takes over within
-  4/3 of PUBLISHER_LEASE_TTL seconds when it dies.
+  and, while it holds it, seeds sensors from PACKET_SERVICE_TARGETS (as the supervisor
+  does: a replica started with another list), provisions the publishing account's key as
+  soon as a sensor exists (shared, sealed, with the deployment through the lease row) and
+  runs the rule publisher with its reconcile loop, publishing to each sensor its rule
+  set. Exactly one process of all replicas does; another takes over within 4/3 of
+  PUBLISHER_LEASE_TTL seconds when it dies.
 
 Why this supervisor rather than hypercorn's own `hypercorn.run.run` with workers > 1:
 hypercorn's stops every worker when one exits with an error (a killed worker is not
@@ -208,9 +211,25 @@ def prepare_database(settings: Settings) -> None:
             )
             time.sleep(random.uniform(0.1, 0.5) * attempt)
             continue
+        seed_sensors(app)
         with contextlib.suppress(Exception):
             app.extensions["rookery"].database.dal.close()
         return
+
+
+def seed_sensors(app: Any) -> None:
+    """PACKET_SERVICE_TARGETS: a sensor (default rule set) per address no sensor has. Two
+    replicas seeding at once: the loser's insert breaks the unique address, and the
+    winner's sensor stands."""
+    svc = app.extensions["rookery"]
+    try:
+        with app.app_context():
+            svc.packet_link.seed_sensors()
+    except Exception as error:  # the driver's IntegrityError varies
+        log.warning(
+            "sensors from PACKET_SERVICE_TARGETS not seeded (another replica did?)",
+            extra={"error": str(error).splitlines()[0][:300] if str(error) else ""},
+        )
 
 
 def _die_with_parent() -> None:
@@ -238,15 +257,14 @@ def _share_publisher(app: Any) -> Any:
     from rookery_common.background import BackgroundLoop
 
     from .lease import PUBLISHER_LEASE, Lease, lease_engine
-    from .publisher_share import SharedPublisherView
+    from .publisher_share import SharedPublisherView, engine_sensors
 
     svc = app.extensions["rookery"]
     link = svc.packet_link
-    if not link.targets:
-        return None
     settings = svc.settings
-    lease = Lease(lease_engine(settings), PUBLISHER_LEASE, settings.publisher_lease_ttl)
-    link.publisher = SharedPublisherView(link.targets, lease.reported, lease.want)
+    engine = lease_engine(settings)
+    lease = Lease(engine, PUBLISHER_LEASE, settings.publisher_lease_ttl)
+    link.publisher = SharedPublisherView(lease.reported, lease.want, lambda: engine_sensors(engine))
 
     steady = max(1.0, settings.publisher_lease_ttl / 3)
 
@@ -254,12 +272,11 @@ def _share_publisher(app: Any) -> Any:
         key = lease.shared(settings.secret_key)
         if key and key != link.credential.key:
             link.credential.key = key
-        # Until the holder shared a key, look again soon.
-        loop.interval = steady if link.credential.key else 0.25
+        # Until the holder shared a key (it does once a sensor exists), look again soon.
+        loop.interval = steady if link.credential.key else 0.5
 
     loop = BackgroundLoop("service-key", steady, refresh, log=log)
-    refresh()
-    loop.start()
+    loop.start()  # its first step reads the key at once, off the worker's start-up path
     return loop
 
 
@@ -330,22 +347,29 @@ def run_publisher(settings: Settings, verbose: int, index: int) -> None:
     running: list[Any] = []  # the link and its reporter of the current term
     link = svc.packet_link  # stopped when a term ends, started again by the next one
 
-    def acquired() -> None:
+    def provision() -> None:
         with app.app_context():
             link.provision_service_key(svc.datastore)
         lease.share(link.credential.key, settings.secret_key)
+
+    def acquired() -> None:
+        seed_sensors(app)
+        sensors = link.read_sensors()
+        if sensors:
+            provision()
         link.start()
         running.append(link)
-        if link.targets:
-            reporter = PublisherReporter(link.publisher, lease, engine)
-            reporter.start()
-            running.append(reporter)
+        # The reporter provisions the key when the first sensor appears (none yet).
+        reporter = PublisherReporter(
+            link.publisher, lease, engine, first_sensor=None if sensors else provision
+        )
+        reporter.start()
+        running.append(reporter)
         svc.metrics.publisher_active.set(1)
-        if link.targets:
-            log.info(
-                "publishing rules to packet-service (this process holds the publisher lease)",
-                extra={"targets": [t.address for t in link.targets], "holder": lease.holder},
-            )
+        log.info(
+            "publishing rules to the sensors (this process holds the publisher lease)",
+            extra={"targets": [s.address for s in sensors], "holder": lease.holder},
+        )
 
     def lost() -> None:
         svc.metrics.publisher_active.set(0)

@@ -1,7 +1,9 @@
-"""The rule publisher against a packet-service stand-in served over real gRPC on loopback:
+"""The rule publisher against packet-service stand-ins served over real gRPC on loopback:
 writes coalesced into one publish are all applied (a later version contains an earlier one)
 without waiting out their timeout; a write does not wait on slow full-set publishes; the
-loop starts and stops any number of times; outages are logged once per state change.
+loop starts and stops any number of times; outages are logged once per state change; each
+sensor receives the rule set it is attached to, a moved sensor its new set, and sensors
+come and go while it runs.
 
 Time is an injected clock (the publisher measures rounds with it); the stand-in's SetRules
 can be held at a gate (an Event) to make writes overtake each other deterministically."""
@@ -23,6 +25,7 @@ from rookery_backend.api.v1 import rules as rules_api
 from rookery_backend.gen import packet_pb2, packet_pb2_grpc
 from rookery_backend.packet_link.packet_client import PacketTarget
 from rookery_backend.packet_link.rule_publisher import RulePublisher
+from rookery_backend.packet_link.sensors import Sensor, TargetPool
 
 FOREVER = 3600.0  # a wait no test may sit out: the thread must come back well before
 
@@ -67,38 +70,84 @@ class StandIn(packet_pb2_grpc.PacketServiceServicer):
         return packet_pb2.RuleSet(version=self.version, default_action="allow")
 
 
-@dataclass
 class Database:
-    """The desired rule set as the publisher reads it; `down` makes reading fail."""
+    """The rule sets (version per set id) and the sensors as the publisher reads them;
+    `down` makes reading fail. `version` is the default set's (id 1)."""
 
-    version: int = 0
-    loads: int = 0
-    down: bool = False
+    def __init__(self, version: int = 0) -> None:
+        self.versions: dict[int, int] = {1: version}
+        self.sensors: list[Sensor] = []
+        self.loads = 0
+        self.down = False
 
-    def load(self) -> Any:
+    @property
+    def version(self) -> int:
+        return self.versions[1]
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self.versions[1] = value
+
+    def _check(self) -> None:
         if self.down:
             raise ConnectionRefusedError("connection refused (the test stopped it)")
+
+    def load(self, ruleset_id: int = 1) -> Any:
+        self._check()
+        if ruleset_id not in self.versions:
+            return None
         self.loads += 1
-        return packet_pb2.RuleSet(version=self.version, default_action="allow")
+        return packet_pb2.RuleSet(version=self.versions[ruleset_id], default_action="allow")
 
-    def load_version(self) -> int:
-        if self.down:
-            raise ConnectionRefusedError("connection refused (the test stopped it)")
-        return self.version
+    def load_version(self, ruleset_id: int = 1) -> int | None:
+        self._check()
+        return self.versions.get(ruleset_id)
+
+    def read_sensors(self) -> list[Sensor]:
+        self._check()
+        return list(self.sensors)
+
+    def attach(self, sensor_id: int, address: str, ruleset_id: int = 1) -> None:
+        """Adds the sensor, or moves it to `ruleset_id`."""
+        self.sensors = [s for s in self.sensors if s.id != sensor_id]
+        self.sensors.append(Sensor(sensor_id, f"sensor-{sensor_id}", address, ruleset_id))
+        self.sensors.sort(key=lambda s: s.id)
+
+
+def serve(service: StandIn) -> tuple[grpc.Server, str]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    packet_pb2_grpc.add_PacketServiceServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
 
 
 @pytest.fixture
 def stand_in() -> Iterator[tuple[StandIn, str]]:
     service = StandIn(Clock())
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    packet_pb2_grpc.add_PacketServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    server, address = serve(service)
     try:
-        yield service, f"127.0.0.1:{port}"
+        yield service, address
     finally:
         service.gate.set()
         server.stop(None)
+
+
+@pytest.fixture
+def second_stand_in(stand_in: tuple[StandIn, str]) -> Iterator[tuple[StandIn, str]]:
+    """Another packet-service, on the first one's clock."""
+    service = StandIn(stand_in[0].clock)
+    server, address = serve(service)
+    try:
+        yield service, address
+    finally:
+        service.gate.set()
+        server.stop(None)
+
+
+def target_pool(**options: Any) -> TargetPool:
+    settings = {"deadline": 30, "breaker_fail_max": 1000, **options}
+    return TargetPool(lambda address: PacketTarget(address, lambda: None, **settings))
 
 
 @dataclass
@@ -107,27 +156,30 @@ class Rig:
     service: StandIn
     database: Database
     publisher: RulePublisher
-    target: PacketTarget
+    pool: TargetPool
+    address: str
 
 
 @pytest.fixture
 def rig(stand_in: tuple[StandIn, str]) -> Iterator[Rig]:
     service, address = stand_in
-    target = PacketTarget(address, lambda: None, deadline=30, breaker_fail_max=1000)
+    pool = target_pool()
     database = Database()
+    database.attach(1, address)
     publisher = RulePublisher(
-        [target],
+        database.read_sensors,
+        pool,
         database.load,
         interval=FOREVER,
         load_version=database.load_version,
         clock=service.clock,
     )
     try:
-        yield Rig(service.clock, service, database, publisher, target)
+        yield Rig(service.clock, service, database, publisher, pool, address)
     finally:
         service.gate.set()
         publisher.stop()
-        target.close()
+        pool.close()
 
 
 def notify_in_thread(publisher: RulePublisher, version: int) -> tuple[threading.Thread, list]:
@@ -219,15 +271,17 @@ def test_a_write_made_while_the_breaker_is_open_goes_out_when_it_resets(
     """The loop's interval is an hour: only the breaker's reset can bring the next round."""
     service, address = stand_in
     reset = 0.3
-    target = PacketTarget(address, lambda: None, deadline=5, breaker_fail_max=1,
-                          breaker_reset=reset)  # fmt: skip
+    pool = target_pool(deadline=5, breaker_fail_max=1, breaker_reset=reset)
     database = Database(version=1)
-    publisher = RulePublisher([target], database.load, interval=FOREVER,
+    database.attach(1, address)
+    publisher = RulePublisher(database.read_sensors, pool, database.load, interval=FOREVER,
                               load_version=database.load_version)  # fmt: skip
     try:
         service.down = True
         publisher.start()
         assert publisher.notify(1, wait=FOREVER) is False  # nobody reachable: "pending"
+        target = pool.get(address)
+        assert target is not None
         assert target.breaker_state == "open" and 0 < target.retry_in() <= reset
         service.down = False  # packet-service is back; nothing else happens
         for _ in range(200):
@@ -240,7 +294,7 @@ def test_a_write_made_while_the_breaker_is_open_goes_out_when_it_resets(
         assert publisher.reconcile_once() is None
     finally:
         publisher.stop()
-        target.close()
+        pool.close()
 
 
 def test_outages_are_logged_once_per_state_change(
@@ -261,7 +315,7 @@ def test_outages_are_logged_once_per_state_change(
     rig.publisher.reconcile_once()
     rig.publisher.reconcile_once()
     lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("rookery")]
-    address = rig.target.address
+    address = rig.address
     assert lines == [
         ("WARNING", "rule database unavailable"),
         ("WARNING", "rule database available again"),
@@ -282,8 +336,10 @@ def test_a_rest_write_answers_pending_at_once_while_publishing_is_slow(
     monkeypatch.setattr(rules_api, "PUBLISH_WAIT_SECONDS", FOREVER)  # a wait would hang
     app = app_factory(packet_service_targets=address)
     link = app.extensions["rookery"].packet_link
+    assert link.seed_sensors() == [address]  # as the server does at start
     link.publisher = RulePublisher(
-        link.targets,
+        link.read_sensors,
+        link.pool,
         link._load_desired,
         interval=FOREVER,
         load_version=link._load_version,
@@ -331,10 +387,13 @@ def test_a_rest_write_in_a_worker_follows_the_lease_holders_publisher(
     app = app_factory(packet_service_targets=address)
     link = app.extensions["rookery"].packet_link
     reported: list[dict[str, Any]] = []
-    row = {"target": address, "applied_version": 0, "last_publish_at": None,
-           "last_contact_at": None, "last_error": None, "breaker_state": "closed"}  # fmt: skip
+    row = {"target": address, "sensor_id": 1, "name": "sensor-1", "ruleset_id": 1,
+           "applied_version": 0, "last_publish_at": None, "last_contact_at": None,
+           "last_error": None, "breaker_state": "closed"}  # fmt: skip
     link.publisher = SharedPublisherView(
-        link.targets, lambda: json.dumps(reported), lambda request_id: None
+        lambda: json.dumps(reported),
+        lambda request_id: None,
+        lambda: [Sensor(1, "sensor-1", address, 1)],
     )
     api = Api(app.test_client())
     admin = api.admin_token()

@@ -77,6 +77,7 @@ def failing() -> Iterator[tuple[FailingPacketService, str]]:
 def failing_api(app_factory, failing) -> Iterator[tuple[Api, FailingPacketService]]:
     servicer, address = failing
     app = app_factory(packet_service_targets=address, packet_deadline=0.3)
+    app.extensions["rookery"].packet_link.seed_sensors()  # as the server does at start
     try:
         yield Api(app.test_client()), servicer
     finally:
@@ -133,7 +134,7 @@ def test_openapi_documents_series_flows_paging_and_503(api) -> None:
     schemas = document["components"]["schemas"]
     series = document["paths"]["/api/v1/stats/series"]["get"]
     params = {p["name"]: p for p in series["parameters"]}
-    assert set(params) == {"metric", "range", "step"}
+    assert set(params) == {"metric", "range", "step", "ruleset_id", "sensor_id"}
     assert params["metric"]["required"] and not params["range"]["required"]
     ok = series["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
     assert ok["data"]["$ref"].endswith("/SeriesOut")
@@ -141,7 +142,13 @@ def test_openapi_documents_series_flows_paging_and_503(api) -> None:
     assert "503" in series["responses"]
     assert {"values", "metric", "rule_id"} <= set(schemas["SeriesLineOut"]["properties"])
     flows = document["paths"]["/api/v1/stats/flows/top"]["get"]
-    assert {p["name"] for p in flows["parameters"]} == {"n", "order_by", "page_token"}
+    assert {p["name"] for p in flows["parameters"]} == {
+        "n",
+        "order_by",
+        "page_token",
+        "ruleset_id",
+        "sensor_id",
+    }
     meta = flows["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
     assert meta["meta"]["$ref"].endswith("/FlowsMeta")
     assert "next_page_token" in schemas["FlowsMeta"]["properties"]
@@ -255,3 +262,135 @@ def test_promql_is_an_increase_per_step_over_a_window_of_enough_scrapes() -> Non
         promql("bytes_wire", "ps", 300, 15.0) == 'sum(rate(bytes_wire_total{job="ps"}[315s])) * 300'
     )
     assert promql("rule_hits", "ps", 2, 1.0).startswith("sum by (rule)(rate(rule_hits_total")
+
+
+# ---------------------------------------------------------------- filters and visibility
+@dataclass(slots=True)
+class CountingPacketService(packet_pb2_grpc.PacketServiceServicer):
+    """Answers with `packets` allowed packets, one rule hit named after itself and one
+    flow: each instance's share of a sum is recognisable."""
+
+    packets: int
+    rule: str
+
+    def GetStats(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return packet_pb2.Stats(
+            packets_total=self.packets,
+            verdicts=packet_pb2.VerdictCounts(allow=self.packets),
+            ruleset_version=1,
+            rule_hits=[packet_pb2.RuleHits(rule_id=self.rule, rule_name=self.rule, hits=1)],
+        )
+
+    def GetSeries(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return packet_pb2.SeriesResponse(
+            start=request.start, step_seconds=request.step_seconds or 1, points=0
+        )
+
+    def TopFlows(self, request: Any, context: grpc.ServicerContext) -> Any:
+        flow = packet_pb2.Flow(src="10.0.0.1", dst=self.rule, packets=self.packets)
+        return packet_pb2.TopFlowsResponse(flows=[flow], flows_active=1)
+
+    def GetRules(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return packet_pb2.RuleSet(version=1)
+
+
+@pytest.fixture
+def two_sensors(app_factory) -> Iterator[dict[str, Any]]:
+    """Sensor "red" (5 packets) on the default set, owned by team red; sensor "blue" (7
+    packets) on rule set "blue" of team blue."""
+    from test_sensors_api import add_member, add_ruleset, add_team, data
+
+    servers = []
+    addresses = []
+    for packets, rule in ((5, "red-rule"), (7, "blue-rule")):
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        packet_pb2_grpc.add_PacketServiceServicer_to_server(
+            CountingPacketService(packets, rule), server
+        )
+        addresses.append(f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}")
+        server.start()
+        servers.append(server)
+    app = app_factory(packet_deadline=2.0)
+    try:
+        api = Api(app.test_client())
+        admin = api.admin_token()
+        red, blue = add_team(app, "red"), add_team(app, "blue")
+        blue_set = add_ruleset(app, "blue", version=40, team_id=blue)
+        made = {}
+        for name, address, ruleset, team in (
+            ("red", addresses[0], 1, red),
+            ("blue", addresses[1], blue_set, blue),
+        ):
+            body = {"name": name, "address": address, "ruleset_id": ruleset, "team_id": team}
+            made[name] = data(api.call("POST", "/api/v1/sensors", admin, json=body))["id"]
+        member = api.create_user(admin, "blue-viewer@example.com", [])
+        add_member(app, blue, member["id"], "team-viewer")
+        yield {
+            "app": app,
+            "api": api,
+            "admin": admin,
+            "blue_viewer": api.login("blue-viewer@example.com", "password1"),
+            "blue_set": blue_set,
+            "sensors": made,
+            "addresses": addresses,
+        }
+    finally:
+        app.extensions["rookery"].packet_link.close()
+        for server in servers:
+            server.stop(None)
+
+
+def _summary(world: dict[str, Any], token: str, **query: Any) -> Any:
+    return world["api"].call("GET", "/api/v1/stats/summary", token, query_string=query)
+
+
+def test_stats_filter_by_rule_set_and_sensor(two_sensors: dict[str, Any]) -> None:
+    world, admin = two_sensors, two_sensors["admin"]
+    everything = _summary(world, admin).get_json()["data"]
+    assert everything["packets_total"] == 12 and everything["targets_total"] == 2
+    blue = _summary(world, admin, ruleset_id=world["blue_set"]).get_json()["data"]
+    assert blue["packets_total"] == 7 and blue["targets_total"] == 1
+    red = _summary(world, admin, sensor_id=world["sensors"]["red"]).get_json()["data"]
+    assert red["packets_total"] == 5
+    # a sensor of another set than the one named, or unknown ids: 404; a bad id: 422
+    crossed = _summary(
+        world, admin, ruleset_id=world["blue_set"], sensor_id=world["sensors"]["red"]
+    )
+    assert crossed.status_code == 404
+    assert _summary(world, admin, sensor_id=999).status_code == 404
+    assert _summary(world, admin, ruleset_id=999).get_json()["error"]["code"] == "not_found"
+    assert _summary(world, admin, ruleset_id="blue").status_code == 422
+    assert _summary(world, admin, sensor_id=0).status_code == 422
+    hits = world["api"].call(
+        "GET", "/api/v1/stats/rules", admin, query_string={"ruleset_id": world["blue_set"]}
+    )
+    assert [h["rule_id"] for h in hits.get_json()["data"]] == ["blue-rule"]
+    flows = world["api"].call(
+        "GET", "/api/v1/stats/flows/top", admin, query_string={"sensor_id": world["sensors"]["red"]}
+    )
+    assert [f["dst"] for f in flows.get_json()["data"]] == ["red-rule"]
+
+
+def test_a_team_member_sees_only_the_sensors_of_rule_sets_they_may_read(
+    two_sensors: dict[str, Any],
+) -> None:
+    world, viewer = two_sensors, two_sensors["blue_viewer"]
+    mine = _summary(world, viewer).get_json()["data"]
+    assert mine["packets_total"] == 7 and mine["targets_total"] == 1
+    assert _summary(world, viewer, sensor_id=world["sensors"]["red"]).status_code == 404
+    # a rule set the caller may not read is, to them, none at all
+    assert _summary(world, viewer, ruleset_id=1).get_json()["error"]["code"] == "not_found"
+    hits = world["api"].call("GET", "/api/v1/stats/rules", viewer).get_json()["data"]
+    assert [h["rule_id"] for h in hits] == ["blue-rule"]
+    flows = world["api"].call("GET", "/api/v1/stats/flows/top", viewer).get_json()["data"]
+    assert [f["dst"] for f in flows] == ["blue-rule"]
+    series = world["api"].call(
+        "GET", "/api/v1/stats/series", viewer, query_string={"metric": "packets"}
+    )
+    assert series.status_code == 200, series.get_json()
+    assert [t["target"] for t in series.get_json()["meta"]["targets"]] == [world["addresses"][1]]
+    # an account with no role and no team sees nothing at all
+    api = world["api"]
+    api.create_user(world["admin"], "nobody@example.com", [])
+    nobody = api.login("nobody@example.com", "password1")
+    assert _summary(world, nobody).status_code in (403, 503)

@@ -1,7 +1,7 @@
-"""flask-backend's link to packet-service: the targets (PACKET_SERVICE_TARGETS), the rule
-publisher with its reconcile loop, the statistics view, and the service API key that
-flask-backend provisions for itself to call packet-service when it requires callers to
-authenticate."""
+"""flask-backend's link to packet-service: the sensors (table `sensor`, seeded from
+PACKET_SERVICE_TARGETS) and a target per sensor address, the rule publisher with its
+reconcile loop, the statistics view, and the service API key that flask-backend provisions
+for itself to call packet-service when it requires callers to authenticate."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import has_request_context
+
 from ..rules import store
 from ..rules.model import to_proto
 from ..security import new_api_key
 from ..utils import sha256_hex, utcnow
-from .packet_client import SERVICE_ACCOUNT, PacketTarget, parse_targets
+from .packet_client import SERVICE_ACCOUNT, PacketTarget
 from .prometheus_series import PrometheusSeries
 from .rule_publisher import RulePublisher
+from .sensors import DEFAULT_RULESET, Sensor, TargetPool, read_sensors, seed_sensors
 from .stats_view import StatsView
 
 log = logging.getLogger("rookery.rules")
@@ -37,19 +40,14 @@ class ServiceCredential:
 
 class PacketLink:
     def __init__(self, settings: Any, database: Any) -> None:
+        self.settings = settings
         self.database = database
         self.credential = ServiceCredential()
-        self.targets = [
-            PacketTarget(
-                address,
-                self.credential.get,
-                deadline=settings.packet_deadline,
-                breaker_reset=settings.packet_breaker_reset,
-            )
-            for address in parse_targets(settings.packet_service_targets)
-        ]
-        self.publisher = RulePublisher(
-            self.targets,
+        self.pool = TargetPool(self._new_target)
+        # This process's RulePublisher, or (HTTP workers) the view of the lease holder's.
+        self.publisher: Any = RulePublisher(
+            self.read_sensors,
+            self.pool,
             self._load_desired,
             interval=settings.rules_reconcile_interval,
             load_version=self._load_version,
@@ -63,7 +61,6 @@ class PacketLink:
                 timeout=settings.prometheus_timeout,
             )
         self.stats = StatsView(
-            self.targets,
             max_stale_seconds=settings.stats_max_stale,
             rate_window_seconds=settings.stats_rate_window,
             series_source=series_source,
@@ -79,18 +76,84 @@ class PacketLink:
             self.database.end_request(ok=ok)
         return result
 
-    def _load_desired(self) -> Any:
-        state = self._read(store.current)
+    def _new_target(self, address: str) -> PacketTarget:
+        return PacketTarget(
+            address,
+            self.credential.get,
+            deadline=self.settings.packet_deadline,
+            breaker_reset=self.settings.packet_breaker_reset,
+        )
+
+    # ------------------------------------------------------------------ sensors
+    def read_sensors(self, dal: Any = None) -> list[Sensor]:
+        """Every sensor row: through `dal` (a request's), else in a short transaction of
+        this thread's own (the publisher's, or a caller outside any request)."""
+        if dal is not None:
+            return read_sensors(dal)
+        if has_request_context():
+            from ..runtime import runtime
+
+            return read_sensors(runtime().dal)
+        return list(self._read(read_sensors))
+
+    def sync(self, sensors: list[Sensor]) -> dict[str, PacketTarget]:
+        """The target of each sensor's address (channels of gone sensors closed)."""
+        return self.pool.sync(sensors)
+
+    @property
+    def targets(self) -> list[PacketTarget]:
+        """A target per sensor, read from the database now."""
+        return list(self.sync(self.read_sensors()).values())
+
+    def sensors_changed(self) -> None:
+        """A sensor was added, moved or removed: the publisher reads them again and
+        publishes what is due now (through the lease row when another process publishes)."""
+        self.publisher.sensors_changed()
+
+    def seed_sensors(self, dal: Any = None) -> list[str]:
+        """PACKET_SERVICE_TARGETS: a sensor attached to the default rule set for each address
+        no sensor has (once per deployment: at schema setup and by the lease holder)."""
+        if not self.settings.packet_service_targets:
+            return []
+        if dal is not None:
+            added = seed_sensors(dal, self.settings.packet_service_targets)
+        else:
+            added = self._write(lambda d: seed_sensors(d, self.settings.packet_service_targets))
+        if added:
+            log.info("sensors seeded from PACKET_SERVICE_TARGETS", extra={"targets": added})
+        return added
+
+    def _write(self, write: Any) -> Any:
+        return self._read(write)  # one transaction, committed when `write` returns
+
+    # ------------------------------------------------------------------ rule sets
+    def _load_desired(self, ruleset_id: int = DEFAULT_RULESET) -> Any:
+        def read(dal: Any) -> Any:
+            if ruleset_id == DEFAULT_RULESET:
+                return store.current(dal)
+            if dal(dal.packet_ruleset.id == ruleset_id).isempty():
+                return None
+            return store.current(dal, ruleset_id)  # type: ignore[call-arg]
+
+        state = self._read(read)
+        if state is None:
+            return None
         return to_proto(state.version, state.default_action, state.rules)
 
-    def _load_version(self) -> int:
-        return int(self._read(store.version))
+    def _load_version(self, ruleset_id: int = DEFAULT_RULESET) -> int | None:
+        def read(dal: Any) -> int | None:
+            if ruleset_id == DEFAULT_RULESET:
+                return int(store.version(dal))
+            table = dal.packet_ruleset
+            row = dal(table.id == ruleset_id).select(table.version, limitby=(0, 1)).first()
+            return None if row is None else int(row.version or 0)
+
+        return self._read(read)
 
     def provision_service_key(self, datastore: Any) -> None:
         """Creates (or replaces) this host's service API key. The account holds the
-        maintainer role and cannot log in (no password)."""
-        if not self.targets:
-            return
+        maintainer role and cannot log in (no password). Made whether or not a sensor
+        exists yet: one may be added at any time."""
         dal = self.database.dal
         ok = False
         self.database.begin_request()
@@ -137,5 +200,4 @@ class PacketLink:
     def close(self) -> None:
         """At shutdown: stop publishing and close the targets' channels."""
         self.publisher.stop()
-        for target in self.targets:
-            target.close()
+        self.pool.close()

@@ -1,5 +1,6 @@
-"""Packet statistics as flask-backend serves them: fetched from every packet-service
-target with a deadline, summed, and remembered, so that an unreachable target yields
+"""Packet statistics as flask-backend serves them: fetched from the packet-service
+targets asked for (the sensors a caller may see, or those of one rule set or one sensor)
+with a deadline, summed, and remembered (per set of targets), so that an unreachable target yields
 the last good snapshot marked stale instead of an error or a hang.
 
 Rates are never computed between two API callers (whoever polled first would take the
@@ -169,9 +170,13 @@ def add_into(acc: list[float | None], offset: int, values: Iterable[float]) -> N
             acc[index] = value if current is None else current + value
 
 
+def scope_key(targets: list[PacketTarget]) -> str:
+    """Names a set of targets in the snapshot keys: each answer is remembered per set."""
+    return ",".join(sorted(t.address for t in targets))
+
+
 @dataclass(slots=True)
 class StatsView:
-    targets: list[PacketTarget]
     # A snapshot older than this is no longer served: the answer becomes 503.
     max_stale_seconds: float = 300.0
     # The rate of /stats/summary: the mean of this many complete seconds of history.
@@ -191,13 +196,15 @@ class StatsView:
             return target.call(method, request, request_id=request_id)
         except grpc.RpcError as error:
             raise UpstreamUnavailable(describe_failure(error)) from error
+        except ValueError as error:  # its channel was closed: the sensor went meanwhile
+            raise UpstreamUnavailable(f"{target.address}: {error}") from error
 
     def _gather(
-        self, method: str, request: Any, request_id: str | None
+        self, targets: list[PacketTarget], method: str, request: Any, request_id: str | None
     ) -> tuple[list[tuple[PacketTarget, Any]], dict[str, str]]:
         replies: list[tuple[PacketTarget, Any]] = []
         failures: dict[str, str] = {}
-        for target in self.targets:
+        for target in targets:
             try:
                 replies.append((target, self._ask(target, method, request, request_id)))
             except UpstreamUnavailable as error:
@@ -228,10 +235,13 @@ class StatsView:
         return Answer(data, meta, stale=True, age_seconds=age, reasons=failures)
 
     # ------------------------------------------------------------------ views
-    def summary(self, request_id: str | None = None) -> Answer:
-        gathered, failures = self._gather("GetStats", packet_pb2.GetStatsRequest(), request_id)
+    def summary(self, targets: list[PacketTarget], request_id: str | None = None) -> Answer:
+        key = f"summary@{scope_key(targets)}"
+        gathered, failures = self._gather(
+            targets, "GetStats", packet_pb2.GetStatsRequest(), request_id
+        )
         if not gathered:
-            return self._stale("summary", failures)
+            return self._stale(key, failures)
         replies = [reply for _, reply in gathered]
         rates = self._rates([target for target, _ in gathered], request_id, failures)
         parse_errors: dict[str, int] = {}
@@ -255,9 +265,9 @@ class StatsView:
             "flows_evicted_total": sum(r.flows_evicted_total for r in replies),
             "ruleset_version": min(r.ruleset_version for r in replies),
             "targets_answered": len(replies),
-            "targets_total": len(self.targets),
+            "targets_total": len(targets),
         }
-        return self._fresh("summary", Answer(body, reasons=failures))
+        return self._fresh(key, Answer(body, reasons=failures))
 
     def _rates(
         self, targets: list[PacketTarget], request_id: str | None, failures: dict[str, str]
@@ -292,19 +302,24 @@ class StatsView:
         return rates
 
     def top_flows(
-        self, n: int, order_by: str, offset: int = 0, request_id: str | None = None
+        self,
+        targets: list[PacketTarget],
+        n: int,
+        order_by: str,
+        offset: int = 0,
+        request_id: str | None = None,
     ) -> Answer:
         """Flows [offset, offset + n) of the ordering merged over every target. Each target
         is read from its first page, following packet-service's page token, as deep as the
         page needs (offset + n, at most TOP_FLOWS_DEPTH_MAX)."""
         depth = min(offset + n, TOP_FLOWS_DEPTH_MAX)
-        key = f"flows:{n}:{order_by}:{offset}"
+        key = f"flows:{n}:{order_by}:{offset}@{scope_key(targets)}"
         flows: list[dict[str, Any]] = []
         active = 0
         more = False
         failures: dict[str, str] = {}
         answered = 0
-        for target in self.targets:
+        for target in targets:
             try:
                 rows, flows_active, exhausted = self._read_flows(
                     target, depth, order_by, request_id
@@ -345,10 +360,13 @@ class StatsView:
                 return rows[:depth], active, True
         return rows[:depth], active, False
 
-    def rule_hits(self, request_id: str | None = None) -> Answer:
-        gathered, failures = self._gather("GetStats", packet_pb2.GetStatsRequest(), request_id)
+    def rule_hits(self, targets: list[PacketTarget], request_id: str | None = None) -> Answer:
+        key = f"rules@{scope_key(targets)}"
+        gathered, failures = self._gather(
+            targets, "GetStats", packet_pb2.GetStatsRequest(), request_id
+        )
         if not gathered:
-            return self._stale("rules", failures)
+            return self._stale(key, failures)
         replies = [reply for _, reply in gathered]
         hits: dict[str, dict[str, Any]] = {}
         for reply in replies:
@@ -362,11 +380,21 @@ class StatsView:
             # The latest load among the targets: every count is at least this recent.
             "since": max((r.rule_hits_since for r in replies), default=0.0) or None,
         }
-        return self._fresh("rules", Answer(list(hits.values()), meta, reasons=failures))
+        return self._fresh(key, Answer(list(hits.values()), meta, reasons=failures))
 
     # ------------------------------------------------------------------ series
-    def series(self, query: SeriesQuery, request_id: str | None = None) -> SeriesResult:
-        if self.series_source is not None:
+    def series(
+        self,
+        targets: list[PacketTarget],
+        query: SeriesQuery,
+        request_id: str | None = None,
+        *,
+        every_target: bool = True,
+    ) -> SeriesResult:
+        """`every_target`: the caller asks for the whole deployment, which Prometheus (when
+        set) answers; a subset of sensors is read from those packet-services themselves
+        (Prometheus knows scrape instances, not sensors)."""
+        if self.series_source is not None and every_target:
             return self.series_source.series(query, request_id)
         start, points = query.grid(self.clock())
         request = packet_pb2.SeriesRequest(
@@ -384,7 +412,7 @@ class StatsView:
                 result.lines[(metric, "")] = [None] * points
         failures: dict[str, str] = {}
         answered = 0
-        for target in self.targets:
+        for target in targets:
             state = TargetState(target.address)
             result.targets.append(state)
             try:
