@@ -132,3 +132,20 @@ describe("Layout: the licence", () => {
     expect(screen.queryByTestId("license-banner")).not.toBeInTheDocument();
   });
 });
+
+describe("Layout: access through teams and grants", () => {
+  it("shows Rules, Dashboard and Teams to a member without global scopes, and no admin section", async () => {
+    useAuthStore.getState().setSession({ accessToken: "t", user: { ...viewerUser, scopes: [] } });
+    restore = installFakeBackend({
+      "GET /rulesets": () => ({ status: 200, body: { data: [{ id: 2, name: "blue-set", team_id: 4 }] } }),
+      "GET /teams": () => ({ status: 200, body: { data: [{ id: 4, name: "blue", my_role: "team-maintainer" }] } }),
+      "GET /sensors": () => ({ status: 403, body: { error: { code: "insufficient_scope", message: "no" } } }),
+    }).restore;
+    renderAt("/profile", [{ path: "/profile", element: <Layout /> }]);
+    expect(await screen.findByRole("link", { name: "Rules" })).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Dashboard" })).toBeInTheDocument();
+    expect(await screen.findByRole("link", { name: "Teams" })).toBeInTheDocument();
+    await waitFor(() => expect(screen.queryByRole("link", { name: "Sensors" })).not.toBeInTheDocument());
+    expect(screen.queryByRole("link", { name: "Users" })).not.toBeInTheDocument();
+  }, 15_000);
+});

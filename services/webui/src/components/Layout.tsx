@@ -1,7 +1,7 @@
 import { Suspense, useEffect, useRef, type ComponentType } from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import {
-  Activity, BadgeCheck, ChevronDown, FileClock, KeyRound, ListChecks, LogOut, Menu, Shield, UserCircle, Users, X,
+  Activity, BadgeCheck, ChevronDown, FileClock, KeyRound, ListChecks, LogOut, Menu, Radar, Shield, UserCircle, Users, UsersRound, X,
 } from "lucide-react";
 import { Logo } from "./Logo";
 import { Loading } from "./Loading";
@@ -13,12 +13,15 @@ import { hasScope, useAuthStore } from "../lib/auth-store";
 import { useUiStore } from "../lib/ui-store";
 import { PAGE_SCOPES } from "../lib/permissions";
 import { useLogout } from "../lib/use-logout";
+import { useAllSectionAccess, type ResourcePage } from "../lib/tenancy";
 
 interface NavItem {
   to: string;
   label: string;
   icon: ComponentType<{ className?: string; "aria-hidden"?: boolean }>;
   scope: string;
+  /** Also shown when a team role or a grant opens the section (lib/tenancy.ts). */
+  section?: ResourcePage;
 }
 
 interface NavCategory {
@@ -33,9 +36,23 @@ const ACTIVE = "bg-amber-400 text-slate-950";
 const IDLE = "text-amber-100 hover:bg-slate-800 hover:text-amber-50";
 
 const NAV: NavCategory[] = [
-  { id: "monitor", label: "Monitor", items: [{ to: "/dashboard", label: "Dashboard", icon: Activity, scope: PAGE_SCOPES.dashboard }] },
-  { id: "filter", label: "Packet filter", items: [{ to: "/rules", label: "Rules", icon: ListChecks, scope: PAGE_SCOPES.rules }] },
-  { id: "access", label: "Access", items: [{ to: "/api-keys", label: "API keys", icon: KeyRound, scope: PAGE_SCOPES.apikeys }] },
+  { id: "monitor", label: "Monitor", items: [{ to: "/dashboard", label: "Dashboard", icon: Activity, scope: PAGE_SCOPES.dashboard, section: "dashboard" }] },
+  {
+    id: "filter",
+    label: "Packet filter",
+    items: [
+      { to: "/rules", label: "Rules", icon: ListChecks, scope: PAGE_SCOPES.rules, section: "rules" },
+      { to: "/sensors", label: "Sensors", icon: Radar, scope: PAGE_SCOPES.sensors, section: "sensors" },
+    ],
+  },
+  {
+    id: "access",
+    label: "Access",
+    items: [
+      { to: "/teams", label: "Teams", icon: UsersRound, scope: PAGE_SCOPES.teams, section: "teams" },
+      { to: "/api-keys", label: "API keys", icon: KeyRound, scope: PAGE_SCOPES.apikeys },
+    ],
+  },
   {
     id: "admin",
     label: "Administration",
@@ -58,7 +75,9 @@ function Sidebar() {
   useEffect(() => {
     if (mobileNavOpen) closeButton.current?.focus();
   }, [mobileNavOpen]);
-  const categories = NAV.map((c) => ({ ...c, items: c.items.filter((i) => hasScope(user, i.scope)) })).filter(
+  const access = useAllSectionAccess();
+  const visible = (i: NavItem) => hasScope(user, i.scope) || (!!i.section && access[i.section] === "yes");
+  const categories = NAV.map((c) => ({ ...c, items: c.items.filter(visible) })).filter(
     (c) => c.items.length > 0,
   );
   return (

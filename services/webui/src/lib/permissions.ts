@@ -19,6 +19,13 @@ export const PAGE_SCOPES = {
   // The licence page and its expiry banner; installing a licence needs license:admin.
   license: "license:read",
   licenseAdmin: "license:admin",
+  // Teams, sensors and rule sets: a global scope opens everything; a team role or a grant
+  // opens what the API lists for the caller (lib/tenancy.ts).
+  teams: "teams:read",
+  teamsAdmin: "teams:admin",
+  sensors: "sensors:read",
+  sensorsAdmin: "sensors:admin",
+  rulesetsAdmin: "rulesets:admin",
 } as const;
 
 export type PageKey = keyof typeof PAGE_SCOPES;

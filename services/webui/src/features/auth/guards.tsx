@@ -3,6 +3,7 @@ import { Navigate, useLocation } from "react-router";
 import { Loading } from "../../components/Loading";
 import { Forbidden } from "../../components/Forbidden";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
+import { useSectionAccess, type ResourcePage } from "../../lib/tenancy";
 
 /** What the login page is told: where to go back to, and whether a session just ran out. */
 export interface LoginState {
@@ -28,5 +29,17 @@ export function RequireAuth({ children }: { children: ReactNode }) {
 export function RequireScope({ scope, children }: { scope: string; children: ReactNode }) {
   const user = useAuthStore((s) => s.user);
   if (!hasScope(user, scope)) return <Forbidden scope={scope} />;
+  return <>{children}</>;
+}
+
+/**
+ * Children when the user may open a section whose access can also come from a team role or
+ * a grant (rules, dashboard, teams, sensors): the global scope, or something the API lists
+ * for them there; otherwise the 403 page naming the global scope.
+ */
+export function RequireSection({ page, scope, children }: { page: ResourcePage; scope: string; children: ReactNode }) {
+  const access = useSectionAccess(page);
+  if (access === "checking") return <Loading label="Checking your access…" />;
+  if (access === "no") return <Forbidden scope={scope} />;
   return <>{children}</>;
 }

@@ -167,3 +167,30 @@ describe("DashboardPage", () => {
     expect(screen.getByText(/11 active flows · page 2/)).toBeInTheDocument();
   });
 });
+
+describe("DashboardPage: filter by rule set or sensor", () => {
+  it("passes ?ruleset_id= and ?sensor_id= to every statistics call", async () => {
+    install({
+      "GET /rulesets": () => ({ status: 200, body: { data: [{ id: 2, name: "blue-set" }, { id: 1, name: "default" }] } }),
+      "GET /sensors": () => ({
+        status: 200,
+        body: { data: [{ id: 7, name: "edge-a", address: "10.0.0.1:1", ruleset_id: 1 }, { id: 8, name: "edge-b", address: "10.0.0.2:1", ruleset_id: 2 }] },
+      }),
+    });
+    page();
+    const sets = await screen.findByLabelText("Rule set");
+    expect(within(sets).getAllByRole("option").map((o) => o.textContent)).toEqual(["Every rule set", "default (default)", "blue-set"]);
+    const user = userEvent.setup();
+    await user.selectOptions(sets, "2");
+    for (const url of ["/stats/summary", "/stats/series", "/stats/rules"]) {
+      await waitFor(() => expect(calls.some((c) => c.url === url && c.params.ruleset_id === "2")).toBe(true));
+    }
+    // Only the chosen set's sensors are offered.
+    const sensors = screen.getByLabelText("Sensor");
+    expect(within(sensors).getAllByRole("option").map((o) => o.textContent)).toEqual(["Every sensor", "edge-b"]);
+    await user.selectOptions(sensors, "8");
+    await waitFor(() => expect(calls.some((c) => c.url === "/stats/summary" && c.params.sensor_id === "8" && c.params.ruleset_id === "2")).toBe(true));
+    await user.click(screen.getByRole("tab", { name: "Top flows" }));
+    await waitFor(() => expect(calls.some((c) => c.url === "/stats/flows/top" && c.params.sensor_id === "8")).toBe(true));
+  }, 20_000);
+});

@@ -5,6 +5,7 @@ import { Alert } from "../../components/Alert";
 import { PageHeader } from "../../components/PageHeader";
 import { Tabs } from "../../components/Tabs";
 import { toApiError } from "../../lib/api-error";
+import { DEFAULT_RULESET, useRuleSets, useSensors } from "../../lib/tenancy";
 import { formatWhen, protocolName } from "../../lib/format";
 import {
   RANGES, ratesOf, stepTimes, useRuleHits, useStatsSeries, useStatsSummary, useTopFlows,
@@ -226,6 +227,52 @@ function RuleHitsTable() {
   );
 }
 
+/**
+ * Narrows every statistic to one rule set's sensors or to one sensor (kept in ?ruleset= and
+ * ?sensor=). The lists are what the caller may see; without a choice the server counts every
+ * sensor the caller may see.
+ */
+function StatsFilterBar() {
+  const [params, setParams] = useSearchParams();
+  const sets = useRuleSets();
+  const sensors = useSensors();
+  const ruleset = params.get("ruleset") ?? "";
+  const sensor = params.get("sensor") ?? "";
+  const setList = sets.data ?? [];
+  const sensorList = (sensors.data ?? []).filter((s) => !ruleset || String(s.ruleset_id) === ruleset);
+  if (setList.length === 0 && sensorList.length === 0) return null;
+  const set = (key: "ruleset" | "sensor", value: string) =>
+    setParams((p) => {
+      if (value) p.set(key, value);
+      else p.delete(key);
+      // A sensor belongs to one rule set: a new rule set clears the sensor choice.
+      if (key === "ruleset") p.delete("sensor");
+      return p;
+    }, { replace: true });
+  return (
+    <div className="mb-4 flex flex-wrap items-end gap-3" role="group" aria-label="Statistics filter">
+      {setList.length > 0 && (
+        <div>
+          <label htmlFor="stats-ruleset" className="label">Rule set</label>
+          <select id="stats-ruleset" className="input w-auto" value={ruleset} onChange={(e) => set("ruleset", e.target.value)}>
+            <option value="">Every rule set</option>
+            {setList.map((s) => <option key={s.id} value={s.id}>{s.name}{s.id === DEFAULT_RULESET ? " (default)" : ""}</option>)}
+          </select>
+        </div>
+      )}
+      {sensorList.length > 0 && (
+        <div>
+          <label htmlFor="stats-sensor" className="label">Sensor</label>
+          <select id="stats-sensor" className="input w-auto" value={sensor} onChange={(e) => set("sensor", e.target.value)}>
+            <option value="">Every sensor</option>
+            {sensorList.map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
+          </select>
+        </div>
+      )}
+    </div>
+  );
+}
+
 export default function DashboardPage() {
   const summary = useStatsSummary();
   const [tab, setTab] = useState("overview");
@@ -264,6 +311,7 @@ export default function DashboardPage() {
         <span className="text-sm muted">Live traffic through packet-service, refreshed every 3 s</span>
         {s && <span className="text-sm">Rule set v{s.ruleset_version}</span>}
       </PageHeader>
+      <StatsFilterBar />
       {s?.stale && (
         <div className="mb-4 flex items-center gap-2 rounded-md border border-yellow-400 bg-yellow-950 px-3 py-2 text-yellow-100" role="status" data-testid="stale-banner">
           <AlertTriangle aria-hidden className="h-5 w-5" />

@@ -1,3 +1,5 @@
+import { useMemo } from "react";
+import { useSearchParams } from "react-router";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api, type Envelope } from "../../lib/api-client";
 import type { components } from "../../lib/api-schema.gen";
@@ -47,11 +49,36 @@ export const RANGES = [
 ] as const;
 export type RangeId = (typeof RANGES)[number]["id"];
 
+/** The dashboard's filter: one rule set's sensors, or one sensor (?ruleset= / ?sensor= in the URL). */
+export interface StatsFilter {
+  ruleset_id?: number;
+  sensor_id?: number;
+}
+
+const positive = (v: string | null): number | undefined => {
+  const n = Number(v);
+  return v !== null && Number.isInteger(n) && n > 0 ? n : undefined;
+};
+
+/** The filter from the URL, as the stats API's query parameters (absent = every sensor the caller may see). */
+export function useStatsFilter(): StatsFilter {
+  const [params] = useSearchParams();
+  const ruleset = positive(params.get("ruleset"));
+  const sensor = positive(params.get("sensor"));
+  return useMemo(() => {
+    const f: StatsFilter = {};
+    if (ruleset !== undefined) f.ruleset_id = ruleset;
+    if (sensor !== undefined) f.sensor_id = sensor;
+    return f;
+  }, [ruleset, sensor]);
+}
+
 export function useStatsSummary() {
+  const filter = useStatsFilter();
   return useQuery({
-    queryKey: ["stats", "summary"],
+    queryKey: ["stats", "summary", filter],
     queryFn: async () => {
-      const res = await api.get<Envelope<StatsSummary>>("/stats/summary");
+      const res = await api.get<Envelope<StatsSummary>>("/stats/summary", { params: filter });
       // Staleness travels in meta (the backend) or in the data (the contract): accept both.
       const meta = (res.data.meta ?? {}) as Partial<Pick<StatsSummary, "stale" | "age_seconds">>;
       const data = res.data.data;
@@ -67,10 +94,11 @@ export function useStatsSummary() {
  * every refresh replaces the whole window with what the server holds.
  */
 export function useStatsSeries(metrics: Metric[], range: RangeId) {
+  const filter = useStatsFilter();
   return useQuery({
-    queryKey: ["stats", "series", metrics.join(","), range],
+    queryKey: ["stats", "series", metrics.join(","), range, filter],
     queryFn: async (): Promise<SeriesAnswer> => {
-      const res = await api.get<Envelope<Series>>("/stats/series", { params: { metric: metrics.join(","), range } });
+      const res = await api.get<Envelope<Series>>("/stats/series", { params: { metric: metrics.join(","), range, ...filter } });
       const targets = ((res.data.meta ?? {}) as Partial<Schemas["SeriesMeta"]>).targets ?? [];
       return { ...res.data.data, staleTargets: targets.filter((t) => t.stale) };
     },
@@ -96,10 +124,11 @@ export function stepTimes(series: Series | undefined): number[] {
 export const FLOWS_PER_PAGE = 10;
 
 export function useTopFlows(orderBy: "packets" | "bytes", pageToken: string | null) {
+  const filter = useStatsFilter();
   return useQuery({
-    queryKey: ["stats", "flows", orderBy, pageToken],
+    queryKey: ["stats", "flows", orderBy, pageToken, filter],
     queryFn: async (): Promise<FlowsPage> => {
-      const params: Record<string, string | number> = { n: FLOWS_PER_PAGE, order_by: orderBy };
+      const params: Record<string, string | number> = { n: FLOWS_PER_PAGE, order_by: orderBy, ...filter };
       if (pageToken) params.page_token = pageToken;
       const res = await api.get<Envelope<Flow[]>>("/stats/flows/top", { params });
       const meta = (res.data.meta ?? {}) as Partial<Schemas["FlowsMeta"]>;
@@ -112,10 +141,11 @@ export function useTopFlows(orderBy: "packets" | "bytes", pageToken: string | nu
 }
 
 export function useRuleHits() {
+  const filter = useStatsFilter();
   return useQuery({
-    queryKey: ["stats", "rules"],
+    queryKey: ["stats", "rules", filter],
     queryFn: async (): Promise<RuleHitsAnswer> => {
-      const res = await api.get<Envelope<RuleHits[]>>("/stats/rules");
+      const res = await api.get<Envelope<RuleHits[]>>("/stats/rules", { params: filter });
       const meta = (res.data.meta ?? {}) as Partial<Schemas["RuleHitsMeta"]>;
       return { rules: res.data.data, rulesetVersion: meta.ruleset_version ?? null, since: meta.since ?? null };
     },

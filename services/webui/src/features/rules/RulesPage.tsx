@@ -14,8 +14,11 @@ import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { intParam, useUrlState } from "../../lib/use-url-state";
-import { dropRule, moveRule, useRuleMutations, useRules, useRuleStatus, type Rule, type WriteMeta } from "./api";
+import { DEFAULT_RULESET, isForbidden, mayOnRuleSet, teamRoleHolds, useRuleSets, useTeams } from "../../lib/tenancy";
+import { dropRule, moveRule, RuleSetContext, ruleSetRoutes, useRuleMutations, useRules, useRuleStatus, type Rule, type WriteMeta } from "./api";
 import { RuleDialog } from "./RuleDialog";
+import { RuleSetBar } from "./RuleSetBar";
+import { useMayWriteRules } from "./rulesets";
 
 const any = (xs: string[]) => (xs.length ? xs.join(", ") : "any");
 
@@ -172,7 +175,9 @@ function RuleTable({ canWrite }: { canWrite: boolean }) {
   }, [highlightId]);
 
   if (rules.isLoading) return <Loading />;
-  if (rules.isError) return <Alert>{toApiError(rules.error).message}</Alert>;
+  if (rules.isError) {
+    return <Alert>{isForbidden(rules.error) ? "Your account may not read this rule set's rules." : toApiError(rules.error).message}</Alert>;
+  }
 
   const followWrite = (what: string, written: WriteMeta) => {
     if (written.version !== undefined) setFollow({ version: written.version, what, publish: written.publish });
@@ -409,10 +414,18 @@ function RuleTable({ canWrite }: { canWrite: boolean }) {
   );
 }
 
+/** The sensor's name, when the status names it (per rule set, each target is a sensor). */
+const sensorName = (t: object): string | null => {
+  const name = (t as { name?: unknown }).name;
+  return typeof name === "string" && name ? name : null;
+};
+
 function SyncStatus() {
   const status = useRuleStatus();
   if (status.isLoading) return <Loading />;
-  if (status.isError) return <Alert>{toApiError(status.error).message}</Alert>;
+  if (status.isError) {
+    return <Alert>{isForbidden(status.error) ? "Your account may not read this rule set's deployment status." : toApiError(status.error).message}</Alert>;
+  }
   const s = status.data!;
   return (
     <section aria-labelledby="sync-title" className="space-y-3">
@@ -426,18 +439,18 @@ function SyncStatus() {
       <div className="card table-scroll p-0">
         <table className="table">
           <caption className="sr-only">Packet service targets</caption>
-          <thead><tr><th scope="col">Target</th><th scope="col">Applied version</th><th scope="col">Last publish</th><th scope="col">Breaker</th><th scope="col">Last error</th></tr></thead>
+          <thead><tr><th scope="col">Sensor</th><th scope="col">Applied version</th><th scope="col">Last publish</th><th scope="col">Breaker</th><th scope="col">Last error</th></tr></thead>
           <tbody>
             {s.targets.map((t) => (
               <tr key={t.target}>
-                <td><code>{t.target}</code></td>
+                <td>{sensorName(t) && <span className="block">{sensorName(t)}</span>}<code>{t.target}</code></td>
                 <td>{t.applied_version ?? "—"}</td>
                 <td>{formatWhen(t.last_publish_at)}</td>
                 <td>{t.breaker_state}</td>
                 <td className="text-red-200">{t.last_error ?? "—"}</td>
               </tr>
             ))}
-            {s.targets.length === 0 && <tr><td colSpan={5} className="muted">No packet services configured.</td></tr>}
+            {s.targets.length === 0 && <tr><td colSpan={5} className="muted">No sensor is attached to this rule set.</td></tr>}
           </tbody>
         </table>
       </div>
@@ -447,20 +460,44 @@ function SyncStatus() {
 
 export default function RulesPage() {
   const user = useAuthStore((s) => s.user);
-  const canWrite = hasScope(user, PAGE_SCOPES.rulesWrite);
-  const [view, setView] = useUrlState({ tab: "rules" });
+  const globalRead = hasScope(user, PAGE_SCOPES.rules);
+  const [view, setView] = useUrlState({ tab: "rules", set: "" });
+  // The rule sets the caller may read (the listing shows no others). A backend or a caller
+  // without the listing still has the default set through /rules.
+  const sets = useRuleSets();
+  const list = sets.data ?? [];
+  const wanted = Number(view.set);
+  const fallback = globalRead ? DEFAULT_RULESET : list[0]?.id;
+  const id = Number.isInteger(wanted) && wanted > 0 ? wanted : fallback;
+  const current = list.find((s) => s.id === id);
+  const knownHidden = !globalRead && sets.isSuccess && id !== undefined && !current;
+  // rules:write on this set: globally, through the caller's role in the owning team, or
+  // (asked of the API) through a grant.
+  const teams = useTeams({ enabled: !hasScope(user, PAGE_SCOPES.rulesWrite) });
+  const byTeam = teamRoleHolds(teams.data, current?.team_id, PAGE_SCOPES.rulesWrite);
+  const probe = useMayWriteRules(current?.id, { enabled: !!current && !hasScope(user, PAGE_SCOPES.rulesWrite) && teams.isFetched && !byTeam });
+  const canWrite = byTeam || mayOnRuleSet(user, current, PAGE_SCOPES.rulesWrite, probe.data === true);
+  const select = (next: number) => setView({ set: next === DEFAULT_RULESET ? "" : String(next) });
+  if (!globalRead && sets.isPending) return <><PageHeader title="Rules" /><Loading /></>;
   return (
     <>
       <PageHeader title="Rules" />
-      <Tabs
-        label="Rules sections"
-        active={view.tab === "status" ? "status" : "rules"}
-        onChange={(tab) => setView({ tab })}
-        tabs={[
-          { id: "rules", label: "Rule set", content: <RuleTable canWrite={canWrite} /> },
-          { id: "status", label: "Sync status", content: <SyncStatus /> },
-        ]}
-      />
+      {sets.isSuccess && list.length > 0 && <RuleSetBar sets={list} current={current} onSelect={select} canWrite={canWrite} />}
+      {knownHidden || id === undefined ? (
+        <Alert>This rule set does not exist or your account may not read it. Choose one of the rule sets above.</Alert>
+      ) : (
+        <RuleSetContext.Provider key={id} value={ruleSetRoutes(id, globalRead)}>
+          <Tabs
+            label="Rules sections"
+            active={view.tab === "status" ? "status" : "rules"}
+            onChange={(tab) => setView({ tab })}
+            tabs={[
+              { id: "rules", label: "Rule set", content: <RuleTable canWrite={canWrite} /> },
+              { id: "status", label: "Sync status", content: <SyncStatus /> },
+            ]}
+          />
+        </RuleSetContext.Provider>
+      )}
     </>
   );
 }

@@ -1,7 +1,9 @@
+import { createContext, useContext } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, getPage, type Envelope } from "../../lib/api-client";
+import { api, getData, getPage, type Envelope } from "../../lib/api-client";
 import type { components } from "../../lib/api-schema.gen";
-import { useDeploymentStatus, type RuleStatus } from "../../lib/deployment";
+import { POLL_IDLE_MS, POLL_PENDING_MS, useDeploymentStatus, type RuleStatus } from "../../lib/deployment";
+import { DEFAULT_RULESET } from "../../lib/tenancy";
 
 export type { RuleStatus };
 
@@ -78,34 +80,86 @@ export async function readRuleSet(fetchPage: (page: number) => Promise<RuleSetPa
   throw new Error("The rule set kept changing while it was being read; try again.");
 }
 
+/**
+ * Where one rule set's rules live. The default set keeps today's /rules routes for a caller
+ * who reads rules globally ("legacy"); every other set, and the default set for a caller
+ * who reaches it only through a team or a grant, is /rulesets/{id}/….
+ */
+export interface RuleSetRoutes {
+  id: number;
+  legacy: boolean;
+  rules: string;
+  rule: (ruleId: string) => string;
+  reorder: string;
+  status: string;
+  /** Cache key prefix of this set's rules (its status is under it). */
+  key: readonly unknown[];
+}
+
+export function ruleSetRoutes(id: number, legacy: boolean): RuleSetRoutes {
+  if (legacy && id === DEFAULT_RULESET) {
+    return { id, legacy: true, rules: "/rules", rule: (r) => `/rules/${r}`, reorder: "/rules/reorder", status: "/rules/status", key: ["rules"] };
+  }
+  const base = `/rulesets/${id}`;
+  return {
+    id,
+    legacy: false,
+    rules: `${base}/rules`,
+    rule: (r) => `${base}/rules/${r}`,
+    reorder: `${base}/rules/reorder`,
+    status: `${base}/status`,
+    key: ["rules", "set", id],
+  };
+}
+
+/** The rule set the Rules page works on; the dialogs read it too. The default: today's /rules. */
+export const RuleSetContext = createContext<RuleSetRoutes>(ruleSetRoutes(DEFAULT_RULESET, true));
+export const useRuleSetRoutes = () => useContext(RuleSetContext);
+
 export function useRules() {
+  const routes = useRuleSetRoutes();
   return useQuery({
-    queryKey: ["rules"],
-    queryFn: () => readRuleSet((page) => getPage<Rule[]>("/rules", { page, per_page: RULES_PAGE })),
+    queryKey: routes.legacy ? routes.key : [...routes.key, "list"],
+    queryFn: () => readRuleSet((page) => getPage<Rule[]>(routes.rules, { page, per_page: RULES_PAGE })),
   });
 }
 
 export function useRuleStatus() {
-  return useDeploymentStatus();
+  const routes = useRuleSetRoutes();
+  // The default set's status is the one the deployment banner shares (one cache entry).
+  const legacy = useDeploymentStatus({ enabled: routes.legacy });
+  const other = useQuery({
+    queryKey: [...routes.key, "status"],
+    queryFn: () => getData<RuleStatus>(routes.status),
+    enabled: !routes.legacy,
+    refetchInterval: (q) => (q.state.data?.state === "pending" ? POLL_PENDING_MS : POLL_IDLE_MS),
+  });
+  return routes.legacy ? legacy : other;
 }
 
 export function useRuleMutations() {
+  const routes = useRuleSetRoutes();
   const qc = useQueryClient();
   const done = () => qc.invalidateQueries({ queryKey: ["rules"] });
   return {
-    create: useMutation({ mutationFn: (r: RuleInput) => write<Rule>("post", "/rules", r), onSuccess: done }),
+    create: useMutation({ mutationFn: (r: RuleInput) => write<Rule>("post", routes.rules, r), onSuccess: done }),
     update: useMutation({
-      mutationFn: ({ id, ...r }: RulePatch & { id: string }) => write<Rule>("patch", `/rules/${id}`, r),
+      mutationFn: ({ id, ...r }: RulePatch & { id: string }) => write<Rule>("patch", routes.rule(id), r),
       onSuccess: done,
     }),
-    remove: useMutation({ mutationFn: (id: string) => write<Rule>("delete", `/rules/${id}`), onSuccess: done }),
+    remove: useMutation({ mutationFn: (id: string) => write<Rule>("delete", routes.rule(id)), onSuccess: done }),
     defaultAction: useMutation({
       mutationFn: (action: DefaultAction) =>
-        write<RuleStatus>("put", "/rules/default-action", { default_action: action } satisfies components["schemas"]["DefaultActionIn"]),
-      onSuccess: done,
+        routes.legacy
+          ? write<RuleStatus>("put", "/rules/default-action", { default_action: action } satisfies components["schemas"]["DefaultActionIn"])
+          : write<unknown>("patch", `/rulesets/${routes.id}`, { default_action: action }),
+      onSuccess: () => {
+        void qc.invalidateQueries({ queryKey: ["rulesets"] });
+        return done();
+      },
     }),
     reorder: useMutation({
-      mutationFn: (ids: string[]) => write<Rule[]>("post", "/rules/reorder", { ids } satisfies components["schemas"]["ReorderIn"]),
+      mutationFn: (ids: string[]) => write<Rule[]>("post", routes.reorder, { ids } satisfies components["schemas"]["ReorderIn"]),
       onSuccess: done,
     }),
   };

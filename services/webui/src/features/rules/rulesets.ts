@@ -1,0 +1,107 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, getData, send } from "../../lib/api-client";
+import { toApiError } from "../../lib/api-error";
+import { RULESETS_KEY, type RuleSet } from "../../lib/tenancy";
+
+/** A grant on one rule set: a user or a team holds a role (or custom scopes) there. */
+export interface Grant {
+  id: number;
+  ruleset_id?: number;
+  user_id?: number | null;
+  team_id?: number | null;
+  role: string;
+  scopes?: string[] | null;
+  /** The user's e-mail or the team's name (else the page looks them up). */
+  holder?: string | null;
+  created_at?: string | null;
+}
+
+export interface GrantInput {
+  user_id?: number;
+  team_id?: number;
+  role: string;
+}
+
+export interface RuleSetInput {
+  name: string;
+  description?: string;
+  team_id?: number | null;
+  default_action?: "allow" | "drop";
+}
+
+export const grantsKey = (rulesetId: number) => ["rulesets", rulesetId, "grants"] as const;
+
+/**
+ * The grants on a rule set. Listing them needs rulesets:admin on the set, so the answer also
+ * says whether the caller may manage them: a 403 is `forbidden`, not an error.
+ */
+export function useGrants(rulesetId: number | undefined, { enabled = true }: { enabled?: boolean } = {}) {
+  return useQuery({
+    queryKey: grantsKey(rulesetId ?? 0),
+    queryFn: async (): Promise<{ grants: Grant[]; forbidden: boolean }> => {
+      try {
+        return { grants: await getData<Grant[]>(`/rulesets/${rulesetId}/grants`), forbidden: false };
+      } catch (err) {
+        const e = toApiError(err);
+        if (e.status === 403 && e.code !== "feature_not_licensed") return { grants: [], forbidden: true };
+        throw e;
+      }
+    },
+    enabled: enabled && rulesetId !== undefined,
+  });
+}
+
+export function useGrantMutations(rulesetId: number) {
+  const qc = useQueryClient();
+  const done = () => qc.invalidateQueries({ queryKey: grantsKey(rulesetId) });
+  return {
+    add: useMutation({ mutationFn: (g: GrantInput) => send<Grant>("post", `/rulesets/${rulesetId}/grants`, g), onSuccess: done }),
+    remove: useMutation({ mutationFn: (id: number) => send<void>("delete", `/rulesets/${rulesetId}/grants/${id}`), onSuccess: done }),
+  };
+}
+
+export function useRuleSetMutations() {
+  const qc = useQueryClient();
+  const done = () => qc.invalidateQueries({ queryKey: RULESETS_KEY });
+  return {
+    create: useMutation({ mutationFn: (r: RuleSetInput) => send<RuleSet>("post", "/rulesets", r), onSuccess: done }),
+    update: useMutation({
+      mutationFn: ({ id, ...r }: Partial<RuleSetInput> & { id: number }) => send<RuleSet>("patch", `/rulesets/${id}`, r),
+      onSuccess: done,
+    }),
+    remove: useMutation({ mutationFn: (id: number) => send<void>("delete", `/rulesets/${id}`), onSuccess: done }),
+  };
+}
+
+/** Who a grant is for, in words. */
+export function grantee(g: Grant, users: Map<number, string>, teams: Map<number, string>): string {
+  if (g.team_id != null) return `Team ${g.holder ?? teams.get(g.team_id) ?? `#${g.team_id}`}`;
+  if (g.user_id != null) return g.holder ?? users.get(g.user_id) ?? `User #${g.user_id}`;
+  return "—";
+}
+
+/**
+ * Whether the caller may write rules in a set it reaches through a grant (the token does not
+ * say, and the listing does not carry per-set scopes): an empty rule sent to
+ * POST /rulesets/{id}/rules. The guard answers 403 before the body is read when rules:write is
+ * missing there; otherwise the empty body is refused as invalid (400/422) and nothing is
+ * written.
+ */
+export function useMayWriteRules(rulesetId: number | undefined, { enabled = true }: { enabled?: boolean } = {}) {
+  return useQuery({
+    queryKey: ["rulesets", rulesetId ?? 0, "may-write"],
+    queryFn: async (): Promise<boolean> => {
+      try {
+        await api.post(`/rulesets/${rulesetId}/rules`, {});
+        return true;
+      } catch (err) {
+        const e = toApiError(err);
+        if (e.status === 403) return false;
+        if (e.status === 400 || e.status === 422) return true;
+        throw e;
+      }
+    },
+    enabled: enabled && rulesetId !== undefined,
+    staleTime: 60_000,
+  });
+}
