@@ -118,6 +118,13 @@ class AccessCache:
         self._generation = 0
         self._lock = threading.Lock()
 
+    def fresh(self) -> Snapshot | None:
+        """The snapshot while it is within its lifetime (no database needed), else None."""
+        snap = self._snapshot
+        if snap is not None and self.clock() - self._loaded_at <= self.ttl:
+            return snap
+        return None
+
     def get(self, dal: Any) -> Snapshot:
         if self.ttl <= 0:
             # Off: one snapshot per request (the guard and the view share it).
@@ -172,13 +179,19 @@ def install(app: Flask) -> AccessCache:
 
 
 def _cache() -> AccessCache:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    cache = app.extensions.get(EXTENSION)
-    return cache if cache is not None else install(app)
+    cache = current_app.extensions.get(EXTENSION)
+    if cache is None:
+        cache = install(current_app._get_current_object())  # type: ignore[attr-defined]
+    return cache
 
 
 def snapshot() -> Snapshot:
-    return _cache().get(runtime().dal)
+    cache = _cache()
+    if cache.ttl > 0:
+        snap = cache.fresh()
+        if snap is not None:
+            return snap
+    return cache.get(runtime().dal)
 
 
 def invalidate() -> None:
