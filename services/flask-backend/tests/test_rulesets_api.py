@@ -77,6 +77,9 @@ def test_create_read_update_delete(api) -> None:
     assert body["data"]["name"] == "edge-2" and body["data"]["default_action"] == "allow"
     assert body["data"]["version"] == body["meta"]["version"] > edge["version"]
     assert body["meta"]["publish"] == "no_targets"
+    unchanged = api.call("PATCH", f"{SETS}/{edge['id']}", admin, json={})
+    assert unchanged.status_code == 200
+    assert unchanged.get_json()["meta"]["version"] == body["data"]["version"]
     # the default action of a set is that set's only
     assert api.call("GET", RULES, admin).get_json()["meta"]["default_action"] == "allow"
 

@@ -5,7 +5,6 @@ set a new version (rules/store.py) and is published at once to the sensors enfor
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from flask import g
@@ -22,14 +21,6 @@ from .. import parse_body, parse_query, respond
 DEFAULT = store.DEFAULT_RULESET
 
 
-def _per_set(method: Any) -> bool:
-    """Whether the publisher takes `ruleset_id` (publishing per rule set)."""
-    try:
-        return "ruleset_id" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _wait_seconds() -> float:
     # One setting for every rule set, kept where it always was (tests change it there).
     from . import rules
@@ -39,12 +30,7 @@ def _wait_seconds() -> float:
 
 def publisher_status(version: int, ruleset_id: int) -> dict[str, Any]:
     """{"desired_version", "state", "targets"} of the sensors enforcing the set."""
-    publisher = runtime().packet_link.publisher
-    if _per_set(publisher.status):
-        return dict(publisher.status(version, ruleset_id=ruleset_id))
-    if ruleset_id == DEFAULT:  # one set, published to every target
-        return dict(publisher.status(version))
-    return {"desired_version": version, "state": "in_sync", "targets": []}
+    return dict(runtime().packet_link.publisher.status(version, ruleset_id=ruleset_id))
 
 
 def publish(version: int, ruleset_id: int) -> str:
@@ -52,27 +38,19 @@ def publish(version: int, ruleset_id: int) -> str:
     runs it or a later version. The write waits for that (up to PUBLISH_WAIT_SECONDS) only
     while publishing rounds are quick: a large set answers "pending" at once
     (rule_publisher.py). "no_targets": no sensor enforces the set."""
-    link = runtime().packet_link
-    publisher = link.publisher  # this process's RulePublisher, or the view of the holder's
-    per_set = _per_set(publisher.notify)
-    if not per_set and (ruleset_id != DEFAULT or not link.targets):
-        return "no_targets"
+    publisher = runtime().packet_link.publisher  # this process's, or the holder's view
     # The write must be committed before the publisher (another connection) reads it.
     runtime().database.end_request(ok=True)
     runtime().database.begin_request()
     before = publisher_status(version, ruleset_id)["targets"]
-    if per_set and not before:
+    if not before:
         return "no_targets"
     if applied(before, version):  # overtaken: a later version is in force already
         return "applied"
     rounds = [t.get("round_seconds") for t in before]
     wait = _wait_seconds() if all(quick_rounds(r) for r in rounds) else 0.0
     request_id = g.get("request_id")
-    if per_set:
-        done = publisher.notify(version, wait=wait, request_id=request_id, ruleset_id=ruleset_id)
-    else:
-        done = publisher.notify(version, wait=wait, request_id=request_id)
-    if done:
+    if publisher.notify(version, wait=wait, request_id=request_id, ruleset_id=ruleset_id):
         return "applied"
     after = publisher_status(version, ruleset_id)["targets"]
     return "applied" if applied(after, version) else "pending"

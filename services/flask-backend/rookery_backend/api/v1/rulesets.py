@@ -136,6 +136,8 @@ def get_ruleset(ruleset_id: int) -> Any:
 def patch_ruleset(ruleset_id: int) -> Any:
     before = rule_views.load_ruleset(ruleset_id)
     patch = parse_body(RuleSetPatchIn).model_dump(exclude_unset=True, exclude={"team_id"})
+    if not patch:  # nothing to change: no new version, nothing to publish
+        return respond(_one(ruleset_id), RuleSetOut, meta={"version": before["version"]})
     try:
         version = store.update_ruleset(runtime().dal, ruleset_id, patch)
     except store.NotFound as error:
