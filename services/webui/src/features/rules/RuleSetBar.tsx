@@ -52,7 +52,7 @@ function RuleSetDialog({ set, teams, onClose, onSaved }: {
     }
   }
   return (
-    <Dialog open title={isNew ? "New rule set" : `Edit rule set ${set.name}`} onClose={onClose}>
+    <Dialog open title={isNew ? "Create a rule set" : `Edit rule set ${set.name}`} onClose={onClose}>
       <form onSubmit={onSubmit} className="space-y-3" noValidate>
         {error && <Alert>{error}</Alert>}
         <Field label="Name" required maxLength={64} value={name} error={fields.name} onChange={(e) => setName(e.target.value)} />
@@ -145,7 +145,7 @@ export function RuleSetBar({ sets, current, onSelect, canWrite }: {
         )}
         {canCreate && (
           <button type="button" className="btn-secondary" onClick={() => setDialog("new")}>
-            <Plus aria-hidden className="h-4 w-4" /> New rule set
+            <Plus aria-hidden className="h-4 w-4" /> Add a rule set
           </button>
         )}
       </div>
