@@ -328,6 +328,98 @@ def test_outages_are_logged_once_per_state_change(
     assert rig.service.published == [1]
 
 
+def test_each_sensor_receives_its_set_and_a_moved_sensor_its_new_one(
+    rig: Rig, second_stand_in: tuple[StandIn, str]
+) -> None:
+    other, other_address = second_stand_in
+    rig.database.versions = {1: 3, 2: 8}  # one sequence: a version names one set
+    rig.database.attach(2, other_address, ruleset_id=2)
+    rig.publisher.reconcile_once()
+    assert rig.service.published == [3] and other.published == [8]
+    first = rig.publisher.status(3, 1)
+    assert [(t["sensor_id"], t["name"], t["target"]) for t in first["targets"]] == [
+        (1, "sensor-1", rig.address)
+    ]
+    assert first["state"] == "in_sync"
+    assert [t["sensor_id"] for t in rig.publisher.status(8, 2)["targets"]] == [2]
+    # A write to set 1 (version 9): only its sensor is published to, and it is applied
+    # although sensor 2 never runs version 9.
+    rig.database.versions[1] = 9
+    rig.publisher.start()
+    assert rig.publisher.notify(9, wait=FOREVER, ruleset_id=1) is True
+    assert rig.service.published == [3, 9] and other.published == [8]
+    # Sensor 2 moves to set 1, whose version (9) is above its old set's (8)…
+    rig.database.attach(2, other_address, ruleset_id=1)
+    rig.publisher.sensors_changed()
+    assert rig.publisher.notify(9, wait=FOREVER, ruleset_id=1) is True
+    assert other.published == [8, 9]
+    # …and back to set 2, whose version (8) is below: 9 >= 8 must not pass for "applied".
+    rig.database.attach(2, other_address, ruleset_id=2)
+    rig.publisher.stop()
+    rig.publisher.sensors_changed()  # the loop is stopped: the round below is the next
+    rig.publisher.reconcile_once()
+    assert other.published == [8, 9, 8]
+    assert rig.publisher.status(8, 2)["state"] == "in_sync"
+    assert [t["sensor_id"] for t in rig.publisher.status(9, 1)["targets"]] == [1]
+
+
+def test_a_moved_sensor_is_pending_until_it_runs_its_new_set(
+    rig: Rig, second_stand_in: tuple[StandIn, str]
+) -> None:
+    other, other_address = second_stand_in
+    rig.database.versions = {1: 3, 2: 8}
+    rig.database.attach(2, other_address, ruleset_id=2)
+    rig.publisher.reconcile_once()
+    other.down = True  # it cannot take its new set yet
+    rig.database.attach(2, other_address, ruleset_id=1)
+    rig.publisher.sensors_changed()
+    rig.publisher.reconcile_once()
+    status = rig.publisher.status(3, 1)
+    moved = next(t for t in status["targets"] if t["sensor_id"] == 2)
+    assert moved["applied_version"] is None and moved["last_error"]
+    assert status["state"] == "pending"  # its old set's version 8 is no version of set 1
+    assert rig.publisher.notify(3, wait=0, ruleset_id=1) is False
+    other.down = False
+    rig.publisher.reconcile_once()
+    assert other.published == [8, 3] and rig.publisher.status(3, 1)["state"] == "in_sync"
+
+
+def test_sensors_added_and_removed_while_it_runs(
+    stand_in: tuple[StandIn, str], second_stand_in: tuple[StandIn, str]
+) -> None:
+    (service, address), (other, other_address) = stand_in, second_stand_in
+    pool = target_pool()
+    database = Database(version=4)
+    publisher = RulePublisher(database.read_sensors, pool, database.load, interval=FOREVER,
+                              load_version=database.load_version)  # fmt: skip
+    try:
+        publisher.start()
+        # no sensor: a write is applied at once (once the sensors were read), nothing opened
+        assert publisher.notify(4, wait=FOREVER) is True
+        assert pool.targets == [] and publisher.status(4)["targets"] == []
+        database.attach(1, address)
+        publisher.sensors_changed()
+        assert publisher.notify(4, wait=FOREVER) is True
+        assert service.published == [4] and [t.address for t in pool.targets] == [address]
+        database.attach(2, other_address)
+        publisher.sensors_changed()
+        assert publisher.notify(4, wait=FOREVER) is True
+        assert other.published == [4] and len(pool.targets) == 2
+        # removed: its channel is closed, its status gone, and writes no longer wait for it
+        gone = pool.get(address)
+        database.sensors = [s for s in database.sensors if s.id != 1]
+        database.version = 5
+        assert publisher.notify(5, wait=FOREVER) is True
+        assert [t.address for t in pool.targets] == [other_address]
+        assert [t["sensor_id"] for t in publisher.status(5)["targets"]] == [2]
+        assert service.published == [4] and other.published == [4, 5]
+        with pytest.raises(ValueError):  # closed
+            gone.call("GetRules", packet_pb2.GetRulesRequest(version_only=True))  # type: ignore[union-attr]
+    finally:
+        publisher.stop()
+        pool.close()
+
+
 def test_a_rest_write_answers_pending_at_once_while_publishing_is_slow(
     app_factory, stand_in: tuple[StandIn, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,6 +127,10 @@ class RulePublisher:
         self._quick_round = quick_round
         self._clock = clock
         self._tracked: dict[int, _Tracked] | None = None  # by sensor id; None: not read yet
+        # sensors_changed() calls, and how many of them the last sensor read had seen: the
+        # publisher's idea of who enforces which set is not trusted until they agree
+        self._sensors_asked = 0
+        self._sensors_read = 0
         self._database_state = StateLog(log, "rule database", clock=clock)
         self._desired: dict[int, packet_pb2.RuleSet] = {}  # the last set read, per rule set
         self._desired_versions: dict[int, int | None] = {}
@@ -167,7 +171,9 @@ class RulePublisher:
 
     # ------------------------------------------------------------------ work
     def _attached_locked(self, ruleset_id: int) -> list[_Tracked] | None:
-        if self._tracked is None:
+        """The sensors of `ruleset_id`; None while they are unknown (not read yet, or read
+        before the last sensors_changed())."""
+        if self._tracked is None or self._sensors_read < self._sensors_asked:
             return None
         return [t for t in self._tracked.values() if t.sensor.ruleset_id == ruleset_id]
 
@@ -177,6 +183,7 @@ class RulePublisher:
         with self._lock:
             self._asked = True
             self._request_id = request_id or self._request_id
+            self._sensors_asked += 1
         loop = self._loop
         if loop is not None:
             loop.wake()
@@ -230,7 +237,7 @@ class RulePublisher:
             self._desired[ruleset_id] = desired
         return desired
 
-    def _follow(self, sensors: list[Sensor]) -> list[_Tracked]:
+    def _follow(self, sensors: list[Sensor], sensors_asked: int) -> list[_Tracked]:
         """Takes the sensor rows read this round: targets opened and closed, the status of
         a sensor moved to another set (or to another address) starts again."""
         targets = self._pool.sync(sensors)
@@ -251,6 +258,7 @@ class RulePublisher:
                     state = StateLog(log, f"packet-service {sensor.address}", clock=self._clock)
                     tracked[sensor.id] = _Tracked(sensor, target, status, state)
             self._tracked = tracked
+            self._sensors_read = sensors_asked
             return list(tracked.values())
 
     @root_span("rules.publish")  # a round has no request to belong to: its own trace
@@ -261,6 +269,7 @@ class RulePublisher:
         with self._lock:
             asked, self._asked = self._asked, False
             request_id, self._request_id = self._request_id, None
+            sensors_asked = self._sensors_asked
         started = self._clock()
         try:
             sensors = self._read_sensors()
@@ -272,7 +281,7 @@ class RulePublisher:
             self._database_state.down(f"{type(error).__name__}: {first_line}", error)
             return None
         self._database_state.up()
-        tracked = self._follow(sensors)
+        tracked = self._follow(sensors, sensors_asked)
         for ruleset_id in list(self._desired):
             if ruleset_id not in desired:
                 del self._desired[ruleset_id]  # no sensor enforces it any more
