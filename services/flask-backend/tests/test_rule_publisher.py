@@ -508,3 +508,35 @@ def test_a_rest_write_in_a_worker_follows_the_lease_holders_publisher(
     assert write() == {"version": 1, "publish": "pending"}
     reported[:] = [{**row, "applied_version": 9, "round_seconds": 0.01}]  # 2 is in 9
     assert write() == {"version": 2, "publish": "applied"}
+
+
+def test_the_worker_view_shows_the_sensors_of_the_set_as_the_database_has_them() -> None:
+    """In an HTTP worker the sensors come from the database and their status from the lease
+    holder's report: a sensor just moved counts for its new set only once the holder
+    reports it there."""
+    from rookery_backend.publisher_share import NOT_YET, SharedPublisherView
+
+    reported = [
+        {"target": "10.0.0.1:1", "sensor_id": 1, "name": "a", "ruleset_id": 1,
+         "applied_version": 9, "breaker_state": "closed", "round_seconds": 0.01},
+        {"target": "10.0.0.2:1", "sensor_id": 2, "name": "b", "ruleset_id": 2,
+         "applied_version": 8, "breaker_state": "closed", "round_seconds": 0.01},
+    ]  # fmt: skip
+    sensors = [Sensor(1, "a", "10.0.0.1:1", 1), Sensor(2, "b", "10.0.0.2:1", 2)]
+    wanted: list[str] = []
+    view = SharedPublisherView(lambda: json.dumps(reported), wanted.append, lambda: sensors)
+    assert view.status(9, 1)["state"] == "in_sync"
+    assert [t["sensor_id"] for t in view.status(9, 1)["targets"]] == [1]
+    assert view.status(8, 2)["state"] == "in_sync"
+    sensors[1] = Sensor(2, "b", "10.0.0.2:1", 1)  # moved to set 1 (version 9 > its 8)
+    status = view.status(9, 1)
+    moved = status["targets"][1]
+    assert moved["sensor_id"] == 2 and moved["applied_version"] is None
+    assert moved["last_error"] == NOT_YET and status["state"] == "pending"
+    assert view.notify(9, wait=0, ruleset_id=1) is False
+    assert view.status(8, 2) == {"desired_version": 8, "state": "in_sync", "targets": []}
+    assert view.notify(8, wait=0, ruleset_id=2) is True  # no sensor enforces set 2
+    view.sensors_changed()
+    assert wanted[0] == "version-9" and wanted[1].startswith("sensors-")
+    reported[1]["ruleset_id"], reported[1]["applied_version"] = 1, 9  # the holder caught up
+    assert view.notify(9, wait=FOREVER, ruleset_id=1) is True
