@@ -217,10 +217,17 @@ def bench_backend(port: int, workers: int, db: dict[str, str]) -> list[Result]:
                 f"{base}/api/v1/apikeys", {"name": "bench", "scopes": ["rules:read"]}, token
             )["data"]["key"]
             auth = ["-H", f"Authorization: Bearer {token}"]
+            team_rules, member_token = team_rule_set(base, token)
+            member = ["-H", f"Authorization: Bearer {member_token}"]
             # Warm-up, not counted, as for the bare app: every worker's first requests
             # open its pooled connections and fill its caches.
-            for path in ("/api/v1/auth/me", "/api/v1/users?per_page=50"):
-                run_wrk("warm-up", f"{base}{path}", auth, duration=2)
+            for path, who in (
+                ("/api/v1/auth/me", auth),
+                ("/api/v1/users?per_page=50", auth),
+                (team_rules, auth),
+                (team_rules, member),
+            ):
+                run_wrk("warm-up", f"{base}{path}", who, duration=2)
             return [
                 run_wrk("(b) GET /api/v1/auth/me (JWT)", f"{base}/api/v1/auth/me", auth),
                 run_wrk(
@@ -240,11 +247,35 @@ def bench_backend(port: int, workers: int, db: dict[str, str]) -> list[Result]:
                     # the machine; 32 would only queue past wrk's timeout.
                     connections="4",
                 ),
+                run_wrk("(e) a team's rule set, global admin", f"{base}{team_rules}", auth),
+                run_wrk("(e') the same, team maintainer", f"{base}{team_rules}", member),
             ]
         finally:
             stop_server(server)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def team_rule_set(base: str, token: str) -> tuple[str, str]:
+    """A team, a rule set it owns with 50 rules, and a member (team-maintainer) holding no
+    global scope on rules: (the rule listing's path, the member's access token)."""
+    team = call(f"{base}/api/v1/teams", {"name": "bench-team"}, token)["data"]["id"]
+    ruleset = call(
+        f"{base}/api/v1/rulesets",
+        {"name": "bench-set", "team_id": team, "default_action": "allow"},
+        token,
+    )["data"]["id"]
+    for index in range(50):
+        rule = {"name": f"rule {index}", "action": "drop", "protocol": "tcp",
+                "dst_ports": [str(1000 + index)]}  # fmt: skip
+        call(f"{base}/api/v1/rulesets/{ruleset}/rules", rule, token)
+    person = {"email": "member@example.com", "password": "password-123", "roles": []}
+    user = call(f"{base}/api/v1/users", person, token)["data"]["id"]
+    membership = {"user_id": user, "role": "team-maintainer"}
+    call(f"{base}/api/v1/teams/{team}/members", membership, token)
+    member = call(f"{base}/api/v1/auth/login", {"email": person["email"],
+                                                "password": person["password"]})  # fmt: skip
+    return f"/api/v1/rulesets/{ruleset}/rules?per_page=50", member["data"]["access_token"]
 
 
 def report(label: str, workers: int, bare: Result, results: list[Result]) -> None:
@@ -263,6 +294,11 @@ def report(label: str, workers: int, bare: Result, results: list[Result]) -> Non
     print(f"(c)/(a)  = {users.rps / bare.rps:.2f}   (target >= 0.30)")
     print(f"p99 (b)  = {jwt.p99_ms:.1f} ms (target <= 50)")
     print("(d) login: bcrypt cost 12 on purpose, 4 connections; reported, not compared.")
+    admin, member = results[4], results[5]
+    print(
+        f"(e')/(e) = {member.rps / admin.rps:.2f}   (team resolution: target >= 0.85, "
+        "i.e. at most 15 % of the route's throughput)"
+    )
 
 
 def main() -> int:

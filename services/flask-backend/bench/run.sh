@@ -4,6 +4,8 @@
 #   (b) GET /api/v1/auth/me with a JWT, (b') the same with an API key,
 #   (c) GET /api/v1/users?per_page=50,
 #   (d) POST /api/v1/auth/login (bcrypt cost 12; reported separately),
+#   (e) a team's rule set (GET /api/v1/rulesets/{id}/rules) read by a global admin and
+#   (e') by a team maintainer: what resolving team access costs,
 # on SQLite and, when scripts/test-dbs.sh's PostgreSQL answers, on PostgreSQL; first, in
 # process, what licence gating costs a gated route (gating_bench.py; BENCH_GATING=0 skips it).
 # Uses wrk (installed from Debian when missing and we are root).
