@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -183,9 +184,17 @@ def test_keeper_stop_releases(engine) -> None:
     assert b.try_acquire()
 
 
-class Target:
-    def __init__(self, address: str) -> None:
-        self.address = address
+def sensors(*addresses: str) -> Any:
+    """The sensor rows an HTTP worker reads: each address a sensor of the default set."""
+    from rookery_backend.packet_link.sensors import Sensor
+
+    rows = [Sensor(n, f"s{n}", address, 1) for n, address in enumerate(addresses, start=1)]
+    return lambda: rows
+
+
+def row(sensor_id: int, address: str, **fields: Any) -> dict[str, Any]:
+    """A row of the lease holder's report."""
+    return {"target": address, "sensor_id": sensor_id, "ruleset_id": 1, **fields}
 
 
 def test_shared_publisher_view_waits_for_the_holders_report() -> None:
@@ -193,7 +202,7 @@ def test_shared_publisher_view_waits_for_the_holders_report() -> None:
 
     from rookery_backend.publisher_share import SharedPublisherView
 
-    reports: list[str | None] = [None, None, json.dumps([{"target": "p:1", "applied_version": 7}])]
+    reports: list[str | None] = [None, None, json.dumps([row(1, "p:1", applied_version=7)])]
     wanted: list[str] = []
     ticks = [0.0]
 
@@ -203,7 +212,7 @@ def test_shared_publisher_view_waits_for_the_holders_report() -> None:
     def sleep(seconds: float) -> None:
         ticks[0] += seconds
 
-    view = SharedPublisherView([Target("p:1")], read, wanted.append, lambda: ticks[0], sleep)
+    view = SharedPublisherView(read, wanted.append, sensors("p:1"), lambda: ticks[0], sleep)
     assert view.status(7)["state"] == "pending"  # nobody reported yet
     assert view.status(7)["targets"][0]["last_error"]
     assert view.notify(7, wait=1.0, request_id="req-1")
@@ -220,16 +229,14 @@ def test_shared_publisher_view_counts_a_later_version_as_applied() -> None:
 
     from rookery_backend.publisher_share import SharedPublisherView
 
-    later = json.dumps(
-        [{"target": "p:1", "applied_version": 9}, {"target": "p:2", "applied_version": 8}]
-    )
+    later = json.dumps([row(1, "p:1", applied_version=9), row(2, "p:2", applied_version=8)])
     ticks = [0.0]
 
     def sleep(seconds: float) -> None:
         ticks[0] += seconds
 
     view = SharedPublisherView(
-        [Target("p:1"), Target("p:2")], lambda: later, lambda _: None, lambda: ticks[0], sleep
+        lambda: later, lambda _: None, sensors("p:1", "p:2"), lambda: ticks[0], sleep
     )
     assert view.notify(7, wait=1.0) and ticks[0] == 0.0
     assert view.status(8)["state"] == "in_sync"  # every target runs 8 or later
@@ -241,10 +248,10 @@ def test_shared_publisher_view_does_not_wait_when_every_target_is_down() -> None
 
     from rookery_backend.publisher_share import SharedPublisherView
 
-    down = json.dumps([{"target": "p:1", "applied_version": 1, "breaker_state": "open"}])
+    down = json.dumps([row(1, "p:1", applied_version=1, breaker_state="open")])
     ticks = [0.0]
     view = SharedPublisherView(
-        [Target("p:1")], lambda: down, lambda _: None, lambda: ticks[0], lambda s: None
+        lambda: down, lambda _: None, sensors("p:1"), lambda: ticks[0], lambda s: None
     )
     assert not view.notify(2, wait=5.0) and ticks[0] == 0.0
 
