@@ -10,7 +10,17 @@ import pytest
 from rookery_backend import access
 from rookery_backend.credentials import Principal
 from rookery_backend.policy import GRANT_ROLES, RESOURCE_SCOPES, TEAM_ROLES
-from tenancy import add_ruleset, build_world, data, database, grant, join, person, user_id
+from tenancy import (
+    add_ruleset,
+    build_world,
+    data,
+    database,
+    error_code,
+    grant,
+    join,
+    person,
+    user_id,
+)
 
 READ = frozenset({"sensors:read", "stats:read"})
 
@@ -259,3 +269,27 @@ def test_a_deleted_custom_role_or_unknown_role_grants_nothing() -> None:
     assert access.grant_scopes("bogus", None) == frozenset()
     with pytest.raises(ValueError):
         access.visible_ids(Principal("user", None, frozenset(), 0), "planet", "x")  # type: ignore[arg-type]
+
+
+def test_the_guard_reads_a_team_from_the_body(app, api, world) -> None:
+    """POST /rulesets names its team in the body: a team-admin may create one for their
+    team, not for another nor a global one; a malformed team id is a 422 naming it."""
+    alice = world.people["alice"].token
+    url = "/api/v1/rulesets"
+    body = {"name": "made-by-alice", "default_action": "allow"}
+    created = api.call("POST", url, alice, json={**body, "team_id": world.team_a})
+    assert created.status_code == 201, created.get_json()
+    for team in (world.team_b, None, 999_999):
+        extra = {} if team is None else {"team_id": team}
+        refused = api.call("POST", url, alice, json={**body, "name": f"x{team}", **extra})
+        assert refused.status_code == 403 and error_code(refused) == "insufficient_scope", team
+    for bad in ("1", True, 1.5, -3, 0, 2**64, [1], {"id": 1}):
+        reply = api.call("POST", url, alice, json={**body, "team_id": bad})
+        assert reply.status_code == 422, (bad, reply.get_json())
+        assert "team_id" in reply.get_json()["error"]["details"]["fields"]
+    # Not a JSON object, or not JSON: no team named, so the global scope decides (refused
+    # here), and the global admin gets the view's own answer.
+    assert api.call("POST", url, alice, json=[1, 2]).status_code == 403
+    junk = {"data": b"{oops", "content_type": "application/json"}
+    assert api.call("POST", url, alice, **junk).status_code == 403
+    assert api.call("POST", url, world.admin, **junk).status_code == 400
