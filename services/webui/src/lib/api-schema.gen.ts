@@ -557,13 +557,13 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List the rules in evaluation order
+         * List the default rule set's rules in evaluation order
          * @description Needs the `rules:read` scope.
          */
         get: operations["rules_get_api_v1_rules"];
         put?: never;
         /**
-         * Create a rule (appended last)
+         * Create a rule in the default rule set (appended last)
          * @description Needs the `rules:write` scope.
          */
         post: operations["rules_post_api_v1_rules"];
@@ -582,7 +582,7 @@ export interface paths {
         };
         get?: never;
         /**
-         * Set the verdict when no rule matches
+         * Set the default rule set's verdict when no rule matches
          * @description Needs the `rules:write` scope.
          */
         put: operations["rules_put_api_v1_rules_default-action"];
@@ -603,7 +603,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Set the evaluation order (every rule id once)
+         * Set the default rule set's evaluation order (every rule id once)
          * @description Needs the `rules:write` scope.
          */
         post: operations["rules_post_api_v1_rules_reorder"];
@@ -621,7 +621,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Rule-set deployment: desired vs applied version per target
+         * Default rule set's deployment: desired vs applied version per target
          * @description Needs the `rules:read` scope.
          */
         get: operations["rules_get_api_v1_rules_status"];
@@ -661,24 +661,212 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Get one rule
+         * Get one rule of the default rule set
          * @description Needs the `rules:read` scope.
          */
         get: operations["rules_get_api_v1_rules_{rule_id}"];
         put?: never;
         post?: never;
         /**
-         * Delete a rule
+         * Delete a rule of the default rule set
          * @description Needs the `rules:write` scope.
          */
         delete: operations["rules_delete_api_v1_rules_{rule_id}"];
         options?: never;
         head?: never;
         /**
-         * Change some fields of a rule
+         * Change some fields of a rule of the default rule set
          * @description Needs the `rules:write` scope.
          */
         patch: operations["rules_patch_api_v1_rules_{rule_id}"];
+        trace?: never;
+    };
+    "/api/v1/rulesets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the rule sets the caller may read
+         * @description Needs the `rules:read` scope.
+         */
+        get: operations["rulesets_get_api_v1_rulesets"];
+        put?: never;
+        /**
+         * Create a rule set (global, or owned by a team)
+         * @description Needs the `rulesets:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        post: operations["rulesets_post_api_v1_rulesets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rulesets/{ruleset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one rule set
+         * @description Needs the `rules:read` scope.
+         */
+        get: operations["rulesets_get_api_v1_rulesets_{ruleset_id}"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a rule set with its rules and grants (not the default set, nor one in use)
+         * @description Needs the `rulesets:admin` scope.
+         */
+        delete: operations["rulesets_delete_api_v1_rulesets_{ruleset_id}"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename a rule set, change its description or default action (a new version)
+         * @description Needs the `rules:write` scope.
+         */
+        patch: operations["rulesets_patch_api_v1_rulesets_{ruleset_id}"];
+        trace?: never;
+    };
+    "/api/v1/rulesets/{ruleset_id}/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The grants on a rule set (paginated)
+         * @description Needs the `rulesets:admin` scope.
+         */
+        get: operations["grants_get_api_v1_rulesets_{ruleset_id}_grants"];
+        put?: never;
+        /**
+         * Grant a user or a team a role on a rule set
+         * @description Needs the `rulesets:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        post: operations["grants_post_api_v1_rulesets_{ruleset_id}_grants"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rulesets/{ruleset_id}/grants/{grant_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Take a grant away
+         * @description Needs the `rulesets:admin` scope.
+         */
+        delete: operations["grants_delete_api_v1_rulesets_{ruleset_id}_grants_{grant_id}"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rulesets/{ruleset_id}/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a rule set's rules in evaluation order
+         * @description Needs the `rules:read` scope.
+         */
+        get: operations["rulesets_get_api_v1_rulesets_{ruleset_id}_rules"];
+        put?: never;
+        /**
+         * Create a rule in a rule set (appended last)
+         * @description Needs the `rules:write` scope.
+         */
+        post: operations["rulesets_post_api_v1_rulesets_{ruleset_id}_rules"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rulesets/{ruleset_id}/rules/reorder": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a rule set's evaluation order (every rule id once)
+         * @description Needs the `rules:write` scope.
+         */
+        post: operations["rulesets_post_api_v1_rulesets_{ruleset_id}_rules_reorder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rulesets/{ruleset_id}/rules/{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one rule of a rule set
+         * @description Needs the `rules:read` scope.
+         */
+        get: operations["rulesets_get_api_v1_rulesets_{ruleset_id}_rules_{rule_id}"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a rule of a rule set
+         * @description Needs the `rules:write` scope.
+         */
+        delete: operations["rulesets_delete_api_v1_rulesets_{ruleset_id}_rules_{rule_id}"];
+        options?: never;
+        head?: never;
+        /**
+         * Change some fields of a rule of a rule set
+         * @description Needs the `rules:write` scope.
+         */
+        patch: operations["rulesets_patch_api_v1_rulesets_{ruleset_id}_rules_{rule_id}"];
+        trace?: never;
+    };
+    "/api/v1/rulesets/{ruleset_id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A rule set's deployment: desired vs applied version per sensor enforcing it
+         * @description Needs the `rules:read` scope.
+         */
+        get: operations["rulesets_get_api_v1_rulesets_{ruleset_id}_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/scopes": {
@@ -699,6 +887,58 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sensors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the sensors the caller may see (paginated), optionally of one rule set or team
+         * @description Needs the `sensors:read` scope.
+         */
+        get: operations["sensors_get_api_v1_sensors"];
+        put?: never;
+        /**
+         * Register a sensor: the publisher sends it its rule set at once
+         * @description Needs the `sensors:admin` scope.
+         */
+        post: operations["sensors_post_api_v1_sensors"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sensors/{sensor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A sensor
+         * @description Needs the `sensors:read` scope.
+         */
+        get: operations["sensors_get_api_v1_sensors_{sensor_id}"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a sensor (its channel is closed)
+         * @description Needs the `sensors:admin` scope.
+         */
+        delete: operations["sensors_delete_api_v1_sensors_{sensor_id}"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename, readdress, move to another rule set (published at once) or another team
+         * @description Needs the `sensors:admin` scope.
+         */
+        patch: operations["sensors_patch_api_v1_sensors_{sensor_id}"];
         trace?: never;
     };
     "/api/v1/stats/flows/top": {
@@ -779,6 +1019,150 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/team-roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The team roles: built-in and custom (paginated)
+         * @description Needs the `roles:read` scope.
+         */
+        get: operations["teams_get_api_v1_team-roles"];
+        put?: never;
+        /**
+         * Create a custom team role (a subset of the resource scopes)
+         * @description Needs the `roles:admin` scope.
+         */
+        post: operations["teams_post_api_v1_team-roles"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/team-roles/{role_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a custom team role no member holds
+         * @description Needs the `roles:admin` scope.
+         */
+        delete: operations["teams_delete_api_v1_team-roles_{role_id}"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the teams you may see (paginated)
+         * @description Needs the `teams:read` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        get: operations["teams_get_api_v1_teams"];
+        put?: never;
+        /**
+         * Create a team
+         * @description Needs the `teams:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        post: operations["teams_post_api_v1_teams"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{team_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team
+         * @description Needs the `teams:read` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        get: operations["teams_get_api_v1_teams_{team_id}"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a team that owns no rule set or sensor (its memberships and grants go with it)
+         * @description Needs the `teams:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        delete: operations["teams_delete_api_v1_teams_{team_id}"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename or describe a team
+         * @description Needs the `teams:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        patch: operations["teams_patch_api_v1_teams_{team_id}"];
+        trace?: never;
+    };
+    "/api/v1/teams/{team_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team's members and their team roles (paginated)
+         * @description Needs the `teams:read` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        get: operations["teams_get_api_v1_teams_{team_id}_members"];
+        put?: never;
+        /**
+         * Add a member with a team role
+         * @description Needs the `teams:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        post: operations["teams_post_api_v1_teams_{team_id}_members"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/teams/{team_id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member from a team
+         * @description Needs the `teams:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        delete: operations["teams_delete_api_v1_teams_{team_id}_members_{user_id}"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a member's team role
+         * @description Needs the `teams:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
+         */
+        patch: operations["teams_patch_api_v1_teams_{team_id}_members_{user_id}"];
         trace?: never;
     };
     "/api/v1/users": {
@@ -919,6 +1303,18 @@ export interface components {
              * @default null
              */
             expires_at?: string | null;
+            /**
+             * Team Id
+             * @description act only on this team's resources
+             * @default null
+             */
+            team_id?: number | null;
+            /**
+             * Ruleset Id
+             * @description act only on this rule set
+             * @default null
+             */
+            ruleset_id?: number | null;
         };
         /** ApiKeyCreatedOut */
         ApiKeyCreatedOut: {
@@ -940,6 +1336,18 @@ export interface components {
             last_used_at: string | null;
             /** Revoked */
             revoked: boolean;
+            /**
+             * Team Id
+             * @description acts only on this team's resources
+             * @default null
+             */
+            team_id?: number | null;
+            /**
+             * Ruleset Id
+             * @description acts only on this rule set
+             * @default null
+             */
+            ruleset_id?: number | null;
             /** Key */
             key: string;
         };
@@ -963,6 +1371,18 @@ export interface components {
             last_used_at: string | null;
             /** Revoked */
             revoked: boolean;
+            /**
+             * Team Id
+             * @description acts only on this team's resources
+             * @default null
+             */
+            team_id?: number | null;
+            /**
+             * Ruleset Id
+             * @description acts only on this rule set
+             * @default null
+             */
+            ruleset_id?: number | null;
         };
         /** AuditOut */
         AuditOut: {
@@ -1064,6 +1484,53 @@ export interface components {
              * @enum {string}
              */
             mail_delivery: "smtp" | "logged" | "disabled";
+        };
+        /** GrantIn */
+        GrantIn: {
+            /**
+             * User Id
+             * @default null
+             */
+            user_id?: number | null;
+            /**
+             * Team Id
+             * @default null
+             */
+            team_id?: number | null;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "editor" | "viewer" | "custom";
+            /**
+             * Scopes
+             * @default null
+             */
+            scopes?: string[] | null;
+        };
+        /** GrantOut */
+        GrantOut: {
+            /** Id */
+            id: number;
+            /** Ruleset Id */
+            ruleset_id: number;
+            /** User Id */
+            user_id: number | null;
+            /** Team Id */
+            team_id: number | null;
+            /**
+             * Holder
+             * @description the user's e-mail or the team's name
+             */
+            holder: string | null;
+            /** Role */
+            role: string;
+            /** Scopes */
+            scopes: string[];
+            /** Created At */
+            created_at: string | null;
+            /** Created By */
+            created_by: string | null;
         };
         /** HealthOut */
         HealthOut: {
@@ -1197,6 +1664,36 @@ export interface components {
              * @default null
              */
             email?: string | null;
+        };
+        /** MemberIn */
+        MemberIn: {
+            /** User Id */
+            user_id: number;
+            /** Role */
+            role: string;
+        };
+        /** MemberOut */
+        MemberOut: {
+            /** Team Id */
+            team_id: number;
+            /** User Id */
+            user_id: number;
+            /** Email */
+            email: string;
+            /** Role */
+            role: string;
+            /**
+             * Scopes
+             * @description what the role holds on the team's resources
+             */
+            scopes: string[];
+            /** Created At */
+            created_at: string | null;
+        };
+        /** MemberPatchIn */
+        MemberPatchIn: {
+            /** Role */
+            role: string;
         };
         /** MessageOut */
         MessageOut: {
@@ -1459,6 +1956,29 @@ export interface components {
             description?: string | null;
         };
         /**
+         * RuleSetCreateIn
+         * @description A new rule set: global (no team_id) or owned by a team.
+         */
+        RuleSetCreateIn: {
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * @default null
+             */
+            team_id?: number | null;
+            /**
+             * Default Action
+             * @enum {string}
+             */
+            default_action: "allow" | "drop";
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+        };
+        /**
          * RuleSetIn
          * @description A whole rule set, for the dry-run validation endpoint.
          */
@@ -1471,6 +1991,56 @@ export interface components {
             default_action?: "allow" | "drop";
             /** Rules */
             rules?: components["schemas"]["RuleIn"][];
+        };
+        /** RuleSetOut */
+        RuleSetOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Team Id */
+            team_id: number | null;
+            /** Version */
+            version: number;
+            /** Default Action */
+            default_action: string;
+            /** Created At */
+            created_at: string | null;
+            /** Updated At */
+            updated_at: string | null;
+            /** Rule Count */
+            rule_count: number;
+            /** Sensor Count */
+            sensor_count: number;
+        };
+        /**
+         * RuleSetPatchIn
+         * @description Any of name, description and default action. The owner (team_id) is fixed when the
+         *     set is created.
+         */
+        RuleSetPatchIn: {
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /**
+             * Default Action
+             * @default null
+             */
+            default_action?: ("allow" | "drop") | null;
+            /**
+             * Team Id
+             * @default null
+             */
+            readonly team_id?: unknown;
         };
         /** RuleStatusOut */
         RuleStatusOut: {
@@ -1505,6 +2075,72 @@ export interface components {
              * @description the licence's seat limit; null = no limit
              */
             limit: number | null;
+        };
+        /** SensorIn */
+        SensorIn: {
+            /** Name */
+            name: string;
+            /** Address */
+            address: string;
+            /**
+             * Ruleset Id
+             * @default 1
+             */
+            ruleset_id?: number;
+            /**
+             * Team Id
+             * @default null
+             */
+            team_id?: number | null;
+        };
+        /** SensorListMeta */
+        SensorListMeta: {
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Per Page */
+            per_page: number;
+        };
+        /** SensorOut */
+        SensorOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Address */
+            address: string;
+            /** Ruleset Id */
+            ruleset_id: number;
+            /** Team Id */
+            team_id: number | null;
+            /** Created At */
+            created_at: string | null;
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /** SensorPatchIn */
+        SensorPatchIn: {
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Address
+             * @default null
+             */
+            address?: string | null;
+            /**
+             * Ruleset Id
+             * @default null
+             */
+            ruleset_id?: number | null;
+            /**
+             * Team Id
+             * @default null
+             */
+            team_id?: number | null;
         };
         /** SeriesLineOut */
         SeriesLineOut: {
@@ -1698,6 +2334,16 @@ export interface components {
         TargetStatusOut: {
             /** Target */
             target: string;
+            /**
+             * Sensor Id
+             * @default null
+             */
+            sensor_id?: number | null;
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
             /** Applied Version */
             applied_version: number | null;
             /** Last Publish At */
@@ -1708,6 +2354,93 @@ export interface components {
             last_error: string | null;
             /** Breaker State */
             breaker_state: string;
+        };
+        /** TeamCreateIn */
+        TeamCreateIn: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+        };
+        /** TeamDeletedOut */
+        TeamDeletedOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Members Removed */
+            members_removed: number;
+            /** Grants Removed */
+            grants_removed: number;
+            /** Apikeys Revoked */
+            apikeys_revoked: number;
+        };
+        /** TeamOut */
+        TeamOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Created At */
+            created_at: string | null;
+            /** Member Count */
+            member_count: number;
+            /**
+             * My Role
+             * @description the caller's team role here, if a member
+             */
+            my_role: string | null;
+        };
+        /** TeamPatchIn */
+        TeamPatchIn: {
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+        };
+        /** TeamRoleIn */
+        TeamRoleIn: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /** Scopes */
+            scopes?: string[];
+        };
+        /** TeamRoleOut */
+        TeamRoleOut: {
+            /**
+             * Id
+             * @description absent for the built-in team roles
+             */
+            id: number | null;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Scopes */
+            scopes: string[];
+            /** Builtin */
+            builtin: boolean;
+            /**
+             * Created At
+             * @default null
+             */
+            created_at?: string | null;
         };
         /** TokenOut */
         TokenOut: {
@@ -4822,6 +5555,1233 @@ export interface operations {
             };
         };
     };
+    rulesets_get_api_v1_rulesets: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleSetOut"][];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rulesets_post_api_v1_rulesets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleSetCreateIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleSetOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no team with that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the owner has a rule set of that name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_get_api_v1_rulesets_{ruleset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleSetOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_delete_api_v1_rulesets_{ruleset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleSetOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the default set, or sensors enforce the set (ruleset_in_use) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_patch_api_v1_rulesets_{ruleset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RuleSetPatchIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleSetOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the owner has a rule set of that name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "grants_get_api_v1_rulesets_{ruleset_id}_grants": {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["GrantOut"][];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "grants_post_api_v1_rulesets_{ruleset_id}_grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["GrantOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "grants_delete_api_v1_rulesets_{ruleset_id}_grants_{grant_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+                grant_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["GrantOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_get_api_v1_rulesets_{ruleset_id}_rules": {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleOut"][];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_post_api_v1_rulesets_{ruleset_id}_rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_post_api_v1_rulesets_{ruleset_id}_rules_reorder": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReorderIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleOut"][];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_get_api_v1_rulesets_{ruleset_id}_rules_{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_delete_api_v1_rulesets_{ruleset_id}_rules_{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_patch_api_v1_rulesets_{ruleset_id}_rules_{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RulePatchIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "rulesets_get_api_v1_rulesets_{ruleset_id}_status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ruleset_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RuleStatusOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     roles_get_api_v1_scopes: {
         parameters: {
             query?: never;
@@ -4872,9 +6832,415 @@ export interface operations {
             };
         };
     };
+    sensors_get_api_v1_sensors: {
+        parameters: {
+            query?: {
+                ruleset_id?: number | null;
+                team_id?: number | null;
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["SensorOut"][];
+                        meta?: components["schemas"]["SensorListMeta"];
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sensors_post_api_v1_sensors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SensorIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["SensorOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown rule set or team: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description name or address in use */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "sensors_get_api_v1_sensors_{sensor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sensor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["SensorOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "sensors_delete_api_v1_sensors_{sensor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sensor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["SensorOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "sensors_patch_api_v1_sensors_{sensor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sensor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SensorPatchIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["SensorOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown sensor, rule set or team: not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description name or address in use */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     stats_get_api_v1_stats_flows_top: {
         parameters: {
             query?: {
+                ruleset_id?: number | null;
+                sensor_id?: number | null;
                 n?: number;
                 order_by?: "packets" | "bytes";
                 page_token?: string | null;
@@ -4915,6 +7281,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description no such rule set or sensor (or a sensor the caller may not see): not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description invalid input: details.fields names each field and what is wrong with it */
             422: {
                 headers: {
@@ -4937,7 +7312,10 @@ export interface operations {
     };
     stats_get_api_v1_stats_rules: {
         parameters: {
-            query?: never;
+            query?: {
+                ruleset_id?: number | null;
+                sensor_id?: number | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4974,6 +7352,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description no such rule set or sensor (or a sensor the caller may not see): not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description packet-service (or Prometheus) does not answer: upstream_unavailable */
             503: {
                 headers: {
@@ -4988,6 +7384,8 @@ export interface operations {
     stats_get_api_v1_stats_series: {
         parameters: {
             query: {
+                ruleset_id?: number | null;
+                sensor_id?: number | null;
                 metric: string;
                 range?: string;
                 step?: number | null;
@@ -5028,6 +7426,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description no such rule set or sensor (or a sensor the caller may not see): not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description invalid input: details.fields names each field and what is wrong with it */
             422: {
                 headers: {
@@ -5050,7 +7457,10 @@ export interface operations {
     };
     stats_get_api_v1_stats_summary: {
         parameters: {
-            query?: never;
+            query?: {
+                ruleset_id?: number | null;
+                sensor_id?: number | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5087,7 +7497,969 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description no such rule set or sensor (or a sensor the caller may not see): not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description packet-service (or Prometheus) does not answer: upstream_unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_get_api_v1_team-roles": {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TeamRoleOut"][];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_post_api_v1_team-roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamRoleIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TeamRoleOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_delete_api_v1_team-roles_{role_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                role_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TeamRoleOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description members still hold this team role */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    teams_get_api_v1_teams: {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TeamOut"][];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    teams_post_api_v1_teams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamCreateIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TeamOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_get_api_v1_teams_{team_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TeamOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_delete_api_v1_teams_{team_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TeamDeletedOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the team still owns rule sets or sensors */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_patch_api_v1_teams_{team_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TeamPatchIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TeamOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_get_api_v1_teams_{team_id}_members": {
+        parameters: {
+            query?: {
+                page?: number;
+                per_page?: number;
+            };
+            header?: never;
+            path: {
+                team_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MemberOut"][];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_post_api_v1_teams_{team_id}_members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MemberOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_delete_api_v1_teams_{team_id}_members_{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: number;
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MemberOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "teams_patch_api_v1_teams_{team_id}_members_{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: number;
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberPatchIn"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["MemberOut"];
+                        meta?: Record<string, unknown>;
+                    };
+                };
+            };
+            /** @description malformed request: the body is not JSON, or a check of this operation failed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no credential, or one that is not valid (or, signing in: wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is larger than the server accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (send Content-Type: application/json) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database does not answer (Retry-After) or an upstream service is away */
             503: {
                 headers: {
                     [name: string]: unknown;

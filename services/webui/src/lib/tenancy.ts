@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { getData } from "./api-client";
 import { ApiError, toApiError } from "./api-error";
 import { hasScope, useAuthStore, type User } from "./auth-store";
+import type { components } from "./api-schema.gen";
 
 /**
  * Teams, rule sets and sensors: what more than one page needs (the Rules page's switcher,
@@ -13,38 +14,17 @@ import { hasScope, useAuthStore, type User } from "./auth-store";
  * shows only what the caller may read) and from 403 answers, never from the token.
  */
 
-/** A rule set (GET /rulesets). `scopes`, when the server sends it, is what the caller holds on it. */
-export interface RuleSet {
-  id: number;
-  name: string;
-  description?: string | null;
-  team_id?: number | null;
-  version?: number;
-  default_action?: string;
-  created_at?: string | null;
-  updated_at?: string | null;
-  scopes?: string[];
-}
+type Schemas = components["schemas"];
 
-export interface Team {
-  id: number;
-  name: string;
-  description?: string | null;
-  created_at?: string | null;
-  member_count?: number;
-  /** The caller's team role here, when a member. */
-  my_role?: string | null;
-}
-
-/** A sensor (a packet-service instance) and the rule set it enforces. */
-export interface Sensor {
-  id: number;
-  name: string;
-  address: string;
-  ruleset_id: number;
-  team_id?: number | null;
-  created_at?: string | null;
-}
+/**
+ * The API's records (api-schema.gen.ts). Only id and name are required here, so a page
+ * works with what an older or newer backend sends; `scopes` on a rule set is read when the
+ * server lists what the caller holds there (it does not today).
+ */
+type Loose<T, K extends keyof T> = Partial<T> & Pick<T, K>;
+export type RuleSet = Loose<Schemas["RuleSetOut"], "id" | "name"> & { scopes?: string[] };
+export type Team = Loose<Schemas["TeamOut"], "id" | "name">;
+export type Sensor = Loose<Schemas["SensorOut"], "id" | "name" | "address" | "ruleset_id">;
 
 /** The default rule set: row 1, also served by the /rules routes. */
 export const DEFAULT_RULESET = 1;

@@ -8,7 +8,7 @@ import { toast } from "../../components/Toast";
 import { toApiError } from "../../lib/api-error";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { GRANT_ROLE_NAMES, resolveUser, resourceErrorMessage, useTeams, useUserDirectory, type RuleSet } from "../../lib/tenancy";
-import { grantee, useGrantMutations, useGrants } from "./rulesets";
+import { grantee, useGrantMutations, useGrants, type GrantInput } from "./rulesets";
 
 const ROLE_HELP: Record<string, string> = {
   owner: "edits the rules and decides who else may use the set",
@@ -26,7 +26,7 @@ export function GrantsDialog({ set, onClose }: { set: RuleSet; onClose: () => vo
   const [kind, setKind] = useState<"user" | "team">("user");
   const [userText, setUserText] = useState("");
   const [teamId, setTeamId] = useState("");
-  const [role, setRole] = useState<string>("viewer");
+  const [role, setRole] = useState<GrantInput["role"]>("viewer");
   const [error, setError] = useState<string | null>(null);
   const [fieldError, setFieldError] = useState<string | undefined>();
   const users = useMemo(() => new Map((directory.data ?? []).map((u) => [u.id, u.email])), [directory.data]);
@@ -36,7 +36,7 @@ export function GrantsDialog({ set, onClose }: { set: RuleSet; onClose: () => vo
     e.preventDefault();
     setError(null);
     setFieldError(undefined);
-    let body: { user_id?: number; team_id?: number; role: string };
+    let body: GrantInput;
     if (kind === "user") {
       const id = resolveUser(userText, directory.data);
       if (id === null) {
@@ -65,7 +65,7 @@ export function GrantsDialog({ set, onClose }: { set: RuleSet; onClose: () => vo
 
   const list = grants.data?.grants ?? [];
   return (
-    <Dialog open title={`Access to rule set ${set.name}`} onClose={onClose}>
+    <Dialog open title={`Grants on rule set ${set.name}`} onClose={onClose}>
       <div className="space-y-4">
         {grants.isLoading && <Loading />}
         {grants.isError && <Alert>{toApiError(grants.error).message}</Alert>}
@@ -129,7 +129,7 @@ export function GrantsDialog({ set, onClose }: { set: RuleSet; onClose: () => vo
             )}
             <div>
               <label htmlFor="grant-role" className="label">Role</label>
-              <select id="grant-role" className="input" value={role} onChange={(e) => setRole(e.target.value)}>
+              <select id="grant-role" className="input" value={role} onChange={(e) => setRole(e.target.value as GrantInput["role"])}>
                 {GRANT_ROLE_NAMES.map((r) => <option key={r} value={r}>{r}: {ROLE_HELP[r]}</option>)}
               </select>
             </div>

@@ -135,7 +135,7 @@ export function RuleSetBar({ sets, current, onSelect, canWrite }: {
         )}
         {current && canAdmin && (
           <button type="button" className="btn-secondary" onClick={() => setDialog("grants")}>
-            <KeyRound aria-hidden className="h-4 w-4" /> Access
+            <KeyRound aria-hidden className="h-4 w-4" /> Grants
           </button>
         )}
         {current && canAdmin && current.id !== DEFAULT_RULESET && (

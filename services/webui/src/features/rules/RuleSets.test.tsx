@@ -87,8 +87,8 @@ describe("RulesPage: rule sets", { timeout: 20_000 }, () => {
     const fake = backend();
     renderAt("/rules?set=2", [{ path: "/rules", element: <><RulesPage /><Toaster /></> }]);
     const user = userEvent.setup();
-    await user.click(await screen.findByRole("button", { name: "Access" }));
-    const dialog = screen.getByRole("dialog", { name: "Access to rule set blue-set" });
+    await user.click(await screen.findByRole("button", { name: "Grants" }));
+    const dialog = screen.getByRole("dialog", { name: "Grants on rule set blue-set" });
     expect(await within(dialog).findByRole("cell", { name: "ann@example.test" })).toBeInTheDocument();
     await user.click(within(dialog).getByLabelText("a team"));
     await user.selectOptions(within(dialog).getByLabelText("Team"), "4");
@@ -110,7 +110,7 @@ describe("RulesPage: rule sets", { timeout: 20_000 }, () => {
     await waitFor(() => expect(fake.calls.some((c) => c.method === "POST" && c.url === "/rulesets/2/rules")).toBe(true));
     expect(await screen.findByText("read-only")).toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "New rule" })).not.toBeInTheDocument();
-    expect(screen.queryByRole("button", { name: "Access" })).not.toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Grants" })).not.toBeInTheDocument();
     expect(fake.calls.some((c) => c.url === "/rules")).toBe(false);
   });
 

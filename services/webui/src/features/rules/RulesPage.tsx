@@ -414,12 +414,6 @@ function RuleTable({ canWrite }: { canWrite: boolean }) {
   );
 }
 
-/** The sensor's name, when the status names it (per rule set, each target is a sensor). */
-const sensorName = (t: object): string | null => {
-  const name = (t as { name?: unknown }).name;
-  return typeof name === "string" && name ? name : null;
-};
-
 function SyncStatus() {
   const status = useRuleStatus();
   if (status.isLoading) return <Loading />;
@@ -443,7 +437,7 @@ function SyncStatus() {
           <tbody>
             {s.targets.map((t) => (
               <tr key={t.target}>
-                <td>{sensorName(t) && <span className="block">{sensorName(t)}</span>}<code>{t.target}</code></td>
+                <td>{t.name && <span className="block">{t.name}</span>}<code>{t.target}</code></td>
                 <td>{t.applied_version ?? "—"}</td>
                 <td>{formatWhen(t.last_publish_at)}</td>
                 <td>{t.breaker_state}</td>

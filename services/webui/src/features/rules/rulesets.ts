@@ -1,33 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, getData, send } from "../../lib/api-client";
 import { toApiError } from "../../lib/api-error";
+import type { components } from "../../lib/api-schema.gen";
 import { RULESETS_KEY, type RuleSet } from "../../lib/tenancy";
 
+type Schemas = components["schemas"];
+
 /** A grant on one rule set: a user or a team holds a role (or custom scopes) there. */
-export interface Grant {
-  id: number;
-  ruleset_id?: number;
-  user_id?: number | null;
-  team_id?: number | null;
-  role: string;
-  scopes?: string[] | null;
-  /** The user's e-mail or the team's name (else the page looks them up). */
-  holder?: string | null;
-  created_at?: string | null;
-}
-
-export interface GrantInput {
-  user_id?: number;
-  team_id?: number;
-  role: string;
-}
-
-export interface RuleSetInput {
-  name: string;
-  description?: string;
-  team_id?: number | null;
-  default_action?: "allow" | "drop";
-}
+export type Grant = Partial<Schemas["GrantOut"]> & Pick<Schemas["GrantOut"], "id" | "role">;
+export type GrantInput = Schemas["GrantIn"];
+export type RuleSetInput = Schemas["RuleSetCreateIn"];
 
 export const grantsKey = (rulesetId: number) => ["rulesets", rulesetId, "grants"] as const;
 
@@ -66,7 +48,7 @@ export function useRuleSetMutations() {
   return {
     create: useMutation({ mutationFn: (r: RuleSetInput) => send<RuleSet>("post", "/rulesets", r), onSuccess: done }),
     update: useMutation({
-      mutationFn: ({ id, ...r }: Partial<RuleSetInput> & { id: number }) => send<RuleSet>("patch", `/rulesets/${id}`, r),
+      mutationFn: ({ id, ...r }: Schemas["RuleSetPatchIn"] & { id: number }) => send<RuleSet>("patch", `/rulesets/${id}`, r),
       onSuccess: done,
     }),
     remove: useMutation({ mutationFn: (id: number) => send<void>("delete", `/rulesets/${id}`), onSuccess: done }),

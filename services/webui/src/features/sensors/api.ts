@@ -1,18 +1,14 @@
 import { useMutation, useQueries, useQueryClient } from "@tanstack/react-query";
 import { getData, send } from "../../lib/api-client";
+import type { components } from "../../lib/api-schema.gen";
 import { toApiError } from "../../lib/api-error";
 import type { RuleStatus, TargetStatus } from "../../lib/deployment";
 import { SENSORS_KEY, type Sensor } from "../../lib/tenancy";
 
-export interface SensorInput {
-  name: string;
-  address: string;
-  ruleset_id: number;
-  team_id?: number | null;
-}
+export type SensorInput = components["schemas"]["SensorIn"];
 
 /** One status row of a rule set, per sensor (GET /rulesets/{id}/status names each sensor). */
-export type SensorTarget = TargetStatus & { sensor_id?: number | null; name?: string | null };
+export type SensorTarget = TargetStatus;
 
 /** What the page says about one sensor's copy of its rule set. */
 export interface PublishState {

@@ -1,31 +1,16 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { getData, send } from "../../lib/api-client";
 import { toApiError } from "../../lib/api-error";
+import type { components } from "../../lib/api-schema.gen";
 import { TEAMS_KEY, TEAM_ROLE_NAMES, type Team } from "../../lib/tenancy";
 
-/** A member of a team and their team role (built-in or custom). */
-export interface Member {
-  user_id: number;
-  role: string;
-  /** What the role holds on the team's resources. */
-  scopes?: string[];
-  email?: string | null;
-  user_email?: string | null;
-  created_at?: string | null;
-}
+type Schemas = components["schemas"];
 
-/** A custom team role (GET /team-roles): a name and a subset of the resource scopes. */
-export interface TeamRole {
-  id: number;
-  name: string;
-  scopes: string[];
-  description?: string | null;
-}
-
-export interface TeamInput {
-  name: string;
-  description?: string;
-}
+/** A member of a team and their team role (built-in or custom) with what it holds. */
+export type Member = Partial<Schemas["MemberOut"]> & Pick<Schemas["MemberOut"], "user_id" | "role">;
+/** A team role (GET /team-roles: the built-in ones, then the custom ones). */
+export type TeamRole = Schemas["TeamRoleOut"];
+export type TeamInput = Schemas["TeamCreateIn"];
 
 export const membersKey = (teamId: number) => ["teams", teamId, "members"] as const;
 
@@ -81,7 +66,7 @@ export function useMemberMutations(teamId: number) {
   ]);
   return {
     add: useMutation({
-      mutationFn: (m: { user_id: number; role: string }) => send<Member>("post", `/teams/${teamId}/members`, m),
+      mutationFn: (m: Schemas["MemberIn"]) => send<Member>("post", `/teams/${teamId}/members`, m),
       onSuccess: done,
     }),
     change: useMutation({
@@ -92,4 +77,4 @@ export function useMemberMutations(teamId: number) {
   };
 }
 
-export const memberName = (m: Member, directory: Map<number, string>) => m.email ?? m.user_email ?? directory.get(m.user_id) ?? `User #${m.user_id}`;
+export const memberName = (m: Member, directory: Map<number, string>) => m.email || directory.get(m.user_id) || `User #${m.user_id}`;
