@@ -127,6 +127,11 @@ def test_hostile_requests_never_500(api) -> None:
         ("GET", f"{TEAMS}?page=abc", {}, 422),
         ("GET", f"{TEAMS}/99999999999999999999999", {}, 422),  # past 64 bits
         ("PATCH", f"{TEAMS}/{team}", {"json": {"name": "\ud800"}}, 422),
+        # Ids past any column's range: not found, never a database error.
+        ("PATCH", f"{TEAMS}/{team}/members/{2**70}", {"json": {"role": "team-viewer"}}, 404),
+        ("DELETE", f"{TEAMS}/{team}/members/{2**70}", {}, 404),
+        ("DELETE", f"/api/v1/team-roles/{2**70}", {}, 404),
+        ("GET", f"/api/v1/rulesets/{2**70}/grants", {}, 422),
     ]
     for method, path, kwargs, status in cases:
         reply = api.call(method, path, admin, **kwargs)
