@@ -30,6 +30,7 @@ from rookery_common.grpc_server import build_grpc_server as build_common_grpc_se
 from rookery_common.grpc_server import version_metadata
 from rookery_common.request_id import REQUEST_ID_METADATA, request_id
 
+from .access import is_restricted
 from .accounts import SIBLING_ACCOUNT as SERVICE_ACCOUNT
 from .config import ConfigError, RateLimit
 from .credentials import CredentialCheck, Principal, validate_credential
@@ -93,6 +94,13 @@ class CallerThrottle:
 class Caller:
     principal: Principal
     bucket: str  # the throttle key: one per credential
+
+
+def global_scopes(principal: Principal) -> frozenset[str]:
+    """What a credential may do anywhere: an API key restricted to one team or rule set
+    holds no global scope (access.py), whatever scopes it lists; sibling services ask about
+    global scopes only."""
+    return frozenset() if is_restricted(principal) else principal.scopes
 
 
 def _principal(principal: Principal) -> auth_pb2.Principal:
@@ -177,7 +185,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             )
         principal = check.principal
         self._known_caller(credential, remember=True)
-        if CALLER_SCOPE not in principal.scopes:
+        if CALLER_SCOPE not in global_scopes(principal):
             context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"scope {CALLER_SCOPE!r} required: only sibling services may call AuthService",
@@ -230,7 +238,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.ValidateTokenResponse(
             valid=True,
             principal=_principal(check.principal),
-            scopes=sorted(check.principal.scopes),
+            scopes=sorted(global_scopes(check.principal)),
             expires_at=check.principal.expires_at,
         )
 
@@ -244,18 +252,25 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         check = self._validate(request.token, fresh=True)
         if check.principal is None:
             return auth_pb2.CheckScopeResponse(valid=False, allowed=False, reason=check.reason)
-        allowed = request.scope in check.principal.scopes
+        allowed = request.scope in global_scopes(check.principal)
+        reason = ""
+        if not allowed:
+            reason = (
+                "the API key is restricted to one team or rule set"
+                if is_restricted(check.principal)
+                else f"missing scope {request.scope}"
+            )
         return auth_pb2.CheckScopeResponse(
             valid=True,
             allowed=allowed,
             principal=_principal(check.principal),
             expires_at=check.principal.expires_at,
-            reason="" if allowed else f"missing scope {request.scope}",
+            reason=reason,
         )
 
     def GetUser(self, request: Any, context: grpc.ServicerContext) -> Any:
         caller = self._start(context)
-        if "users:read" not in caller.principal.scopes:
+        if "users:read" not in global_scopes(caller.principal):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "scope 'users:read' required")
         if not request.id.isdigit():
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "id: must be a user id (digits)")
