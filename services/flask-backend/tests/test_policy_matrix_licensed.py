@@ -71,12 +71,20 @@ def test_policy_matrix_in_production(app, api, principals, kind: str) -> None:
 
 def test_what_each_feature_gates() -> None:
     # The table's gating rules: the audit export needs audit_export; every single sign-on
-    # step past the public "is it on?" route needs sso_oidc; nothing else is gated
-    # (multi_tenancy has no routes yet).
+    # step past the public "is it on?" route needs sso_oidc; multi_tenancy gates every team
+    # route, creating a rule set and granting access to one (reading, editing and deleting
+    # what exists, the default set included, and taking a grant away stay open: a lapsed
+    # licence must not lock anyone out of cleaning up); nothing else is gated.
     assert ROUTE_POLICY[("GET", "/api/v1/audit/export")] == Gated("audit_export", "audit:read")
+    multi_tenancy = {
+        ("POST", "/api/v1/rulesets"),
+        ("POST", "/api/v1/rulesets/<int:ruleset_id>/grants"),
+    }
     for (method, rule), entry in ROUTE_POLICY.items():
         if rule.startswith("/api/v1/auth/sso/"):
             assert isinstance(entry, Gated) and entry.feature == "sso_oidc", (method, rule)
+        elif rule.startswith("/api/v1/teams") or (method, rule) in multi_tenancy:
+            assert isinstance(entry, Gated) and entry.feature == "multi_tenancy", (method, rule)
         elif rule != "/api/v1/audit/export":
             assert not isinstance(entry, Gated), (method, rule, entry)
     assert not isinstance(ROUTE_POLICY.get(("GET", "/api/v1/auth/sso")), Gated)
