@@ -55,15 +55,16 @@ export function sortRuleSets(sets: RuleSet[]): RuleSet[] {
 }
 
 /**
- * A listing the caller may not see at all answers 403 (`Listed` routes need the scope
- * somewhere): that is "nothing visible", not an error to show in the sidebar.
+ * A listing the caller may not see at all answers 403 insufficient_scope (`Listed` routes
+ * need the scope somewhere): that is "nothing visible", not an error to show in the sidebar.
  */
 async function listOrNothing<T>(url: string, params?: Record<string, unknown>): Promise<T[]> {
   try {
     return await getData<T[]>(url, params);
   } catch (err) {
     const e = toApiError(err);
-    if (e.status === 403) return [];
+    // A licence without teams is worth saying on the page (feature_not_licensed): kept.
+    if (e.status === 403 && e.code !== "feature_not_licensed") return [];
     throw e;
   }
 }

@@ -102,4 +102,13 @@ describe("TeamsPage", { timeout: 20_000 }, () => {
     expect(screen.queryByRole("button", { name: "Add member" })).not.toBeInTheDocument();
     expect(screen.queryByRole("button", { name: /^(Edit|Delete) team/ })).not.toBeInTheDocument();
   });
+
+  it("says when the licence does not include teams", async () => {
+    useAuthStore.getState().setSession({ accessToken: "t", user: admin });
+    restore = installFakeBackend({
+      "GET /teams": () => ({ status: 403, body: { error: { code: "feature_not_licensed", message: "multi_tenancy needs the enterprise tier" } } }),
+    }).restore;
+    renderAt("/teams", [{ path: "/teams", element: <TeamsPage /> }]);
+    expect(await screen.findByRole("alert")).toHaveTextContent(/Not included in this installation's licence: Multi_tenancy needs the enterprise tier/);
+  });
 });
