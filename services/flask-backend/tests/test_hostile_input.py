@@ -128,7 +128,17 @@ def test_every_text_field_of_every_request_body_refuses_nul(api) -> None:
     rule = api.call("POST", "/api/v1/rules", admin, json={"name": "r", "action": "allow"})
     rule_id = rule.get_json()["data"]["id"]
     user = api.create_user(admin, "target@example.com", ["viewer"])
-    ids = {"rule_id": rule_id, "user_id": user["id"], "role_id": 1, "key_id": 1}
+
+    def made(path: str, body: dict[str, Any]) -> int:
+        reply = api.call("POST", path, admin, json=body)
+        assert reply.status_code == 201, (path, reply.get_json())
+        return int(reply.get_json()["data"]["id"])
+
+    team = made("/api/v1/teams", {"name": "team"})
+    sensor = made("/api/v1/sensors", {"name": "s", "address": "127.0.0.1:9", "ruleset_id": 1})
+    grant = made("/api/v1/rulesets/1/grants", {"user_id": user["id"], "role": "viewer"})
+    ids = {"rule_id": rule_id, "user_id": user["id"], "role_id": 1, "key_id": 1,
+           "team_id": team, "sensor_id": sensor, "ruleset_id": 1, "grant_id": grant}  # fmt: skip
     document = api.call("GET", "/api/v1/openapi.json").get_json()
     cases = _request_bodies(document)
     assert len(cases) > 20
