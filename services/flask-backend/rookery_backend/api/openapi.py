@@ -16,9 +16,11 @@ from ..policy import (
     PUBLIC,
     SCOPES,
     V1,
+    OnResource,
     gated_feature,
     lowest_tier,
     required_scope,
+    resource_of,
 )
 from .v1.bodies import SINGLE_LINE_PATTERN
 
@@ -98,6 +100,9 @@ def _error_statuses(
         statuses.add(404)  # nothing there (an int parameter that is no int routes nowhere)
     if any(p["schema"]["type"] == "string" for p in in_path):
         statuses.add(422)  # text path parameters obey the Text rules
+    resource = resource_of(method, rule)
+    if isinstance(resource, OnResource) and not resource.arg.startswith("body:"):
+        statuses.add(422)  # the guard reads the id first: not a positive 64-bit integer
     reasons = {status: ERROR_REASONS[status] for status in statuses}
     feature = gated_feature(method, rule)
     if feature is not None:
