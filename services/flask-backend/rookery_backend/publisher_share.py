@@ -37,6 +37,9 @@ log = logging.getLogger("rookery.rules")
 # through another worker waits about this long before its publish starts (three small
 # reads per look).
 POLL = 0.05
+# While no sensor exists there is nothing to publish: the holder looks that much less often
+# (a first sensor is published to within about this long).
+IDLE_POLL = 0.5
 # Up to this long the holder's step waits for the publish it asked for, so its status is
 # reported the moment it lands instead of one POLL later.
 REPORT_WAIT = 1.0
@@ -117,6 +120,7 @@ class PublisherReporter:
             rows = connection.execute(sa.select(RULESET.c.id, RULESET.c.version)).all()
         versions = {int(r.id): int(r.version or 0) for r in rows}
         sensors = engine_sensors(self.engine)
+        self._loop.interval = POLL if sensors else IDLE_POLL
         if sensors and self._first_sensor is not None:
             first, self._first_sensor = self._first_sensor, None
             first()

@@ -273,7 +273,7 @@ def _share_publisher(app: Any) -> Any:
         if key and key != link.credential.key:
             link.credential.key = key
         # Until the holder shared a key (it does once a sensor exists), look again soon.
-        loop.interval = steady if link.credential.key else 0.5
+        loop.interval = steady if link.credential.key else 1.0
 
     loop = BackgroundLoop("service-key", steady, refresh, log=log)
     loop.start()  # its first step reads the key at once, off the worker's start-up path
