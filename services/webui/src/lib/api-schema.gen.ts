@@ -5775,6 +5775,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the database does not answer (Retry-After) or an upstream service is away */
             503: {
                 headers: {
@@ -5838,6 +5847,15 @@ export interface operations {
             };
             /** @description the default set, or sensors enforce the set (ruleset_in_use) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6184,6 +6202,15 @@ export interface operations {
             };
             /** @description no such resource */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6771,6 +6798,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the database does not answer (Retry-After) or an upstream service is away */
             503: {
                 headers: {
@@ -7054,6 +7090,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the database does not answer (Retry-After) or an upstream service is away */
             503: {
                 headers: {
@@ -7108,6 +7153,15 @@ export interface operations {
             };
             /** @description no such resource */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7950,6 +8004,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the database does not answer (Retry-After) or an upstream service is away */
             503: {
                 headers: {
@@ -8350,6 +8413,15 @@ export interface operations {
             };
             /** @description no such resource */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
