@@ -204,7 +204,17 @@ def delete_grant(ruleset_id: int, grant_id: int) -> Any:
     if row is None:
         raise ApiError(404, "not_found", f"no grant with id {grant_id} on this rule set")
     _check_may_grant(principal, ruleset_id, access.grant_scopes(row.role, row.scopes))
-    dal(table.id == row.id).delete()
+    # With any copy of it: two grants racing each other can both have written the same row
+    # (nothing in the schema forbids it yet), and taking it away must end it.
+    same = (
+        (table.ruleset_id == ruleset_id)
+        & (table.user_id == row.user_id)
+        & (table.team_id == row.team_id)
+        & (table.role == row.role)
+    )
+    for copy in dal(same).select(table.id, table.scopes):
+        if sorted(copy.scopes or []) == sorted(row.scopes or []):
+            dal(table.id == copy.id).delete()
     access.invalidate()
     body = grant_json(row, _holders([row]))
     _audit("grant_deleted", ruleset, row, body["holder"])

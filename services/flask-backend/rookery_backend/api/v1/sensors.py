@@ -56,9 +56,14 @@ def check_address(value: str) -> str:
             name = host[:-1] if host.endswith(".") else host
             if len(name) > 253 or not all(HOSTNAME_LABEL.match(p) for p in name.split(".")):
                 raise ValueError(f"{host!r} is not a host name")
+            # One spelling per host, so that uniqueness means one packet-service: host names
+            # are case-insensitive and "name." is "name".
+            host = name.lower()
     if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError("the port must be a number from 1 to 65535")
-    return f"{host if not text.startswith('[') else f'[{host}]'}:{int(port)}"
+    if text.startswith("["):
+        return f"[{ipaddress.IPv6Address(host).compressed}]:{int(port)}"
+    return f"{host}:{int(port)}"
 
 
 Address = Annotated[Text, Field(min_length=3, max_length=255), AfterValidator(check_address)]
@@ -149,6 +154,21 @@ def _check_ruleset(ruleset_id: int) -> None:
         )
 
 
+def _check_may_choose_address() -> None:
+    """The backend dials a sensor's address and presents its own service credential there:
+    only a caller holding sensors:admin globally (not through a team, not with a restricted
+    key) may say which address that is."""
+    principal = current_principal()
+    if "sensors:admin" not in principal.scopes or access.is_restricted(principal):
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            "choosing a sensor's address needs the global 'sensors:admin' scope (flask-backend"
+            " presents its service credential to that address)",
+            {"required": "sensors:admin"},
+        )
+
+
 def _check_team(team_id: int) -> None:
     dal = runtime().dal
     if dal(dal.team.id == team_id).isempty():
@@ -224,6 +244,7 @@ def list_sensors() -> Any:
 )
 def create_sensor() -> Any:
     payload = parse_body(SensorIn)
+    _check_may_choose_address()
     _check_ruleset(payload.ruleset_id)
     if payload.team_id is not None:
         _check_team(payload.team_id)
@@ -276,16 +297,19 @@ def patch_sensor(sensor_id: int) -> Any:
     for field in ("name", "address", "ruleset_id", "team_id"):
         if field in given and getattr(payload, field) != row[field]:
             changes[field] = getattr(payload, field)
+    if "address" in changes:
+        _check_may_choose_address()
     if "ruleset_id" in changes:
         _check_ruleset(changes["ruleset_id"])
-    if changes.get("team_id") is not None:
-        _check_team(changes["team_id"])
     # Giving the sensor to a team (or taking it from one) needs sensors:admin there too, as
-    # registering it for that team would.
+    # registering it for that team would. Checked before whether the team exists: a refusal
+    # must not tell which team ids do.
     if "team_id" in changes and not access.allowed(
         current_principal(), "sensors:admin", "team", changes["team_id"]
     ):
         raise ApiError(403, "forbidden", "sensors:admin is needed in the team given")
+    if changes.get("team_id") is not None:
+        _check_team(changes["team_id"])
     _check_unique(changes.get("name"), changes.get("address"), sensor_id)
     if changes:
         dal = runtime().dal
@@ -296,8 +320,8 @@ def patch_sensor(sensor_id: int) -> Any:
             f"sensor:{changes.get('name', row.name)}",
             {"id": sensor_id, "before": before, "after": changes},
         )
-        if "team_id" in changes:
-            access.invalidate()
+        if {"team_id", "ruleset_id"} & changes.keys():
+            access.invalidate()  # who may see a sensor follows its team and its rule set
         if {"address", "ruleset_id"} & changes.keys():
             _changed()
     return respond(_json(_load(sensor_id)), SensorOut)

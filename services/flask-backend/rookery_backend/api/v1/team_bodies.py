@@ -3,6 +3,7 @@ keys (the access model: docs/TEAMS.md)."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
@@ -29,8 +30,19 @@ def _trimmed(value: str) -> str:
     return value
 
 
+def _visible(value: str) -> str:
+    """No invisible or direction-changing characters (Unicode format characters such as a
+    zero-width space or a right-to-left override; line and paragraph separators): "Team B"
+    followed by one would read as another team's name on every screen."""
+    if any(unicodedata.category(c) in ("Cf", "Zl", "Zp") for c in value):
+        raise ValueError("must not contain invisible or direction-changing characters")
+    return value
+
+
 # A team's name: 1-64 printable characters, trimmed.
-TeamName = Annotated[Text, StringConstraints(max_length=64), AfterValidator(_trimmed)]
+TeamName = Annotated[
+    Text, StringConstraints(max_length=64), AfterValidator(_trimmed), AfterValidator(_visible)
+]
 # Team role names: built-in (team-admin, ...) or custom; letters, digits, . _ -
 RoleName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")

@@ -399,7 +399,13 @@ def remove_member(team_id: int, user_id: int) -> Any:
     row = _member_row(team_id, user_id)
     custom = custom_team_roles()
     check_may_hand_out(principal, team_id, access.team_role_scopes(row.role, custom))
-    dal(dal.team_member.id == row.id).delete()
+    members = dal.team_member
+    mine = (members.team_id == team_id) & (members.user_id == user_id)
+    # Every row of this membership: two adds racing each other can both have written one
+    # (nothing in the schema forbids it yet), and removing one must end the membership.
+    for other in dal(mine & (members.id != row.id)).select(members.role):
+        check_may_hand_out(principal, team_id, access.team_role_scopes(other.role, custom))
+    dal(mine).delete()
     access.invalidate()
     email = _email_of(user_id) or ""
     _audit_member("team_member_removed", team, user_id, email, role=row.role)
