@@ -89,7 +89,6 @@ export default function SensorsPage() {
   const [removing, setRemoving] = useState<Sensor | null>(null);
   const [error, setError] = useState<string | null>(null);
   // A team admin registers sensors for their team.
-  const adminTeams = (teams.data ?? []).filter((t) => teamRoleHolds(teams.data, t.id, PAGE_SCOPES.sensorsAdmin));
   const list = useMemo(() => [...(sensors.data ?? [])].sort((a, b) => a.name.localeCompare(b.name)), [sensors.data]);
   const statuses = useRuleSetStatuses(list.map((s) => s.ruleset_id));
   const setName = (id: number) => sets.data?.find((s) => s.id === id)?.name ?? `rule set #${id}`;
@@ -108,7 +107,9 @@ export default function SensorsPage() {
   return (
     <>
       <PageHeader title="Sensors">
-        {(hasScope(me, PAGE_SCOPES.sensorsAdmin) || adminTeams.length > 0) && (
+        {/* Registering names the address the backend dials with its own credential: global
+            sensors:admin only (a team-admin renames, moves and removes their team's sensors). */}
+        {hasScope(me, PAGE_SCOPES.sensorsAdmin) && (
           <button type="button" className="btn-primary" onClick={() => setRegistering(true)} disabled={!sets.data?.length}>
             <Plus aria-hidden className="h-4 w-4" /> Register sensor
           </button>
@@ -168,7 +169,7 @@ export default function SensorsPage() {
           </table>
         </div>
       )}
-      {registering && <RegisterDialog sets={sets.data ?? []} teams={hasScope(me, PAGE_SCOPES.sensorsAdmin) ? teams.data ?? [] : adminTeams} global={hasScope(me, PAGE_SCOPES.sensorsAdmin)} onClose={() => setRegistering(false)} />}
+      {registering && <RegisterDialog sets={sets.data ?? []} teams={teams.data ?? []} global onClose={() => setRegistering(false)} />}
       <ConfirmDialog
         open={!!removing}
         title="Remove sensor"
