@@ -46,6 +46,7 @@ from rookery_ops import catalogue  # noqa: E402
 
 DATA = ROOT / ".data"
 POLL_SECONDS = 0.2
+STOP_GRACE = 12.0  # seconds the services get, together, to stop after SIGTERM
 BACKOFF_INITIAL = 1.0
 BACKOFF_MAX = 30.0
 
@@ -185,11 +186,21 @@ class Supervisor:
                 self._start(run)
 
     def stop_all(self) -> None:
+        """SIGTERM to every service at once, then one shared grace period (STOP_GRACE) for
+        all of them, then SIGKILL: Ctrl-C ends within about STOP_GRACE seconds however many
+        services there are (waiting for each in turn added their graces up)."""
         for run in reversed(self.runs):
             if run.proc is not None and run.proc.poll() is None:
                 run.proc.terminate()
+        deadline = self.clock() + STOP_GRACE
         for run in reversed(self.runs):
-            stop_process(run.proc, timeout=10)
+            if run.proc is None:
+                continue
+            try:
+                run.proc.wait(timeout=max(0.0, deadline - self.clock()))
+            except subprocess.TimeoutExpired:
+                self.say(f"[run] {run.planned.name} did not stop within {STOP_GRACE:g} s: killed")
+            stop_process(run.proc, signal.SIGKILL, timeout=5)
             self.say(f"[run] stopped {run.planned.name}")
 
 

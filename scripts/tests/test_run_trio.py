@@ -60,6 +60,33 @@ def test_backoff_doubles_up_to_its_maximum() -> None:
     assert [backoff.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
+def test_services_share_one_grace_period_to_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three services that ignore SIGTERM: Ctrl-C kills them after one grace period for all,
+    not one per service in turn (three graces were more than a caller waiting on Ctrl-C
+    allowed on a busy machine)."""
+    monkeypatch.setattr(run_trio, "STOP_GRACE", 1.5)
+    stubborn = [sys.executable, "-c", "import signal, time; "
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
+                "time.sleep(120)"]  # fmt: skip
+    seen: list[str] = []
+    supervisor = run_trio.Supervisor([], {}, say=seen.append)
+    for _ in range(3):
+        planned = run_trio.plan("python", KEY, tmp_path, only={"flask-backend"})[0]
+        run = run_trio.Running(planned, {})
+        run.proc = subprocess.Popen(stubborn, stdout=subprocess.PIPE)
+        assert run.proc.stdout is not None and run.proc.stdout.readline() == b"up\n"
+        supervisor.runs.append(run)
+    started = time.monotonic()
+    supervisor.stop_all()
+    took = time.monotonic() - started
+    assert all(run.proc is not None and run.proc.returncode == -signal.SIGKILL
+               for run in supervisor.runs)  # fmt: skip
+    assert took < 3 * 1.5, f"the services' graces were added up: {took:.1f} s"
+    assert sum("did not stop within" in line for line in seen) == 3
+
+
 def free_offset() -> int:
     """A port offset at which every port of the two services is free."""
     ports = [p.number for key in ("flask-backend", "packet-service")
