@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import tenancy
 from conftest import Api
 from rookery_backend import access
 from rookery_backend.packet_link.rule_publisher import RulePublisher
@@ -25,11 +24,16 @@ SENSORS = "/api/v1/sensors"
 
 @contextmanager
 def database(app: Any) -> Iterator[Any]:
-    """tenancy.database, and this process's access snapshot dropped after: rows written
-    behind the API's back must be seen at once."""
-    with tenancy.database(app) as dal:
-        yield dal
-    access.invalidate()
+    """The app's DAL outside a request; committed (and the connection handed back) after."""
+    svc = app.extensions["rookery"]
+    with app.app_context():
+        ok = False
+        try:
+            yield svc.dal
+            ok = True
+        finally:
+            svc.database.end_request(ok=ok)
+        access.invalidate()
 
 
 def add_ruleset(app: Any, name: str, version: int, team_id: int | None = None) -> int:
