@@ -151,6 +151,12 @@ class PublisherReporter:
             self._reported = report
 
 
+def want_in_transaction(dal: Any, lease_name: str, request_id: str) -> None:
+    """`wanted` set through the caller's PyDAL connection: committed with its write."""
+    table = dal.service_lease
+    dal(table.name == lease_name).update(wanted=request_id[:128])
+
+
 class SharedPublisherView:
     """Stands in for `packet_link.publisher` in an HTTP worker that does not publish.
     `sensors` reads the sensor rows (its own connection, committed data)."""
@@ -162,9 +168,11 @@ class SharedPublisherView:
         sensors: Callable[[], list[Sensor]],
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        want_in_write: Callable[[str], None] | None = None,
     ) -> None:
         self._read = read
         self._want = want
+        self._want_in_write = want_in_write
         self._sensors = sensors
         self._monotonic = monotonic
         self._sleep = sleep
@@ -220,6 +228,14 @@ class SharedPublisherView:
                     row[moment] = datetime.fromtimestamp(row[moment], UTC)
             targets.append(row)
         return targets
+
+    def expect(self, request_id: str | None) -> None:
+        """A write is about to commit: `wanted` takes its request id in the write's own
+        transaction, so the holder sees the new version and the id together. (Set after the
+        commit, a holder's look in between publishes the version under the previous id and
+        the next look finds nothing left to send: the id never reaches packet-service.)"""
+        if request_id and self._want_in_write is not None:
+            self._want_in_write(request_id)
 
     def sensors_changed(self, request_id: str | None = None) -> None:
         try:

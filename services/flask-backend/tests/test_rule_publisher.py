@@ -43,6 +43,7 @@ class StandIn(packet_pb2_grpc.PacketServiceServicer):
     clock: Clock
     version: int = 0
     published: list[int] = field(default_factory=list)
+    request_ids: list[str | None] = field(default_factory=list)  # x-request-id per SetRules
     full_reads: int = 0
     gate: threading.Event = field(default_factory=threading.Event)
     entered: threading.Event = field(default_factory=threading.Event)
@@ -60,6 +61,7 @@ class StandIn(packet_pb2_grpc.PacketServiceServicer):
         self.clock.now += self.publish_cost
         self.version = request.version
         self.published.append(request.version)
+        self.request_ids.append(dict(context.invocation_metadata()).get("x-request-id"))
         return packet_pb2.RuleSetStatus(version=request.version, rule_count=len(request.rules))
 
     def GetRules(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -215,6 +217,20 @@ def test_an_overtaken_write_is_applied_with_the_later_version(rig: Rig) -> None:
     # and later: a write whose version was already overtaken answers at once, without waiting
     assert rig.publisher.notify(3, wait=0) is True
     assert rig.publisher.status(4)["state"] == "in_sync"
+
+
+def test_a_round_between_a_writes_commit_and_its_notify_carries_its_request_id(
+    rig: Rig,
+) -> None:
+    """The loop's own round may come after the write committed and before notify(): it
+    publishes the version, so it must carry the write's id (notify's round sends nothing)."""
+    rig.publisher.expect("write-7")  # the write is about to commit
+    rig.database.version = 1  # committed
+    rig.publisher.reconcile_once()  # the loop's round, before notify()
+    assert rig.service.published == [1]
+    assert rig.service.request_ids == ["write-7"]
+    assert rig.publisher.notify(1, wait=FOREVER, request_id="write-7") is True
+    assert rig.service.published == [1]  # nothing left to send
 
 
 def test_a_write_does_not_wait_on_slow_full_set_publishes(rig: Rig) -> None:
@@ -508,6 +524,63 @@ def test_a_rest_write_in_a_worker_follows_the_lease_holders_publisher(
     assert write() == {"version": 1, "publish": "pending"}
     reported[:] = [{**row, "applied_version": 9, "round_seconds": 0.01}]  # 2 is in 9
     assert write() == {"version": 2, "publish": "applied"}
+
+
+def test_whoever_sees_a_written_version_sees_its_request_id(
+    app_factory, stand_in: tuple[StandIn, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease holder looks at the versions and at `wanted` every few milliseconds. A look
+    the moment the write commits must find the write's request id with its version: were
+    `wanted` set after the commit, that look publishes the version under the previous id
+    and the next one finds nothing left to send, so the id never reaches packet-service."""
+    import sqlalchemy as sa
+    from rookery_backend.db import sqlalchemy_url
+    from rookery_backend.lease import PUBLISHER_LEASE, Lease, lease_engine
+    from rookery_backend.publisher_share import SharedPublisherView, want_in_transaction
+
+    _, address = stand_in
+    monkeypatch.setattr(rules_api, "PUBLISH_WAIT_SECONDS", 0.0)
+    app = app_factory(packet_service_targets=address)
+    svc = app.extensions["rookery"]
+    engine = lease_engine(svc.settings)
+    lease = Lease(engine, PUBLISHER_LEASE, 30.0)
+    assert lease.try_acquire()  # the row the holder keeps
+    svc.packet_link.publisher = SharedPublisherView(
+        lease.reported,
+        lease.want,
+        lambda: [Sensor(1, "sensor-1", address, 1)],
+        want_in_write=lambda request_id: want_in_transaction(svc.dal, PUBLISHER_LEASE, request_id),
+    )
+    looks: list[tuple[int, str | None]] = []
+    reader = sa.create_engine(sqlalchemy_url(svc.settings), poolclass=sa.pool.NullPool)
+    database = svc.database
+    commit = database.end_request
+
+    def commit_then_look(ok: bool = True) -> None:
+        commit(ok=ok)
+        with reader.connect() as connection:  # the holder's look, on its own connection
+            version = connection.execute(
+                sa.text("SELECT version FROM packet_ruleset WHERE id = 1")
+            ).scalar()
+            looks.append((int(version or 0), lease.wanted()))
+
+    monkeypatch.setattr(database, "end_request", commit_then_look)
+    api = Api(app.test_client())
+    admin = api.admin_token()
+    body = {"name": "drop dns", "action": "drop", "protocol": "udp", "dst_ports": ["53"]}
+    try:
+        for request_id in ("write-one", "write-two"):
+            reply = api.call(
+                "POST", "/api/v1/rules", admin, json=body, headers={"X-Request-ID": request_id}
+            )
+            assert reply.status_code == 201, reply.get_json()
+            version = reply.get_json()["meta"]["version"]
+            first_seen = next(wanted for seen, wanted in looks if seen == version)
+            assert first_seen == request_id, looks
+    finally:
+        reader.dispose()
+        lease.release()
+        engine.dispose()
 
 
 def test_the_worker_view_shows_the_sensors_of_the_set_as_the_database_has_them() -> None:

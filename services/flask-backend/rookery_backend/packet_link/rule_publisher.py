@@ -188,6 +188,14 @@ class RulePublisher:
         if loop is not None:
             loop.wake()
 
+    def expect(self, request_id: str | None) -> None:
+        """A write is about to commit: whichever round first sees it publishes with its
+        request id. (A round between the commit and notify() would otherwise carry no id,
+        and notify()'s round find nothing left to send.)"""
+        if request_id:
+            with self._lock:
+                self._request_id = request_id
+
     def notify(
         self,
         version: int,

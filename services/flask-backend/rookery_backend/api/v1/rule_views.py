@@ -39,6 +39,8 @@ def publish(version: int, ruleset_id: int) -> str:
     while publishing rounds are quick: a large set answers "pending" at once
     (rule_publisher.py). "no_targets": no sensor enforces the set."""
     publisher = runtime().packet_link.publisher  # this process's, or the holder's view
+    request_id = g.get("request_id")
+    publisher.expect(request_id)  # the id goes with the version, whoever sees it first
     # The write must be committed before the publisher (another connection) reads it.
     runtime().database.end_request(ok=True)
     runtime().database.begin_request()
@@ -49,7 +51,6 @@ def publish(version: int, ruleset_id: int) -> str:
         return "applied"
     rounds = [t.get("round_seconds") for t in before]
     wait = _wait_seconds() if all(quick_rounds(r) for r in rounds) else 0.0
-    request_id = g.get("request_id")
     if publisher.notify(version, wait=wait, request_id=request_id, ruleset_id=ruleset_id):
         return "applied"
     after = publisher_status(version, ruleset_id)["targets"]
