@@ -68,6 +68,7 @@ from typing import Any
 from hypercorn.app_wrappers import WSGIWrapper, _build_environ
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
+from rookery_common.memory import limit_malloc_arenas
 
 from .accounts import UnsafeDefaultAdmin
 from .config import ConfigError, Settings, load_settings
@@ -242,6 +243,7 @@ def _die_with_parent() -> None:
 
 def _child_setup(verbose: int) -> threading.Event:
     _die_with_parent()
+    limit_malloc_arenas()  # a spawned child starts a fresh C library: set it again
     configure_logging(verbose)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -671,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         help="-v info, -vv debug, -vvv debug including libraries",
     )
     args = parser.parse_args(argv)
+    limit_malloc_arenas()
     configure_logging(args.verbose)
     try:
         settings = load_settings()

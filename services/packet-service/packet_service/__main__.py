@@ -7,6 +7,8 @@ import logging
 import signal
 import sys
 
+from rookery_common.memory import limit_malloc_arenas
+
 from packet_service import service_version
 from packet_service.logs import configure_logging
 
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    limit_malloc_arenas()
     if args.command == "serve":
         return serve()
     from packet_service.ingest_cli import run_ingest
