@@ -12,6 +12,12 @@ DBS=${DBS:-$([ "${CI:-}" = true ] && echo all || echo sqlite)}
 if [ "$DBS" = all ]; then
   scripts/test-dbs.sh start || { echo "error: could not start the test databases" >&2; exit 1; }
   set -a; . .data/test-dbs.env; set +a
+  # This run's own database on both servers: a second run on the machine (or a developer's
+  # manual one on rookery_test) cannot empty its tables under it.
+  export ROOKERY_TEST_DB_NAME=rookery_t$(date +%s)_$$
+  scripts/test-dbs.sh create >/dev/null || { echo "error: could not create $ROOKERY_TEST_DB_NAME" >&2; exit 1; }
+  export TEST_PG_NAME=$ROOKERY_TEST_DB_NAME TEST_MYSQL_NAME=$ROOKERY_TEST_DB_NAME
+  trap 'scripts/test-dbs.sh drop' EXIT
   # CI must not silently lose a backend: every one is required, and a server that did not
   # start makes its suites fail instead of skip.
   export ROOKERY_TEST_DBS=sqlite,postgresql,mysql
@@ -44,7 +50,26 @@ run() { "$@" || failed=1; }
 # name  directory  [pytest args]  -- each service's suites
 run scripts/run-suite.sh lint-and-scripts scripts/tests
 run scripts/run-suite.sh common services/common/tests
-run scripts/run-suite.sh flask-backend services/flask-backend/tests
+if [ "$DBS" = all ]; then
+  # One pytest process per database backend, at once: the PostgreSQL and MariaDB shards
+  # spend much of their time waiting on their servers, so the three together take little
+  # more than the longest one. Their output is kept and printed after the SQLite shard's.
+  mkdir -p artifacts/logs
+  shard_pids=()
+  for shard in postgresql mysql; do
+    ROOKERY_TEST_SHARD=$shard scripts/run-suite.sh "flask-backend-$shard" services/flask-backend/tests \
+      >"artifacts/logs/flask-backend-$shard.log" 2>&1 &
+    shard_pids+=("$!")
+  done
+  ROOKERY_TEST_SHARD=sqlite run scripts/run-suite.sh flask-backend-sqlite services/flask-backend/tests
+  for i in 0 1; do
+    shard=$([ "$i" = 0 ] && echo postgresql || echo mysql)
+    wait "${shard_pids[$i]}" || failed=1
+    cat "artifacts/logs/flask-backend-$shard.log"
+  done
+else
+  run scripts/run-suite.sh flask-backend services/flask-backend/tests
+fi
 run scripts/run-suite.sh packet-service services/packet-service/tests
 [ -x services/webui/scripts/test.sh ] && run services/webui/scripts/test.sh
 [ -d scripts/trio_tests ] && run scripts/run-suite.sh trio scripts/trio_tests

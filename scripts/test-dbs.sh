@@ -3,6 +3,11 @@
 #   scripts/test-dbs.sh start   install (Debian packages, when root and missing), start,
 #                               create the test databases, write .data/test-dbs.env
 #   scripts/test-dbs.sh stop    stop both servers
+#   scripts/test-dbs.sh create  create ROOKERY_TEST_DB_NAME on both (running) servers
+#   scripts/test-dbs.sh drop    drop ROOKERY_TEST_DB_NAME (the servers keep running)
+# ROOKERY_TEST_DB_NAME names the test database (default rookery_test, which .data/test-dbs.env
+# names); scripts/test-all.sh gives every run its own, so two runs on one machine never empty
+# each other's tables.
 # The servers live in $ROOKERY_TESTDB_DIR (default /tmp/rookery-testdb) and listen only
 # on 127.0.0.1 (PostgreSQL 55432, MariaDB 53306) so they never clash with a system server.
 set -euo pipefail
@@ -10,6 +15,8 @@ cd "$(dirname "$0")/.."
 BASE=${ROOKERY_TESTDB_DIR:-/tmp/rookery-testdb}
 PG_PORT=${TEST_PG_PORT:-55432}
 MY_PORT=${TEST_MYSQL_PORT:-53306}
+DB_NAME=${ROOKERY_TEST_DB_NAME:-rookery_test}
+[[ $DB_NAME =~ ^[a-z][a-z0-9_]{0,62}$ ]] || { echo "error: ROOKERY_TEST_DB_NAME must be [a-z][a-z0-9_]*" >&2; exit 2; }
 ENV_FILE=.data/test-dbs.env
 log() { echo "[test-dbs] $*"; }
 
@@ -52,8 +59,8 @@ start_pg() {
   local psql=("$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
   "${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='rookery'" | grep -q 1 ||
     "${psql[@]}" -c "CREATE ROLE rookery LOGIN PASSWORD 'rookery' CREATEDB"
-  "${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname='rookery_test'" | grep -q 1 ||
-    "${psql[@]}" -c "CREATE DATABASE rookery_test OWNER rookery"
+  "${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" | grep -q 1 ||
+    "${psql[@]}" -c "CREATE DATABASE $DB_NAME OWNER rookery"
   log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
 }
 
@@ -82,12 +89,23 @@ start_mysql() {
   # 'rookery'@'%' for loopback logins; drop them and add an explicit localhost account.
   "${client[@]}" -e "DELETE FROM mysql.global_priv WHERE User='';
     FLUSH PRIVILEGES;
-    CREATE DATABASE IF NOT EXISTS rookery_test CHARACTER SET utf8mb4;
+    CREATE DATABASE IF NOT EXISTS $DB_NAME CHARACTER SET utf8mb4;
     CREATE USER IF NOT EXISTS 'rookery'@'%' IDENTIFIED BY 'rookery';
     CREATE USER IF NOT EXISTS 'rookery'@'localhost' IDENTIFIED BY 'rookery';
     GRANT ALL PRIVILEGES ON *.* TO 'rookery'@'%';
     GRANT ALL PRIVILEGES ON *.* TO 'rookery'@'localhost'; FLUSH PRIVILEGES;"
   log "MariaDB $("${client[@]}" -NBe 'SELECT VERSION()') on 127.0.0.1:$MY_PORT"
+}
+
+drop_dbs() {
+  [ "$DB_NAME" = rookery_test ] && return 0  # the shared default stays for manual runs
+  local bin
+  if bin=$(pg_bin) && [ -f "$BASE/pg/postmaster.pid" ]; then
+    "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qtA \
+      -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  mariadb --no-defaults -uroot -h 127.0.0.1 -P "$MY_PORT" \
+    -e "DROP DATABASE IF EXISTS $DB_NAME" >/dev/null 2>&1 || true
 }
 
 stop_all() {
@@ -101,21 +119,24 @@ stop_all() {
 
 case "${1:-start}" in
   start)
+    DB_NAME=rookery_test  # what .data/test-dbs.env names, for manual runs and benchmarks
     mkdir -p .data
     backends=sqlite
     : >"$ENV_FILE.tmp"
     if start_pg; then
       backends="$backends,postgresql"
-      printf 'TEST_PG_HOST=127.0.0.1\nTEST_PG_PORT=%s\nTEST_PG_USER=rookery\nTEST_PG_PASS=rookery\nTEST_PG_NAME=rookery_test\n' "$PG_PORT" >>"$ENV_FILE.tmp"
+      printf 'TEST_PG_HOST=127.0.0.1\nTEST_PG_PORT=%s\nTEST_PG_USER=rookery\nTEST_PG_PASS=rookery\nTEST_PG_NAME=%s\n' "$PG_PORT" "$DB_NAME" >>"$ENV_FILE.tmp"
     else log "PostgreSQL NOT available"; fi
     if start_mysql; then
       backends="$backends,mysql"
-      printf 'TEST_MYSQL_HOST=127.0.0.1\nTEST_MYSQL_PORT=%s\nTEST_MYSQL_USER=rookery\nTEST_MYSQL_PASS=rookery\nTEST_MYSQL_NAME=rookery_test\n' "$MY_PORT" >>"$ENV_FILE.tmp"
+      printf 'TEST_MYSQL_HOST=127.0.0.1\nTEST_MYSQL_PORT=%s\nTEST_MYSQL_USER=rookery\nTEST_MYSQL_PASS=rookery\nTEST_MYSQL_NAME=%s\n' "$MY_PORT" "$DB_NAME" >>"$ENV_FILE.tmp"
     else log "MariaDB NOT available"; fi
     echo "ROOKERY_TEST_DBS=$backends" >>"$ENV_FILE.tmp"
     mv "$ENV_FILE.tmp" "$ENV_FILE"
     log "backends for the database suites: $backends (written to $ENV_FILE)"
     ;;
   stop) stop_all ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  create) start_pg && start_mysql ;;
+  drop) drop_dbs ;;
+  *) echo "usage: $0 start|stop|create|drop" >&2; exit 2 ;;
 esac

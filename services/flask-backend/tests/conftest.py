@@ -1,6 +1,11 @@
 """Shared fixtures. Database-touching suites run once per backend listed in
 ROOKERY_TEST_DBS (sqlite, postgresql, mysql; default sqlite). A backend left out is skipped
-with a reason saying so; a backend in ROOKERY_REQUIRE_DBS that cannot connect fails."""
+with a reason saying so; a backend in ROOKERY_REQUIRE_DBS that cannot connect fails.
+
+ROOKERY_TEST_SHARD=<backend> keeps only that backend's share of the suite, so the three
+backends can run in three pytest processes at once (scripts/test-all.sh does, with
+DBS=all): the sqlite shard also takes every test that needs no database backend, and a
+test that asks for the `postgresql` fixture belongs to the postgresql shard."""
 
 from __future__ import annotations
 
@@ -263,12 +268,34 @@ def mail_app(app_factory, smtp):
 __all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "Api", "RateLimit", "settings_for"]
 
 
+def shard_of(item: pytest.Item) -> str:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "backend" in callspec.params:
+        return str(callspec.params["backend"])
+    return "postgresql" if "postgresql" in getattr(item, "fixturenames", ()) else "sqlite"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = os.environ.get("ROOKERY_TEST_SHARD", "").strip()
+    if not shard:
+        return
+    if shard not in BACKENDS:
+        raise pytest.UsageError(f"ROOKERY_TEST_SHARD must be one of {', '.join(BACKENDS)}")
+    kept = [item for item in items if shard_of(item) == shard]
+    config.hook.pytest_deselected(items=[item for item in items if shard_of(item) != shard])
+    items[:] = kept
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    selected = selected_backends()
+    shard = os.environ.get("ROOKERY_TEST_SHARD", "").strip()
+    selected = {shard} if shard in BACKENDS else selected_backends()
     ran = [LABELS[b] for b in BACKENDS if b in _schema_ready or (b == "sqlite" and b in selected)]
     unreachable = [LABELS[b] for b in BACKENDS if b in selected and LABELS[b] not in ran]
     missing = [LABELS[b] for b in BACKENDS if b not in selected]
     line = f"flask-backend database suites ran on: {', '.join(ran) or 'none'}"
+    if shard in BACKENDS:
+        terminalreporter.write_line(f"{line} (this process ran the {LABELS[shard]} shard only)")
+        return
     if unreachable:
         line += f"; UNREACHABLE: {', '.join(unreachable)}"
     if missing:
