@@ -172,7 +172,18 @@ def test_a_dead_service_comes_back_while_the_others_keep_serving(tmp_path: Path)
         assert not any(re.search(r"flask-backend exited", line) for line in lines.seen)
 
         run.send_signal(signal.SIGINT)  # Ctrl-C
-        assert run.wait(30) == 0
+        try:
+            code = run.wait(30)
+        except subprocess.TimeoutExpired:
+            lines.drain()
+            ps = ["ps", "-eo", "pid,ppid,stat,etime,args", "--forest"]
+            listing = subprocess.run(ps, capture_output=True, text=True, check=False).stdout
+            tree = "\n".join(line for line in listing.splitlines() if "python" in line)
+            raise AssertionError(
+                "make run did not stop within 30 s of Ctrl-C; processes:\n"
+                + tree + "\noutput:\n" + "\n".join(lines.seen)
+            ) from None
+        assert code == 0
         for pid in (backend_pid, new_pid):
             assert wait_until(lambda pid=pid: not _alive(pid), 15), f"pid {pid} still runs"
     finally:
