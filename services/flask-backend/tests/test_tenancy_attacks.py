@@ -190,3 +190,21 @@ def test_taking_a_grant_away_ends_every_copy_of_it(app, api) -> None:
     deleted = api.call("DELETE", f"/api/v1/rulesets/{ruleset}/grants/{first}", admin)
     assert deleted.status_code == 200
     assert api.call("GET", rules, eve.token).status_code == 403
+
+
+def test_a_viewer_grant_gives_no_veto_over_deleting_the_rule_set(app, api) -> None:
+    """A sensor attached to a set keeps the set from being deleted. A team-admin holding
+    only a viewer grant on another team's set may not attach their sensor to it (403, the
+    set being readable to them); an editor grant lets them."""
+    w = build_world(app, api)
+    boss_a = person(api, w.admin, "boss-a@example.com")
+    join(api, w.admin, w.team_a, boss_a.id, "team-admin")
+    viewer = grant(api, w.admin, w.rb, "viewer", user_id=boss_a.id)
+    move = {"ruleset_id": w.rb}
+    refused = api.call("PATCH", f"/api/v1/sensors/{w.sa}", boss_a.token, json=move)
+    assert refused.status_code == 403, refused.get_json()
+    assert refused.get_json()["error"]["details"]["required"] == "rules:write"
+    api.call("DELETE", f"/api/v1/rulesets/{w.rb}/grants/{viewer}", w.admin)
+    grant(api, w.admin, w.rb, "editor", user_id=boss_a.id)
+    moved = api.call("PATCH", f"/api/v1/sensors/{w.sa}", boss_a.token, json=move)
+    assert moved.status_code == 200, moved.get_json()

@@ -139,18 +139,28 @@ def _load(sensor_id: int) -> Any:
 
 
 def _check_ruleset(ruleset_id: int) -> None:
-    """The rule set exists and the caller may read it (a set they cannot read is, to them,
-    no set at all: 404 either way)."""
+    """The rule set exists and the caller may write it. A set they cannot read is, to them,
+    no set at all (404 either way). A set they may only read is 403: a sensor attached to
+    a set keeps its owners from deleting it, and a read-only grant must not give that
+    veto to another team."""
     dal = runtime().dal
     missing = dal(dal.packet_ruleset.id == ruleset_id).isempty()
     if ruleset_id == DEFAULT_RULESET and missing:
         missing = False  # the default set's row is made on its first use
-    if missing or not access.allowed(current_principal(), "rules:read", "ruleset", ruleset_id):
+    principal = current_principal()
+    if missing or not access.allowed(principal, "rules:read", "ruleset", ruleset_id):
         raise ApiError(
             404,
             "not_found",
             f"no rule set with id {ruleset_id} (or one you may not read)",
             {"fields": {"ruleset_id": "unknown rule set"}},
+        )
+    if not access.allowed(principal, "rules:write", "ruleset", ruleset_id):
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"attaching a sensor to rule set {ruleset_id} needs 'rules:write' on it",
+            {"required": "rules:write", "fields": {"ruleset_id": "read-only to you"}},
         )
 
 
