@@ -16,7 +16,10 @@ From one rule set to many (docs/RULESETS.md, "Upgrading"):
 - on PostgreSQL the id sequence of packet_ruleset is moved past row 1 (the previous release
   inserted it with an explicit id, which a sequence does not see: the next set created would
   have been given id 1 again);
-- indexes the table specs declare on columns added to existing tables are created.
+- indexes the table specs declare on columns added to existing tables are created; before a
+  unique index over several columns (tables.py, `unique_together`) is created on an existing
+  table, rows duplicating an older one in those columns are deleted (the oldest stays: the
+  application refused the second before, so a duplicate is a lost race's leftover).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def _create_missing_indexes(engine: sa.Engine, metadata: sa.MetaData) -> None:
         for index in table.indexes:
             if index.name in present:
                 continue
+            if index.unique and len(index.columns) > 1:
+                _drop_duplicates(engine, table, [column.name for column in index.columns])
             try:
                 index.create(engine)
                 log.warning("created an index", extra={"table": table.name, "index": index.name})
@@ -62,6 +67,26 @@ def _create_missing_indexes(engine: sa.Engine, metadata: sa.MetaData) -> None:
                 again = {i["name"] for i in sa.inspect(engine).get_indexes(table.name)}
                 if index.name not in again:
                     raise
+
+
+def _drop_duplicates(engine: sa.Engine, table: sa.Table, columns: list[str]) -> None:
+    """Deletes the rows that repeat an older row's values in `columns` (rows with a NULL
+    there are never duplicates). The kept ids are read through a derived table: MariaDB
+    refuses a DELETE whose subquery reads the table it deletes from."""
+    filled = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+    group = ", ".join(columns)
+    statement = (
+        f"DELETE FROM {table.name} WHERE {filled} AND id NOT IN "
+        f"(SELECT keep FROM (SELECT MIN(id) AS keep FROM {table.name} WHERE {filled} "
+        f"GROUP BY {group}) AS kept)"
+    )
+    with engine.begin() as connection:
+        removed = connection.exec_driver_sql(statement).rowcount
+    if removed:
+        log.warning(
+            "removed duplicate rows before adding a unique index",
+            extra={"table": table.name, "columns": group, "rows": removed},
+        )
 
 
 def _ensure_default_ruleset(engine: sa.Engine) -> None:

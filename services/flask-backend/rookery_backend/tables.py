@@ -29,6 +29,13 @@ class Column:
 class TableSpec:
     name: str
     columns: tuple[Column, ...]
+    # Column groups no two rows may share (a unique index each; rows holding NULL in one of
+    # the columns are not compared). migrations.py removes older duplicates first.
+    unique_together: tuple[tuple[str, ...], ...] = ()
+
+
+def unique_index_name(table: str, columns: tuple[str, ...]) -> str:
+    return f"uq_{table}_{'_'.join(columns)}"
 
 
 C = Column
@@ -198,6 +205,9 @@ TEAM_MEMBERS = TableSpec(
         C("role", "string", 64, notnull=True),
         C("created_at", "datetime"),
     ),
+    # one membership per person and team: two requests adding them at once cannot leave a
+    # second row that removing the first does not end
+    unique_together=(("team_id", "user_id"),),
 )
 
 # Custom team roles: a name and a subset of policy.RESOURCE_SCOPES.
@@ -224,6 +234,7 @@ RULESET_GRANTS = TableSpec(
         C("created_at", "datetime"),
         C("created_by", "string", 255),
     ),
+    unique_together=(("ruleset_id", "user_id"), ("ruleset_id", "team_id")),
 )
 
 # Sensors: the packet-service instances, each enforcing one rule set.
@@ -349,6 +360,10 @@ def sqlalchemy_metadata() -> sa.MetaData:
             metadata,
             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
             *(_sqlalchemy_column(c) for c in spec.columns),
+            *(
+                sa.Index(unique_index_name(spec.name, group), *group, unique=True)
+                for group in spec.unique_together
+            ),
         )
     return metadata
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from rookery_backend import access
-from tenancy import add_ruleset, add_sensor, build_world, database, grant, join, new_team, person
+from tenancy import add_ruleset, add_sensor, build_world, grant, join, new_team, person
 
 
 def test_a_team_admin_cannot_capture_the_backend_service_key_with_a_sensor(app, api) -> None:
@@ -162,33 +162,56 @@ def test_a_team_admin_cannot_rename_their_team_to_look_like_another(app, api) ->
     assert statuses == [422, 422, 422, 422]
 
 
-def test_removing_a_member_ends_every_copy_of_the_membership(app, api) -> None:
-    """Two adds racing each other can both write a membership row (the schema has no unique
-    (team, user) index yet): removing the member must still end the membership."""
+def _all_at_once(app: Any, method: str, url: str, token: str, body: dict[str, Any]) -> list[int]:
+    """The same request from eight threads at once (each its own client); the statuses."""
+    import threading
+
+    statuses: list[int] = []
+    start = threading.Barrier(8)
+
+    def one() -> None:
+        client = app.test_client()
+        start.wait()
+        reply = client.open(
+            url, method=method, json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        statuses.append(reply.status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return sorted(statuses)
+
+
+def test_a_member_added_by_many_requests_at_once_is_one_membership(app, api) -> None:
+    """Adds racing each other: one wins, the others are 409 (the unique index decides, not
+    a look before the insert), and removing the member ends the membership."""
     admin = api.admin_token()
     team = new_team(api, admin, "Race")
     owned = add_ruleset(app, "race-set", team)
     mallory = person(api, admin, "mallory@example.com")
-    join(api, admin, team, mallory.id, "team-maintainer")
-    with database(app) as dal:  # the second row of a lost race
-        dal.team_member.insert(team_id=team, user_id=mallory.id, role="team-maintainer")
+    members = f"/api/v1/teams/{team}/members"
+    body = {"user_id": mallory.id, "role": "team-maintainer"}
+    assert _all_at_once(app, "POST", members, admin, body) == [201] + [409] * 7
     assert api.call("GET", f"/api/v1/rulesets/{owned}/rules", mallory.token).status_code == 200
-    url = f"/api/v1/teams/{team}/members/{mallory.id}"
-    assert api.call("DELETE", url, admin).status_code == 200
+    assert api.call("DELETE", f"{members}/{mallory.id}", admin).status_code == 200
     assert api.call("GET", f"/api/v1/rulesets/{owned}/rules", mallory.token).status_code == 403
 
 
-def test_taking_a_grant_away_ends_every_copy_of_it(app, api) -> None:
+def test_a_grant_given_by_many_requests_at_once_is_one_grant(app, api) -> None:
     admin = api.admin_token()
     ruleset = add_ruleset(app, "race-grants", None)
     eve = person(api, admin, "eve@example.com")
-    first = grant(api, admin, ruleset, "editor", user_id=eve.id)
-    with database(app) as dal:  # the second row of a lost race
-        dal.ruleset_grant.insert(ruleset_id=ruleset, user_id=eve.id, role="editor")
+    grants = f"/api/v1/rulesets/{ruleset}/grants"
+    body = {"user_id": eve.id, "role": "editor"}
+    assert _all_at_once(app, "POST", grants, admin, body) == [201] + [409] * 7
+    listed = api.call("GET", grants, admin).get_json()["data"]
+    assert len(listed) == 1
     rules = f"/api/v1/rulesets/{ruleset}/rules"
     assert api.call("GET", rules, eve.token).status_code == 200
-    deleted = api.call("DELETE", f"/api/v1/rulesets/{ruleset}/grants/{first}", admin)
-    assert deleted.status_code == 200
+    assert api.call("DELETE", f"{grants}/{listed[0]['id']}", admin).status_code == 200
     assert api.call("GET", rules, eve.token).status_code == 403
 
 

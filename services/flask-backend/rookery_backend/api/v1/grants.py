@@ -21,7 +21,7 @@ from ...runtime import runtime
 from ...utils import utcnow
 from .. import endpoint, parse_body, parse_query, respond
 from .team_bodies import GrantIn, GrantOut, PageQuery
-from .teams import page_meta
+from .teams import page_meta, unique_violation
 
 bp = Blueprint("grants", __name__, url_prefix="/api/v1/rulesets")
 
@@ -146,36 +146,36 @@ def create_grant(ruleset_id: int) -> Any:
     else:
         scopes = frozenset(GRANT_ROLES[payload.role][1])
     table = dal.ruleset_grant
-    condition = table.ruleset_id == ruleset_id
     if payload.user_id is not None:
         found = dal(dal.auth_user.id == payload.user_id).count()
         if not found:
             raise ApiError(404, "not_found", f"no user with id {payload.user_id}")
-        condition &= table.user_id == payload.user_id
         field = "user_id"
     else:
         found = dal(dal.team.id == payload.team_id).count()
         if not found:
             raise ApiError(404, "not_found", f"no team with id {payload.team_id}")
-        condition &= table.team_id == payload.team_id
         field = "team_id"
     _check_may_grant(principal, ruleset_id, scopes)
-    if dal(condition).count():
-        raise ApiError(
-            409,
-            "conflict",
-            "this rule set already has a grant for them: delete it to give another",
-            {"fields": {field: "already granted"}},
+    try:  # the unique indexes (ruleset_id, user_id | team_id) decide, also under a race
+        grant_id = table.insert(
+            ruleset_id=ruleset_id,
+            user_id=payload.user_id,
+            team_id=payload.team_id,
+            role=payload.role,
+            scopes=sorted(scopes) if payload.role == "custom" else None,
+            created_at=utcnow(),
+            created_by=principal.user.email,
         )
-    grant_id = table.insert(
-        ruleset_id=ruleset_id,
-        user_id=payload.user_id,
-        team_id=payload.team_id,
-        role=payload.role,
-        scopes=sorted(scopes) if payload.role == "custom" else None,
-        created_at=utcnow(),
-        created_by=principal.user.email,
-    )
+    except Exception as error:
+        if unique_violation(error):
+            raise ApiError(
+                409,
+                "conflict",
+                "this rule set already has a grant for them: delete it to give another",
+                {"fields": {field: "already granted"}},
+            ) from None
+        raise
     row = table[grant_id]
     access.invalidate()
     holders = _holders([row])

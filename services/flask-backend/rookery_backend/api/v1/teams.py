@@ -47,8 +47,9 @@ def name_key(name: str) -> str:
 
 
 def unique_violation(error: BaseException) -> bool:
-    # The drivers' IntegrityError classes differ (sqlite3, psycopg, pymysql).
-    return type(error).__name__ == "IntegrityError"
+    # The drivers' IntegrityError classes differ (sqlite3, psycopg2, pymysql), and psycopg2
+    # raises a subclass of its own (errors.UniqueViolation).
+    return any(kind.__name__ == "IntegrityError" for kind in type(error).__mro__)
 
 
 def page_meta(query: PageQuery, total: int) -> dict[str, int]:
@@ -343,11 +344,14 @@ def add_member(team_id: int) -> Any:
     scopes = role_scopes(payload.role)
     check_may_hand_out(principal, team_id, scopes)
     tm = dal.team_member
-    if dal((tm.team_id == team_id) & (tm.user_id == payload.user_id)).count():
-        raise conflict("user_id", "this user is already a member of the team")
-    member_id = tm.insert(
-        team_id=team_id, user_id=payload.user_id, role=payload.role, created_at=utcnow()
-    )
+    try:  # the unique index (team_id, user_id) decides, also between two requests at once
+        member_id = tm.insert(
+            team_id=team_id, user_id=payload.user_id, role=payload.role, created_at=utcnow()
+        )
+    except Exception as error:
+        if unique_violation(error):
+            raise conflict("user_id", "this user is already a member of the team") from None
+        raise
     access.invalidate()
     _audit_member("team_member_added", team, payload.user_id, email, role=payload.role)
     return respond(_member_json(tm[member_id], email, custom_team_roles()), MemberOut, status=201)
