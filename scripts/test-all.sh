@@ -51,27 +51,36 @@ run() { "$@" || failed=1; }
 run scripts/run-suite.sh lint-and-scripts scripts/tests
 run scripts/run-suite.sh common services/common/tests
 if [ "$DBS" = all ]; then
-  # One pytest process per database backend, at once: the PostgreSQL and MariaDB shards
-  # spend much of their time waiting on their servers, so the three together take little
-  # more than the longest one. Their output is kept and printed after the SQLite shard's.
+  # One pytest process per database backend, at once, and beside them the suites that start
+  # no server of their own (packet-service's, the web UI's unit tests and lint): the
+  # PostgreSQL and MariaDB shards spend much of their time waiting on their servers. The
+  # others' output is kept and printed after the SQLite shard's.
   mkdir -p artifacts/logs
-  shard_pids=()
+  side_pids=()
+  side_logs=()
   for shard in postgresql mysql; do
     ROOKERY_TEST_SHARD=$shard scripts/run-suite.sh "flask-backend-$shard" services/flask-backend/tests \
       >"artifacts/logs/flask-backend-$shard.log" 2>&1 &
-    shard_pids+=("$!")
+    side_pids+=("$!"); side_logs+=("artifacts/logs/flask-backend-$shard.log")
   done
+  {
+    scripts/run-suite.sh packet-service services/packet-service/tests; packet_rc=$?
+    webui_rc=0
+    if [ -x services/webui/scripts/test.sh ]; then services/webui/scripts/test.sh unit lint; webui_rc=$?; fi
+    [ "$packet_rc" = 0 ] && [ "$webui_rc" = 0 ]
+  } >artifacts/logs/side-suites.log 2>&1 &
+  side_pids+=("$!"); side_logs+=(artifacts/logs/side-suites.log)
   ROOKERY_TEST_SHARD=sqlite run scripts/run-suite.sh flask-backend-sqlite services/flask-backend/tests
-  for i in 0 1; do
-    shard=$([ "$i" = 0 ] && echo postgresql || echo mysql)
-    wait "${shard_pids[$i]}" || failed=1
-    cat "artifacts/logs/flask-backend-$shard.log"
+  for i in "${!side_pids[@]}"; do
+    wait "${side_pids[$i]}" || failed=1
+    cat "${side_logs[$i]}"
   done
+  [ -x services/webui/scripts/test.sh ] && run services/webui/scripts/test.sh e2e
 else
   run scripts/run-suite.sh flask-backend services/flask-backend/tests
+  run scripts/run-suite.sh packet-service services/packet-service/tests
+  [ -x services/webui/scripts/test.sh ] && run services/webui/scripts/test.sh
 fi
-run scripts/run-suite.sh packet-service services/packet-service/tests
-[ -x services/webui/scripts/test.sh ] && run services/webui/scripts/test.sh
 [ -d scripts/trio_tests ] && run scripts/run-suite.sh trio scripts/trio_tests
 
 echo

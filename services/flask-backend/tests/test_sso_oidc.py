@@ -196,6 +196,7 @@ def assert_refused(rig: Rig, outcome: Any, code: str, http: requests.Session) ->
 
 
 # -- success ----------------------------------------------------------------------------
+@pytest.mark.single_database
 def test_sso_info_reports_enabled_provider(rig: Rig) -> None:
     reply = requests.get(rig.url(f"{V1}/auth/sso"), timeout=10)
     assert reply.status_code == 200
@@ -350,6 +351,7 @@ def test_a_provider_account_claiming_the_service_account_address_is_refused(rig:
     assert "packet-publisher@rookery.internal" not in rig.users()
 
 
+@pytest.mark.single_database
 def test_the_user_denying_at_the_provider_is_access_denied(rig: Rig) -> None:
     http = rig.browser()
     page = http.get(rig.url(f"{V1}/auth/sso/login"), timeout=10)
@@ -359,6 +361,7 @@ def test_the_user_denying_at_the_provider_is_access_denied(rig: Rig) -> None:
     assert "access_denied" in row["details"]["reason"]
 
 
+@pytest.mark.single_database
 def test_state_mismatch_without_the_browsers_pending_login(rig: Rig) -> None:
     # The provider's answer arrives in a browser that did not start this sign-on (login
     # CSRF): the callback URL is valid, but the pending-login cookie is another's.
@@ -372,6 +375,7 @@ def test_state_mismatch_without_the_browsers_pending_login(rig: Rig) -> None:
     assert "alice@example.com" not in rig.users()
 
 
+@pytest.mark.single_database
 def test_a_tampered_state_or_pending_cookie_is_state_mismatch(rig: Rig) -> None:
     http = rig.browser()
     callback = until_callback(http, rig.base, "alice", PASSWORD)
@@ -405,6 +409,7 @@ def test_a_replayed_callback_is_refused(rig: Rig) -> None:
     assert len(rig.audit("login_sso")) == 1
 
 
+@pytest.mark.single_database
 def test_an_expired_pending_login_is_state_mismatch(rig: Rig) -> None:
     http = rig.browser()
     callback = until_callback(http, rig.base, "alice", PASSWORD)
@@ -416,6 +421,7 @@ def test_an_expired_pending_login_is_state_mismatch(rig: Rig) -> None:
     assert "expired" in row["details"]["reason"]
 
 
+@pytest.mark.single_database
 def test_an_expired_id_token_is_refused(rig_factory) -> None:
     rig = rig_factory(id_token_ttl=30)
     client = client_of(rig.app)
@@ -482,6 +488,7 @@ def _other_clients_id_token(rig: Rig, nonce: str) -> str:
     return _other_clients_tokens(rig.provider.issuer, redirect_uri, nonce)["id_token"]
 
 
+@pytest.mark.single_database
 def test_a_token_answer_carrying_another_clients_id_token_is_refused(
     app_factory, tmp_path: Path
 ) -> None:
@@ -519,6 +526,7 @@ def test_a_token_answer_carrying_another_clients_id_token_is_refused(
         assert "alice@example.com" not in rig.users()
 
 
+@pytest.mark.single_database
 def test_an_id_token_for_another_audience_or_badly_signed_is_refused(rig: Rig) -> None:
     http = rig.browser()
     until_callback(http, rig.base, "alice", PASSWORD)
@@ -579,6 +587,7 @@ def _b64(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
+@pytest.mark.single_database
 def test_another_clients_code_injected_into_the_callback_is_refused(rig: Rig) -> None:
     http = rig.browser()
     callback = until_callback(http, rig.base, "alice", PASSWORD)
@@ -618,6 +627,7 @@ def test_another_clients_code_injected_into_the_callback_is_refused(rig: Rig) ->
     assert "bob@example.com" not in rig.users()
 
 
+@pytest.mark.single_database
 def test_provider_unreachable_at_discovery_is_provider_unavailable(rig_factory) -> None:
     rig = rig_factory()
     rig.provider.stop()
@@ -629,6 +639,7 @@ def test_provider_unreachable_at_discovery_is_provider_unavailable(rig_factory) 
     assert all(status < 500 for status, _ in outcome.hops)
 
 
+@pytest.mark.single_database
 def test_a_provider_that_never_answers_times_out(rig_factory) -> None:
     # A socket that accepts connections and never says a word.
     silent = socket.socket()
@@ -666,6 +677,7 @@ def test_a_provider_that_never_answers_times_out(rig_factory) -> None:
         silent.close()
 
 
+@pytest.mark.single_database
 def test_token_endpoint_unreachable_at_the_callback_is_provider_unavailable(rig: Rig) -> None:
     http = rig.browser()
     callback = until_callback(http, rig.base, "alice", PASSWORD)
@@ -692,6 +704,7 @@ def test_token_endpoint_unreachable_at_the_callback_is_provider_unavailable(rig:
         {"code": "abc", "state": ["{state}", "other"]},
     ],
 )
+@pytest.mark.single_database
 def test_hostile_callback_queries_end_at_a_known_code(rig: Rig, query: dict[str, Any]) -> None:
     http = rig.browser()
     callback = until_callback(http, rig.base, "alice", PASSWORD)
@@ -727,11 +740,13 @@ def test_hostile_callback_queries_end_at_a_known_code(rig: Rig, query: dict[str,
         ("/rules", "/rules"),
     ],
 )
+@pytest.mark.single_database
 def test_next_is_a_path_on_this_site_only(rig: Rig, next_path: str, lands: str) -> None:
     http = rig.browser()
     assert sign_on(http, rig.base, "alice", PASSWORD, next_path=next_path).landed == rig.url(lands)
 
 
+@pytest.mark.single_database
 def test_hostile_login_queries(rig: Rig) -> None:
     http = rig.browser()
     for params in ({"next": "x" * 50000}, {"next": "\x00"}, {"next": ["/a", "/b"]}):
@@ -875,6 +890,7 @@ def test_the_seat_limit_stops_just_in_time_accounts(rig_factory) -> None:
 
 
 # -- SSO off ---------------------------------------------------------------------------------
+@pytest.mark.single_database
 def test_without_an_issuer_sso_is_off(app_factory) -> None:
     app = app_factory(public_url="http://ui.example")
     client = app.test_client()

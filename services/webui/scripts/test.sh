@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The web UI's suites: Vitest (unit, component and server tests), then the browser run
 # (Playwright driving Debian's Chromium against the real trio, axe-core on every page).
+#   scripts/test.sh [unit] [lint] [e2e]   (default: all three, in that order)
 # Appends one line per suite to <repo>/artifacts/test-summary.tsv:
 #   name  rc  tests  failed  skipped  seconds
 # and exits non-zero when a suite fails or runs no test.
@@ -14,8 +15,12 @@ cd "$webui" || exit 1
 "$webui/scripts/install.sh" || { echo "error: web UI install/build failed" >&2; exit 1; }
 
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$summary"; }
+parts=" ${*:-unit lint e2e} "
+wanted() { [[ $parts == *" $1 "* ]]; }
+unit_rc=0; lint_rc=0; rc=0
 
 # ---------------------------------------------------------------- unit
+if wanted unit; then
 echo
 echo "==================== suite: webui-unit (services/webui, vitest) ===================="
 t0=$(date +%s)
@@ -35,8 +40,10 @@ read -r tests failed skipped < <(node -e '
 if [ "$rc" -eq 0 ] && [ "${tests:-0}" -eq 0 ]; then echo "ERROR: webui-unit ran no tests" >&2; rc=1; fi
 record webui-unit "$rc" "${tests:-0}" "${failed:-0}" "${skipped:-0}" "$secs"
 unit_rc=$rc
+fi
 
 # ---------------------------------------------------------------- lint
+if wanted lint; then
 echo
 echo "==================== suite: webui-lint (services/webui, eslint + API type drift) ===================="
 t0=$(date +%s)
@@ -45,8 +52,10 @@ lint_rc=$?
 secs=$(( $(date +%s) - t0 ))
 # one "test" per check the script runs: ESLint over the sources, generated API types up to date
 record webui-lint "$lint_rc" 2 "$([ "$lint_rc" -eq 0 ] && echo 0 || echo 1)" 0 "$secs"
+fi
 
 # ---------------------------------------------------------------- e2e
+if wanted e2e; then
 echo
 echo "==================== suite: webui-e2e (services/webui, playwright + axe-core) ===================="
 chrome=${CHROME_PATH:-/usr/bin/chromium}
@@ -75,5 +84,6 @@ read -r tests failed skipped < <(node -e '
 if [ "$rc" -eq 0 ] && [ "${tests:-0}" -eq 0 ]; then echo "ERROR: webui-e2e ran no tests" >&2; rc=1; fi
 record webui-e2e "$rc" "${tests:-0}" "${failed:-0}" "${skipped:-0}" "$secs"
 echo "[webui] screenshots, axe results and failure screenshots: artifacts/webui/"
+fi
 
 [ "$unit_rc" -eq 0 ] && [ "$lint_rc" -eq 0 ] && [ "$rc" -eq 0 ]
