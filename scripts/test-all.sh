@@ -85,10 +85,10 @@ fi
 
 echo
 echo "==================== what ran ===================="
-printf '%-22s %-6s %6s %7s %8s %6s\n' suite result tests failed skipped secs
+printf '%-26s %-6s %6s %7s %8s %6s\n' suite result tests failed skipped secs
 while IFS=$'\t' read -r name rc tests fails skips secs; do
   res=$([ "$rc" = 0 ] && echo ok || echo FAIL)
-  printf '%-22s %-6s %6s %7s %8s %6s\n' "$name" "$res" "$tests" "$fails" "$skips" "$secs"
+  printf '%-26s %-6s %6s %7s %8s %6s\n' "$name" "$res" "$tests" "$fails" "$skips" "$secs"
 done <artifacts/test-summary.tsv
 echo "database backends: $ROOKERY_TEST_DBS"
 exit $failed
