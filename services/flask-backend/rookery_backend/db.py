@@ -135,6 +135,15 @@ def drop_schema(settings: Settings) -> None:
         engine.dispose()
 
 
+def _read_committed(adapter: Any) -> None:
+    """MariaDB/MySQL connections read at READ COMMITTED, PostgreSQL's default: under their
+    own default (REPEATABLE READ) a request keeps reading the snapshot of its first
+    statement, so one that began before another request's commit could load the access
+    snapshot without that commit (a grant just given) after the cache was cleared for it,
+    and serve the stale copy for its lifetime."""
+    adapter.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+
+
 class Database:
     """One PyDAL handle shared by every thread; each thread gets its own connection lazily
     (PyDAL keeps connections in thread-local storage) and gives it back in end_request."""
@@ -154,6 +163,7 @@ class Database:
             migrate=False,
             check_reserved=None,
             attempts=1,
+            after_connection=_read_committed if settings.db_type == "mysql" else None,
         )
         define_pydal_tables(self.dal)
         # PyDAL's default TimingHandler times every statement and keeps each thread's last

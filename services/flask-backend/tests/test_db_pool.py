@@ -73,3 +73,30 @@ def test_a_read_request_opens_no_transaction_on_postgresql(make_settings, backen
     dal.rollback()
     dal.close()
 
+
+
+def test_a_request_reads_what_others_committed_since_its_first_statement(
+    app_factory, make_settings
+) -> None:
+    """Every backend reads at READ COMMITTED: a write request that began before another
+    request's commit still sees that commit in its later reads (MariaDB's own default,
+    REPEATABLE READ, would keep the snapshot of the first read: an access snapshot loaded
+    then would miss a grant just given)."""
+    import sqlalchemy as sa
+    from rookery_backend.db import sqlalchemy_url
+
+    app = app_factory()
+    database = app.extensions["rookery"].database
+    other = sa.create_engine(sqlalchemy_url(make_settings()), poolclass=sa.pool.NullPool)
+    try:
+        database.begin_request(read_only=False)
+        dal = database.dal
+        before = dal(dal.team).count()  # the request's first read
+        with other.begin() as connection:  # another request commits meanwhile
+            connection.exec_driver_sql(
+                "INSERT INTO team (name, created_at) VALUES ('late', '2026-01-01 00:00:00')"
+            )
+        assert dal(dal.team).count() == before + 1
+        database.end_request(ok=True)
+    finally:
+        other.dispose()
