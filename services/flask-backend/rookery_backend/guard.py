@@ -12,7 +12,17 @@ from . import access
 from .credentials import Principal, validate_credential
 from .errors import ApiError
 from .licensing import feature_enabled, feature_refusal
-from .policy import AUTHENTICATED, PUBLIC, Gated, Interactive, Listed, OnResource, policy_entry
+from .policy import (
+    AUTHENTICATED,
+    DEFAULT_SET,
+    PUBLIC,
+    Gated,
+    Interactive,
+    Listed,
+    OnResource,
+    policy_entry,
+)
+from .rules.store import DEFAULT_RULESET
 from .runtime import runtime
 
 log = logging.getLogger("rookery.guard")
@@ -85,8 +95,11 @@ def _body_field(name: str) -> Any:
 
 def resource_id(requirement: OnResource) -> int | None:
     """The id of the resource a request acts on, as the route's requirement says where to
-    find it: a URL argument, or a field of the JSON body ("body:<field>"; absent or null
-    means no resource). Anything but a positive integer is a 422 naming the field."""
+    find it: a URL argument, a field of the JSON body ("body:<field>"; absent or null
+    means no resource), or the default rule set (DEFAULT_SET). Anything but a positive
+    integer is a 422 naming the field."""
+    if requirement.arg == DEFAULT_SET:
+        return DEFAULT_RULESET
     if requirement.arg.startswith("body:"):
         name = requirement.arg[5:]
         value = _body_field(name)

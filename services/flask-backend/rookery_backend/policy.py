@@ -22,14 +22,18 @@ class Interactive:
     scope: str = AUTHENTICATED
 
 
+DEFAULT_SET = "default-set"  # OnResource.arg of the /rules… routes: the default rule set
+
+
 @dataclass(slots=True, frozen=True)
 class OnResource:
     """A route acting on one resource: allowed when `scope` is among the caller's effective
     scopes on it = their global scopes, plus the scopes of their team role in the team that owns
     the resource, plus their grants on it (access.py). `kind` is "ruleset", "team" or "sensor";
-    `arg` names where the resource's id is: a URL argument ("ruleset_id"), or "body:<field>"
+    `arg` names where the resource's id is: a URL argument ("ruleset_id"), "body:<field>"
     for a field of the JSON body (a rule set created for a team: absent or null means no
-    team, and then only the global scope counts)."""
+    team, and then only the global scope counts), or DEFAULT_SET for the default rule set
+    (/rules…, which acts on it without naming it)."""
 
     scope: str
     kind: str
@@ -206,15 +210,16 @@ ROUTE_POLICY: dict[tuple[str, str], Requirement] = {
     ("GET", f"{V1}/audit/events"): "audit:read",
     ("GET", f"{V1}/audit/export"): Gated("audit_export", "audit:read"),
     # packet-filter rules
-    ("GET", f"{V1}/rules"): "rules:read",
-    ("POST", f"{V1}/rules"): "rules:write",
-    ("GET", f"{V1}/rules/<rule_id>"): "rules:read",
-    ("PATCH", f"{V1}/rules/<rule_id>"): "rules:write",
-    ("DELETE", f"{V1}/rules/<rule_id>"): "rules:write",
-    ("POST", f"{V1}/rules/reorder"): "rules:write",
-    ("PUT", f"{V1}/rules/default-action"): "rules:write",
-    ("POST", f"{V1}/rules/validate"): "rules:read",
-    ("GET", f"{V1}/rules/status"): "rules:read",
+    ("GET", f"{V1}/rules"): OnResource("rules:read", "ruleset", DEFAULT_SET),
+    ("POST", f"{V1}/rules"): OnResource("rules:write", "ruleset", DEFAULT_SET),
+    ("GET", f"{V1}/rules/<rule_id>"): OnResource("rules:read", "ruleset", DEFAULT_SET),
+    ("PATCH", f"{V1}/rules/<rule_id>"): OnResource("rules:write", "ruleset", DEFAULT_SET),
+    ("DELETE", f"{V1}/rules/<rule_id>"): OnResource("rules:write", "ruleset", DEFAULT_SET),
+    ("POST", f"{V1}/rules/reorder"): OnResource("rules:write", "ruleset", DEFAULT_SET),
+    ("PUT", f"{V1}/rules/default-action"): OnResource("rules:write", "ruleset", DEFAULT_SET),
+    # a rule checked against no set: for whoever may read the rules of some set
+    ("POST", f"{V1}/rules/validate"): Listed("rules:read", "ruleset"),
+    ("GET", f"{V1}/rules/status"): OnResource("rules:read", "ruleset", DEFAULT_SET),
     # teams and their members (several teams are a licensed feature: multi_tenancy)
     ("GET", f"{V1}/teams"): Gated("multi_tenancy", Listed("teams:read", "team")),
     ("POST", f"{V1}/teams"): Gated("multi_tenancy", "teams:admin"),

@@ -12,6 +12,7 @@ from rookery_backend import access
 from rookery_backend.policy import (
     AUTHENTICATED,
     BUILTIN_ROLES,
+    DEFAULT_SET,
     FEATURES,
     GRANT_ROLES,
     PUBLIC,
@@ -26,6 +27,7 @@ from rookery_backend.policy import (
     required_scope,
     requirement_of,
 )
+from rookery_backend.rules.store import DEFAULT_RULESET
 from tenancy import (
     add_ruleset,
     add_sensor,
@@ -172,7 +174,7 @@ def matrix_failures(api, principals, features_on: frozenset[str] | None) -> list
 # (docs/TEAMS.md), independently of access.py. A view's own answer (404, 409, 422, ...) counts
 # as "the guard let it through", so the walk keeps working as the routes behind it change.
 READ_SENSOR = {"sensors:read", "stats:read"}
-RULESET_OWNER = {"ra": "A", "rb": "B", "rg": None}
+RULESET_OWNER = {"ra": "A", "rb": "B", "rg": None, "default": None}  # default: row 1, /rules…
 SENSORS = {"sa": ("A", "ra")}
 TEAM_GRANTS = {("C", "ra"): "editor"}
 ADMIN_SCOPES = frozenset(SCOPES)
@@ -218,6 +220,8 @@ CALLERS: dict[str, Caller] = {
     "key@A": Caller(key_scopes=ADMIN_SCOPES, key_team="A"),
     "key@B": Caller(key_scopes=ADMIN_SCOPES, key_team="B"),
     "key@ra": Caller(key_scopes=ADMIN_SCOPES, key_ruleset="ra"),
+    "key@default": Caller(key_scopes=ADMIN_SCOPES, key_ruleset="default"),
+    "grant-editor@default": Caller(grants={"default": ("editor", ())}),
 }
 
 
@@ -316,7 +320,9 @@ def world(app, api, principals):
     rulesets = {
         name: add_ruleset(app, name, teams[owner] if owner else None)
         for name, owner in RULESET_OWNER.items()
+        if name != "default"
     }
+    rulesets["default"] = DEFAULT_RULESET
     sensors = {
         name: add_sensor(app, name, rulesets[ruleset], teams[owner])
         for name, (owner, ruleset) in SENSORS.items()
@@ -361,6 +367,8 @@ def _restore(app, saved) -> None:
 def _resource_label(requirement: OnResource, missing: bool) -> str | None:
     if missing:
         return "missing"
+    if requirement.arg == DEFAULT_SET:
+        return "default"
     if requirement.arg.startswith("body:"):
         return "A"  # the body names team A
     return {"team": "A", "ruleset": "ra", "sensor": "sa"}[requirement.kind]
@@ -377,7 +385,7 @@ def test_policy_matrix_with_teams_grants_and_restricted_keys(app, api, world) ->
         requirement = requirement_of(method, rule)
         on_resource = isinstance(requirement, OnResource)
         passes = [False]
-        if on_resource and not requirement.arg.startswith("body:"):
+        if on_resource and requirement.arg in ids:
             passes.append(True)  # again on a resource that does not exist
         for missing in passes:
             values = dict(ids)
