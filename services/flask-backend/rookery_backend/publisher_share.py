@@ -271,3 +271,15 @@ class SharedPublisherView:
 
     def status(self, desired_version: int, ruleset_id: int = DEFAULT_RULESET) -> dict[str, Any]:
         return status_answer(desired_version, self._targets(ruleset_id))
+
+
+def worker_view(dal: Any, lease: Lease, sensors: Callable[[], list[Sensor]]) -> SharedPublisherView:
+    """An HTTP worker's view of the publisher that `lease`'s holder runs: status read from
+    the lease row, a write's request id written there inside the write's own transaction
+    (through `dal`, before its commit), `sensors` the sensor rows."""
+    return SharedPublisherView(
+        lease.reported,
+        lease.want,
+        sensors,
+        want_in_write=lambda request_id: want_in_transaction(dal, lease.name, request_id),
+    )

@@ -259,19 +259,14 @@ def _share_publisher(app: Any) -> Any:
     from rookery_common.background import BackgroundLoop
 
     from .lease import PUBLISHER_LEASE, Lease, lease_engine
-    from .publisher_share import SharedPublisherView, engine_sensors, want_in_transaction
+    from .publisher_share import engine_sensors, worker_view
 
     svc = app.extensions["rookery"]
     link = svc.packet_link
     settings = svc.settings
     engine = lease_engine(settings)
     lease = Lease(engine, PUBLISHER_LEASE, settings.publisher_lease_ttl)
-    link.publisher = SharedPublisherView(
-        lease.reported,
-        lease.want,
-        lambda: engine_sensors(engine),
-        want_in_write=lambda request_id: want_in_transaction(svc.dal, PUBLISHER_LEASE, request_id),
-    )
+    link.publisher = worker_view(svc.dal, lease, lambda: engine_sensors(engine))
 
     steady = max(1.0, settings.publisher_lease_ttl / 3)
 

@@ -536,7 +536,7 @@ def test_whoever_sees_a_written_version_sees_its_request_id(
     import sqlalchemy as sa
     from rookery_backend.db import sqlalchemy_url
     from rookery_backend.lease import PUBLISHER_LEASE, Lease, lease_engine
-    from rookery_backend.publisher_share import SharedPublisherView, want_in_transaction
+    from rookery_backend.publisher_share import worker_view
 
     _, address = stand_in
     monkeypatch.setattr(rules_api, "PUBLISH_WAIT_SECONDS", 0.0)
@@ -545,11 +545,8 @@ def test_whoever_sees_a_written_version_sees_its_request_id(
     engine = lease_engine(svc.settings)
     lease = Lease(engine, PUBLISHER_LEASE, 30.0)
     assert lease.try_acquire()  # the row the holder keeps
-    svc.packet_link.publisher = SharedPublisherView(
-        lease.reported,
-        lease.want,
-        lambda: [Sensor(1, "sensor-1", address, 1)],
-        want_in_write=lambda request_id: want_in_transaction(svc.dal, PUBLISHER_LEASE, request_id),
+    svc.packet_link.publisher = worker_view(
+        svc.dal, lease, lambda: [Sensor(1, "sensor-1", address, 1)]
     )
     looks: list[tuple[int, str | None]] = []
     reader = sa.create_engine(sqlalchemy_url(svc.settings), poolclass=sa.pool.NullPool)
