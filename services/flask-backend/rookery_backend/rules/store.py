@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .. import row_locks
 from ..utils import utcnow
 
 RULE_FIELDS = (
@@ -43,6 +44,14 @@ class NotFound(LookupError):
 
 class NameTaken(ValueError):
     """Another rule set of the same owner (team, or none) has that name."""
+
+
+class TeamGone(LookupError):
+    """The team named as a rule set's owner is not there (any more)."""
+
+    def __init__(self, team_id: int) -> None:
+        super().__init__(f"team {team_id} does not exist")
+        self.team_id = team_id
 
 
 class InUse(ValueError):
@@ -335,6 +344,10 @@ def create_ruleset(
     description: str = "",
 ) -> dict[str, Any]:
     version = _next_version(dal)
+    # The owning team stays until this transaction ends (a DELETE /teams/<id> waits, then
+    # finds the set and answers 409 team_in_use), or is gone already: TeamGone, no orphan.
+    if team_id is not None and not row_locks.keep(dal, "team", team_id):
+        raise TeamGone(team_id)
     if _name_taken(dal, name, team_id):
         raise NameTaken(f"a rule set named {name!r} exists already")
     now = utcnow()
@@ -363,7 +376,13 @@ def update_ruleset(dal: Any, ruleset_id: int, fields: dict[str, Any]) -> int:
 def delete_ruleset(dal: Any, ruleset_id: int) -> int:
     """Deletes a set that no sensor enforces, with its rules and grants; API keys restricted
     to it are revoked (a set made later could be given the same id). The caller refuses the
-    default set."""
+    default set.
+
+    The version stamp comes first and updates the set's row, which locks it until the end
+    of the transaction: a request attaching a sensor to the set (row_locks.keep on it)
+    either committed before, and its sensor is counted here (InUse), or waits and then finds
+    the set gone. Rules written meanwhile stamp the set first and wait the same way; a
+    grant's row refers to the set through a foreign key, which refuses one made meanwhile."""
     version = _stamp(dal, ruleset_id)
     attached = dal(dal.sensor.ruleset_id == ruleset_id).count()
     if attached:

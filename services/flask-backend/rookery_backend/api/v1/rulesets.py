@@ -103,6 +103,13 @@ def create_ruleset() -> Any:
         )
     except store.NameTaken:
         raise _name_taken(payload.name) from None
+    except store.TeamGone as error:  # deleted since the check above (row_locks.py)
+        raise ApiError(
+            404,
+            "not_found",
+            f"team {error.team_id} does not exist",
+            {"fields": {"team_id": "no such team"}},
+        ) from None
     audit.record_caller_action(
         "ruleset_created",
         f"ruleset:{ruleset['id']}",

@@ -4,8 +4,13 @@ each sensor the rule set it is attached to; a sensor added, moved to another rul
 removed is published to at once (`packet_link.sensors_changed()`).
 
 Who may do what is the policy table's (policy.py): listing shows the sensors the caller
-may read (access.visible_ids); attaching a sensor to a rule set also needs rules:read on
-that set, so nobody points a sensor at a set they cannot see."""
+may read (access.visible_ids); attaching a sensor to a rule set also needs rules:write on
+that set, so nobody points a sensor at a set they cannot see, nor vetoes its deletion.
+
+The rule set and the team a sensor is given are kept (row_locks.keep) from the check that
+they exist to the end of the request's transaction: deleting them meanwhile waits, then
+finds the sensor (409 ruleset_in_use, team_in_use); a deletion that came first makes the
+check answer 404. Never a sensor enforcing a set, or owned by a team, that is gone."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from typing import Annotated, Any
 from flask import Blueprint
 from pydantic import AfterValidator, BaseModel, Field
 
-from ... import access, audit
+from ... import access, audit, row_locks
 from ...errors import ApiError
 from ...guard import current_principal
 from ...packet_link.sensors import DEFAULT_RULESET
@@ -144,7 +149,7 @@ def _check_ruleset(ruleset_id: int) -> None:
     a set keeps its owners from deleting it, and a read-only grant must not give that
     veto to another team."""
     dal = runtime().dal
-    missing = dal(dal.packet_ruleset.id == ruleset_id).isempty()
+    missing = not row_locks.keep(dal, "packet_ruleset", ruleset_id)
     if ruleset_id == DEFAULT_RULESET and missing:
         missing = False  # the default set's row is made on its first use
     principal = current_principal()
@@ -180,8 +185,9 @@ def _check_may_choose_address() -> None:
 
 
 def _check_team(team_id: int) -> None:
+    """The team exists, and stays until the end of this request (row_locks.keep)."""
     dal = runtime().dal
-    if dal(dal.team.id == team_id).isempty():
+    if not row_locks.keep(dal, "team", team_id):
         raise ApiError(
             404, "not_found", f"no team with id {team_id}", {"fields": {"team_id": "unknown team"}}
         )
