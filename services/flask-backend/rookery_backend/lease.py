@@ -52,7 +52,12 @@ NEVER = datetime(1970, 1, 1)
 
 def lease_engine(settings: Any) -> sa.Engine:
     """A small engine for lease statements, with short timeouts: a renewal must fail
-    (and the holder give the job up) rather than hang past the expiry."""
+    (and the holder give the job up) rather than hang past the expiry.
+    Two connections, kept, and no overflow: a thread finding both busy waits for one
+    (statements here take a millisecond) instead of opening a connection that the pool
+    closes again on return — with four view threads reading the publisher's status, that
+    was a new database connection several times a second, each a server process forked
+    and torn down, and the process's heap fragmenting with the client library's buffers."""
     from .db import sqlalchemy_url
 
     url = sqlalchemy_url(settings)
@@ -66,7 +71,14 @@ def lease_engine(settings: Any) -> sa.Engine:
         }
     else:
         args = {"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout}
-    return sa.create_engine(url, pool_size=1, max_overflow=2, pool_pre_ping=True, connect_args=args)
+    return sa.create_engine(
+        url,
+        pool_size=2,
+        max_overflow=0,
+        pool_timeout=timeout,
+        pool_pre_ping=True,
+        connect_args=args,
+    )
 
 
 def _boot_id() -> str:
@@ -268,12 +280,16 @@ class Lease:
                 table.update().where(table.c.name == self.name).values(wanted=request[:128])
             )
 
-    def wanted(self) -> str | None:
+    def wanted(self, connection: sa.Connection | None = None) -> str | None:
+        """What was last asked of the holder; read on `connection` (inside the caller's
+        transaction) when given, else in a short transaction of its own."""
+        if connection is None:
+            with self.engine.begin() as own:
+                return self.wanted(own)
         table = LEASES
-        with self.engine.begin() as connection:
-            return connection.execute(
-                sa.select(table.c.wanted).where(table.c.name == self.name)
-            ).scalar()
+        return connection.execute(
+            sa.select(table.c.wanted).where(table.c.name == self.name)
+        ).scalar()
 
     def reported(self) -> str | None:
         """The holder's status text while its lease lasts; None once it expired: a dead

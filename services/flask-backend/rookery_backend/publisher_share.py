@@ -69,7 +69,11 @@ SENSOR = sa.Table(
 def engine_sensors(engine: sa.Engine) -> list[Sensor]:
     """The sensor rows through `engine` (its own short transaction, outside any request)."""
     with engine.begin() as connection:
-        rows = connection.execute(sa.select(SENSOR).order_by(SENSOR.c.id)).all()
+        return connection_sensors(connection)
+
+
+def connection_sensors(connection: sa.Connection) -> list[Sensor]:
+    rows = connection.execute(sa.select(SENSOR).order_by(SENSOR.c.id)).all()
     return [
         Sensor(int(r.id), r.name, r.address, int(r.ruleset_id), r.team_id and int(r.team_id))
         for r in rows
@@ -116,15 +120,17 @@ class PublisherReporter:
         self._loop.stop()
 
     def step(self) -> None:
+        # One connection and transaction for the look (it runs every POLL seconds): the
+        # versions, the sensors and `wanted`.
         with self.engine.begin() as connection:
             rows = connection.execute(sa.select(RULESET.c.id, RULESET.c.version)).all()
+            sensors = connection_sensors(connection)
+            wanted = self.lease.wanted(connection)
         versions = {int(r.id): int(r.version or 0) for r in rows}
-        sensors = engine_sensors(self.engine)
         self._loop.interval = POLL if sensors else IDLE_POLL
         if sensors and self._first_sensor is not None:
             first, self._first_sensor = self._first_sensor, None
             first()
-        wanted = self.lease.wanted()
         seen = self._seen_versions or {}
         moved = {rs: v for rs, v in versions.items() if seen.get(rs) != v}
         if moved or sensors != self._seen_sensors or wanted != self._seen_wanted:

@@ -387,8 +387,11 @@ class LoginThrottle:
 
 
 def throttle_engine(url: str, sqlite: bool) -> sa.Engine:
-    """The engine the database store uses: a few pooled connections (logins are few and
-    slow — bcrypt — next to other requests); SQLite waits up to 10 s for the write lock."""
+    """The engine the database store uses: two pooled connections, kept, and no overflow
+    (logins are few and slow — bcrypt — next to other requests, and a throttle statement
+    takes a millisecond: a thread finding both busy waits for one rather than opening a
+    connection the pool would close again on return, a new server process per login under
+    concurrent sign-ins); SQLite waits up to 10 s for the write lock."""
     if sqlite:
         return sa.create_engine(url, connect_args={"timeout": 10})
-    return sa.create_engine(url, pool_size=2, max_overflow=8, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=2, max_overflow=0, pool_timeout=10, pool_pre_ping=True)
