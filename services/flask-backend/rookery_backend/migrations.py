@@ -20,6 +20,16 @@ From one rule set to many (docs/RULESETS.md, "Upgrading"):
   unique index over several columns (tables.py, `unique_together`) is created on an existing
   table, rows duplicating an older one in those columns are deleted (the oldest stays: the
   application refused the second before, so a duplicate is a lost race's leftover).
+
+Rows referring to a row that is gone (an orphan: a rule set of a deleted team, a sensor
+enforcing a deleted set or owned by a deleted team, a member holding a deleted custom team
+role, an unrevoked API key restricted to a deleted team or set), which a deletion racing
+the write that referred to it could leave before writers and deleters took row locks
+(row_locks.py), are reported at every start (a warning per reference, with the first ids)
+and kept: which set a sensor should enforce instead, or whether a rule set should go with
+its team, is the operator's call (PATCH or DELETE them through the API, which works on
+them as on any other row). Nothing refuses to start over them. No foreign key is added
+to those columns (row_locks.py says why), so none can fail on them either.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import logging
 
 import sqlalchemy as sa
 
+from .policy import TEAM_ROLES
 from .utils import utcnow
 
 log = logging.getLogger("rookery.db")
@@ -44,6 +55,47 @@ def migrate(engine: sa.Engine, metadata: sa.MetaData) -> None:
         _many_rulesets(connection)
     if engine.dialect.name == "postgresql":
         _advance_sequence(engine, "packet_ruleset")
+    report_orphans(engine)
+
+
+BUILTIN_TEAM_ROLES = tuple(sorted(TEAM_ROLES))  # no rows: never orphans
+
+# reference -> the ids of the rows referring to a row that is not there
+ORPHANS: dict[str, str] = {
+    "packet_ruleset.team_id": "SELECT r.id FROM packet_ruleset r WHERE r.team_id IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM team t WHERE t.id = r.team_id)",
+    "sensor.ruleset_id": f"SELECT s.id FROM sensor s WHERE s.ruleset_id <> {DEFAULT_RULESET}"
+    " AND NOT EXISTS (SELECT 1 FROM packet_ruleset r WHERE r.id = s.ruleset_id)",
+    "sensor.team_id": "SELECT s.id FROM sensor s WHERE s.team_id IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM team t WHERE t.id = s.team_id)",
+    "packet_rule.ruleset_id": "SELECT p.id FROM packet_rule p"
+    f" WHERE p.ruleset_id <> {DEFAULT_RULESET}"
+    " AND NOT EXISTS (SELECT 1 FROM packet_ruleset r WHERE r.id = p.ruleset_id)",
+    "team_member.role": "SELECT m.id FROM team_member m WHERE m.role NOT IN"
+    f" ({', '.join(repr(r) for r in BUILTIN_TEAM_ROLES)})"
+    " AND NOT EXISTS (SELECT 1 FROM team_role r WHERE r.name = m.role)",
+    "api_key.team_id": "SELECT k.id FROM api_key k WHERE k.team_id IS NOT NULL"
+    " AND k.revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM team t WHERE t.id = k.team_id)",
+    "api_key.ruleset_id": "SELECT k.id FROM api_key k WHERE k.ruleset_id IS NOT NULL"
+    " AND k.revoked_at IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM packet_ruleset r WHERE r.id = k.ruleset_id)",
+}
+
+
+def report_orphans(engine: sa.Engine) -> dict[str, list[int]]:
+    """The orphan rows (module docstring), each reference with its rows' ids; a warning
+    for each reference that has some. Reads only."""
+    found: dict[str, list[int]] = {}
+    with engine.connect() as connection:
+        for reference, query in ORPHANS.items():
+            ids = [int(row[0]) for row in connection.exec_driver_sql(query)]
+            if ids:
+                found[reference] = ids
+                log.warning(
+                    "rows refer to rows that are gone; kept: move or delete them",
+                    extra={"reference": reference, "rows": len(ids), "ids": ids[:20]},
+                )
+    return found
 
 
 def _create_missing_indexes(engine: sa.Engine, metadata: sa.MetaData) -> None:

@@ -189,3 +189,60 @@ def test_an_old_database_keeps_its_rules_order_and_version(make_settings, app_fa
     assert rule.get_json()["meta"]["version"] == VERSION + 3
     again = client.get("/api/v1/rules", headers=headers).get_json()
     assert [r["id"] for r in again["data"]][:4] == ORDER and len(again["data"]) == 5
+
+
+def test_orphan_rows_are_reported_at_start_and_kept(make_settings, app_factory, caplog) -> None:
+    """Rows an earlier release's race left referring to rows that are gone (no foreign key
+    on those columns: row_locks.py): a start reports them, a warning per reference naming
+    the ids, and keeps them; nothing refuses to start; the API moves or deletes them as it
+    does any other row, after which a start reports nothing."""
+    settings = make_settings()
+    make_old_database(settings)
+    create_schema(settings)
+    engine = _engine(settings)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO packet_ruleset (version, default_action, name, team_id,"
+                    " created_at, updated_at) VALUES (0, 'allow', 'orphan', 4242, :now, :now)"
+                ),
+                {"now": utcnow()},
+            )
+            orphan_set = connection.execute(
+                sa.text("SELECT id FROM packet_ruleset WHERE name = 'orphan'")
+            ).scalar_one()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO sensor (name, address, ruleset_id, created_at, updated_at)"
+                    " VALUES ('lost', '10.1.1.1:50051', 4343, :now, :now)"
+                ),
+                {"now": utcnow()},
+            )
+            sensor = connection.execute(
+                sa.text("SELECT id FROM sensor WHERE name = 'lost'")
+            ).scalar_one()
+        caplog.set_level("WARNING", logger="rookery.db")
+        create_schema(settings)  # a start
+        reported = {r.reference: r.ids for r in caplog.records if getattr(r, "reference", None)}
+        assert reported == {
+            "packet_ruleset.team_id": [orphan_set],
+            "sensor.ruleset_id": [sensor],
+        }
+
+        app = app_factory()  # starts, over the orphans
+        client = app.test_client()
+        login = client.post(
+            "/api/v1/auth/login",
+            json={"email": "admin@localhost.local", "password": "admin123"},
+        )
+        headers = {"Authorization": f"Bearer {login.get_json()['data']['access_token']}"}
+        listed = client.get("/api/v1/rulesets", headers=headers).get_json()["data"]
+        assert [s["team_id"] for s in listed if s["id"] == orphan_set] == [4242]
+        moved = client.patch(f"/api/v1/sensors/{sensor}", headers=headers, json={"ruleset_id": 1})
+        assert moved.status_code == 200, moved.get_json()
+        deleted = client.delete(f"/api/v1/rulesets/{orphan_set}", headers=headers)
+        assert deleted.status_code == 200, deleted.get_json()
+        assert migrations.report_orphans(engine) == {}
+    finally:
+        engine.dispose()
