@@ -95,6 +95,9 @@ class Settings(EnvSettings):
     # HTTP worker processes (server.py); 0 = the usable cores (CPU affinity, cgroup limit)
     web_concurrency: int = Field(0, ge=0, le=256)
     http_threads: int = Field(4, ge=1, le=256)  # WSGI threads in each worker process
+    # An HTTP worker is replaced by a fresh one after about this many requests (0: never);
+    # the replacement serves before the old one stops (server.py)
+    http_worker_max_requests: int = Field(0, ge=0, le=10**9)
     trusted_proxies: int = Field(0, ge=0, le=10)
     http1_enabled: Flag = True
     http2_enabled: Flag = True

@@ -11,7 +11,9 @@ with TLS), all started by `python -m rookery_backend serve`.
   and ends with exit status 0. The children die with it (PR_SET_PDEATHSIG).
 - WEB_CONCURRENCY HTTP workers (default: the usable cores — CPU affinity and the cgroup
   CPU limit): hypercorn's asyncio server over the app, views in HTTP_THREADS threads.
-  Stateless: whatever must agree across workers and replicas is in the database.
+  Stateless: whatever must agree across workers and replicas is in the database. With
+  HTTP_WORKER_MAX_REQUESTS, a worker that served its share is replaced by a successor on
+  its socket, then drains and stops (Recycling).
 - One AuthService (gRPC) process, so introspection calls do not queue behind HTTP views
   for a worker's GIL; the kernel shares the cores between it and the workers.
 - One publisher process: it competes for the deployment-wide publisher lease (lease.py)
@@ -57,6 +59,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -79,6 +82,9 @@ from .metrics import MULTIPROC_ENV
 
 log = logging.getLogger("rookery.startup")
 STOP_GRACE = 10.0  # seconds children get to finish after SIGTERM
+# seconds a replaced HTTP worker drains before SIGTERM: past hypercorn's keep-alive timeout
+# (5 s), so the connections it kept idle are closed by then the usual way
+DRAIN_SECONDS = 6.0
 RESTART_BACKOFF_MAX = 30.0
 # an HTTP worker's back-off from which its socket is closed until it starts again
 CRASH_LOOP_BACKOFF = 2.0
@@ -93,9 +99,16 @@ class WsgiBridge(WSGIWrapper):
     with a bare 400 (no body, no Content-Type); this answers the API's 413 error, and
     without reading the body when Content-Length already gives it away."""
 
+    on_request: Callable[[], None] | None = None  # called (on the event loop) per request
+    # Set while a replaced worker drains (Recycling): every response closes its connection,
+    # so a client's next request opens one to a live worker instead of racing the close.
+    draining = False
+
     async def handle_http(  # type: ignore[override]
         self, scope: Any, receive: Any, send: Any, sync_spawn: Any, call_soon: Any
     ) -> None:
+        if self.on_request is not None:
+            self.on_request()
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body_size:
             return await self._too_large(send)
@@ -108,6 +121,8 @@ class WsgiBridge(WSGIWrapper):
             if not message.get("more_body"):
                 break
         environ = _build_environ(scope, bytes(body))
+        if self.draining:
+            send = _closing(send)
         await sync_spawn(self.run_app, environ, partial(call_soon, send))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -123,6 +138,17 @@ class WsgiBridge(WSGIWrapper):
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _closing(send: Any) -> Any:
+    """`send` with `Connection: close` added to the response's headers."""
+
+    async def closing(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message["headers"], (b"connection", b"close")]}
+        await send(message)
+
+    return closing
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -282,7 +308,35 @@ def _share_publisher(app: Any) -> Any:
     return loop
 
 
-def serve_http(settings: Settings, sockets: Sockets, verbose: int, index: int) -> None:
+@dataclass(slots=True)
+class Recycling:
+    """How an HTTP worker is replaced after HTTP_WORKER_MAX_REQUESTS requests: it sets
+    `wanted` once it has served its share; the supervisor starts its successor on the same
+    listening socket and, once the successor has set `ready`, tells the old worker to drain
+    (SIGUSR1: each response closes its connection, so clients move to the successor without
+    a request caught by a closing connection) and stops it DRAIN_SECONDS later (SIGTERM:
+    in-flight requests finish; idle kept-alive connections have timed out by then). The
+    socket always has a worker accepting, where a worker that simply exited would leave
+    the connections queued in its backlog for a start-up.
+    Why at all: under a steady load a worker's resident memory creeps up while Python's own
+    allocations stay flat (the C libraries' heaps fragment); a fresh process starts flat."""
+
+    wanted: Any  # multiprocessing.Event
+    ready: Any  # multiprocessing.Event
+
+
+def recycle_after(limit: int, rng: random.Random | None = None) -> int | None:
+    """The number of requests after which one worker asks to be replaced: `limit` plus up
+    to 10 % more, drawn per worker, so workers started together do not all turn over at
+    the same moment. None: never."""
+    if limit <= 0:
+        return None
+    return limit + (rng or random).randint(0, limit // 10)
+
+
+def serve_http(
+    settings: Settings, sockets: Sockets, recycling: Recycling, verbose: int, index: int
+) -> None:
     """One HTTP worker process."""
     early_stop = _child_setup(verbose)
     from . import create_app
@@ -309,6 +363,23 @@ def serve_http(settings: Settings, sockets: Sockets, verbose: int, index: int) -
         if early_stop.is_set():  # asked to stop while starting
             return
         bridge = WsgiBridge(app, config.wsgi_max_body_size)  # type: ignore[arg-type]
+        loop.add_signal_handler(signal.SIGUSR1, setattr, bridge, "draining", True)
+        share = recycle_after(settings.http_worker_max_requests)
+        if share is not None:
+            served = 0
+
+            def count() -> None:
+                nonlocal served
+                served += 1
+                if served == share:
+                    log.info(
+                        "served its share of requests; asking for a successor",
+                        extra={"requests": served},
+                    )
+                    recycling.wanted.set()
+
+            bridge.on_request = count
+        recycling.ready.set()  # its sockets accept from here on
         await worker_serve(bridge, config, sockets=sockets, shutdown_trigger=stop.wait)
 
     try:
@@ -418,10 +489,23 @@ class Child:
     backoff: float = 0.0
     restart_at: float = 0.0
     restarts: int = field(default=0)
+    successor: BaseProcess | None = None  # an HTTP worker's replacement, starting
+    successor_args: tuple[Any, ...] = ()
+    successor_retry_at: float = 0.0
+    recycled: int = 0
 
     @property
     def name(self) -> str:
         return f"{self.role}-{self.index}"
+
+
+@dataclass(slots=True)
+class Retiring:
+    """A replaced HTTP worker, draining until `stop_at` (monotonic), then stopped."""
+
+    process: BaseProcess
+    stop_at: float
+    stopped: bool = False
 
 
 class Supervisor:
@@ -435,12 +519,23 @@ class Supervisor:
         self.metrics_base: str | None = None
         self.sockets: list[Sockets] = []
         self.workers = 0
+        self.retiring: list[Retiring] = []  # replaced HTTP workers, draining
+
+    def _recycling(self) -> Recycling:
+        return Recycling(self.context.Event(), self.context.Event())
 
     def _start(self, child: Child) -> None:
-        if child.role == "http" and _closed(child.args[1]):
-            group = self._listening_sockets()
-            self.sockets[child.index] = group
-            child.args = (child.args[0], group)
+        child.process = self._spawn(child)
+        child.started_at = time.monotonic()
+        log.debug("started", extra={"child": child.name, "pid": child.process.pid})
+
+    def _spawn(self, child: Child) -> BaseProcess:
+        if child.role == "http":
+            group = child.args[1]
+            if _closed(group):
+                group = self._listening_sockets()
+                self.sockets[child.index] = group
+            child.args = (child.args[0], group, self._recycling())
         process = self.context.Process(
             target=child.target,
             args=(*child.args, self.verbose, child.index),
@@ -454,21 +549,80 @@ class Supervisor:
             process.start()
         finally:
             signal.signal(signal.SIGINT, previous)
-        child.process = process
+        return process
+
+    def _turn_over(self, child: Child) -> None:
+        """An HTTP worker that served its share: its successor starts on the same socket,
+        and it is stopped once the successor accepts (Recycling)."""
+        process = child.process
+        if child.role != "http" or process is None or self.stopping:
+            return
+        if child.successor is None:
+            if child.args[2].wanted.is_set() and time.monotonic() >= child.successor_retry_at:
+                old_args = child.args
+                child.successor = self._spawn(child)
+                child.successor_args, child.args = child.args, old_args
+            return
+        if child.successor.is_alive() and not child.successor_args[2].ready.is_set():
+            return
+        successor, child.successor = child.successor, None
+        if not successor.is_alive():  # died starting: the worker keeps serving; later again
+            successor.join()
+            self._mark_dead(successor)
+            child.successor_retry_at = time.monotonic() + RESTART_BACKOFF_MAX
+            log.error(
+                f"{child.name}'s successor exited ({successor.exitcode}) before serving",
+                extra={"child": child.name, "pid": successor.pid},
+            )
+            return
+        with contextlib.suppress(Exception):
+            os.kill(process.pid, signal.SIGUSR1)  # drain
+        self.retiring.append(Retiring(process, time.monotonic() + DRAIN_SECONDS))
+        child.process, child.args = successor, child.successor_args
         child.started_at = time.monotonic()
-        log.debug("started", extra={"child": child.name, "pid": process.pid})
+        child.recycled += 1
+        log.info(
+            f"{child.name} replaced after its share of requests",
+            extra={"child": child.name, "pid": successor.pid, "previous": process.pid},
+        )
+
+    def _reap_retiring(self) -> None:
+        now = time.monotonic()
+        for retiring in list(self.retiring):
+            process = retiring.process
+            if process.is_alive():
+                if now >= retiring.stop_at and not retiring.stopped:
+                    retiring.stopped = True
+                    with contextlib.suppress(Exception):
+                        process.terminate()
+                continue
+            process.join()
+            self._mark_dead(process)
+            self.retiring.remove(retiring)
+
+    def _mark_dead(self, process: BaseProcess) -> None:
+        from prometheus_client import multiprocess
+
+        with contextlib.suppress(Exception):
+            multiprocess.mark_process_dead(process.pid, self.metrics_dir)
 
     def _reap(self, child: Child) -> None:
         process = child.process
         if process is None or process.is_alive():
             return
         process.join()
-        from prometheus_client import multiprocess
-
-        with contextlib.suppress(Exception):
-            multiprocess.mark_process_dead(process.pid, self.metrics_dir)
+        self._mark_dead(process)
         child.process = None
         if self.stopping:
+            return
+        if child.successor is not None:  # died while its successor started: that one takes over
+            log.error(
+                f"{child.name} exited ({process.exitcode}) while being replaced",
+                extra={"child": child.name, "pid": process.pid, "exitcode": process.exitcode},
+            )
+            child.process, child.args = child.successor, child.successor_args
+            child.successor = None
+            child.started_at = time.monotonic()
             return
         lived = time.monotonic() - child.started_at
         child.backoff = 0.0 if lived > 30 else min(RESTART_BACKOFF_MAX, child.backoff * 2 or 0.5)
@@ -510,7 +664,7 @@ class Supervisor:
         # resident memory creeps up. Two arenas keep it flat; read when a child starts.
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         self.children = [
-            Child("http", serve_http, (settings, group), index)
+            Child("http", serve_http, (settings, group, None), index)
             for index, group in enumerate(self.sockets)
         ]
         if settings.grpc_enabled:
@@ -535,12 +689,17 @@ class Supervisor:
             self._announce(workers)
             while not self.stopping:
                 alive = [c.process.sentinel for c in self.children if c.process is not None]
-                wait_any(alive, timeout=0.5)
+                alive += [c.successor.sentinel for c in self.children if c.successor]
+                alive += [retiring.process.sentinel for retiring in self.retiring]
+                busy = self._turning_over() or self.retiring
+                wait_any(alive, timeout=0.25 if busy else 0.5)
                 now = time.monotonic()
+                self._reap_retiring()
                 for child in self.children:
                     self._reap(child)
                     if child.process is None and not self.stopping and now >= child.restart_at:
                         self._start(child)
+                    self._turn_over(child)
         finally:
             self.stop()
         return 0
@@ -609,9 +768,18 @@ class Supervisor:
         )
         print(f"flask-backend: {url}  docs: {url}/api/v1/docs  workers: {workers}", flush=True)
 
+    def _turning_over(self) -> bool:
+        return any(
+            c.successor is not None
+            or (c.role == "http" and c.args[2] is not None and c.args[2].wanted.is_set())
+            for c in self.children
+        )
+
     def stop(self) -> None:
         self.stopping = True
         alive = [c.process for c in self.children if c.process is not None]
+        alive += [c.successor for c in self.children if c.successor is not None]
+        alive += [retiring.process for retiring in self.retiring]
         for process in alive:
             with contextlib.suppress(Exception):
                 process.terminate()
