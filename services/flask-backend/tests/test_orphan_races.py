@@ -101,11 +101,16 @@ class Statements:
 def statements(app: Any) -> Iterator[Statements]:
     adapter = app.extensions["rookery"].dal._adapter
     hooks = Statements()
-    adapter.execute = hooks.wrap(adapter.execute)
+    own = "execute" in vars(adapter)
+    original = adapter.execute
+    adapter.execute = hooks.wrap(original)
     try:
         yield hooks
     finally:
-        del adapter.execute  # the class's own again
+        if own:
+            adapter.execute = original
+        else:
+            del adapter.execute  # the class's own again
 
 
 @dataclass(slots=True)
@@ -558,3 +563,20 @@ def test_key_restricted_to_what_is_deleted_with_the_wiring(
 ) -> None:
     with wired_teams(app, monkeypatch):
         _key_race(app, api, kind, order)
+
+
+def test_row_locks_answer_whether_the_row_is_there(app, api) -> None:
+    admin = api.admin_token()
+    team = new_team(api, admin, "Here")
+    made = api.call(
+        "POST", "/api/v1/team-roles", admin, json={"name": "reader", "scopes": ["rules:read"]}
+    )
+    role = int(data(made)["id"])
+    with database(app) as dal:
+        assert row_locks.keep(dal, "team", team) and row_locks.take(dal, "team", team)
+        assert not row_locks.keep(dal, "team", team + 1000)
+        assert not row_locks.take(dal, "packet_ruleset", 4242)
+        assert row_locks.keep_team_role(dal, "reader") and row_locks.take_team_role(dal, role)
+        assert not row_locks.keep_team_role(dal, "team-admin")  # built in: no row
+        with pytest.raises(ValueError):
+            row_locks.keep(dal, "sensor; DROP TABLE team", 1)
