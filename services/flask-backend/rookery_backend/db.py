@@ -33,6 +33,13 @@ class DatabaseUnavailable(RuntimeError):
     """The database did not answer within DB_MAX_RETRIES attempts."""
 
 
+def unique_violation(error: BaseException) -> bool:
+    """An insert or update refused by a unique index. The drivers' IntegrityError classes
+    differ (sqlite3, psycopg2, pymysql), and psycopg2 raises a subclass of its own
+    (errors.UniqueViolation)."""
+    return any(kind.__name__ == "IntegrityError" for kind in type(error).__mro__)
+
+
 def pydal_uri(settings: Settings) -> str:
     if settings.db_type == "sqlite":
         return f"sqlite://{settings.data_dir / 'rookery.sqlite'}"

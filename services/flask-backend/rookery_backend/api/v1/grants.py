@@ -14,6 +14,7 @@ from flask import Blueprint
 
 from ... import access, audit
 from ...credentials import Principal
+from ...db import unique_violation
 from ...errors import ApiError
 from ...guard import current_principal
 from ...policy import GRANT_ROLES
@@ -21,7 +22,7 @@ from ...runtime import runtime
 from ...utils import utcnow
 from .. import endpoint, parse_body, parse_query, respond
 from .team_bodies import GrantIn, GrantOut, PageQuery
-from .teams import page_meta, unique_violation
+from .teams import page_meta
 
 bp = Blueprint("grants", __name__, url_prefix="/api/v1/rulesets")
 

@@ -18,6 +18,7 @@ from flask import Blueprint
 from ... import access, audit
 from ...accounts import check_grantable
 from ...credentials import Principal
+from ...db import unique_violation
 from ...errors import ApiError
 from ...guard import current_principal
 from ...policy import RESOURCE_SCOPES, TEAM_ROLES
@@ -44,12 +45,6 @@ def name_key(name: str) -> str:
     """Names that read the same are the same name: compatibility forms (full-width letters,
     ligatures) folded, case ignored. MariaDB's collations compare case-insensitively too."""
     return unicodedata.normalize("NFKC", name).casefold().strip()
-
-
-def unique_violation(error: BaseException) -> bool:
-    # The drivers' IntegrityError classes differ (sqlite3, psycopg2, pymysql), and psycopg2
-    # raises a subclass of its own (errors.UniqueViolation).
-    return any(kind.__name__ == "IntegrityError" for kind in type(error).__mro__)
 
 
 def page_meta(query: PageQuery, total: int) -> dict[str, int]:
