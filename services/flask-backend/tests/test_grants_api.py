@@ -68,11 +68,14 @@ def test_rule_set_owned_by_a_team_is_managed_by_its_team_admin(app, api) -> None
     admin = api.admin_token()
     team = new_team(api, admin, "Owners")
     boss = person(api, admin, "boss@example.com")
-    viewer = person(api, admin, "viewer@example.com")
+    person(api, admin, "viewer@example.com")
     join(api, admin, team, boss.id, "team-admin")
     owned = add_ruleset(app, "owned", team)
     created = api.call(
-        "POST", grants_url(owned), boss.token, json={"user_id": viewer.id, "role": "viewer"}
+        "POST",
+        grants_url(owned),
+        boss.token,
+        json={"email": "viewer@example.com", "role": "viewer"},
     )
     assert created.status_code == 201
     # Another team's maintainer: nothing here.
@@ -150,7 +153,7 @@ def test_no_escalation_through_grants(api, ruleset) -> None:
     admin = api.admin_token()
     gate = person(api, admin, "gate@example.com")
     editor = person(api, admin, "editor@example.com")
-    newcomer = person(api, admin, "newcomer@example.com")
+    person(api, admin, "newcomer@example.com")
     grant(
         api,
         admin,
@@ -162,20 +165,22 @@ def test_no_escalation_through_grants(api, ruleset) -> None:
     editor_grant = grant(api, admin, ruleset, "editor", user_id=editor.id)
     url = grants_url(ruleset)
     for role in ("editor", "owner"):
-        reply = api.call("POST", url, gate.token, json={"user_id": newcomer.id, "role": role})
+        reply = api.call(
+            "POST", url, gate.token, json={"email": "newcomer@example.com", "role": role}
+        )
         assert reply.status_code == 403 and error_code(reply) == "scope_escalation", role
         assert "rules:write" in reply.get_json()["error"]["details"]["scopes"]
     reply = api.call(
         "POST",
         url,
         gate.token,
-        json={"user_id": newcomer.id, "role": "custom", "scopes": ["rules:write"]},
+        json={"email": "newcomer@example.com", "role": "custom", "scopes": ["rules:write"]},
     )
     assert reply.status_code == 403
     assert api.call("DELETE", f"{url}/{editor_grant}", gate.token).status_code == 403
     assert (
         api.call(
-            "POST", url, gate.token, json={"user_id": newcomer.id, "role": "viewer"}
+            "POST", url, gate.token, json={"email": "newcomer@example.com", "role": "viewer"}
         ).status_code
         == 201
     )

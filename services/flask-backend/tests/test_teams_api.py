@@ -207,7 +207,7 @@ def test_team_roles_reach_only_their_team(api) -> None:
     theirs = new_team(api, admin, "Theirs")
     boss = person(api, admin, "boss@example.com")
     viewer = person(api, admin, "v@example.com")
-    outsider = person(api, admin, "out@example.com")
+    person(api, admin, "out@example.com")
     join(api, admin, mine, boss.id, "team-admin")
     join(api, admin, mine, viewer.id, "team-viewer")
     # A team-admin manages their team's members...
@@ -215,14 +215,14 @@ def test_team_roles_reach_only_their_team(api) -> None:
         "POST",
         f"{TEAMS}/{mine}/members",
         boss.token,
-        json={"user_id": outsider.id, "role": "team-maintainer"},
+        json={"email": "out@example.com", "role": "team-maintainer"},
     )
     assert reply.status_code == 201
     assert data(api.call("PATCH", f"{TEAMS}/{mine}", boss.token, json={"description": "ours"}))
     # ...not another team's, and cannot create or delete teams (global teams:admin).
     for method, path, body in (
         ("GET", f"{TEAMS}/{theirs}", None),
-        ("POST", f"{TEAMS}/{theirs}/members", {"user_id": outsider.id, "role": "team-viewer"}),
+        ("POST", f"{TEAMS}/{theirs}/members", {"email": "out@example.com", "role": "team-viewer"}),
         ("DELETE", f"{TEAMS}/{mine}", None),
         ("POST", TEAMS, {"name": "Extra"}),
         ("GET", f"{TEAMS}/999999", None),  # unknown: refused, not "not found"
@@ -263,13 +263,13 @@ def test_no_escalation_through_team_roles(api) -> None:
     join(api, admin, team, boss.id, "team-admin")
     members = f"{TEAMS}/{team}/members"
     up = api.call(
-        "POST", members, keeper.token, json={"user_id": newcomer.id, "role": "team-maintainer"}
+        "POST", members, keeper.token, json={"email": "new@example.com", "role": "team-maintainer"}
     )
     assert up.status_code == 403 and error_code(up) == "scope_escalation"
     assert "rules:write" in up.get_json()["error"]["details"]["scopes"]
     # Within what they hold: fine.
     ok = api.call(
-        "POST", members, keeper.token, json={"user_id": newcomer.id, "role": "door-keeper"}
+        "POST", members, keeper.token, json={"email": "new@example.com", "role": "door-keeper"}
     )
     assert ok.status_code == 201
     # Promoting someone (or themselves) past their own scopes: refused.
@@ -285,7 +285,7 @@ def test_no_escalation_through_team_roles(api) -> None:
     maintainer = api.user_token(admin, "gm@example.com", ["maintainer"])
     assert (
         api.call(
-            "POST", members, maintainer, json={"user_id": newcomer.id, "role": "team-viewer"}
+            "POST", members, maintainer, json={"email": "new@example.com", "role": "team-viewer"}
         ).status_code
         == 403
     )

@@ -747,7 +747,7 @@ export interface paths {
         get: operations["grants_get_api_v1_rulesets_{ruleset_id}_grants"];
         put?: never;
         /**
-         * Grant a user or a team a role on a rule set
+         * Grant a user (by e-mail address; by user id: needs users:read) or a team a role on a rule set
          * @description Needs the `rulesets:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
          */
         post: operations["grants_post_api_v1_rulesets_{ruleset_id}_grants"];
@@ -1131,7 +1131,7 @@ export interface paths {
         get: operations["teams_get_api_v1_teams_{team_id}_members"];
         put?: never;
         /**
-         * Add a member with a team role
+         * Add a member with a team role, by e-mail address (by user id: needs users:read)
          * @description Needs the `teams:admin` scope. Licensed feature `multi_tenancy` (Teams with their own rule sets and members): needs the enterprise tier or higher in production; 403 `feature_not_licensed` otherwise.
          */
         post: operations["teams_post_api_v1_teams_{team_id}_members"];
@@ -1485,15 +1485,43 @@ export interface components {
              */
             mail_delivery: "smtp" | "logged" | "disabled";
         };
-        /** GrantIn */
+        /**
+         * GrantIn
+         * @description Who holds it: a user by e-mail address, or by user id (only with the global users:read
+         *     scope), or a team the caller may see (global teams:read, or a member of it).
+         * @example {
+         *       "email": "ana@example.com",
+         *       "role": "viewer"
+         *     }
+         * @example {
+         *       "role": "editor",
+         *       "user_id": 7
+         *     }
+         * @example {
+         *       "role": "custom",
+         *       "scopes": [
+         *         "rules:read",
+         *         "stats:read"
+         *       ],
+         *       "team_id": 3
+         *     }
+         */
         GrantIn: {
             /**
+             * Email
+             * @description a user's e-mail address, matched as at log-in (case-insensitive)
+             * @default null
+             */
+            email?: string | null;
+            /**
              * User Id
+             * @description a user's id; needs the global 'users:read' scope
              * @default null
              */
             user_id?: number | null;
             /**
              * Team Id
+             * @description a team you may see (global 'teams:read', or a member of it)
              * @default null
              */
             team_id?: number | null;
@@ -1665,10 +1693,32 @@ export interface components {
              */
             email?: string | null;
         };
-        /** MemberIn */
+        /**
+         * MemberIn
+         * @description Who joins: by e-mail address (anyone managing the team's members), or by user id
+         *     (only with the global users:read scope: ids are not to be walked).
+         * @example {
+         *       "email": "ana@example.com",
+         *       "role": "team-viewer"
+         *     }
+         * @example {
+         *       "role": "team-viewer",
+         *       "user_id": 7
+         *     }
+         */
         MemberIn: {
-            /** User Id */
-            user_id: number;
+            /**
+             * Email
+             * @description the account's e-mail address, matched as at log-in (case-insensitive)
+             * @default null
+             */
+            email?: string | null;
+            /**
+             * User Id
+             * @description the account's id; needs the global 'users:read' scope
+             * @default null
+             */
+            user_id?: number | null;
             /** Role */
             role: string;
         };
@@ -5213,6 +5263,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description invalid input: details.fields names each field and what is wrong with it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the database does not answer (Retry-After) or an upstream service is away */
             503: {
                 headers: {
@@ -6102,7 +6161,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            /** @description the credential lacks the scope; scope_escalation: a grant beyond your own scopes on this rule set; insufficient_scope: a user id without the global users:read scope; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6111,7 +6170,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description no such resource */
+            /** @description no such rule set, no account with this e-mail address, or no team you may see */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8313,7 +8372,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description the credential lacks the scope, or this action is not allowed on this target; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
+            /** @description the credential lacks the scope; scope_escalation: a role beyond your own on this team; insufficient_scope: a user id without the global users:read scope; feature_not_licensed: the licence does not turn on 'multi_tenancy' */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -8322,7 +8381,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description no such resource */
+            /** @description no such team, or no account with this e-mail address */
             404: {
                 headers: {
                     [name: string]: unknown;

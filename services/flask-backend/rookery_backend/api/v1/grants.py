@@ -21,8 +21,8 @@ from ...policy import GRANT_ROLES
 from ...runtime import runtime
 from ...utils import utcnow
 from .. import endpoint, parse_body, parse_query, respond
-from .team_bodies import GrantIn, GrantOut, PageQuery
-from .teams import page_meta
+from .team_bodies import GrantIn, GrantOut, PageQuery, exactly_one
+from .teams import find_account, page_meta
 
 bp = Blueprint("grants", __name__, url_prefix="/api/v1/rulesets")
 
@@ -85,6 +85,19 @@ def _check_may_grant(principal: Principal, ruleset_id: int, scopes: frozenset[st
         )
 
 
+def _may_see_team(principal: Principal, team_id: int) -> bool:
+    """The team exists and the caller may see it: global teams:read, teams:read on it
+    through a team role, or simply a member of it."""
+    dal = runtime().dal
+    if dal(dal.team.id == team_id).isempty():
+        return False
+    if access.allowed(principal, "teams:read", "team", team_id):
+        return True
+    if access.is_restricted(principal) and principal.key_team_id != team_id:
+        return False
+    return team_id in access.snapshot().memberships.get(principal.user.id, {})
+
+
 def _audit(event: str, ruleset: Any, row: Any, holder: str | None) -> None:
     audit.record_caller_action(
         event,
@@ -128,15 +141,25 @@ def list_grants(ruleset_id: int) -> Any:
     bp,
     "/<int:ruleset_id>/grants",
     "POST",
-    "Grant a user or a team a role on a rule set",
+    "Grant a user (by e-mail address; by user id: needs users:read) or a team a role on a rule set",
     body=GrantIn,
     response=GrantOut,
     status=201,
+    errors=(
+        (
+            403,
+            "the credential lacks the scope; scope_escalation: a grant beyond your own scopes"
+            " on this rule set; insufficient_scope: a user id without the global users:read"
+            " scope; feature_not_licensed: the licence does not turn on 'multi_tenancy'",
+        ),
+        (404, "no such rule set, no account with this e-mail address, or no team you may see"),
+    ),
 )
 def create_grant(ruleset_id: int) -> Any:
     dal = runtime().dal
     principal = current_principal()
     payload = parse_body(GrantIn)
+    field = exactly_one(payload, ("email", "user_id", "team_id"))
     ruleset = load_ruleset(ruleset_id)
     if payload.role == "custom":
         scopes = frozenset(payload.scopes or ())
@@ -147,22 +170,26 @@ def create_grant(ruleset_id: int) -> Any:
     else:
         scopes = frozenset(GRANT_ROLES[payload.role][1])
     table = dal.ruleset_grant
-    if payload.user_id is not None:
-        found = dal(dal.auth_user.id == payload.user_id).count()
-        if not found:
-            raise ApiError(404, "not_found", f"no user with id {payload.user_id}")
-        field = "user_id"
-    else:
-        found = dal(dal.team.id == payload.team_id).count()
-        if not found:
-            raise ApiError(404, "not_found", f"no team with id {payload.team_id}")
-        field = "team_id"
     _check_may_grant(principal, ruleset_id, scopes)
+    if field == "team_id":
+        assert payload.team_id is not None
+        user_id, team_id = None, payload.team_id
+        if not _may_see_team(principal, team_id):
+            # A team the caller may not see answers exactly as one that does not exist.
+            raise ApiError(
+                404,
+                "not_found",
+                "no team you may see has this id",
+                {"fields": {"team_id": "unknown team"}},
+            )
+    else:
+        user_id, _ = find_account(principal, payload.email, payload.user_id)
+        team_id = None
     try:  # the unique indexes (ruleset_id, user_id | team_id) decide, also under a race
         grant_id = table.insert(
             ruleset_id=ruleset_id,
-            user_id=payload.user_id,
-            team_id=payload.team_id,
+            user_id=user_id,
+            team_id=team_id,
             role=payload.role,
             scopes=sorted(scopes) if payload.role == "custom" else None,
             created_at=utcnow(),

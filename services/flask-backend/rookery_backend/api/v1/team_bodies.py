@@ -6,10 +6,19 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from ...errors import ApiError
 from . import bodies
 from .bodies import (
+    Email,
     MultilineText,
     Query,
     Request,
@@ -74,9 +83,38 @@ class TeamOut(BaseModel):
     my_role: str | None = Field(description="the caller's team role here, if a member")
 
 
+def exactly_one(body: BaseModel, fields: tuple[str, ...]) -> str:
+    """The one of `fields` the body gives; 422 naming the fields when it gives none or
+    several (a model validator could only name the body as a whole)."""
+    given = [name for name in fields if getattr(body, name) is not None]
+    if len(given) == 1:
+        return given[0]
+    message = f"give exactly one of {', '.join(fields)}"
+    named = given or list(fields)
+    raise ApiError(422, "validation_error", message, {"fields": dict.fromkeys(named, message)})
+
+
 class MemberIn(Request):
-    user_id: Id
+    """Who joins: by e-mail address (anyone managing the team's members), or by user id
+    (only with the global users:read scope: ids are not to be walked)."""
+
+    email: Email | None = Field(
+        default=None,
+        description="the account's e-mail address, matched as at log-in (case-insensitive)",
+    )
+    user_id: Id | None = Field(
+        default=None, description="the account's id; needs the global 'users:read' scope"
+    )
     role: RoleName
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"email": "ana@example.com", "role": "team-viewer"},
+                {"user_id": 7, "role": "team-viewer"},
+            ]
+        }
+    )
 
 
 class MemberPatchIn(Request):
@@ -121,15 +159,35 @@ GrantRole = Literal["owner", "editor", "viewer", "custom"]
 
 
 class GrantIn(Request):
-    user_id: Id | None = None
-    team_id: Id | None = None
+    """Who holds it: a user by e-mail address, or by user id (only with the global users:read
+    scope), or a team the caller may see (global teams:read, or a member of it)."""
+
+    email: Email | None = Field(
+        default=None,
+        description="a user's e-mail address, matched as at log-in (case-insensitive)",
+    )
+    user_id: Id | None = Field(
+        default=None, description="a user's id; needs the global 'users:read' scope"
+    )
+    team_id: Id | None = Field(
+        default=None,
+        description="a team you may see (global 'teams:read', or a member of it)",
+    )
     role: GrantRole
     scopes: list[ScopeName] | None = Field(default=None, max_length=16)
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"email": "ana@example.com", "role": "viewer"},
+                {"user_id": 7, "role": "editor"},
+                {"team_id": 3, "role": "custom", "scopes": ["rules:read", "stats:read"]},
+            ]
+        }
+    )
+
     @model_validator(mode="after")
-    def one_holder(self) -> GrantIn:
-        if (self.user_id is None) == (self.team_id is None):
-            raise ValueError("give exactly one of user_id and team_id")
+    def scopes_with_custom(self) -> GrantIn:
         if self.role == "custom" and not self.scopes:
             raise ValueError("a custom grant needs its scopes")
         if self.role != "custom" and self.scopes is not None:

@@ -36,9 +36,14 @@ from .team_bodies import (
     TeamPatchIn,
     TeamRoleIn,
     TeamRoleOut,
+    exactly_one,
 )
 
 bp = Blueprint("teams", __name__, url_prefix="/api/v1")
+
+# Naming an account by its id: ids run 1..N, so only a caller who may list every account
+# anyway does so; everyone else gives the e-mail address they already know.
+USERS_READ = "users:read"
 
 
 def name_key(name: str) -> str:
@@ -283,6 +288,37 @@ def _email_of(user_id: int) -> str | None:
     return user.email if user else None
 
 
+def find_account(principal: Principal, email: str | None, user_id: int | None) -> tuple[int, str]:
+    """The account a member or a grant is for: (id, e-mail). By e-mail address (already
+    normalised by the body: NFC, lower case), matched as log-in matches it; 404 for an
+    address with no account, which tells a caller who already knows an address whether it
+    has one (accepted: ids no longer give away every address). By id only with the global
+    users:read scope, checked before the id is looked at, so walking ids 1..N tells nothing."""
+    if email is not None:
+        user = runtime().datastore.find_user(email=email)
+        if user is None:
+            raise ApiError(
+                404,
+                "not_found",
+                "no account with this e-mail address",
+                {"fields": {"email": "no account with this address"}},
+            )
+        return int(user.id), str(user.email)
+    assert user_id is not None  # the body gives exactly one of the two
+    if USERS_READ not in access.effective_scopes(principal, "team", None):
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            f"adding an account by its id needs the global '{USERS_READ}' scope; give its"
+            " e-mail address instead",
+            {"required": USERS_READ, "fields": {"user_id": "give email instead"}},
+        )
+    found = _email_of(user_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no user with id {user_id}")
+    return user_id, found
+
+
 def _audit_member(event: str, team: Any, user_id: int, email: str, **details: Any) -> None:
     audit.record_caller_action(
         event,
@@ -323,32 +359,42 @@ def list_members(team_id: int) -> Any:
     bp,
     "/teams/<int:team_id>/members",
     "POST",
-    "Add a member with a team role",
+    "Add a member with a team role, by e-mail address (by user id: needs users:read)",
     body=MemberIn,
     response=MemberOut,
     status=201,
+    errors=(
+        (
+            403,
+            "the credential lacks the scope; scope_escalation: a role beyond your own on this"
+            " team; insufficient_scope: a user id without the global users:read scope;"
+            " feature_not_licensed: the licence does not turn on 'multi_tenancy'",
+        ),
+        (404, "no such team, or no account with this e-mail address"),
+    ),
 )
 def add_member(team_id: int) -> Any:
     dal = runtime().dal
     principal = current_principal()
     payload = parse_body(MemberIn)
+    exactly_one(payload, ("email", "user_id"))
     team = load_team(team_id)
-    email = _email_of(payload.user_id)
-    if email is None:
-        raise ApiError(404, "not_found", f"no user with id {payload.user_id}")
+    # Whether the caller may hand out this role comes before any account is looked up.
     scopes = role_scopes(payload.role)
     check_may_hand_out(principal, team_id, scopes)
+    user_id, email = find_account(principal, payload.email, payload.user_id)
+    field = "email" if payload.email is not None else "user_id"
     tm = dal.team_member
     try:  # the unique index (team_id, user_id) decides, also between two requests at once
         member_id = tm.insert(
-            team_id=team_id, user_id=payload.user_id, role=payload.role, created_at=utcnow()
+            team_id=team_id, user_id=user_id, role=payload.role, created_at=utcnow()
         )
     except Exception as error:
         if unique_violation(error):
-            raise conflict("user_id", "this user is already a member of the team") from None
+            raise conflict(field, "this user is already a member of the team") from None
         raise
     access.invalidate()
-    _audit_member("team_member_added", team, payload.user_id, email, role=payload.role)
+    _audit_member("team_member_added", team, user_id, email, role=payload.role)
     return respond(_member_json(tm[member_id], email, custom_team_roles()), MemberOut, status=201)
 
 
