@@ -1,6 +1,6 @@
 // Teams, rule sets and grants in the browser: a team maintainer (no global role at all) sees
-// and edits only their team's rule sets; a viewer of one rule set (a grant) sees only its
-// rules and its statistics. Everything is set up through the API as the admin, then each
+// and edits only their team's rule sets; a team-admin who may not list accounts adds a member
+// by e-mail address; a viewer of one rule set (a grant) sees only its rules and its statistics. Everything is set up through the API as the admin, then each
 // person signs in and uses the UI; what the UI shows is checked against what the API says.
 import { expect, login, loggedIn, navLink, shot, test } from "./fixtures.js";
 
@@ -91,6 +91,58 @@ test("teams: a team maintainer sees and edits only their team's rule sets", asyn
   await checkA11y(page, "teams (team maintainer)");
 });
 
+test("teams: a team-admin without users:read adds a member by e-mail address", async ({ page, web, api, trio, checkA11y }) => {
+  const { t, blue } = await twoTeams(api);
+  const boss = await person(api, `boss-${t}`);
+  const newcomer = await person(api, `newcomer-${t}`);
+  await must(await api.call("POST", `/api/v1/teams/${blue.id}/members`, { user_id: boss.id, role: "team-admin" }), "making boss blue's team-admin");
+  const directory = [];
+  page.on("request", (r) => {
+    if (new URL(r.url()).pathname === "/api/v1/users") directory.push(r.url());
+  });
+
+  await login(page, web, boss);
+  await loggedIn(page);
+  await expect(navLink(page, "Users")).toHaveCount(0);
+  await navLink(page, "Teams").click();
+  await page.getByRole("cell", { name: boss.email, exact: true }).waitFor();
+  const field = page.getByLabel("New member");
+  await expect(page.getByText("Their e-mail address, as they sign in with it.")).toBeVisible();
+  // An id is refused in words before anything is sent (the API would refuse it too).
+  await field.fill(String(newcomer.id));
+  await page.getByRole("button", { name: "Add member" }).click();
+  await page.getByText(/naming users by id needs users:read/).waitFor();
+  // An address nobody has: said on the field.
+  await field.fill(`nobody-${t}@rookery.local`);
+  await page.getByRole("button", { name: "Add member" }).click();
+  await page.getByText("No account has this e-mail address.").waitFor();
+  await checkA11y(page, "teams (unknown e-mail address)");
+  // The newcomer's address, typed in capitals: matched as at sign-in.
+  await field.fill(newcomer.email.toUpperCase());
+  await page.getByLabel("Team role", { exact: true }).selectOption("team-viewer");
+  await page.getByRole("button", { name: "Add member" }).click();
+  await page.getByRole("cell", { name: newcomer.email, exact: true }).waitFor();
+  const members = await must(await api.call("GET", `/api/v1/teams/${blue.id}/members`), "listing blue's members");
+  expect(members.map((m) => [m.user_id, m.role]).sort()).toEqual([[boss.id, "team-admin"], [newcomer.id, "team-viewer"]].sort());
+  expect(directory, "the account directory is never asked for").toEqual([]);
+  // The API itself refuses this team-admin an id, the same way for an account that exists and one that does not.
+  const signIn = await fetch(`${trio.backendUrl}/api/v1/auth/login`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: boss.email, password: boss.password }),
+  });
+  const token = (await signIn.json()).data?.access_token;
+  const byId = async (id) => {
+    const res = await fetch(`${trio.backendUrl}/api/v1/teams/${blue.id}/members`, {
+      method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ user_id: id, role: "team-viewer" }),
+    });
+    return [res.status, await res.json()];
+  };
+  const [existing, missing] = [await byId(newcomer.id), await byId(999_999)];
+  expect(existing[0]).toBe(403);
+  expect(existing).toEqual(missing);
+  await shot(page, "teams-team-admin-by-email");
+  await checkA11y(page, "teams (team-admin without users:read)");
+});
+
 test("grants: a viewer of one rule set sees only its rules and its statistics", async ({ page, web, api, trio, checkA11y }) => {
   const { t, blueSet, redSet } = await twoTeams(api);
   const viewer = await person(api, `grantee-${t}`);
@@ -116,13 +168,13 @@ async function viewerScenario({ page, web, api, trio, checkA11y, t, blueSet, red
   await admin.getByRole("cell", { name: `red-rule-${t}`, exact: true }).waitFor();
   await admin.getByRole("button", { name: "Grants", exact: true }).click();
   const grants = admin.getByRole("dialog", { name: `Grants on rule set ${redSet.name}` });
-  await grants.getByLabel("User", { exact: true }).fill(viewer.email);
+  await grants.getByLabel("User's e-mail address", { exact: true }).fill(viewer.email);
   await grants.getByLabel("Role").selectOption("viewer");
   await grants.getByRole("button", { name: "Add grant" }).click();
   await grants.getByRole("cell", { name: viewer.email, exact: true }).waitFor();
   await checkA11y(admin, "grants dialog");
   // The same grant twice: a 409 in words.
-  await grants.getByLabel("User", { exact: true }).fill(viewer.email);
+  await grants.getByLabel("User's e-mail address", { exact: true }).fill(viewer.email);
   await grants.getByRole("button", { name: "Add grant" }).click();
   await grants.getByText("already has a grant on this rule set").waitFor();
   await grants.getByRole("button", { name: "Close" }).click();

@@ -3,11 +3,11 @@ import { Trash2 } from "lucide-react";
 import { Alert } from "../../components/Alert";
 import { Dialog } from "../../components/Dialog";
 import { Loading } from "../../components/Loading";
-import { UserPicker } from "../../components/UserPicker";
+import { AccountField, accountRef } from "../../components/AccountField";
 import { toast } from "../../components/Toast";
 import { toApiError } from "../../lib/api-error";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
-import { GRANT_ROLE_NAMES, resolveUser, resourceErrorMessage, useTeams, useUserDirectory, type RuleSet } from "../../lib/tenancy";
+import { GRANT_ROLE_NAMES, resourceErrorMessage, useTeams, useUserDirectory, type RuleSet } from "../../lib/tenancy";
 import { grantee, useGrantMutations, useGrants, type GrantInput } from "./rulesets";
 
 const ROLE_HELP: Record<string, string> = {
@@ -38,12 +38,12 @@ export function GrantsDialog({ set, onClose }: { set: RuleSet; onClose: () => vo
     setFieldError(undefined);
     let body: GrantInput;
     if (kind === "user") {
-      const id = resolveUser(userText, directory.data);
-      if (id === null) {
-        setFieldError(userText.trim() ? "No user with this e-mail address is known; give their id instead." : "Name the user.");
+      const account = accountRef(userText, hasScope(me, "users:read"));
+      if ("error" in account) {
+        setFieldError(account.error);
         return;
       }
-      body = { user_id: id, role };
+      body = { ...account.ref, role };
     } else {
       if (!teamId) {
         setFieldError("Choose a team.");
@@ -57,8 +57,12 @@ export function GrantsDialog({ set, onClose }: { set: RuleSet; onClose: () => vo
       setUserText("");
     } catch (err) {
       const apiErr = toApiError(err);
+      const named = apiErr.fieldErrorsFor(["email", "user_id", "team_id"]);
       if (apiErr.status === 409) setError("This user or team already has a grant on this rule set: remove it first to change the role.");
-      else if (apiErr.status === 404) setError(kind === "user" ? "No such user." : "No such team.");
+      else if (apiErr.status === 404 && "email" in body) setFieldError("No account has this e-mail address.");
+      else if (apiErr.status === 404 && "user_id" in body) setFieldError("No user has this id.");
+      else if (apiErr.status === 404 && "team_id" in body) setFieldError("No such team (or not one you may see).");
+      else if (apiErr.status === 422 && (named.email || named.user_id)) setFieldError(named.email ?? named.user_id);
       else setError(resourceErrorMessage(err, "The grant"));
     }
   }
@@ -116,7 +120,7 @@ export function GrantsDialog({ set, onClose }: { set: RuleSet; onClose: () => vo
               <label className="flex items-center gap-1"><input type="radio" name="grant-kind" checked={kind === "team"} onChange={() => setKind("team")} /> a team</label>
             </fieldset>
             {kind === "user" ? (
-              <UserPicker value={userText} onChange={setUserText} error={fieldError} />
+              <AccountField value={userText} onChange={setUserText} error={fieldError} />
             ) : (
               <div>
                 <label htmlFor="grant-team" className="label">Team</label>

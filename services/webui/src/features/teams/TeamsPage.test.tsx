@@ -11,9 +11,10 @@ let restore = () => {};
 afterEach(() => restore());
 
 const admin = { ...adminUser, scopes: [...adminUser.scopes, "teams:read", "teams:admin"] };
+const ACCOUNTS = [{ id: 5, email: "ann@example.test" }, { id: 6, email: "bob@example.test" }];
 
-function backend() {
-  let teams = [{ id: 1, name: "blue", description: "network A", created_at: null, member_count: 1, my_role: null as string | null }];
+function backend({ myRole = null as string | null } = {}) {
+  let teams = [{ id: 1, name: "blue", description: "network A", created_at: null, member_count: 1, my_role: myRole }];
   let members = [{ team_id: 1, user_id: 5, email: "ann@example.test", role: "team-viewer", scopes: ["teams:read"], created_at: null }];
   const fake = installFakeBackend({
     "GET /teams": () => ({ status: 200, body: { data: teams, meta: { total: teams.length } } }),
@@ -26,11 +27,14 @@ function backend() {
     },
     "GET /teams/1/members": () => ({ status: 200, body: { data: members } }),
     "GET /team-roles": () => ({ status: 200, body: { data: [{ id: null, name: "team-admin", scopes: [], builtin: true }, { id: 3, name: "auditor", scopes: ["rules:read"], builtin: false }] } }),
-    "GET /users": () => ({ status: 200, body: { data: [{ id: 5, email: "ann@example.test" }, { id: 6, email: "bob@example.test" }] } }),
+    "GET /users": () => ({ status: 200, body: { data: ACCOUNTS } }),
     "POST /teams/1/members": (req) => {
-      const body = req.body as { user_id: number; role: string };
-      if (members.some((m) => m.user_id === body.user_id)) return { status: 409, body: { error: { code: "conflict", message: "already a member" } } };
-      const made = { team_id: 1, email: "bob@example.test", scopes: [], created_at: null, ...body };
+      const { email, user_id, role } = req.body as { email?: string; user_id?: number; role: string };
+      // As the API: an address matched case-insensitively, an id as given.
+      const found = ACCOUNTS.find((a) => (email !== undefined ? a.email === email.trim().toLowerCase() : a.id === user_id));
+      if (!found) return { status: 404, body: { error: { code: "not_found", message: "no account with this e-mail address", details: { fields: { email: "no account with this address" } } } } };
+      if (members.some((m) => m.user_id === found.id)) return { status: 409, body: { error: { code: "conflict", message: "already a member" } } };
+      const made = { team_id: 1, user_id: found.id, email: found.email, role, scopes: [], created_at: null };
       members = [...members, made];
       return { status: 201, body: { data: made } };
     },
@@ -79,7 +83,7 @@ describe("TeamsPage", { timeout: 20_000 }, () => {
     await user.type(screen.getByLabelText("New member"), "bob@example.test");
     await user.selectOptions(screen.getByLabelText("Team role", { selector: "#member-role" }), "team-maintainer");
     await user.click(screen.getByRole("button", { name: "Add member" }));
-    await waitFor(() => expect(fake.calls.find((c) => c.method === "POST" && c.url === "/teams/1/members")?.body).toEqual({ user_id: 6, role: "team-maintainer" }));
+    await waitFor(() => expect(fake.calls.find((c) => c.method === "POST" && c.url === "/teams/1/members")?.body).toEqual({ email: "bob@example.test", role: "team-maintainer" }));
     expect(await screen.findByRole("cell", { name: "bob@example.test" })).toBeInTheDocument();
     // The custom team role is offered next to the built-in ones.
     await user.selectOptions(screen.getByLabelText("Team role of ann@example.test"), "auditor");
@@ -91,6 +95,32 @@ describe("TeamsPage", { timeout: 20_000 }, () => {
     await user.type(screen.getByLabelText("New member"), "6");
     await user.click(screen.getByRole("button", { name: "Add member" }));
     expect(await screen.findByText(/already a member of the team/)).toBeInTheDocument();
+  });
+
+  it("lets a team-admin without users:read add a member by e-mail address", async () => {
+    useAuthStore.getState().setSession({ accessToken: "t", user: { ...viewerUser, id: 7, scopes: [] } });
+    const fake = backend({ myRole: "team-admin" });
+    renderAt("/teams", [{ path: "/teams", element: <><TeamsPage /><Toaster /></> }]);
+    const user = userEvent.setup();
+    const field = await screen.findByLabelText("New member");
+    expect(screen.getByText("Their e-mail address, as they sign in with it.")).toBeInTheDocument();
+    // An id needs users:read: said before anything is sent.
+    await user.type(field, "6");
+    await user.click(screen.getByRole("button", { name: "Add member" }));
+    expect(await screen.findByText(/naming users by id needs users:read/)).toBeInTheDocument();
+    expect(fake.calls.some((c) => c.method === "POST")).toBe(false);
+    // Nobody with this address: the 404 on the field.
+    await user.clear(field);
+    await user.type(field, "nobody@example.test");
+    await user.click(screen.getByRole("button", { name: "Add member" }));
+    expect(await screen.findByText("No account has this e-mail address.")).toBeInTheDocument();
+    await user.clear(field);
+    await user.type(field, " Bob@EXAMPLE.test ");
+    await user.click(screen.getByRole("button", { name: "Add member" }));
+    await waitFor(() => expect(fake.calls.filter((c) => c.method === "POST").at(-1)?.body).toEqual({ email: "Bob@EXAMPLE.test", role: "team-viewer" }));
+    expect(await screen.findByRole("cell", { name: "bob@example.test" })).toBeInTheDocument();
+    expect(await screen.findByText("Added bob@example.test to blue as team-viewer")).toBeInTheDocument();
+    expect(fake.calls.some((c) => c.url === "/users")).toBe(false);
   });
 
   it("is read-only for a team viewer", async () => {

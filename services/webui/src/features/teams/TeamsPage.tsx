@@ -5,12 +5,12 @@ import { ConfirmDialog, Dialog } from "../../components/Dialog";
 import { Field } from "../../components/Field";
 import { Loading } from "../../components/Loading";
 import { PageHeader } from "../../components/PageHeader";
-import { UserPicker } from "../../components/UserPicker";
+import { AccountField, accountRef } from "../../components/AccountField";
 import { toast } from "../../components/Toast";
 import { toApiError } from "../../lib/api-error";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
-import { resolveUser, resourceErrorMessage, TEAM_ROLE_SCOPES, useTeams, useUserDirectory, type Team } from "../../lib/tenancy";
+import { resourceErrorMessage, TEAM_ROLE_SCOPES, useTeams, useUserDirectory, type Team } from "../../lib/tenancy";
 import { useUrlState } from "../../lib/use-url-state";
 import { memberName, useMemberMutations, useMembers, useTeamMutations, useTeamRoleNames, type Member } from "./api";
 
@@ -77,19 +77,22 @@ function Members({ team, onCanManage }: { team: Team; onCanManage?: (v: boolean)
     e.preventDefault();
     setError(null);
     setFieldError(undefined);
-    const id = resolveUser(userText, directory.data);
-    if (id === null) {
-      setFieldError(userText.trim() ? "No user with this e-mail address is known; give their id instead." : "Name the user.");
+    const account = accountRef(userText, hasScope(me, "users:read"));
+    if ("error" in account) {
+      setFieldError(account.error);
       return;
     }
     try {
-      await add.mutateAsync({ user_id: id, role });
-      toast(`Added ${names.get(id) ?? `user #${id}`} to ${team.name} as ${role}`);
+      const added = await add.mutateAsync({ ...account.ref, role });
+      toast(`Added ${added.email} to ${team.name} as ${role}`);
       setUserText("");
     } catch (err) {
       const apiErr = toApiError(err);
+      const named = apiErr.fieldErrorsFor(["email", "user_id"]);
       if (apiErr.status === 409) setError("This user is already a member of the team: change their role in the list instead.");
-      else if (apiErr.status === 404) setError("No such user.");
+      else if (apiErr.status === 404 && "email" in account.ref) setFieldError("No account has this e-mail address.");
+      else if (apiErr.status === 404) setFieldError("No user has this id.");
+      else if (apiErr.status === 422 && (named.email || named.user_id)) setFieldError(named.email ?? named.user_id);
       else setError(resourceErrorMessage(err, "The membership"));
     }
   }
@@ -151,7 +154,7 @@ function Members({ team, onCanManage }: { team: Team; onCanManage?: (v: boolean)
       </div>
       {canManage && (
         <form onSubmit={onAdd} className="card grid gap-3 sm:grid-cols-[1fr_auto_auto] sm:items-end" aria-label="Add a member">
-          <UserPicker value={userText} onChange={setUserText} error={fieldError} label="New member" />
+          <AccountField value={userText} onChange={setUserText} error={fieldError} label="New member" />
           <div>
             <label htmlFor="member-role" className="label">Team role</label>
             <select id="member-role" className="input" value={role} onChange={(e) => setRole(e.target.value)}>
