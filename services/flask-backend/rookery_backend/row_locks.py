@@ -72,6 +72,8 @@ def _begin_write(dal: Any) -> None:
 def _locked(dal: Any, table: str, column: str, value: Any, mode: str) -> bool:
     if table not in LOCKABLE or column not in ("id", "name"):
         raise ValueError(f"no row lock for {table}.{column}")
+    if column == "id" and not 0 < value < 2**63:
+        return False  # no such row can exist (and the drivers refuse a number that large)
     adapter = dal._adapter
     backend = dal._dbname.split(":")[0]  # "postgres:psycopg2" for PostgreSQL
     if backend == "sqlite":

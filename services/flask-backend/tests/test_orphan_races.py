@@ -15,10 +15,6 @@ a request's thread at a chosen SQL statement (a hook on PyDAL's adapter.execute,
 
 Afterwards: never a row referring to a row that is gone (`orphans`), never a 500, the loser
 gets a JSON error with a code and a message, and exactly one of the two got what it asked.
-
-Pairs whose fix needs a lock in the deleting (or the writing) request's view, in teams.py, are
-marked xfail(strict=True) "wired in teams.py next" (row_locks.py has the helper); the same
-scenario with that wiring applied by monkeypatch (`wired_teams`) shows that it suffices.
 """
 
 from __future__ import annotations
@@ -30,18 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import flask
 import pytest
 from rookery_backend import row_locks
 from rookery_backend.policy import TEAM_ROLES
 from tenancy import add_ruleset, add_sensor, data, database, new_team, person
 
 PAUSE = 1.0  # seconds a paused request waits for the other one at most (see above)
-# The scenarios marked xfail wait longer: there, with the lock missing, the other request
-# does come, and a slow start of it under load must not let it pass unnoticed (xfail is
-# strict). Less than SQLite's busy timeout (5 s), which a writer may be waiting in.
-UNWIRED_PAUSE = 3.0
-WIRING = "wired in teams.py next"
 
 
 def _normalised(sql: str) -> str:
@@ -323,62 +313,11 @@ def test_team_deleted_first_while_a_rule_set_or_sensor_is_given_to_it(app, api, 
     _team_race(app, api, kind, "deleter_first")
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING)
 @pytest.mark.parametrize("kind", ["ruleset", "sensor", "sensor_move"])
 def test_team_deleted_after_a_rule_set_or_sensor_was_checked(app, api, kind) -> None:
-    """delete_team counts what the team owns before taking any lock: it must take the team's
-    row first (row_locks.take), or it deletes a team whose new rule set/sensor it did not
-    count."""
-    _team_race(app, api, kind, "writer_first", UNWIRED_PAUSE)
-
-
-@contextmanager
-def wired_teams(app: Any, monkeypatch: Any) -> Iterator[None]:
-    """The lines row_locks.py asks of teams.py (and apikeys.py), applied from outside (each
-    view wrapped, the lock taken first): delete_team takes the team's row, add_member keeps
-    it, delete_team_role takes the role's row, add_member and patch_member keep the custom
-    role they give, creating an API key restricted to a team or rule set keeps that row."""
-    svc = app.extensions["rookery"]
-
-    def first(view: Callable[..., Any], lock: Callable[[dict[str, Any]], None]):
-        def wrapped(**path: Any) -> Any:
-            lock(path)
-            return view(**path)
-
-        return wrapped
-
-    def role_given(path: dict[str, Any]) -> None:
-        role = (flask.request.get_json(silent=True) or {}).get("role")
-        if isinstance(role, str) and role not in TEAM_ROLES:
-            row_locks.keep_team_role(svc.dal, role)
-
-    def add_member(path: dict[str, Any]) -> None:
-        row_locks.keep(svc.dal, "team", path["team_id"])
-        role_given(path)
-
-    def key_restriction(path: dict[str, Any]) -> None:
-        body = flask.request.get_json(silent=True) or {}
-        if isinstance(body.get("team_id"), int):
-            row_locks.keep(svc.dal, "team", body["team_id"])
-        elif isinstance(body.get("ruleset_id"), int):
-            row_locks.keep(svc.dal, "packet_ruleset", body["ruleset_id"])
-
-    locks = {
-        "teams.delete_team_delete": lambda p: row_locks.take(svc.dal, "team", p["team_id"]),
-        "teams.add_member_post": add_member,
-        "teams.patch_member_patch": role_given,
-        "teams.delete_team_role_delete": lambda p: row_locks.take_team_role(svc.dal, p["role_id"]),
-        "apikeys.create_key_post": key_restriction,
-    }
-    for name, lock in locks.items():
-        monkeypatch.setitem(app.view_functions, name, first(app.view_functions[name], lock))
-    yield
-
-
-@pytest.mark.parametrize("kind", ["ruleset", "sensor", "sensor_move"])
-def test_team_deleted_after_a_check_with_the_teams_wiring(app, api, monkeypatch, kind) -> None:
-    with wired_teams(app, monkeypatch):
-        _team_race(app, api, kind, "writer_first")
+    """delete_team takes the team's row (row_locks.take) before it counts what the team owns:
+    a rule set or sensor written first is counted (409 team_in_use), never left behind."""
+    _team_race(app, api, kind, "writer_first")
 
 
 # -- members and grants: foreign keys (team_member, ruleset_grant) ----------------------------
@@ -486,20 +425,10 @@ def _role_race(app: Any, api: Any, order: str, how: str, pause: float = PAUSE) -
     settled(app, *replies, wins=wins, refusals={422})
 
 
-@pytest.mark.xfail(strict=True, reason=WIRING)
 @pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("how", ["add", "change"])
 def test_team_role_deleted_while_it_is_given(app, api, order, how) -> None:
-    _role_race(app, api, order, how, UNWIRED_PAUSE)
-
-
-@pytest.mark.parametrize("order", ORDERS)
-@pytest.mark.parametrize("how", ["add", "change"])
-def test_team_role_deleted_while_given_with_the_teams_wiring(
-    app, api, monkeypatch, order, how
-) -> None:
-    with wired_teams(app, monkeypatch):
-        _role_race(app, api, order, how)
+    _role_race(app, api, order, how)
 
 
 # -- rule set deleted / rule written in it (both stamp the set's version first: rules/store.py)
@@ -549,20 +478,10 @@ def _key_race(app: Any, api: Any, kind: str, order: str, pause: float = PAUSE) -
     assert outcome in ((201, 200), (404, 200)), outcome
 
 
-@pytest.mark.xfail(strict=True, reason="wired in apikeys.py next")
 @pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("kind", ["team", "ruleset"])
 def test_team_or_rule_set_deleted_while_a_key_is_restricted_to_it(app, api, kind, order) -> None:
-    _key_race(app, api, kind, order, UNWIRED_PAUSE)
-
-
-@pytest.mark.parametrize("order", ORDERS)
-@pytest.mark.parametrize("kind", ["team", "ruleset"])
-def test_key_restricted_to_what_is_deleted_with_the_wiring(
-    app, api, monkeypatch, kind, order
-) -> None:
-    with wired_teams(app, monkeypatch):
-        _key_race(app, api, kind, order)
+    _key_race(app, api, kind, order)
 
 
 def test_row_locks_answer_whether_the_row_is_there(app, api) -> None:

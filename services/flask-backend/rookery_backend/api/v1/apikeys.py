@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from ... import access, audit
+from ... import access, audit, row_locks
 from ...accounts import check_grantable, check_scopes_known, guard_service_account
 from ...errors import ApiError
 from ...guard import current_principal
@@ -43,13 +43,15 @@ def _check_restriction(payload: ApiKeyCreateIn) -> None:
     of the key there (their global scopes, their team role's, their grants')."""
     dal = runtime().dal
     if payload.team_id is not None:
-        kind, rid, table = "team", payload.team_id, dal.team
+        kind, rid, table = "team", payload.team_id, "team"
     elif payload.ruleset_id is not None:
-        kind, rid, table = "ruleset", payload.ruleset_id, dal.packet_ruleset
+        kind, rid, table = "ruleset", payload.ruleset_id, "packet_ruleset"
     else:
         check_grantable(set(payload.scopes), current_principal().scopes)
         return
-    if not dal(table.id == rid).count():
+    # kept until the key is written: a deletion (which revokes the keys restricted to the
+    # row) waits for it, or went first and this answers 404
+    if not row_locks.keep(dal, table, rid):
         raise ApiError(404, "not_found", f"no {'team' if kind == 'team' else 'rule set'} {rid}")
     check_grantable(set(payload.scopes), access.effective_scopes(current_principal(), kind, rid))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from ... import access, audit
+from ... import access, audit, row_locks
 from ...credentials import Principal
 from ...db import unique_violation
 from ...errors import ApiError
@@ -89,7 +89,7 @@ def _may_see_team(principal: Principal, team_id: int) -> bool:
     """The team exists and the caller may see it: global teams:read, teams:read on it
     through a team role, or simply a member of it."""
     dal = runtime().dal
-    if dal(dal.team.id == team_id).isempty():
+    if not row_locks.keep(dal, "team", team_id):  # kept until the grant is written
         return False
     if access.allowed(principal, "teams:read", "team", team_id):
         return True
@@ -160,6 +160,7 @@ def create_grant(ruleset_id: int) -> Any:
     principal = current_principal()
     payload = parse_body(GrantIn)
     field = exactly_one(payload, ("email", "user_id", "team_id"))
+    row_locks.keep(dal, "packet_ruleset", ruleset_id)  # a deletion waits, or goes first
     ruleset = load_ruleset(ruleset_id)
     if payload.role == "custom":
         scopes = frozenset(payload.scopes or ())

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from ... import access, audit
+from ... import access, audit, row_locks
 from ...accounts import check_grantable
 from ...credentials import Principal
 from ...db import unique_violation
@@ -208,6 +208,9 @@ def patch_team(team_id: int) -> Any:
 )
 def delete_team(team_id: int) -> Any:
     dal = runtime().dal
+    # the team's row locked before its counts: a rule set or sensor given to it meanwhile
+    # waits for this deletion, or was written first and is counted (row_locks.py)
+    row_locks.take(dal, "team", team_id)
     row = load_team(team_id)
     rulesets = dal(dal.packet_ruleset.team_id == team_id).count()
     sensors = dal(dal.sensor.team_id == team_id).count()
@@ -244,7 +247,8 @@ def role_scopes(role: str) -> frozenset[str]:
     if role in TEAM_ROLES:
         return frozenset(TEAM_ROLES[role][1])
     custom = custom_team_roles()
-    if role not in custom:
+    # the custom role kept until the member holding it is written (a deletion waits)
+    if role not in custom or not row_locks.keep_team_role(runtime().dal, role):
         message = f"no team role named {role!r}"
         raise ApiError(422, "validation_error", message, {"fields": {"role": message}})
     return custom[role] & frozenset(RESOURCE_SCOPES)
@@ -378,6 +382,7 @@ def add_member(team_id: int) -> Any:
     principal = current_principal()
     payload = parse_body(MemberIn)
     exactly_one(payload, ("email", "user_id"))
+    row_locks.keep(dal, "team", team_id)  # a deletion waits for this member, or goes first
     team = load_team(team_id)
     # Whether the caller may hand out this role comes before any account is looked up.
     scopes = role_scopes(payload.role)
@@ -555,6 +560,7 @@ def create_team_role() -> Any:
 )
 def delete_team_role(role_id: int) -> Any:
     dal = runtime().dal
+    row_locks.take_team_role(dal, role_id)  # before counting its holders
     row = dal(dal.team_role.id == role_id).select(limitby=(0, 1)).first()
     if row is None:
         raise ApiError(404, "not_found", f"no custom team role with id {role_id}")
