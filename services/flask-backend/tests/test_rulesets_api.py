@@ -340,3 +340,36 @@ def test_the_openapi_document_lists_the_routes(api) -> None:
     assert {"get", "patch", "delete"} <= set(paths["/api/v1/rulesets/{ruleset_id}"])
     assert "post" in paths["/api/v1/rulesets/{ruleset_id}/rules/reorder"]
     assert "default rule set" in paths["/api/v1/rules"]["get"]["summary"]
+
+
+def test_each_rule_set_says_what_the_caller_may_do_on_it(app, api) -> None:
+    """my_scopes: the caller's effective scopes on the set (what the web UI offers, asked
+    rather than tried with a write), in the listing and on one set."""
+    from rookery_backend.policy import RESOURCE_SCOPES
+    from tenancy import build_world, data, grant, join, person
+
+    w = build_world(app, api)
+    admin_view = {s["id"]: s["my_scopes"] for s in data(api.call("GET", SETS, w.admin))}
+    assert admin_view[w.ra] == sorted(RESOURCE_SCOPES)
+
+    maintainer = person(api, w.admin, "maintainer-a@example.com")
+    join(api, w.admin, w.team_a, maintainer.id, "team-maintainer")
+    listed = {s["id"]: s["my_scopes"] for s in data(api.call("GET", SETS, maintainer.token))}
+    assert set(listed) == {w.ra}  # only the team's set is visible to them
+    assert "rules:write" in listed[w.ra] and "rulesets:admin" not in listed[w.ra]
+
+    viewer = person(api, w.admin, "viewer-b@example.com")
+    grant(api, w.admin, w.rb, "viewer", user_id=viewer.id)
+    one = data(api.call("GET", f"{SETS}/{w.rb}", viewer.token))
+    assert one["my_scopes"] == ["rules:read", "stats:read"]
+
+    key = data(
+        api.call(
+            "POST",
+            "/api/v1/apikeys",
+            w.admin,
+            json={"name": "ro", "scopes": ["rules:read"], "ruleset_id": w.ra},
+        )
+    )["key"]
+    keyed = data(api.call("GET", SETS, key))
+    assert [(s["id"], s["my_scopes"]) for s in keyed] == [(w.ra, ["rules:read"])]

@@ -259,6 +259,11 @@ class RuleSetOut(BaseModel):
     updated_at: Timestamp
     rule_count: int
     sensor_count: int
+    my_scopes: list[str] = Field(
+        description="What the caller may do on this set: their effective scopes on it (global,"
+        " their team role in the owning team, their grants; an API key within its own), among"
+        " the scopes a resource can carry"
+    )
 
 
 def to_proto(version: int, default_action: str, rules: list[dict[str, Any]]) -> packet_pb2.RuleSet:

@@ -2064,6 +2064,11 @@ export interface components {
             rule_count: number;
             /** Sensor Count */
             sensor_count: number;
+            /**
+             * My Scopes
+             * @description What the caller may do on this set: their effective scopes on it (global, their team role in the owning team, their grants; an API key within its own), among the scopes a resource can carry
+             */
+            my_scopes: string[];
         };
         /**
          * RuleSetPatchIn

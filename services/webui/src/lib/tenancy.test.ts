@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mayOnRuleSet, resolveUser, resourceErrorMessage, sortRuleSets, teamRoleHolds, type RuleSet } from "./tenancy";
+import { mayOnRuleSet, resourceErrorMessage, sortRuleSets, teamRoleHolds, type RuleSet } from "./tenancy";
 import { ApiError } from "./api-error";
 import { viewerUser } from "../test/fake-backend";
 
@@ -18,18 +18,10 @@ describe("tenancy helpers", () => {
     expect(teamRoleHolds(teams, 9, "rules:read")).toBe(false);
   });
 
-  it("names a user by id or by a known e-mail address", () => {
-    const dir = [{ id: 7, email: "Ann@example.test" }];
-    expect(resolveUser(" 12 ", dir)).toBe(12);
-    expect(resolveUser("ann@example.test", dir)).toBe(7);
-    expect(resolveUser("bob@example.test", dir)).toBeNull();
-    expect(resolveUser("", dir)).toBeNull();
-  });
-
   it("decides per rule set from global scopes, listed scopes, then the fallback", () => {
     expect(mayOnRuleSet(viewerUser, { id: 2, name: "x" }, "rules:read", false)).toBe(true);
-    expect(mayOnRuleSet(viewerUser, { id: 2, name: "x", scopes: ["rules:write"] }, "rules:write", false)).toBe(true);
-    expect(mayOnRuleSet(viewerUser, { id: 2, name: "x", scopes: [] }, "rules:write", true)).toBe(false);
+    expect(mayOnRuleSet(viewerUser, { id: 2, name: "x", my_scopes: ["rules:write"] }, "rules:write", false)).toBe(true);
+    expect(mayOnRuleSet(viewerUser, { id: 2, name: "x", my_scopes: [] }, "rules:write", true)).toBe(false);
     expect(mayOnRuleSet(viewerUser, { id: 2, name: "x" }, "rules:write", true)).toBe(true);
   });
 

@@ -18,11 +18,11 @@ type Schemas = components["schemas"];
 
 /**
  * The API's records (api-schema.gen.ts). Only id and name are required here, so a page
- * works with what an older or newer backend sends; `scopes` on a rule set is read when the
- * server lists what the caller holds there (it does not today).
+ * works with what an older or newer backend sends; `my_scopes` on a rule set is what the
+ * caller holds there, as the server resolved it.
  */
 type Loose<T, K extends keyof T> = Partial<T> & Pick<T, K>;
-export type RuleSet = Loose<Schemas["RuleSetOut"], "id" | "name"> & { scopes?: string[] };
+export type RuleSet = Loose<Schemas["RuleSetOut"], "id" | "name">;
 export type Team = Loose<Schemas["TeamOut"], "id" | "name">;
 export type Sensor = Loose<Schemas["SensorOut"], "id" | "name" | "address" | "ruleset_id">;
 
@@ -134,13 +134,13 @@ export function useAllSectionAccess(): Record<ResourcePage, Access> {
 
 /**
  * What the caller may do on one rule set: the global scopes, plus what the server says it
- * holds there when it says (`scopes`). Without that, `null`: only the API knows, and a 403
- * answer tells.
+ * holds there (`my_scopes`: team role, grants). Without that (an older backend), `null`:
+ * only the API knows, and a 403 answer tells.
  */
 export function ruleSetScopes(user: User | null, set: RuleSet | undefined): Set<string> | null {
   const global = new Set(user?.scopes ?? []);
   if (!set) return global;
-  if (Array.isArray(set.scopes)) return new Set([...global, ...set.scopes]);
+  if (Array.isArray(set.my_scopes)) return new Set([...global, ...set.my_scopes]);
   return null;
 }
 
@@ -182,15 +182,4 @@ export function useUserDirectory({ enabled = true }: { enabled?: boolean } = {})
     enabled,
     staleTime: 30_000,
   });
-}
-
-/**
- * The user a picker's text names: a number is an id, anything else an e-mail looked up in
- * the directory (case-insensitive). null when it names nobody known.
- */
-export function resolveUser(text: string, directory: { id: number; email: string }[] | undefined): number | null {
-  const t = text.trim();
-  if (/^\d+$/.test(t)) return Number(t);
-  const hit = directory?.find((u) => u.email.toLowerCase() === t.toLowerCase());
-  return hit ? hit.id : null;
 }

@@ -12,6 +12,7 @@ from flask import Blueprint
 from ... import access, audit
 from ...errors import ApiError
 from ...guard import current_principal
+from ...policy import RESOURCE_SCOPES
 from ...rules import store
 from ...rules.model import (
     ReorderIn,
@@ -30,16 +31,27 @@ from .. import endpoint, parse_body, parse_query, respond
 from . import rule_views
 
 bp = Blueprint("rulesets", __name__, url_prefix="/api/v1/rulesets")
+_RESOURCE_SCOPES = frozenset(RESOURCE_SCOPES)
 ONE = "/<int:ruleset_id>"
 
 
 def _with_counts(rulesets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sets with their rule and sensor counts and the caller's scopes on each (what the
+    web UI offers: asked here rather than tried)."""
     dal = runtime().dal
+    principal = current_principal()
     ids = [r["id"] for r in rulesets]
     rules = store.rule_counts(dal, ids) if ids else {}
     sensors = store.sensor_counts(dal, ids)
     return [
-        {**r, "rule_count": rules.get(r["id"], 0), "sensor_count": sensors.get(r["id"], 0)}
+        {
+            **r,
+            "rule_count": rules.get(r["id"], 0),
+            "sensor_count": sensors.get(r["id"], 0),
+            "my_scopes": sorted(
+                access.effective_scopes(principal, "ruleset", r["id"]) & _RESOURCE_SCOPES
+            ),
+        }
         for r in rulesets
     ]
 

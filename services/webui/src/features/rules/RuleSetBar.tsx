@@ -9,7 +9,7 @@ import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { DEFAULT_RULESET, mayOnRuleSet, resourceErrorMessage, teamRoleHolds, useTeams, type RuleSet, type Team } from "../../lib/tenancy";
 import { GrantsDialog } from "./GrantsDialog";
-import { useGrants, useRuleSetMutations } from "./rulesets";
+import { useRuleSetMutations } from "./rulesets";
 
 export function ruleSetLabel(s: RuleSet, teams: Team[] | undefined): string {
   const team = s.team_id != null ? teams?.find((t) => t.id === s.team_id)?.name ?? `team #${s.team_id}` : null;
@@ -102,10 +102,9 @@ export function RuleSetBar({ sets, current, onSelect, canWrite }: {
   const teams = useTeams();
   const { remove } = useRuleSetMutations();
   const globalAdmin = hasScope(me, PAGE_SCOPES.rulesetsAdmin);
-  // Without the global scope, whether the caller administers this set is what the grants
-  // listing answers (200 or 403).
-  const grantsProbe = useGrants(current?.id, { enabled: !!current && !globalAdmin });
-  const canAdmin = !!current && (globalAdmin || teamRoleHolds(teams.data, current.team_id, "rulesets:admin") || mayOnRuleSet(me, current, "rulesets:admin", grantsProbe.data?.forbidden === false));
+  // Whether the caller administers this set: globally, or as the listing says they hold it
+  // there (their role in the owning team, an owner grant).
+  const canAdmin = !!current && (globalAdmin || mayOnRuleSet(me, current, "rulesets:admin", false));
   const canEdit = !!current && (canWrite || canAdmin);
   // A team admin makes rule sets for their team.
   const adminTeams = (teams.data ?? []).filter((t) => teamRoleHolds(teams.data, t.id, "rulesets:admin"));

@@ -19,10 +19,13 @@ const rule = (id: string, name: string, position: number) => ({
   id, name, position, action: "drop", protocol: "udp", src: [], dst: ["10.0.0.0/8"], src_ports: [], dst_ports: ["53"], vlan: null, enabled: true, description: "",
 });
 const admin = { ...adminUser, scopes: [...adminUser.scopes, "rulesets:admin", "teams:read"] };
+const ALL = ["rulesets:admin", "rules:read", "rules:write", "stats:read", "teams:read", "teams:admin", "sensors:read", "sensors:admin"];
 const SETS = [
-  { id: 2, name: "blue-set", description: "", team_id: 4, version: 3, default_action: "drop" },
-  { id: 1, name: "default", description: "", team_id: null, version: 9, default_action: "allow" },
+  { id: 2, name: "blue-set", description: "", team_id: 4, version: 3, default_action: "drop", my_scopes: ALL },
+  { id: 1, name: "default", description: "", team_id: null, version: 9, default_action: "allow", my_scopes: ALL },
 ];
+/** The blue set as the listing shows it to a caller holding `scopes` there. */
+const blueFor = (scopes: string[]) => [{ ...SETS[0], my_scopes: scopes }];
 const forbidden = { status: 403, body: { error: { code: "insufficient_scope", message: "needs rules:write", details: { required: "rules:write" } } } };
 
 function backend({ sets = SETS, teams = [{ id: 4, name: "blue", my_role: null as string | null }], writable = true } = {}) {
@@ -34,7 +37,7 @@ function backend({ sets = SETS, teams = [{ id: 4, name: "blue", my_role: null as
     "GET /rules": () => ({ status: 200, body: { data: [rule("a", "default-one", 1)], meta: { version: 9, default_action: "allow", total: 1 } } }),
     "GET /rules/status": () => ({ status: 200, body: { data: { desired_version: 9, state: "in_sync", targets: [] } } }),
     "GET /rulesets/2/rules": () => ({ status: 200, body: { data: blue, meta: { version: 3, default_action: "drop", total: blue.length } } }),
-    "POST /rulesets/2/rules": (req) => (writable ? { status: 422, body: { error: { code: "validation_error", message: "invalid", details: { fields: { name: "Field required" } } } } } : (void req, forbidden)),
+    "POST /rulesets/2/rules": (req) => (writable ? { status: 201, body: { data: req.body, meta: { version: 4, publish: "applied" } } } : forbidden),
     "GET /rulesets/2/status": () => ({ status: 200, body: { data: { desired_version: 3, default_action: "drop", state: "in_sync", targets: [{ target: "10.0.0.2:50052", sensor_id: 2, name: "edge-b", applied_version: 3, last_publish_at: null, last_contact_at: null, last_error: null, breaker_state: "closed" }] } } }),
     "POST /rulesets/2/rules/reorder": (req) => {
       const ids = (req.body as { ids: string[] }).ids;
@@ -104,11 +107,12 @@ describe("RulesPage: rule sets", { timeout: 20_000 }, () => {
 
   it("a viewer through a grant: only the listed set, read-only, no grants button", async () => {
     useAuthStore.getState().setSession({ accessToken: "t", user: { ...viewerUser, scopes: [] } });
-    const fake = backend({ sets: [SETS[0]], teams: [], writable: false });
+    const fake = backend({ sets: blueFor(["rules:read", "stats:read"]), teams: [], writable: false });
     renderAt("/rules", [{ path: "/rules", element: <RulesPage /> }]);
     await waitFor(async () => expect(await names()).toEqual(["blue-one", "blue-two"]));
-    await waitFor(() => expect(fake.calls.some((c) => c.method === "POST" && c.url === "/rulesets/2/rules")).toBe(true));
     expect(await screen.findByText("read-only")).toBeInTheDocument();
+    // what the caller may do is read from the listing, never tried with a write
+    expect(fake.calls.some((c) => c.method === "POST")).toBe(false);
     expect(screen.queryByRole("button", { name: "New rule" })).not.toBeInTheDocument();
     expect(screen.queryByRole("button", { name: "Grants" })).not.toBeInTheDocument();
     expect(fake.calls.some((c) => c.url === "/rules")).toBe(false);
@@ -116,9 +120,20 @@ describe("RulesPage: rule sets", { timeout: 20_000 }, () => {
 
   it("a team maintainer edits their team's set without asking the API", async () => {
     useAuthStore.getState().setSession({ accessToken: "t", user: { ...viewerUser, scopes: [] } });
-    const fake = backend({ sets: [SETS[0]], teams: [{ id: 4, name: "blue", my_role: "team-maintainer" }], writable: false });
+    const maintainer = ["rules:read", "rules:write", "sensors:read", "stats:read", "teams:read"];
+    const fake = backend({ sets: blueFor(maintainer), teams: [{ id: 4, name: "blue", my_role: "team-maintainer" }], writable: false });
     renderAt("/rules", [{ path: "/rules", element: <RulesPage /> }]);
     expect(await screen.findByRole("button", { name: "New rule" })).toBeInTheDocument();
+    expect(fake.calls.some((c) => c.method === "POST")).toBe(false);
+    expect(screen.queryByRole("button", { name: "Grants" })).not.toBeInTheDocument();
+  });
+
+  it("an owner through a grant edits the set and manages its grants, asking nothing", async () => {
+    useAuthStore.getState().setSession({ accessToken: "t", user: { ...viewerUser, scopes: [] } });
+    const fake = backend({ sets: blueFor(["rules:read", "rules:write", "rulesets:admin", "stats:read"]), teams: [] });
+    renderAt("/rules", [{ path: "/rules", element: <RulesPage /> }]);
+    expect(await screen.findByRole("button", { name: "New rule" })).toBeInTheDocument();
+    expect(await screen.findByRole("button", { name: "Grants" })).toBeInTheDocument();
     expect(fake.calls.some((c) => c.method === "POST")).toBe(false);
   });
 

@@ -14,11 +14,10 @@ import { formatWhen } from "../../lib/format";
 import { hasScope, useAuthStore } from "../../lib/auth-store";
 import { PAGE_SCOPES } from "../../lib/permissions";
 import { intParam, useUrlState } from "../../lib/use-url-state";
-import { DEFAULT_RULESET, isForbidden, mayOnRuleSet, teamRoleHolds, useRuleSets, useTeams } from "../../lib/tenancy";
+import { DEFAULT_RULESET, isForbidden, mayOnRuleSet, useRuleSets } from "../../lib/tenancy";
 import { dropRule, moveRule, RuleSetContext, ruleSetRoutes, useRuleMutations, useRules, useRuleStatus, type Rule, type WriteMeta } from "./api";
 import { RuleDialog } from "./RuleDialog";
 import { RuleSetBar } from "./RuleSetBar";
-import { useMayWriteRules } from "./rulesets";
 
 const any = (xs: string[]) => (xs.length ? xs.join(", ") : "any");
 
@@ -465,12 +464,9 @@ export default function RulesPage() {
   const id = Number.isInteger(wanted) && wanted > 0 ? wanted : fallback;
   const current = list.find((s) => s.id === id);
   const knownHidden = !globalRead && sets.isSuccess && id !== undefined && !current;
-  // rules:write on this set: globally, through the caller's role in the owning team, or
-  // (asked of the API) through a grant.
-  const teams = useTeams({ enabled: !hasScope(user, PAGE_SCOPES.rulesWrite) });
-  const byTeam = teamRoleHolds(teams.data, current?.team_id, PAGE_SCOPES.rulesWrite);
-  const probe = useMayWriteRules(current?.id, { enabled: !!current && !hasScope(user, PAGE_SCOPES.rulesWrite) && teams.isFetched && !byTeam });
-  const canWrite = byTeam || mayOnRuleSet(user, current, PAGE_SCOPES.rulesWrite, probe.data === true);
+  // rules:write on this set: globally, or as the listing says the caller holds it there
+  // (their role in the owning team, their grants).
+  const canWrite = mayOnRuleSet(user, current, PAGE_SCOPES.rulesWrite, false);
   const select = (next: number) => setView({ set: next === DEFAULT_RULESET ? "" : String(next) });
   if (!globalRead && sets.isPending) return <><PageHeader title="Rules" /><Loading /></>;
   return (

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, getData, send } from "../../lib/api-client";
+import { getData, send } from "../../lib/api-client";
 import { toApiError } from "../../lib/api-error";
 import type { components } from "../../lib/api-schema.gen";
 import { RULESETS_KEY, type RuleSet } from "../../lib/tenancy";
@@ -60,30 +60,4 @@ export function grantee(g: Grant, users: Map<number, string>, teams: Map<number,
   if (g.team_id != null) return `Team ${g.holder ?? teams.get(g.team_id) ?? `#${g.team_id}`}`;
   if (g.user_id != null) return g.holder ?? users.get(g.user_id) ?? `User #${g.user_id}`;
   return "—";
-}
-
-/**
- * Whether the caller may write rules in a set it reaches through a grant (the token does not
- * say, and the listing does not carry per-set scopes): an empty rule sent to
- * POST /rulesets/{id}/rules. The guard answers 403 before the body is read when rules:write is
- * missing there; otherwise the empty body is refused as invalid (400/422) and nothing is
- * written.
- */
-export function useMayWriteRules(rulesetId: number | undefined, { enabled = true }: { enabled?: boolean } = {}) {
-  return useQuery({
-    queryKey: ["rulesets", rulesetId ?? 0, "may-write"],
-    queryFn: async (): Promise<boolean> => {
-      try {
-        await api.post(`/rulesets/${rulesetId}/rules`, {});
-        return true;
-      } catch (err) {
-        const e = toApiError(err);
-        if (e.status === 403) return false;
-        if (e.status === 400 || e.status === 422) return true;
-        throw e;
-      }
-    },
-    enabled: enabled && rulesetId !== undefined,
-    staleTime: 60_000,
-  });
 }
