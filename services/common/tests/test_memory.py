@@ -58,3 +58,32 @@ def test_threads_share_two_arenas_once_limited() -> None:
 
 def test_the_operators_setting_wins() -> None:
     assert limit_malloc_arenas({"MALLOC_ARENA_MAX": "4"}) is None
+
+
+FRAGMENTED = r"""
+import ctypes, sys
+from rookery_common.memory import heap_free_bytes, trim_heap
+def rss_kb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1])
+# Garbage with a survivor every tenth block: the heap's free space is scattered between
+# them, below its top, where free() alone gives nothing back.
+blocks = [bytearray(4000) for _ in range(20_000)]
+kept = blocks[::10]
+del blocks
+free_before, rss_before = heap_free_bytes(), rss_kb()
+assert not trim_heap(above=1 << 40)  # under the threshold: nothing done
+ran = trim_heap(above=1 << 20)
+print(free_before, rss_before, int(ran), rss_kb(), len(kept))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_trimming_hands_the_heaps_free_pages_back() -> None:
+    env = {**os.environ, "PYTHONMALLOC": "malloc"}  # objects from malloc, as C libraries'
+    answer = subprocess.run(
+        [sys.executable, "-c", FRAGMENTED], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    free_before, rss_before, ran, rss_after = (int(x) for x in answer[:4])
+    assert free_before > 50_000_000  # ~72 MB of freed blocks between the survivors
+    assert ran == 1
+    assert rss_after < rss_before - 40_000  # most of it back to the kernel (kB)

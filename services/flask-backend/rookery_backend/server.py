@@ -71,7 +71,7 @@ from typing import Any
 from hypercorn.app_wrappers import WSGIWrapper, _build_environ
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
-from rookery_common.memory import limit_malloc_arenas
+from rookery_common.memory import limit_malloc_arenas, start_heap_trimmer
 
 from .accounts import UnsafeDefaultAdmin
 from .config import ConfigError, Settings, load_settings
@@ -271,6 +271,7 @@ def _child_setup(verbose: int) -> threading.Event:
     _die_with_parent()
     limit_malloc_arenas()  # a spawned child starts a fresh C library: set it again
     configure_logging(verbose)
+    start_heap_trimmer()  # free pages inside the heap back to the kernel (memory.py)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from rookery_common.memory import limit_malloc_arenas
+from rookery_common.memory import limit_malloc_arenas, start_heap_trimmer
 
 from packet_service import service_version
 from packet_service.logs import configure_logging
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose)
     limit_malloc_arenas()
     if args.command == "serve":
+        start_heap_trimmer()  # free pages inside the heap back to the kernel (memory.py)
         return serve()
     from packet_service.ingest_cli import run_ingest
 
