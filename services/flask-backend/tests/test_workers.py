@@ -58,24 +58,17 @@ def _state(pid: int) -> str:
         return "Z"
 
 
-@pytest.fixture
-def served(tmp_path: Path):
+def _serve(tmp_path: Path, **settings: str) -> tuple[str, subprocess.Popen, Path, dict[str, str]]:
+    """`python -m rookery_backend serve -v` on SQLite with `settings` on top: (base URL,
+    supervisor, its log, its environment), once /healthz answers."""
     port = free_port()
-    metrics_root = tmp_path / "metrics"
-    metrics_root.mkdir()
-    # what a supervisor killed with -9 left behind (its pid is past any pid_max)
-    orphan = metrics_root / "rookery-metrics-4194999-x1y2z3"
-    orphan.mkdir()
-    (orphan / "counter_4195000.db").write_bytes(b"\0" * 64)
     env = {
         **os.environ,
         **base_env(tmp_path),
         "DB_TYPE": "sqlite",
         "HTTP_PORT": str(port),
         "GRPC_PORT": str(free_port()),
-        "WEB_CONCURRENCY": "2",
-        "MAX_BODY_BYTES": "2048",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_root),  # the per-run directory goes inside
+        **settings,
     }
     log_path = tmp_path / "server.log"
     try:
@@ -89,7 +82,24 @@ def served(tmp_path: Path):
         )
     except NotHealthy as error:
         pytest.fail(str(error))
-    yield f"http://127.0.0.1:{port}", process, log_path, metrics_root, env
+    return f"http://127.0.0.1:{port}", process, log_path, env
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    metrics_root = tmp_path / "metrics"
+    metrics_root.mkdir()
+    # what a supervisor killed with -9 left behind (its pid is past any pid_max)
+    orphan = metrics_root / "rookery-metrics-4194999-x1y2z3"
+    orphan.mkdir()
+    (orphan / "counter_4195000.db").write_bytes(b"\0" * 64)
+    base, process, log_path, env = _serve(
+        tmp_path,
+        WEB_CONCURRENCY="2",
+        MAX_BODY_BYTES="2048",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_root),  # the per-run directory goes inside
+    )
+    yield base, process, log_path, metrics_root, env
     stop_process(process)
 
 
@@ -223,30 +233,10 @@ def test_a_worker_past_its_share_of_requests_is_replaced_without_a_failed_reques
     successor on its socket, drains once that one accepts (each response closes its
     connection) and stops. Meanwhile requests keep coming on fresh connections and on a
     kept-alive one: every one is answered."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **base_env(tmp_path),
-        "DB_TYPE": "sqlite",
-        "HTTP_PORT": str(port),
-        "GRPC_PORT": str(free_port()),
-        "WEB_CONCURRENCY": "1",
-        "HTTP_WORKER_MAX_REQUESTS": "10",
-    }
-    log_path = tmp_path / "server.log"
+    base, process, log_path, _env = _serve(
+        tmp_path, WEB_CONCURRENCY="1", HTTP_WORKER_MAX_REQUESTS="10"
+    )
     try:
-        process = start_process(
-            [sys.executable, "-m", "rookery_backend", "serve", "-v"],
-            f"http://127.0.0.1:{port}/healthz",
-            cwd=SERVICE_DIR,
-            env=env,
-            log_path=log_path,
-            timeout=120,
-        )
-    except NotHealthy as error:
-        pytest.fail(str(error))
-    try:
-        base = f"http://127.0.0.1:{port}"
         first = _children(log_path)["http-0"]
         failures: list[str] = []
         closed_by_drain: list[requests.Response] = []
@@ -272,7 +262,8 @@ def test_a_worker_past_its_share_of_requests_is_replaced_without_a_failed_reques
         assert sent >= 20
         # the kept-alive connection was closed by a draining worker's response, not cut
         assert closed_by_drain
-        assert not _alive(first)  # the first worker stopped
+        # the first worker stopped once it had drained (DRAIN_SECONDS)
+        assert wait_until(lambda: not _alive(first), 30)
         text = log_path.read_text()
         assert "asking for a successor" in text
         # one HTTP worker again (plus AuthService and the publisher), all alive
