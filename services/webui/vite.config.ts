@@ -20,6 +20,10 @@ export default defineConfig({
     globals: true,
     environment: "jsdom",
     setupFiles: ["./src/test-setup.ts"],
+    // make test runs this suite beside flask-backend's three database shards on a shared
+    // machine: a test gets 20 s there (vitest's default 5 s timed some out). A passing test
+    // is no slower: waits end as soon as their condition holds.
+    testTimeout: 20_000,
     include: ["src/**/*.test.{ts,tsx}", "server/**/*.test.js"],
     reporters: ["default", "junit"],
     outputFile: { junit: "./test-results/unit.xml" },
