@@ -50,6 +50,9 @@ SHARED_LABEL = b"rookery/lease-shared/v1"
 NEVER = datetime(1970, 1, 1)
 
 
+POOL_WAIT = 15.0  # seconds a thread waits for one of the lease engine's two connections
+
+
 def lease_engine(settings: Any) -> sa.Engine:
     """A small engine for lease statements, with short timeouts: a renewal must fail
     (and the holder give the job up) rather than hang past the expiry.
@@ -75,7 +78,9 @@ def lease_engine(settings: Any) -> sa.Engine:
         url,
         pool_size=2,
         max_overflow=0,
-        pool_timeout=timeout,
+        # a wait for one of the two is a wait for another thread's statement to end: seconds
+        # only on a saturated machine (a 2 s wait timed out on a loaded MariaDB in CI)
+        pool_timeout=POOL_WAIT,
         pool_pre_ping=True,
         connect_args=args,
     )

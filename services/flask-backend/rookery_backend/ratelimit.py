@@ -394,4 +394,4 @@ def throttle_engine(url: str, sqlite: bool) -> sa.Engine:
     concurrent sign-ins); SQLite waits up to 10 s for the write lock."""
     if sqlite:
         return sa.create_engine(url, connect_args={"timeout": 10})
-    return sa.create_engine(url, pool_size=2, max_overflow=0, pool_timeout=10, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=2, max_overflow=0, pool_timeout=15, pool_pre_ping=True)
