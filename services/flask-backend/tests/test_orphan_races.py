@@ -149,7 +149,6 @@ def race(
     delete_sql: str,
     order: str,
     decided: tuple[str, bool] | None = None,
-    pause: float = PAUSE,
 ) -> tuple[Any, Any]:
     """The writer's and the deleter's replies, the race run in `order` (module docstring).
     `write_sql`: the writer's statement writing the reference; `delete_sql`: the deleter's
@@ -181,7 +180,7 @@ def race(
             hooks.at(
                 "writer",
                 write_sql,
-                lambda: (writer_checked.set(), deleter_deleting.wait(pause)),
+                lambda: (writer_checked.set(), deleter_deleting.wait(PAUSE)),
                 before=True,
             )
             pattern, after = decided or (deleting(""), False)
@@ -194,7 +193,7 @@ def race(
             hooks.at(
                 "deleter",
                 delete_sql,
-                lambda: (deleter_paused.set(), writer_done.wait(pause)),
+                lambda: (deleter_paused.set(), writer_done.wait(PAUSE)),
                 before=False,
             )
             threads = [
@@ -311,12 +310,12 @@ def _team_writer(app: Any, kind: str, team: int) -> tuple[Call, str]:
     return Call("PATCH", f"/api/v1/sensors/{sensor}", {"team_id": team}), r"^UPDATE SENSOR SET"
 
 
-def _team_race(app: Any, api: Any, kind: str, order: str, pause: float = PAUSE) -> None:
+def _team_race(app: Any, api: Any, kind: str, order: str) -> None:
     admin = api.admin_token()
     team = new_team(api, admin, "Doomed")
     writer, write_sql = _team_writer(app, kind, team)
     deleter = Call("DELETE", f"/api/v1/teams/{team}")
-    replies = race(app, admin, writer, write_sql, deleter, deleting("team"), order, pause=pause)
+    replies = race(app, admin, writer, write_sql, deleter, deleting("team"), order)
     settled(app, *replies, wins={200, 201}, refusals={404})
     if replies[1].status_code == 409:
         assert replies[1].get_json()["error"]["code"] == "team_in_use"
@@ -394,7 +393,7 @@ def test_team_deleted_while_it_is_granted_a_rule_set(app, api, order) -> None:
 
 
 # -- custom team role deleted / given to a member (both sides in teams.py) --------------------
-def _role_race(app: Any, api: Any, order: str, how: str, pause: float = PAUSE) -> None:
+def _role_race(app: Any, api: Any, order: str, how: str) -> None:
     admin = api.admin_token()
     team = new_team(api, admin, "Crew")
     made = api.call(
@@ -421,9 +420,7 @@ def _role_race(app: Any, api: Any, order: str, how: str, pause: float = PAUSE) -
         write_sql = r"^UPDATE TEAM_MEMBER SET"
         wins = {200}
     deleter = Call("DELETE", f"/api/v1/team-roles/{role_id}")
-    replies = race(
-        app, admin, writer, write_sql, deleter, deleting("team_role"), order, pause=pause
-    )
+    replies = race(app, admin, writer, write_sql, deleter, deleting("team_role"), order)
     settled(app, *replies, wins=wins, refusals={422})
 
 
