@@ -129,6 +129,13 @@ def test_workers_restart_add_up_and_stop(served) -> None:
     big = requests.post(f"{base}/api/v1/auth/login", data=b"x" * 4096, timeout=10)
     assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
 
+    # A response without a body (HEAD: Werkzeug hands the server an empty body) keeps its
+    # status and headers; hypercorn's own bridge never started such a response: a 500.
+    head = requests.head(f"{base}/healthz", timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Type"] == "application/json"
+    assert requests.head(f"{base}/api/v1/auth/me", timeout=10).status_code == 401
+
     # kill -9 one worker: the other keeps serving, the supervisor starts a new one. A fresh
     # connection the kernel hands the killed worker's socket waits there for the restart
     # (its start-up: seconds, over ten on a loaded machine) and is answered then.
