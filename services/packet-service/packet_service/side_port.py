@@ -31,36 +31,48 @@ class SidePortServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                self._send(*self._answer())
+
+            def do_HEAD(self) -> None:  # a probe's HEAD: GET's status and headers
+                self._send(*self._answer(), body=False)
+
+            def _answer(self) -> tuple[int, str, bytes]:
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":
-                    self._json(200, health())
-                elif path == "/readyz":
+                    return _json(200, health())
+                if path == "/readyz":
                     ready, body = readiness()
-                    self._json(200 if ready else 503, body)
-                elif path == "/metrics":
-                    payload = generate_latest(outer.registry)
-                    self._send(200, CONTENT_TYPE_LATEST, payload)
-                else:
-                    self._json(
-                        404,
-                        {
-                            "error": {
-                                "code": "not_found",
-                                "message": f"no route {path}",
-                                "details": {},
-                            }
-                        },
-                    )
+                    return _json(200 if ready else 503, body)
+                if path == "/metrics":
+                    return 200, CONTENT_TYPE_LATEST, generate_latest(outer.registry)
+                return _error(404, "not_found", f"no route {path}")
 
-            def _json(self, status: int, body: dict) -> None:
-                self._send(status, "application/json", json.dumps(body).encode())
+            def _refuse(self) -> None:
+                # http.server answers an unknown method with an HTML 501; this port
+                # speaks JSON like the rest of the service, and the method is what's wrong.
+                self._send(
+                    *_error(405, "method_not_allowed", f"{self.command} is not served here"),
+                    extra={"Allow": "GET, HEAD"},
+                )
 
-            def _send(self, status: int, content_type: str, payload: bytes) -> None:
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _refuse
+
+            def _send(
+                self,
+                status: int,
+                content_type: str,
+                payload: bytes,
+                body: bool = True,
+                extra: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in (extra or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(payload)
+                if body:
+                    self.wfile.write(payload)
 
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("http %s", format % args)
@@ -78,3 +90,11 @@ class SidePortServer:
         if self._thread.is_alive():  # shutdown() waits for serve_forever, so only if it runs
             self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _json(status: int, body: dict) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(body).encode()
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, str, bytes]:
+    return _json(status, {"error": {"code": code, "message": message, "details": {}}})

@@ -256,6 +256,22 @@ def test_http_side_port(app, stub):
         assert needle in text, needle
     status, body = _get(app, "/nope")
     assert status == 404 and json.loads(body)["error"]["code"] == "not_found"
+    # a probe's HEAD gets GET's status and headers, no body; another method a JSON 405
+    base = f"http://127.0.0.1:{app.metrics_port}"
+    for path, expected in (("/healthz", 200), ("/metrics", 200), ("/nope", 404)):
+        request = urllib.request.Request(base + path, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                status, headers, body = reply.status, reply.headers, reply.read()
+        except urllib.error.HTTPError as exc:
+            status, headers, body = exc.code, exc.headers, exc.read()
+        assert (status, body) == (expected, b""), path
+        assert int(headers["Content-Length"]) > 0
+    request = urllib.request.Request(base + "/healthz", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET, HEAD"
+    assert json.loads(refused.value.read())["error"]["code"] == "method_not_allowed"
 
 
 def test_interceptors_plug_in_at_build_server():
