@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydal import DAL
 from pydal._globals import THREAD_LOCAL
 from pydal.connection import ConnectionPool
-from pydal.helpers.methods import bar_decode_string
+from pydal.helpers.methods import UNIT_SEPARATOR, bar_decode_string
 
 from . import migrations
 from .config import Settings
@@ -302,19 +302,22 @@ def _to_bool(value: Any) -> Any:
 
 
 def _list_converter() -> Callable[[Any], Any]:
-    decoded: dict[str, list[str]] = {}  # one select: the same few encodings repeat
+    return _decode_list
 
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            return list(value)
-        items = decoded.get(value)
-        if items is None:
-            items = decoded[value] = bar_decode_string(value)
-        return list(items)
 
-    return convert
+def _decode_list(value: Any) -> Any:
+    """A list:string column's value, as PyDAL's bar_decode_string reads it: "|a|b|", where
+    a "|" inside an item is written "||" (and an item starting or ending with one gets a
+    unit separator). An encoding with neither (every rule's ports and addresses) is a
+    plain split, several times faster than PyDAL's regular expression."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return list(value)
+    inner = value[1:-1]
+    if "||" in inner or UNIT_SEPARATOR in inner:
+        return bar_decode_string(value)
+    return [item for item in inner.split("|") if item.strip()]
 
 
 def _datetime_converter(adapter: Any) -> Callable[[Any], Any]:
@@ -351,9 +354,24 @@ def column_converter(field: Any, adapter: Any) -> Callable[[Any], Any]:
 def select_plain(dal: Any, query: Any, fields: Sequence[Any], **attributes: Any) -> list[tuple]:
     """`dal(query).select(*fields, **attributes)` as a list of plain tuples in field order."""
     adapter = dal._adapter
-    converters = [column_converter(field, adapter) for field in fields]
+    # Only the columns whose stored form differs from the read one are converted (a call
+    # per value was most of a listing's time): every supported driver already answers
+    # integer columns as int (or None), and text as str.
+    converting = [
+        (index, convert)
+        for index, convert in enumerate(column_converter(field, adapter) for field in fields)
+        if convert is not as_is and convert is not to_int
+    ]
 
     def processor(rows: Any, _fields: Any, _colnames: Any, **_: Any) -> list[tuple]:
-        return [tuple(f(v) for f, v in zip(converters, row, strict=True)) for row in rows]
+        if not converting:
+            return [tuple(row) for row in rows]
+        plain = []
+        for row in rows:
+            values = list(row)
+            for index, convert in converting:
+                values[index] = convert(values[index])
+            plain.append(tuple(values))
+        return plain
 
     return dal(query).select(*fields, processor=processor, **attributes)
