@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     supervisor = Supervisor(services, dict(os.environ), Backoff(args.backoff, args.backoff_max))
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # A shell starts a background job (`make run &`, a CI step's `cmd &`) with SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt: Ctrl-C or `kill -INT` would
+    # leave every service running. SIGINT stops everything however this was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if not supervisor.start_all():
             return 1

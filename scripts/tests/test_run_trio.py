@@ -138,7 +138,15 @@ def test_a_dead_service_comes_back_while_the_others_keep_serving(tmp_path: Path)
         "--only", "flask-backend,packet-service", "--port-offset", str(offset),
         "--data-dir", str(tmp_path / "run"), "--backoff", "0.2", "--backoff-max", "1",
     ]  # fmt: skip
-    run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Started as a shell starts a background job, with SIGINT ignored: Ctrl-C must stop it
+    # all the same.
+    run = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     lines = Lines(run.stdout)
     backend_health = catalogue.local_health_url(catalogue.FLASK_BACKEND, offset)
     packet_health = catalogue.local_health_url(catalogue.PACKET_SERVICE, offset)
@@ -176,7 +184,7 @@ def test_a_dead_service_comes_back_while_the_others_keep_serving(tmp_path: Path)
             code = run.wait(30)
         except subprocess.TimeoutExpired:
             lines.drain()
-            ps = ["ps", "-eo", "pid,ppid,stat,etime,args", "--forest"]
+            ps = ["ps", "-ww", "-eo", "pid,ppid,stat,etime,args", "--forest"]
             listing = subprocess.run(ps, capture_output=True, text=True, check=False).stdout
             tree = "\n".join(line for line in listing.splitlines() if "python" in line)
             raise AssertionError(
