@@ -301,10 +301,6 @@ def _to_bool(value: Any) -> Any:
     return value == "T" or str(value)[:1].lower() == "t"
 
 
-def _list_converter() -> Callable[[Any], Any]:
-    return _decode_list
-
-
 def _decode_list(value: Any) -> Any:
     """A list:string column's value, as PyDAL's bar_decode_string reads it: "|a|b|", where
     a "|" inside an item is written "||" (and an item starting or ending with one gets a
@@ -345,7 +341,7 @@ def column_converter(field: Any, adapter: Any) -> Callable[[Any], Any]:
     if kind == "datetime":
         return _datetime_converter(adapter)
     if kind == "list:string":
-        return _list_converter()
+        return _decode_list
     if kind in ("string", "text"):
         return as_is
     raise TypeError(f"select_plain does not read {kind} columns")

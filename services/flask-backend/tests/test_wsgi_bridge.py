@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from hypercorn.config import Config
 from rookery_backend.server import BUFFERED_BYTES, WsgiBridge
-from rookery_common.testing import free_port
+from rookery_common.testing import free_port, wait_until
 
 SMALL = b'{"data":"small"}'
 CHUNK = b"x" * (64 * 1024)
@@ -90,15 +90,18 @@ def served():
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            threading.Event().wait(0.05)
+    assert wait_until(lambda: _accepts(port), 10), "the bridge's server did not start"
     yield port, app, bridge
     loop.call_soon_threadsafe(stop.set)
     thread.join(timeout=10)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def _exchange(port: int, path: str) -> tuple[bytes, socket.socket]:
