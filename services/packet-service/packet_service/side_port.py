@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -56,6 +57,20 @@ class SidePortServer:
                 )
 
             do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _refuse
+
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                # http.server's own refusals (a malformed request line, a method nobody
+                # serves, headers too long) in the same JSON shape, not its HTML page; and
+                # with a status line even when the request line was unreadable (http.server
+                # then takes it for HTTP/0.9, which has none).
+                if self.request_version == "HTTP/0.9":
+                    self.request_version = "HTTP/1.0"
+                phrase = HTTPStatus(code).phrase
+                slug = phrase.lower().replace("-", "_").replace(" ", "_")
+                self.close_connection = True
+                self._send(*_error(code, slug, message or phrase), body=self.command != "HEAD")
 
             def _send(
                 self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import struct
 import time
 import urllib.error
@@ -272,6 +273,21 @@ def test_http_side_port(app, stub):
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET, HEAD"
     assert json.loads(refused.value.read())["error"]["code"] == "method_not_allowed"
+    # what http.server refuses itself (a method it has no handler for, a malformed request
+    # line) comes in the same JSON shape, not as its HTML page
+    for request_line, status, code in (
+        (b"BREW /healthz HTTP/1.1", 501, "not_implemented"),
+        (b"\x00\x01garbage", 400, "bad_request"),
+    ):
+        with socket.create_connection(("127.0.0.1", app.metrics_port), timeout=5) as raw:
+            raw.sendall(request_line + b"\r\n\r\n")
+            answer = b""
+            while chunk := raw.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == str(status).encode(), answer
+        assert b"Content-Type: application/json" in head
+        assert json.loads(body)["error"]["code"] == code
 
 
 def test_interceptors_plug_in_at_build_server():
