@@ -74,7 +74,6 @@ def test_a_read_request_opens_no_transaction_on_postgresql(make_settings, backen
     dal.close()
 
 
-
 def test_a_request_reads_what_others_committed_since_its_first_statement(
     app_factory, make_settings
 ) -> None:
@@ -100,3 +99,64 @@ def test_a_request_reads_what_others_committed_since_its_first_statement(
         database.end_request(ok=True)
     finally:
         other.dispose()
+
+
+def _cut_every_other_session(settings) -> int:
+    """What a database restart does to the service: the server ends every session of the
+    service's database (this one's aside). Returns how many it ended."""
+    import sqlalchemy as sa
+    from rookery_backend.db import sqlalchemy_url
+
+    engine = sa.create_engine(sqlalchemy_url(settings), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            if settings.db_type == "postgresql":
+                rows = connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+                return len(rows)
+            ids = [
+                row[0]
+                for row in connection.exec_driver_sql(
+                    "SELECT id FROM information_schema.processlist"
+                    " WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+                )
+            ]
+            for session in ids:
+                connection.exec_driver_sql(f"KILL CONNECTION {int(session)}")
+            return len(ids)
+    finally:
+        engine.dispose()
+
+
+def test_requests_recover_when_the_server_ends_every_session(
+    app_factory, make_settings, backend
+) -> None:
+    """A database restart ends the pooled connections under the app (requests, sign-in
+    throttle, lease). The request that meets a dead connection may be refused (503,
+    Retry-After), never a 500; the app reconnects and the next ones are served."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has no server to restart")
+    from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api
+
+    api = Api(app_factory().test_client())
+    token = api.admin_token()
+    assert api.call("GET", "/api/v1/users?per_page=5", token).status_code == 200
+    assert _cut_every_other_session(make_settings()) >= 1
+
+    def served(method: str, path: str, **kwargs) -> int:
+        """Tries up to three times; every answer is 200 or 503. The attempt that served."""
+        for attempt in range(3):
+            reply = api.call(method, path, **kwargs)
+            assert reply.status_code in (200, 503), (path, reply.status_code, reply.get_json())
+            if reply.status_code == 200:
+                return attempt
+            assert reply.headers.get("Retry-After")
+        raise AssertionError(f"{path} was not served again after the sessions ended")
+
+    served("GET", "/api/v1/users?per_page=5", token=token)
+    served("POST", "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    # and a write, which goes through the same pool in a transaction
+    _cut_every_other_session(make_settings())
+    served("PATCH", "/api/v1/auth/me", token=token, json={})
